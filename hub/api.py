@@ -1,0 +1,361 @@
+"""REST intake for provincial systems. Thin routes: validate the request, call one service, answer.
+
+Every error leaves as ``application/problem+json`` (RFC 9457) with a title in Vietnamese and English.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .compose import Hub
+from .envelope import MessageKind, new_envelope
+from .errors import HubError, InvalidMessageError, PayloadTooLargeError
+from .store import DeliveryState, MessageFilter, MessageRecord
+
+PROBLEM_TYPE = "urn:lienthong:problem:"
+
+TITLES: dict[str, str] = {
+    "invalid-message": "Thông điệp không hợp lệ / Invalid message",
+    "xml-refused": "XML bị từ chối / XML refused",
+    "schema-invalid": "Dữ liệu không đúng lược đồ / Schema validation failed",
+    "translation-failed": "Không chuyển đổi được dữ liệu / Translation failed",
+    "payload-too-large": "Dữ liệu quá lớn / Payload too large",
+    "idempotency-conflict": "Trùng mã thông điệp với nội dung khác / Message id reused for different content",
+    "not-found": "Không tìm thấy / Not found",
+    "malformed-request": "Yêu cầu sai cú pháp / Malformed request",
+    "request-invalid": "Yêu cầu không hợp lệ / Invalid request",
+    "hub-error": "Lỗi hệ thống / Internal error",
+}
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": PROBLEM_TYPE + code, "title": TITLES.get(code, code), "status": status, "detail": detail}
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+# ---------------------------------------------------------------- request and response models
+
+
+class SubmitMessage(BaseModel):
+    """A message from a provincial system. ``message_id`` is the sender's own id: resubmitting the
+    same id with the same content is safe and returns the first answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(min_length=1, max_length=200, description="The sender's id for this message.")
+    kind: MessageKind
+    sender: str = Field(min_length=1, max_length=64, description="Agency code of the sending system.")
+    recipient: str | None = Field(default=None, max_length=64)
+    procedure_code: str | None = Field(default=None, max_length=64, description="Mã TTHC, e.g. 1.004227.")
+    dossier_code: str | None = Field(default=None, max_length=64, description="Mã hồ sơ.")
+    document_id: str | None = Field(default=None, max_length=256)
+    document_type: str | None = Field(default=None, max_length=64)
+    correlation_id: uuid.UUID | None = Field(
+        default=None, description="Defaults to one derived from the dossier code or document id."
+    )
+    causation_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    headers: dict[str, str] = Field(default_factory=dict, max_length=64)
+    content_type: str = Field(default="application/xml", max_length=200)
+    payload: str | None = Field(default=None, description="Payload as text (sent as UTF-8).")
+    payload_base64: str | None = Field(default=None, description="Payload as base64, for exact bytes.")
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> SubmitMessage:
+        if (self.payload is None) == (self.payload_base64 is None):
+            raise ValueError("give exactly one of 'payload' or 'payload_base64'")
+        return self
+
+    def payload_bytes(self) -> bytes:
+        if self.payload is not None:
+            return self.payload.encode("utf-8")
+        assert self.payload_base64 is not None
+        try:
+            return base64.b64decode(self.payload_base64, validate=True)
+        except binascii.Error as exc:
+            raise InvalidMessageError(f"payload_base64 is not valid base64: {exc}") from exc
+
+
+class RouteView(BaseModel):
+    status: str
+    rule: str | None
+    targets: list[str]
+    reason: str
+
+
+class Accepted(BaseModel):
+    message_id: uuid.UUID
+    correlation_id: uuid.UUID
+    status_url: str
+    duplicate: bool = Field(description="True when this repeats an earlier submission.")
+    route: RouteView
+
+
+class AttemptView(BaseModel):
+    number: int
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    error: str | None
+    response_status: int | None
+
+
+class DeliveryView(BaseModel):
+    target: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    delivered_at: datetime | None
+    history: list[AttemptView]
+
+
+class MessageView(BaseModel):
+    message_id: uuid.UUID
+    sender_message_id: str
+    kind: MessageKind
+    sender: str
+    recipient: str | None
+    procedure_code: str | None
+    dossier_code: str | None
+    document_id: str | None
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None
+    content_type: str
+    payload_sha256: str
+    payload_size: int
+    received_at: datetime
+    route: RouteView
+    route_history: list[RouteView]
+    deliveries: list[DeliveryView]
+
+
+def _route_view(r: Any) -> RouteView:
+    return RouteView(status=r.status.value, rule=r.rule, targets=list(r.targets), reason=r.reason)
+
+
+def message_view(record: MessageRecord) -> MessageView:
+    env = record.envelope
+    return MessageView(
+        message_id=env.message_id,
+        sender_message_id=env.sender_message_id,
+        kind=env.kind,
+        sender=env.sender,
+        recipient=env.recipient,
+        procedure_code=env.procedure_code,
+        dossier_code=env.dossier_code,
+        document_id=env.document_id,
+        correlation_id=env.correlation_id,
+        causation_id=env.causation_id,
+        content_type=env.content_type,
+        payload_sha256=env.payload_sha256,
+        payload_size=len(env.payload),
+        received_at=env.received_at,
+        route=_route_view(record.route),
+        route_history=[_route_view(r) for r in record.route_history],
+        deliveries=[
+            DeliveryView(
+                target=d.target,
+                state=d.state,
+                attempts=d.attempts,
+                next_attempt_at=d.next_attempt_at,
+                last_error=d.last_error,
+                delivered_at=d.delivered_at,
+                history=[
+                    AttemptView(
+                        number=a.number,
+                        worker=a.worker,
+                        started_at=a.started_at,
+                        finished_at=a.finished_at,
+                        outcome=a.outcome.value if a.outcome else None,
+                        error=a.error,
+                        response_status=a.response_status,
+                    )
+                    for a in d.history
+                ],
+            )
+            for d in record.deliveries
+        ],
+    )
+
+
+# ---------------------------------------------------------------- body size limit
+
+
+class BodySizeLimit:
+    """Refuse oversize bodies before they are buffered, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise PayloadTooLargeError(f"request body exceeds {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        response = problem(413, "payload-too-large", f"request body exceeds {self.max_bytes} bytes")
+        await response(scope, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+# ---------------------------------------------------------------- application
+
+
+def get_hub(request: Request) -> Hub:
+    """The hub this app was built with (see create_app); tests swap it in the composition root."""
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def create_app(hub: Hub, *, manage_workers: bool = True) -> FastAPI:
+    settings = hub.config.hub.api
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_workers:
+            hub.workers.start()
+        try:
+            yield
+        finally:
+            if manage_workers:
+                hub.workers.stop()
+
+    app = FastAPI(
+        title="Lien thong hub — trục tích hợp liên thông",
+        version="1.0",
+        description="Intake and status API for provincial systems (Một cửa điện tử, QLVB).",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_size))
+
+    @app.exception_handler(HubError)
+    async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        return problem(exc.http_status, exc.code, exc.message, **exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem(400, "malformed-request", "the request body is not valid JSON", errors=errors)
+        return problem(422, "request-invalid", "the request does not match the API contract", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not-found" if exc.status_code == 404 else "malformed-request"
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.post("/api/v1/messages", status_code=202, response_model=Accepted, tags=["intake"])
+    def submit(body: SubmitMessage, request: Request, response: Response, hub: HubDep) -> Accepted:
+        """Accept a message. 202 means it is stored: it will be delivered, or shown as dead, never lost."""
+        payload = body.payload_bytes()
+        if len(payload) > int(settings.max_payload_size):
+            raise PayloadTooLargeError(
+                f"payload of {len(payload)} bytes exceeds {int(settings.max_payload_size)}"
+            )
+        envelope = new_envelope(
+            kind=body.kind,
+            sender=body.sender,
+            sender_message_id=body.message_id,
+            payload=payload,
+            content_type=body.content_type,
+            recipient=body.recipient,
+            procedure_code=body.procedure_code,
+            dossier_code=body.dossier_code,
+            document_id=body.document_id,
+            document_type=body.document_type,
+            correlation_id=body.correlation_id,
+            causation_id=body.causation_id,
+            headers=body.headers,
+            created_at=body.created_at,
+        )
+        result = hub.intake.submit(envelope)
+        record = hub.store.get_message(result.message_id) if not result.created else None
+        status_url = str(request.url_for("message_status", message_id=str(result.message_id)))
+        response.headers["Location"] = status_url
+        return Accepted(
+            message_id=result.message_id,
+            correlation_id=record.envelope.correlation_id if record else envelope.correlation_id,
+            status_url=status_url,
+            duplicate=not result.created,
+            route=_route_view(result.route),
+        )
+
+    @app.get("/api/v1/messages/{message_id}", response_model=MessageView, tags=["status"])
+    def message_status(message_id: uuid.UUID, hub: HubDep) -> MessageView:
+        """Where a message is: its route and, per target, its state and every attempt."""
+        return message_view(hub.store.get_message(message_id))
+
+    @app.get("/api/v1/messages/{message_id}/payload", tags=["status"])
+    def message_payload(message_id: uuid.UUID, hub: HubDep) -> Response:
+        """The payload exactly as it was received, byte for byte."""
+        env = hub.store.get_message(message_id).envelope
+        return Response(
+            env.payload, media_type=env.content_type, headers={"Digest": f"sha-256={env.payload_sha256}"}
+        )
+
+    @app.get("/api/v1/messages", response_model=list[MessageView], tags=["status"])
+    def list_messages(
+        hub: HubDep,
+        state: Annotated[list[DeliveryState] | None, Query()] = None,
+        target: Annotated[list[str] | None, Query()] = None,
+        unroutable: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[MessageView]:
+        """Recent messages, optionally only those with deliveries in a state (e.g. dead) or unroutable."""
+        flt = MessageFilter(states=state or (), targets=target or (), unroutable=unroutable, limit=limit)
+        return [message_view(r) for r in hub.store.list_messages(flt)]
+
+    @app.get("/healthz", tags=["operations"])
+    def health(hub: HubDep) -> dict[str, object]:
+        counts = hub.store.counts()
+        return {
+            "status": "ok",
+            "messages": counts.messages,
+            "unroutable": counts.unroutable,
+            "deliveries": {t: {s.value: n for s, n in c.items()} for t, c in counts.by_target.items()},
+        }
+
+    return app

@@ -1,0 +1,108 @@
+"""The composition root: settings → store → adapters → router → intake → workers, built once.
+
+Nothing in the hub creates these on import; tests build a hub here and swap parts (another store,
+no workers) through the keyword arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from .adapter import Adapter, AdapterSpec, build_adapters, check_adapters, discover_plugins
+from .breaker import CircuitBreaker
+from .config import Configuration
+from .configfile import issue_at
+from .deliver import DeliveryWorkers, Target
+from .errors import ConfigError
+from .intake import Intake
+from .retry import RetryPolicy
+from .route import CompiledRule, Router
+from .store import Store
+from .store.migrate import ensure_current
+from .store.sql import SqlStore, create_store_engine
+
+log = logging.getLogger("lienthong")
+
+
+@dataclass
+class Hub:
+    config: Configuration
+    store: Store
+    adapters: dict[str, Adapter]
+    router: Router
+    intake: Intake
+    workers: DeliveryWorkers
+
+    def close(self) -> None:
+        self.workers.stop()
+        self.store.close()
+
+
+def open_store(config: Configuration) -> SqlStore:
+    """Open the configured database; the embedded SQLite default migrates itself."""
+    url = config.database_url()
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_store_engine(url, pool_size=config.hub.database.pool_size, echo=config.hub.database.echo)
+    ensure_current(engine, auto_upgrade=engine.dialect.name == "sqlite")
+    return SqlStore(engine)
+
+
+def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> None:
+    issues = check_adapters(config, plugins)
+    longest = max((a.timeout + a.connect_timeout for a in config.adapters.values()), default=None)
+    if longest is not None and config.hub.workers.lease <= longest:
+        issues.append(
+            issue_at(
+                config,
+                f"{config.config_dir.name}/hub.yaml",
+                ("workers", "lease"),
+                "workers.lease",
+                f"lease ({config.hub.workers.lease}) must be longer than the slowest adapter call "
+                f"({longest}), or a slow delivery would be taken over while still running",
+            )
+        )
+    for index, rule in enumerate(config.routes.routes):
+        try:
+            CompiledRule.compile(rule)
+        except etree.XPathSyntaxError as exc:
+            issues.append(
+                issue_at(
+                    config,
+                    f"{config.config_dir.name}/routes.yaml",
+                    ("routes", index, "match", "xpath"),
+                    f"routes[{index}].match.xpath",
+                    f"route '{rule.name}': invalid XPath: {exc}",
+                )
+            )
+    if issues:
+        raise ConfigError(issues)
+
+
+def build_hub(
+    config: Configuration,
+    *,
+    store: Store | None = None,
+    plugins: Mapping[str, AdapterSpec] | None = None,
+) -> Hub:
+    plugins = discover_plugins() if plugins is None else plugins
+    check_configuration(config, plugins)
+    adapters = build_adapters(config, plugins)
+    store = store if store is not None else open_store(config)
+    targets = {
+        name: Target(
+            adapter=adapter,
+            policy=RetryPolicy(config.adapters[name].retry),
+            breaker=CircuitBreaker(config.adapters[name].circuit_breaker),
+        )
+        for name, adapter in adapters.items()
+    }
+    workers = DeliveryWorkers(store, targets, config.hub.workers)
+    router = Router(config.routes)
+    intake = Intake(store, router, adapters, on_accepted=workers.wake)
+    return Hub(config=config, store=store, adapters=adapters, router=router, intake=intake, workers=workers)

@@ -1,0 +1,264 @@
+"""Typed configuration models: what provincial IT staff may write in ``config/``.
+
+Every model forbids unknown keys, so a typo is an error with a file and line (see ``configfile``)
+instead of a setting silently ignored. Secrets never live here: a model holds the *name* of an
+environment variable or the path of a file, and the value is read when it is needed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> object:
+    """Accept ``500ms``, ``30s``, ``5m``, ``1h``, ``2d`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a duration; write it as 500ms, 30s, 5m, 1h or 2d")
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration: 500ms, 30s, 5m, 1h, 2d, or seconds as a number.",
+        }
+    ),
+]
+
+#: Agency codes the hub itself emits must follow QCVN 102:2016; codes it receives are opaque.
+AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- hub.yaml
+
+
+class HubIdentity(Strict):
+    name: str = Field(description="Human name of this hub, shown in the console and logs.")
+    agency: str = Field(description="Agency code (mã định danh) of the province that runs the hub.")
+
+    @field_validator("agency")
+    @classmethod
+    def _agency_code(cls, v: str) -> str:
+        if not AGENCY_CODE.match(v):
+            raise ValueError(f"{v!r} is not an agency code of the form 000.00.00.H49 (QCVN 102:2016)")
+        return v
+
+
+class DatabaseSettings(Strict):
+    url: str = Field(
+        default="sqlite:///var/hub.db",
+        description="SQLAlchemy URL. sqlite:///relative/path is resolved from the project root; "
+        "use postgresql+psycopg://user@host/db for several hub processes.",
+    )
+    pool_size: PositiveInt = Field(default=10, description="Connections kept open (PostgreSQL).")
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+
+
+class ApiSettings(Strict):
+    host: str = Field(default="127.0.0.1", description="Address the REST and SOAP endpoints listen on.")
+    port: int = Field(default=8600, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    max_body_size: ByteSize = Field(
+        default=ByteSize(20 * 1024 * 1024), description="Largest request body accepted, e.g. 20MiB."
+    )
+    max_payload_size: ByteSize = Field(
+        default=ByteSize(10 * 1024 * 1024), description="Largest decoded payload accepted, e.g. 10MiB."
+    )
+
+
+class WorkerSettings(Strict):
+    count: int = Field(default=4, ge=0, le=256, description="Delivery threads per hub process.")
+    batch_size: PositiveInt = Field(default=8, description="Deliveries claimed per database round trip.")
+    poll_interval: Duration = Field(
+        default=timedelta(milliseconds=500), description="How often idle workers look for due work."
+    )
+    lease: Duration = Field(
+        default=timedelta(seconds=60),
+        description="How long a claim lasts; after that a crashed worker's deliveries are taken over.",
+    )
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=20), description="How long shutdown waits for in-flight deliveries."
+    )
+
+    @model_validator(mode="after")
+    def _lease_covers_poll(self) -> WorkerSettings:
+        if self.lease <= self.poll_interval:
+            raise ValueError("lease must be longer than poll_interval")
+        return self
+
+
+class KeyReference(Strict):
+    """Where a key lives; the password, if any, comes from the named environment variable."""
+
+    key_file: Path = Field(description="PEM or PKCS#12 file holding the private key.")
+    certificate_file: Path | None = Field(default=None, description="PEM certificate chain, if separate.")
+    password_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the key password."
+    )
+
+
+class KeySettings(Strict):
+    signing: list[KeyReference] = Field(
+        default_factory=list, description="Signing keys, newest first: the first one signs new messages."
+    )
+
+
+class HubSettings(Strict):
+    """The contents of ``config/hub.yaml``."""
+
+    hub: HubIdentity
+    database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
+    workers: WorkerSettings = WorkerSettings()
+    keys: KeySettings = KeySettings()
+
+
+# ---------------------------------------------------------------- config/adapters/*.yaml
+
+
+class RetryPolicyConfig(Strict):
+    max_attempts: PositiveInt = Field(default=10, description="Attempts before the delivery is dead.")
+    max_age: Duration = Field(
+        default=timedelta(hours=24), description="Give up once the first attempt is this old."
+    )
+    initial_backoff: Duration = Field(default=timedelta(seconds=1), description="Wait after the 1st failure.")
+    max_backoff: Duration = Field(default=timedelta(minutes=10), description="Longest wait between tries.")
+    multiplier: float = Field(default=2.0, ge=1.0, description="Growth of the wait after each failure.")
+    jitter: Duration = Field(
+        default=timedelta(seconds=1), description="Random extra wait, so that retries do not arrive together."
+    )
+
+
+class CircuitBreakerConfig(Strict):
+    failure_threshold: PositiveInt = Field(
+        default=5, description="Consecutive transient failures that open the circuit."
+    )
+    reset_after: Duration = Field(
+        default=timedelta(seconds=30), description="How long the circuit stays open before one trial call."
+    )
+
+
+class SigningPolicyConfig(Strict):
+    policy: Literal["none"] = Field(
+        default="none",
+        description="How outbound payloads are signed. Only 'none' exists until XML signing lands.",
+    )
+
+
+class AdapterConfig(Strict):
+    """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Name routes use to target it.")
+    plugin: str = Field(description="Adapter plugin (entry point in group 'lienthong.adapters').")
+    agency: str = Field(description="Agency code of the ministry system behind this adapter.")
+    description: str = ""
+    endpoint: str = Field(description="URL of the ministry service.")
+    transport: Literal["soap11", "soap12"] = Field(default="soap11", description="Wire protocol.")
+    timeout: Duration = Field(default=timedelta(seconds=30), description="Whole-call timeout.")
+    connect_timeout: Duration = Field(default=timedelta(seconds=5), description="TCP connect timeout.")
+    wsdl: Path | None = Field(default=None, description="WSDL of the ministry service, under schemas/.")
+    input_schema: Path | None = Field(
+        default=None, description="XSD the provincial payload must satisfy before translation."
+    )
+    schema_: Path | None = Field(
+        default=None, alias="schema", description="XSD the translated payload must satisfy."
+    )
+    mapping: Path | None = Field(default=None, description="XSLT turning the provincial payload into ours.")
+    retry: RetryPolicyConfig = RetryPolicyConfig()
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    signing: SigningPolicyConfig = SigningPolicyConfig()
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Plugin-specific settings, checked against the plugin's model."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- config/routes.yaml
+
+OneOrMany = str | list[str]
+
+
+class RouteMatch(Strict):
+    """Every given field must match; patterns use shell wildcards (``1.004227*``, ``*.H49``)."""
+
+    kind: OneOrMany | None = None
+    procedure_code: OneOrMany | None = None
+    document_type: OneOrMany | None = None
+    sender: OneOrMany | None = None
+    recipient: OneOrMany | None = None
+    xpath: str | None = Field(
+        default=None, description="XPath 1.0 over the payload; the route matches when it is true."
+    )
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the xpath uses.")
+
+
+class RouteRule(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    description: str = ""
+    match: RouteMatch = RouteMatch()
+    targets: list[str] = Field(min_length=1, description="Adapters that receive the message (fan-out).")
+
+
+class RoutesConfig(Strict):
+    """The contents of ``config/routes.yaml``. The first rule that matches decides."""
+
+    routes: list[RouteRule] = Field(default_factory=list)
+
+
+class Configuration(BaseModel):
+    """Everything loaded from one config directory, with the project root paths resolve from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    root: Path
+    config_dir: Path
+    hub: HubSettings
+    adapters: dict[str, AdapterConfig]
+    routes: RoutesConfig
+    #: (file, key path) → (line, column), so later checks can still point at the YAML.
+    positions: dict[tuple[str, tuple[str | int, ...]], tuple[int, int]] = Field(default_factory=dict)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.root / path
+
+    def database_url(self) -> str:
+        url = self.hub.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+            return prefix + str(self.root / url[len(prefix) :])
+        return url

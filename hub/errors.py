@@ -1,0 +1,144 @@
+"""One error tree for the whole hub.
+
+Every error carries the context a person needs to act on it (file and line, message id, adapter).
+They become problem+json, SOAP Faults or CLI text only at the edges (api.py, cli.py), so the core
+never decides how an error is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class HubError(Exception):
+    """Root of every error the hub raises on purpose."""
+
+    #: Short stable identifier, used as the problem+json ``type`` suffix and in logs.
+    code = "hub-error"
+    #: HTTP status an edge should answer with when this error reaches it.
+    http_status = 500
+
+    def __init__(self, message: str, *, detail: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail: dict[str, object] = detail or {}
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in one YAML file, pointing at the exact spot."""
+
+    file: str
+    line: int | None
+    column: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}{key}: {self.message}"
+
+
+class ConfigError(HubError):
+    """The configuration is wrong; ``issues`` lists every problem found, not just the first."""
+
+    code = "config-invalid"
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        super().__init__(f"{len(issues)} configuration error(s):\n{lines}")
+
+
+class InvalidMessageError(HubError):
+    """The submitted message cannot be accepted as it is (bad metadata, malformed payload)."""
+
+    code = "invalid-message"
+    http_status = 422
+
+
+class XmlRefusedError(InvalidMessageError):
+    """The XML is malformed or uses a feature the hub refuses (DTD, entities, PIs, excess depth)."""
+
+    code = "xml-refused"
+
+
+@dataclass(frozen=True)
+class SchemaViolation:
+    """One schema rule broken by a document, located so that a sender can fix it."""
+
+    line: int | None
+    column: int | None
+    path: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"line": self.line, "column": self.column, "path": self.path, "message": self.message}
+
+
+class SchemaValidationError(InvalidMessageError):
+    """A document does not conform to the schema it must follow."""
+
+    code = "schema-invalid"
+
+    def __init__(self, message: str, violations: list[SchemaViolation]) -> None:
+        self.violations = violations
+        super().__init__(message, detail={"violations": [v.as_dict() for v in violations]})
+
+
+class TranslationError(InvalidMessageError):
+    """A mapping could not turn the payload into what the target system expects."""
+
+    code = "translation-failed"
+
+
+class PayloadTooLargeError(HubError):
+    code = "payload-too-large"
+    http_status = 413
+
+
+class IdempotencyConflictError(HubError):
+    """The sender reused a message id for different content: refusing is the only safe answer."""
+
+    code = "idempotency-conflict"
+    http_status = 409
+
+
+class NotFoundError(HubError):
+    code = "not-found"
+    http_status = 404
+
+
+class UnknownAdapterError(HubError):
+    code = "unknown-adapter"
+
+
+@dataclass
+class DeliveryError(HubError):
+    """Raised by adapters; the subclass tells the worker whether trying again can help."""
+
+    message: str
+    response: bytes | None = None
+    response_status: int | None = None
+    request: bytes | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.message)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Timeouts, refused connections, 5xx, server faults: worth retrying later."""
+
+    code = "delivery-transient"
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The target rejected the data itself: retrying the same bytes can never succeed."""
+
+    code = "delivery-permanent"

@@ -1,0 +1,246 @@
+"""The store contract: the only place the hub keeps state, and the owner of every state change.
+
+Workers, the API and the CLI talk to a :class:`Store`; they never see SQL. Two backends implement it
+(``SqlStore`` for SQLite and PostgreSQL, ``MemoryStore`` for unit tests) and one contract suite
+(tests/integration/test_store_contract.py) runs against all of them so that they cannot drift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from ..envelope import Envelope, MessageKind
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"  # waiting for its first attempt
+    IN_FLIGHT = "in-flight"  # claimed by a worker whose lease has not expired
+    FAILED = "failed"  # last attempt failed; due again at next_attempt_at
+    DELIVERED = "delivered"
+    DEAD = "dead"  # given up on: permanent rejection or retries exhausted; replayable
+
+
+class AttemptOutcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD = "dead"
+    RELEASED = "released"  # the worker stopped before finishing; nothing was decided
+
+
+class RouteStatus(StrEnum):
+    ROUTED = "routed"
+    UNROUTABLE = "unroutable"
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """Why a message goes where it goes; kept beside the message for auditors."""
+
+    status: RouteStatus
+    rule: str | None
+    targets: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class PreparedDelivery:
+    """The exact bytes one target will receive: translated (and signed) before they are stored."""
+
+    target: str
+    payload: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    message_id: uuid.UUID
+    #: False when this was a repeat of a message accepted earlier (same sender id, same content).
+    created: bool
+    route: RouteDecision
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery leased to one worker for one attempt."""
+
+    delivery_id: int
+    target: str
+    attempt: int  # number of this attempt, 1-based, counted over the delivery's whole life
+    round_attempt: int  # number of this attempt since the delivery was created or last replayed
+    first_attempt_at: datetime  # start of the current round, for the retry policy's max_age
+    payload: bytes
+    content_type: str
+    envelope: Envelope
+    worker: str
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class Delivered:
+    response: bytes | None = None
+    response_status: int | None = None
+    request: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RetryAt:
+    at: datetime
+    error: str
+    response: bytes | None = None
+    response_status: int | None = None
+    request: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Dead:
+    error: str
+    response: bytes | None = None
+    response_status: int | None = None
+    request: bytes | None = None
+
+
+Outcome = Delivered | RetryAt | Dead
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    number: int
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: AttemptOutcome | None
+    error: str | None
+    response_status: int | None
+    request: bytes | None
+    response: bytes | None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: int
+    message_id: uuid.UUID
+    target: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    payload: bytes
+    content_type: str
+    response: bytes | None
+    history: tuple[AttemptRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    envelope: Envelope
+    route: RouteDecision
+    route_history: tuple[RouteDecision, ...]
+    deliveries: tuple[DeliveryRecord, ...]
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Selects messages or deliveries for listings and replay; unset fields match everything."""
+
+    message_ids: Sequence[uuid.UUID] = ()
+    targets: Sequence[str] = ()
+    states: Sequence[DeliveryState] = ()
+    kind: MessageKind | None = None
+    sender: str | None = None
+    procedure_code: str | None = None
+    unroutable: bool = False
+    since: datetime | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    by_target: dict[str, dict[DeliveryState, int]] = field(default_factory=dict)
+    unroutable: int = 0
+    messages: int = 0
+
+
+class ClaimLostError(Exception):
+    """The lease expired and another worker took the delivery over; this worker's result is void."""
+
+
+class Store(Protocol):
+    def accept(
+        self,
+        envelope: Envelope,
+        route: RouteDecision,
+        deliveries: Sequence[PreparedDelivery],
+    ) -> AcceptResult:
+        """Store the message, its route decision and its deliveries in one transaction.
+
+        Idempotent on (sender, sender_message_id): the same fingerprint returns the first answer,
+        a different one raises IdempotencyConflictError.
+        """
+        ...
+
+    def claim_due(
+        self,
+        worker: str,
+        limit: int,
+        lease: timedelta,
+        exclude_targets: Collection[str] = (),
+        only_targets: Collection[str] | None = None,
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries (queued, failed and due, or whose lease expired)."""
+        ...
+
+    def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
+        """Finish an attempt. Raises ClaimLostError when the claim no longer belongs to the worker."""
+        ...
+
+    def release(self, claims: Sequence[Claim]) -> None:
+        """Hand unfinished claims back (graceful shutdown); the attempt is not counted as a failure."""
+        ...
+
+    def get_message(self, message_id: uuid.UUID) -> MessageRecord: ...
+
+    def list_messages(self, flt: MessageFilter) -> list[MessageRecord]: ...
+
+    def replay_dead(self, flt: MessageFilter) -> list[int]:
+        """Re-queue dead deliveries matching the filter; returns their ids."""
+        ...
+
+    def reroute(
+        self, message_id: uuid.UUID, route: RouteDecision, deliveries: Sequence[PreparedDelivery]
+    ) -> None:
+        """Give an unroutable message a new route decision and its deliveries (after a config fix)."""
+        ...
+
+    def counts(self) -> StateCounts: ...
+
+    def close(self) -> None: ...
+
+
+__all__ = [
+    "AcceptResult",
+    "AttemptOutcome",
+    "AttemptRecord",
+    "Claim",
+    "ClaimLostError",
+    "Dead",
+    "Delivered",
+    "DeliveryRecord",
+    "DeliveryState",
+    "MessageFilter",
+    "MessageRecord",
+    "Outcome",
+    "PreparedDelivery",
+    "RetryAt",
+    "RouteDecision",
+    "RouteStatus",
+    "StateCounts",
+    "Store",
+]

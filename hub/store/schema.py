@@ -1,0 +1,155 @@
+"""Table definitions. Alembic migrations must equal this metadata (a test compares them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Accepted messages. Rows are inserted once and never updated or deleted.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sender", String(64), nullable=False),
+    Column("sender_message_id", String(200), nullable=False),
+    Column("recipient", String(64)),
+    Column("procedure_code", String(64)),
+    Column("dossier_code", String(64)),
+    Column("document_id", String(256)),
+    Column("document_type", String(64)),
+    Column("correlation_id", Uuid, nullable=False),
+    Column("causation_id", Uuid),
+    Column("content_type", String(200), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("created_at", UtcDateTime),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Index(None, "correlation_id"),
+    Index(None, "dossier_code"),
+    Index(None, "received_at"),
+)
+
+#: (sender, sender's message id) → the message it created: what makes intake idempotent.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("sender", String(64), primary_key=True),
+    Column("sender_message_id", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("message_id", Uuid, ForeignKey("messages.id"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: Every routing decision taken for a message, oldest first; the newest is the one in force.
+route_decisions = Table(
+    "route_decisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", Uuid, ForeignKey("messages.id"), nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rule", String(100)),
+    Column("targets", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index(None, "message_id"),
+    Index(None, "status"),
+)
+
+#: One row per message × target: the outbox that workers drain.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", Uuid, ForeignKey("messages.id"), nullable=False),
+    Column("target", String(63), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("round_attempts", Integer, nullable=False),
+    Column("round_started_at", UtcDateTime),
+    Column("next_attempt_at", UtcDateTime),
+    Column("claimed_by", String(200)),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("payload", LargeBinary, nullable=False),
+    Column("content_type", String(200), nullable=False),
+    Column("response", LargeBinary),
+    Column("response_status", Integer),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime),
+    UniqueConstraint("message_id", "target"),
+    Index(None, "state", "next_attempt_at"),
+    Index(None, "target", "state"),
+)
+
+#: Attempt history: who tried, when, and what came back. Never rewritten once finished.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("delivery_id", BigId, ForeignKey("deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("worker", String(200), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("outcome", String(16)),
+    Column("error", Text),
+    Column("response_status", Integer),
+    Column("request", LargeBinary),
+    Column("response", LargeBinary),
+    UniqueConstraint("delivery_id", "number"),
+)

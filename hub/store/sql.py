@@ -1,0 +1,581 @@
+"""SqlStore: the store on SQLite (one machine) or PostgreSQL (several hub processes).
+
+The two differ in one place that matters: how workers claim work. PostgreSQL claims rows with
+``FOR UPDATE SKIP LOCKED`` so concurrent hub processes never take the same delivery and never wait
+on each other. SQLite has no row locks; every write transaction starts with ``BEGIN IMMEDIATE`` so
+that the single writer is chosen up front instead of failing halfway with "database is locked".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..envelope import Envelope, MessageKind, utcnow
+from ..errors import IdempotencyConflictError, NotFoundError
+from . import (
+    AcceptResult,
+    AttemptOutcome,
+    AttemptRecord,
+    Claim,
+    ClaimLostError,
+    Delivered,
+    DeliveryRecord,
+    DeliveryState,
+    MessageFilter,
+    MessageRecord,
+    Outcome,
+    PreparedDelivery,
+    RetryAt,
+    RouteDecision,
+    RouteStatus,
+    StateCounts,
+)
+from .schema import attempts, deliveries, idempotency_keys, messages, route_decisions
+
+_CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
+
+
+def create_store_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """An engine with the settings each backend needs to keep the hub's promises."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 60, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN IMMEDIATE
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a transaction the hub has acknowledged survives a power cut, not just a crash.
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqlStore:
+    """The :class:`~lienthong.store.Store` contract over SQLAlchemy Core."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._is_postgres = engine.dialect.name == "postgresql"
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> SqlStore:
+        return cls(create_store_engine(url, **kwargs))
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # ------------------------------------------------------------------ intake
+
+    def accept(
+        self, envelope: Envelope, route: RouteDecision, deliveries_: Sequence[PreparedDelivery]
+    ) -> AcceptResult:
+        fingerprint = envelope.fingerprint()
+        try:
+            with self._tx() as conn:
+                existing = self._existing(conn, envelope, fingerprint)
+                if existing is not None:
+                    return existing
+                now = utcnow()
+                conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
+                conn.execute(
+                    insert(idempotency_keys).values(
+                        sender=envelope.sender,
+                        sender_message_id=envelope.sender_message_id,
+                        fingerprint=fingerprint,
+                        message_id=envelope.message_id,
+                        created_at=now,
+                    )
+                )
+                self._insert_route(conn, envelope.message_id, route, deliveries_, now)
+        except IntegrityError:
+            # Two submissions of the same sender id raced; the loser answers like a repeat.
+            with self._tx() as conn:
+                existing = self._existing(conn, envelope, fingerprint)
+            if existing is None:
+                raise
+            return existing
+        return AcceptResult(message_id=envelope.message_id, created=True, route=route)
+
+    def _existing(self, conn: Connection, envelope: Envelope, fingerprint: str) -> AcceptResult | None:
+        row = conn.execute(
+            select(idempotency_keys.c.fingerprint, idempotency_keys.c.message_id).where(
+                idempotency_keys.c.sender == envelope.sender,
+                idempotency_keys.c.sender_message_id == envelope.sender_message_id,
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.fingerprint != fingerprint:
+            raise IdempotencyConflictError(
+                f"message id {envelope.sender_message_id!r} from {envelope.sender} was already accepted "
+                f"with different content (hub message {row.message_id}); send new content under a new id",
+                detail={"message_id": str(row.message_id), "sender_message_id": envelope.sender_message_id},
+            )
+        return AcceptResult(message_id=row.message_id, created=False, route=self._route(conn, row.message_id))
+
+    def _insert_route(
+        self,
+        conn: Connection,
+        message_id: uuid.UUID,
+        route: RouteDecision,
+        prepared: Sequence[PreparedDelivery],
+        now: datetime,
+    ) -> None:
+        conn.execute(
+            insert(route_decisions).values(
+                message_id=message_id,
+                decided_at=now,
+                status=route.status.value,
+                rule=route.rule,
+                targets=list(route.targets),
+                reason=route.reason,
+            )
+        )
+        if prepared:
+            conn.execute(
+                insert(deliveries),
+                [
+                    {
+                        "message_id": message_id,
+                        "target": p.target,
+                        "state": DeliveryState.QUEUED.value,
+                        "attempts": 0,
+                        "round_attempts": 0,
+                        "next_attempt_at": now,
+                        "payload": p.payload,
+                        "content_type": p.content_type,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for p in prepared
+                ],
+            )
+
+    def reroute(
+        self, message_id: uuid.UUID, route: RouteDecision, deliveries_: Sequence[PreparedDelivery]
+    ) -> None:
+        with self._tx() as conn:
+            current = self._route(conn, message_id)
+            if current.status is not RouteStatus.UNROUTABLE:
+                raise NotFoundError(f"message {message_id} is not unroutable; nothing to re-route")
+            self._insert_route(conn, message_id, route, deliveries_, utcnow())
+
+    # ------------------------------------------------------------------ delivery
+
+    def claim_due(
+        self,
+        worker: str,
+        limit: int,
+        lease: timedelta,
+        exclude_targets: Collection[str] = (),
+        only_targets: Collection[str] | None = None,
+    ) -> list[Claim]:
+        now = utcnow()
+        lease_until = now + lease
+        due = or_(
+            and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
+            and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
+        )
+        query = select(deliveries).where(due).order_by(deliveries.c.next_attempt_at).limit(limit)
+        if exclude_targets:
+            query = query.where(deliveries.c.target.not_in(list(exclude_targets)))
+        if only_targets is not None:
+            query = query.where(deliveries.c.target.in_(list(only_targets)))
+        if self._is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        claims: list[Claim] = []
+        with self._tx() as conn:
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                return []
+            envelopes = self._envelopes(conn, {r["message_id"] for r in rows})
+            for row in rows:
+                if row["state"] == DeliveryState.IN_FLIGHT.value:
+                    # The previous holder's lease ran out: it crashed or hung. Say so in the history.
+                    conn.execute(
+                        update(attempts)
+                        .where(attempts.c.delivery_id == row["id"], attempts.c.number == row["attempts"])
+                        .values(
+                            finished_at=now,
+                            outcome=AttemptOutcome.RELEASED.value,
+                            error=f"lease expired: worker {row['claimed_by']} did not finish",
+                        )
+                    )
+                number = row["attempts"] + 1
+                round_number = row["round_attempts"] + 1
+                round_started = row["round_started_at"] or now
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == row["id"])
+                    .values(
+                        state=DeliveryState.IN_FLIGHT.value,
+                        attempts=number,
+                        round_attempts=round_number,
+                        round_started_at=round_started,
+                        claimed_by=worker,
+                        lease_until=lease_until,
+                        updated_at=now,
+                    )
+                )
+                conn.execute(
+                    insert(attempts).values(
+                        delivery_id=row["id"], number=number, worker=worker, started_at=now
+                    )
+                )
+                claims.append(
+                    Claim(
+                        delivery_id=row["id"],
+                        target=row["target"],
+                        attempt=number,
+                        round_attempt=round_number,
+                        first_attempt_at=round_started,
+                        payload=row["payload"],
+                        content_type=row["content_type"],
+                        envelope=envelopes[row["message_id"]],
+                        worker=worker,
+                        lease_until=lease_until,
+                    )
+                )
+        return claims
+
+    def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"claimed_by": None, "lease_until": None, "updated_at": now}
+        if isinstance(outcome, Delivered):
+            state, attempt_outcome, error = DeliveryState.DELIVERED, AttemptOutcome.DELIVERED, None
+            values.update(delivered_at=now, next_attempt_at=None, last_error=None)
+        elif isinstance(outcome, RetryAt):
+            state, attempt_outcome, error = DeliveryState.FAILED, AttemptOutcome.RETRY, outcome.error
+            values.update(next_attempt_at=outcome.at, last_error=outcome.error)
+        else:
+            state, attempt_outcome, error = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error
+            values.update(next_attempt_at=None, last_error=outcome.error)
+        values.update(state=state.value, response=outcome.response, response_status=outcome.response_status)
+        with self._tx() as conn:
+            result = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == claim.delivery_id,
+                    deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+                    deliveries.c.claimed_by == claim.worker,
+                    deliveries.c.attempts == claim.attempt,
+                )
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise ClaimLostError(
+                    f"delivery {claim.delivery_id} attempt {claim.attempt} is not held by {claim.worker}"
+                )
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.delivery_id == claim.delivery_id, attempts.c.number == claim.attempt)
+                .values(
+                    finished_at=now,
+                    outcome=attempt_outcome.value,
+                    error=error,
+                    response_status=outcome.response_status,
+                    request=outcome.request,
+                    response=outcome.response,
+                )
+            )
+
+    def release(self, claims: Sequence[Claim]) -> None:
+        now = utcnow()
+        with self._tx() as conn:
+            for claim in claims:
+                result = conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.id == claim.delivery_id,
+                        deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+                        deliveries.c.claimed_by == claim.worker,
+                        deliveries.c.attempts == claim.attempt,
+                    )
+                    .values(
+                        state=DeliveryState.QUEUED.value,
+                        round_attempts=deliveries.c.round_attempts - 1,
+                        claimed_by=None,
+                        lease_until=None,
+                        next_attempt_at=now,
+                        updated_at=now,
+                    )
+                )
+                if result.rowcount == 1:
+                    conn.execute(
+                        update(attempts)
+                        .where(
+                            attempts.c.delivery_id == claim.delivery_id, attempts.c.number == claim.attempt
+                        )
+                        .values(
+                            finished_at=now,
+                            outcome=AttemptOutcome.RELEASED.value,
+                            error="released on shutdown before an answer",
+                        )
+                    )
+
+    def replay_dead(self, flt: MessageFilter) -> list[int]:
+        now = utcnow()
+        query = select(deliveries.c.id).where(deliveries.c.state == DeliveryState.DEAD.value)
+        query = _filter_deliveries(query, flt).limit(flt.limit)
+        with self._tx() as conn:
+            ids = [row.id for row in conn.execute(query)]
+            if ids:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(ids), deliveries.c.state == DeliveryState.DEAD.value)
+                    .values(
+                        state=DeliveryState.QUEUED.value,
+                        round_attempts=0,
+                        round_started_at=None,
+                        next_attempt_at=now,
+                        updated_at=now,
+                    )
+                )
+        return ids
+
+    # ------------------------------------------------------------------ reading
+
+    def get_message(self, message_id: uuid.UUID) -> MessageRecord:
+        with self._tx() as conn:
+            records = self._records(conn, [message_id])
+        if not records:
+            raise NotFoundError(f"no message with id {message_id}")
+        return records[0]
+
+    def list_messages(self, flt: MessageFilter) -> list[MessageRecord]:
+        latest = (
+            select(route_decisions.c.message_id, func.max(route_decisions.c.id).label("rid"))
+            .group_by(route_decisions.c.message_id)
+            .subquery()
+        )
+        query = select(messages.c.id).order_by(messages.c.received_at.desc()).limit(flt.limit)
+        if flt.message_ids:
+            query = query.where(messages.c.id.in_(list(flt.message_ids)))
+        if flt.kind is not None:
+            query = query.where(messages.c.kind == flt.kind.value)
+        if flt.sender:
+            query = query.where(messages.c.sender == flt.sender)
+        if flt.procedure_code:
+            query = query.where(messages.c.procedure_code == flt.procedure_code)
+        if flt.since:
+            query = query.where(messages.c.received_at >= flt.since)
+        if flt.unroutable:
+            query = (
+                query.join(latest, latest.c.message_id == messages.c.id)
+                .join(route_decisions, route_decisions.c.id == latest.c.rid)
+                .where(route_decisions.c.status == RouteStatus.UNROUTABLE.value)
+            )
+        if flt.targets or flt.states:
+            sub = _filter_deliveries(select(deliveries.c.message_id), flt)
+            query = query.where(messages.c.id.in_(sub))
+        with self._tx() as conn:
+            ids = [row.id for row in conn.execute(query)]
+            return self._records(conn, ids)
+
+    def counts(self) -> StateCounts:
+        with self._tx() as conn:
+            by_target: dict[str, dict[DeliveryState, int]] = {}
+            for row in conn.execute(
+                select(deliveries.c.target, deliveries.c.state, func.count()).group_by(
+                    deliveries.c.target, deliveries.c.state
+                )
+            ):
+                by_target.setdefault(row[0], {})[DeliveryState(row[1])] = row[2]
+            total = conn.execute(select(func.count()).select_from(messages)).scalar_one()
+            latest = select(func.max(route_decisions.c.id)).group_by(route_decisions.c.message_id)
+            unroutable = conn.execute(
+                select(func.count())
+                .select_from(route_decisions)
+                .where(
+                    route_decisions.c.id.in_(latest),
+                    route_decisions.c.status == RouteStatus.UNROUTABLE.value,
+                )
+            ).scalar_one()
+        return StateCounts(by_target=by_target, unroutable=unroutable, messages=total)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _route(self, conn: Connection, message_id: uuid.UUID) -> RouteDecision:
+        row = conn.execute(
+            select(route_decisions)
+            .where(route_decisions.c.message_id == message_id)
+            .order_by(route_decisions.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"message {message_id} has no route decision")
+        return _decision(row._mapping)
+
+    def _envelopes(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Envelope]:
+        rows = conn.execute(select(messages).where(messages.c.id.in_(list(ids)))).mappings()
+        return {row["id"]: _envelope(row) for row in rows}
+
+    def _records(self, conn: Connection, ids: Sequence[uuid.UUID]) -> list[MessageRecord]:
+        if not ids:
+            return []
+        envelopes = self._envelopes(conn, ids)
+        routes: dict[uuid.UUID, list[RouteDecision]] = {}
+        for row in conn.execute(
+            select(route_decisions)
+            .where(route_decisions.c.message_id.in_(list(ids)))
+            .order_by(route_decisions.c.id)
+        ).mappings():
+            routes.setdefault(row["message_id"], []).append(_decision(row))
+        delivery_rows = (
+            conn.execute(
+                select(deliveries).where(deliveries.c.message_id.in_(list(ids))).order_by(deliveries.c.id)
+            )
+            .mappings()
+            .all()
+        )
+        history: dict[int, list[AttemptRecord]] = {}
+        if delivery_rows:
+            for row in conn.execute(
+                select(attempts)
+                .where(attempts.c.delivery_id.in_([d["id"] for d in delivery_rows]))
+                .order_by(attempts.c.delivery_id, attempts.c.number)
+            ).mappings():
+                history.setdefault(row["delivery_id"], []).append(_attempt(row))
+        per_message: dict[uuid.UUID, list[DeliveryRecord]] = {}
+        for d in delivery_rows:
+            per_message.setdefault(d["message_id"], []).append(_delivery(d, history.get(d["id"], [])))
+        return [
+            MessageRecord(
+                envelope=envelopes[mid],
+                route=routes[mid][-1],
+                route_history=tuple(routes[mid]),
+                deliveries=tuple(per_message.get(mid, [])),
+            )
+            for mid in ids
+            if mid in envelopes
+        ]
+
+
+def _filter_deliveries(query: Any, flt: MessageFilter) -> Any:
+    if flt.message_ids:
+        query = query.where(deliveries.c.message_id.in_(list(flt.message_ids)))
+    if flt.targets:
+        query = query.where(deliveries.c.target.in_(list(flt.targets)))
+    if flt.states:
+        query = query.where(deliveries.c.state.in_([s.value for s in flt.states]))
+    if flt.since:
+        query = query.where(deliveries.c.created_at >= flt.since)
+    if flt.kind is not None or flt.sender or flt.procedure_code:
+        sub = select(messages.c.id)
+        if flt.kind is not None:
+            sub = sub.where(messages.c.kind == flt.kind.value)
+        if flt.sender:
+            sub = sub.where(messages.c.sender == flt.sender)
+        if flt.procedure_code:
+            sub = sub.where(messages.c.procedure_code == flt.procedure_code)
+        query = query.where(deliveries.c.message_id.in_(sub))
+    return query
+
+
+def _message_row(envelope: Envelope, fingerprint: str) -> dict[str, Any]:
+    return {
+        "id": envelope.message_id,
+        "kind": envelope.kind.value,
+        "sender": envelope.sender,
+        "sender_message_id": envelope.sender_message_id,
+        "recipient": envelope.recipient,
+        "procedure_code": envelope.procedure_code,
+        "dossier_code": envelope.dossier_code,
+        "document_id": envelope.document_id,
+        "document_type": envelope.document_type,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "content_type": envelope.content_type,
+        "payload": envelope.payload,
+        "payload_sha256": envelope.payload_sha256,
+        "headers": dict(envelope.headers),
+        "created_at": envelope.created_at,
+        "received_at": envelope.received_at,
+        "fingerprint": fingerprint,
+    }
+
+
+def _envelope(row: Any) -> Envelope:
+    return Envelope(
+        message_id=row["id"],
+        kind=MessageKind(row["kind"]),
+        sender=row["sender"],
+        recipient=row["recipient"],
+        sender_message_id=row["sender_message_id"],
+        correlation_id=row["correlation_id"],
+        payload=row["payload"],
+        content_type=row["content_type"],
+        procedure_code=row["procedure_code"],
+        dossier_code=row["dossier_code"],
+        document_id=row["document_id"],
+        document_type=row["document_type"],
+        causation_id=row["causation_id"],
+        headers=dict(row["headers"]),
+        created_at=row["created_at"],
+        received_at=row["received_at"],
+    )
+
+
+def _decision(row: Any) -> RouteDecision:
+    return RouteDecision(
+        status=RouteStatus(row["status"]),
+        rule=row["rule"],
+        targets=tuple(row["targets"]),
+        reason=row["reason"],
+    )
+
+
+def _attempt(row: Any) -> AttemptRecord:
+    return AttemptRecord(
+        number=row["number"],
+        worker=row["worker"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=AttemptOutcome(row["outcome"]) if row["outcome"] else None,
+        error=row["error"],
+        response_status=row["response_status"],
+        request=row["request"],
+        response=row["response"],
+    )
+
+
+def _delivery(row: Any, history: list[AttemptRecord]) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row["id"],
+        message_id=row["message_id"],
+        target=row["target"],
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        delivered_at=row["delivered_at"],
+        payload=row["payload"],
+        content_type=row["content_type"],
+        response=row["response"],
+        history=tuple(history),
+    )

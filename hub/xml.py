@@ -1,0 +1,113 @@
+"""XML in one place: the namespaces the hub speaks and the one hardened parser all code uses.
+
+libxml2's defaults are not safe for input from other systems (lxml's default parser loads DTDs and
+expands entities). Every parse in the hub goes through :func:`parse_xml`, which refuses DTDs,
+entities, processing instructions, network access and XInclude, and bounds size and depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from lxml import etree
+
+from .errors import XmlRefusedError
+
+SOAP11_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_NS: Final = "http://www.w3.org/2003/05/soap-envelope"
+#: The hub's own SOAP header blocks (message id, correlation id, client, service, request hash).
+HUB_NS: Final = "urn:lienthong:hub:1"
+EDXML_NS: Final = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+XMLDSIG_NS: Final = "http://www.w3.org/2000/09/xmldsig#"
+XSLT_NS: Final = "http://www.w3.org/1999/XSL/Transform"
+
+
+@dataclass(frozen=True)
+class XmlLimits:
+    """Bounds on what one document may cost to parse."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    max_depth: int = 256
+    max_attributes: int = 256
+    max_attribute_bytes: int = 1024 * 1024
+
+
+DEFAULT_LIMITS: Final = XmlLimits()
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,  # keeps libxml2's own caps on depth and text node size
+        remove_pis=False,  # PIs are refused below, not silently dropped
+        remove_comments=False,
+        collect_ids=False,
+    )
+
+
+def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "payload") -> etree._Element:
+    """Parse untrusted bytes, or raise :class:`XmlRefusedError` saying exactly what was wrong."""
+    if len(data) > limits.max_bytes:
+        raise XmlRefusedError(f"{what}: {len(data)} bytes exceeds the limit of {limits.max_bytes}")
+    # A DOCTYPE is refused before libxml2 sees it, so no internal subset is ever processed.
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if b"<!DOCTYPE" in data[: 64 * 1024] or b"<!ENTITY" in head:
+        raise XmlRefusedError(f"{what}: DOCTYPE declarations are not accepted")
+    try:
+        root = etree.fromstring(data, parser=_new_parser())
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position if exc.position else (None, None)
+        raise XmlRefusedError(
+            f"{what} is not well-formed XML: {exc.msg}",
+            detail={"line": line, "column": column},
+        ) from exc
+    tree = root.getroottree()
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise XmlRefusedError(f"{what}: DOCTYPE declarations are not accepted")
+    _check_tree(root, limits, what)
+    return root
+
+
+def _check_tree(root: etree._Element, limits: XmlLimits, what: str) -> None:
+    for sibling in root.itersiblings(preceding=True):
+        if isinstance(sibling, etree._ProcessingInstruction):
+            raise XmlRefusedError(f"{what}: processing instructions are not accepted")
+    stack: list[tuple[etree._Element, int]] = [(root, 1)]
+    while stack:
+        el, depth = stack.pop()
+        if isinstance(el, etree._ProcessingInstruction):
+            raise XmlRefusedError(f"{what}: processing instructions are not accepted (line {el.sourceline})")
+        if isinstance(el, etree._Entity):
+            raise XmlRefusedError(f"{what}: entity references are not accepted (line {el.sourceline})")
+        if depth > limits.max_depth:
+            raise XmlRefusedError(f"{what}: nesting deeper than {limits.max_depth} levels")
+        if isinstance(el.tag, str):
+            if el.tag == "{http://www.w3.org/2001/XInclude}include":
+                raise XmlRefusedError(f"{what}: XInclude is not accepted (line {el.sourceline})")
+            attrib = el.attrib
+            if len(attrib) > limits.max_attributes:
+                raise XmlRefusedError(f"{what}: more than {limits.max_attributes} attributes on one element")
+            for value in attrib.values():
+                if len(value) > limits.max_attribute_bytes:
+                    raise XmlRefusedError(
+                        f"{what}: an attribute value exceeds {limits.max_attribute_bytes} bytes"
+                    )
+        stack.extend((child, depth + 1) for child in el)
+    for sibling in root.itersiblings():
+        if isinstance(sibling, etree._ProcessingInstruction):
+            raise XmlRefusedError(f"{what}: processing instructions are not accepted")
+
+
+def parse_trusted_file(path: str) -> etree._ElementTree:
+    """Parse a file shipped with the project (XSD, XSLT, WSDL) with the same safety settings."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return etree.ElementTree(parse_xml(data, what=path))
+
+
+def qname(ns: str, local: str) -> str:
+    return f"{{{ns}}}{local}"

@@ -1,0 +1,777 @@
+"""The store contract suite (STYLE.md point 7): one set of tests, every backend.
+
+Each test runs against MemoryStore, SqlStore on a SQLite file and SqlStore on PostgreSQL, so no
+backend can drift from the others. The tests speak only the Store protocol; the few that need the
+database itself (the immutability trigger) take the ``sql_store`` fixture instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import unicodedata
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
+from lienthong.errors import IdempotencyConflictError, NotFoundError
+from lienthong.store import (
+    AcceptResult,
+    AttemptOutcome,
+    Claim,
+    ClaimLostError,
+    Dead,
+    Delivered,
+    DeliveryRecord,
+    DeliveryState,
+    MessageFilter,
+    PreparedDelivery,
+    RetryAt,
+    RouteDecision,
+    RouteStatus,
+    Store,
+)
+from lienthong.store.memory import MemoryStore
+from lienthong.store.migrate import upgrade
+from lienthong.store.sql import SqlStore, create_store_engine
+
+LEASE = timedelta(minutes=5)
+EXPIRED = timedelta(seconds=-1)  # a lease that has already run out when it is granted
+ICT = timezone(timedelta(hours=7), "ICT")  # Vietnam's clock, to prove timestamps come back in UTC
+XML = "application/xml; charset=utf-8"
+
+SQL_BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+BACKENDS = [pytest.param("memory", id="memory"), *SQL_BACKENDS]
+
+
+def _sql_store(request: pytest.FixtureRequest, backend: str) -> SqlStore:
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
+    engine = create_store_engine(url)
+    upgrade(engine)
+    return SqlStore(engine)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    backend: Store = MemoryStore() if request.param == "memory" else _sql_store(request, request.param)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_store(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    backend = _sql_store(request, request.param)
+    yield backend
+    backend.close()
+
+
+# ---------------------------------------------------------------------- builders
+
+_numbers = itertools.count(1)
+
+
+def make_envelope(
+    *,
+    sender: str = "motcua-dongnai",
+    sender_message_id: str | None = None,
+    payload: bytes = b"<HoSo><MaHoSo>000.00.01.H19-260301-0001</MaHoSo></HoSo>",
+    kind: MessageKind = MessageKind.DOSSIER,
+    procedure_code: str = "1.004227",
+    received_at: datetime | None = None,
+) -> Envelope:
+    n = next(_numbers)
+    envelope = new_envelope(
+        kind=kind,
+        sender=sender,
+        sender_message_id=sender_message_id or f"msg-{n}-{uuid.uuid4().hex[:8]}",
+        payload=payload,
+        content_type=XML,
+        recipient="vpdk-dongnai",
+        procedure_code=procedure_code,
+        dossier_code=f"000.00.01.H19-260301-{n:04d}",
+        document_type="Đăng ký biến động đất đai",
+        headers={"x-nguoi-nop": "Nguyễn Văn An"},
+        created_at=datetime(2026, 3, 1, 8, 30, tzinfo=ICT),
+    )
+    return envelope if received_at is None else replace(envelope, received_at=received_at)
+
+
+def routed(*targets: str, rule: str = "land-registration") -> RouteDecision:
+    return RouteDecision(RouteStatus.ROUTED, rule, targets, f"procedure matches rule {rule}")
+
+
+UNROUTABLE = RouteDecision(RouteStatus.UNROUTABLE, None, (), "no rule matches procedure 9.999999")
+
+
+def prepared(*targets: str) -> list[PreparedDelivery]:
+    return [PreparedDelivery(t, f"<GoiTin dich='{t}'/>".encode(), XML) for t in targets]
+
+
+def accept_to(store: Store, *targets: str, **kwargs: Any) -> uuid.UUID:
+    envelope = make_envelope(**kwargs)
+    return store.accept(envelope, routed(*targets), prepared(*targets)).message_id
+
+
+def delivery(store: Store, message_id: uuid.UUID, target: str | None = None) -> DeliveryRecord:
+    records = [d for d in store.get_message(message_id).deliveries if target in (None, d.target)]
+    assert len(records) == 1
+    return records[0]
+
+
+def delivery_by_id(store: Store, message_id: uuid.UUID, delivery_id: int) -> DeliveryRecord:
+    return next(d for d in store.get_message(message_id).deliveries if d.id == delivery_id)
+
+
+def claim_one(store: Store, worker: str = "w1", lease: timedelta = LEASE, **kwargs: Any) -> Claim:
+    claims = store.claim_due(worker, 1, lease, **kwargs)
+    assert len(claims) == 1
+    return claims[0]
+
+
+def ids(claims: Sequence[Claim]) -> list[int]:
+    return [c.delivery_id for c in claims]
+
+
+# ---------------------------------------------------------------------- accept
+
+
+def test_accept_stores_message_route_and_deliveries(store: Store) -> None:
+    envelope = make_envelope()
+    route = routed("vpdk", "thue")
+    before = utcnow()
+    result = store.accept(envelope, route, prepared("vpdk", "thue"))
+
+    assert result.created is True
+    assert result.message_id == envelope.message_id
+    assert result.route == route
+    record = store.get_message(envelope.message_id)
+    assert record.envelope == envelope
+    assert record.route == route
+    assert record.route_history == (route,)
+    assert [(d.target, d.state, d.attempts) for d in record.deliveries] == [
+        ("vpdk", DeliveryState.QUEUED, 0),
+        ("thue", DeliveryState.QUEUED, 0),
+    ]
+    for d, p in zip(record.deliveries, prepared("vpdk", "thue"), strict=True):
+        assert d.message_id == envelope.message_id
+        assert (d.payload, d.content_type) == (p.payload, p.content_type)
+        assert d.next_attempt_at is not None and before <= d.next_attempt_at <= utcnow()
+        assert d.last_error is None and d.response is None and d.delivered_at is None
+        assert d.history == ()
+    counts = store.counts()
+    assert counts.messages == 1 and counts.unroutable == 0
+    assert counts.by_target == {"vpdk": {DeliveryState.QUEUED: 1}, "thue": {DeliveryState.QUEUED: 1}}
+
+
+def test_a_failed_accept_stores_nothing(store: Store) -> None:
+    """Message, idempotency key, route and deliveries are one transaction: all or nothing."""
+    envelope = make_envelope()
+    # Two deliveries of one message to one target break the store's uniqueness rule at the last insert.
+    with pytest.raises((IntegrityError, ValueError)):
+        store.accept(envelope, routed("vpdk"), prepared("vpdk", "vpdk"))
+
+    with pytest.raises(NotFoundError):
+        store.get_message(envelope.message_id)
+    assert store.counts().messages == 0
+    assert store.counts().by_target == {}
+    # The idempotency key went with it: the same sender id is free for a correct submission.
+    assert store.accept(envelope, routed("vpdk"), prepared("vpdk")).created is True
+
+
+def test_repeated_accept_answers_like_the_first(store: Store) -> None:
+    first = make_envelope()
+    route = routed("vpdk")
+    store.accept(first, route, prepared("vpdk"))
+    # The sender retries: same content, but the hub gave the retry a new message id and receive time.
+    again = replace(first, message_id=uuid.uuid4(), received_at=utcnow())
+
+    result = store.accept(again, routed("other", rule="changed"), prepared("other", "more"))
+
+    assert result.created is False
+    assert result.message_id == first.message_id
+    assert result.route == route
+    with pytest.raises(NotFoundError):
+        store.get_message(again.message_id)
+    assert [d.target for d in store.get_message(first.message_id).deliveries] == ["vpdk"]
+    counts = store.counts()
+    assert counts.messages == 1
+    assert counts.by_target == {"vpdk": {DeliveryState.QUEUED: 1}}
+
+
+def test_same_sender_id_with_other_content_is_a_conflict(store: Store) -> None:
+    first = make_envelope(payload=b"<HoSo>1</HoSo>")
+    store.accept(first, routed("vpdk"), prepared("vpdk"))
+    changed = make_envelope(sender_message_id=first.sender_message_id, payload=b"<HoSo>2</HoSo>")
+
+    with pytest.raises(IdempotencyConflictError) as caught:
+        store.accept(changed, routed("vpdk"), prepared("vpdk"))
+
+    assert caught.value.detail["message_id"] == str(first.message_id)
+    assert caught.value.detail["sender_message_id"] == first.sender_message_id
+    with pytest.raises(NotFoundError):
+        store.get_message(changed.message_id)
+    assert store.counts().messages == 1
+    assert store.get_message(first.message_id).envelope.payload == b"<HoSo>1</HoSo>"
+    # Sender ids are per sender: another sender may use the same one.
+    other = make_envelope(sender="motcua-binhduong", sender_message_id=first.sender_message_id)
+    assert store.accept(other, routed("vpdk"), prepared("vpdk")).created is True
+
+
+def test_concurrent_repeats_create_one_message(store: Store) -> None:
+    """Senders retry on timeouts, so the same submission can arrive twice at once."""
+    original = make_envelope()
+    copies = [replace(original, message_id=uuid.uuid4()) for _ in range(6)] + [original] * 2
+    barrier = threading.Barrier(len(copies))
+    results: list[AcceptResult] = []
+    errors: list[BaseException] = []
+
+    def submit(envelope: Envelope) -> None:
+        barrier.wait()
+        try:
+            results.append(store.accept(envelope, routed("vpdk"), prepared("vpdk")))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(e,)) for e in copies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert sum(r.created for r in results) == 1
+    assert len({r.message_id for r in results}) == 1
+    assert store.counts().messages == 1
+    assert store.counts().by_target == {"vpdk": {DeliveryState.QUEUED: 1}}
+
+
+# ---------------------------------------------------------------------- unroutable and reroute
+
+
+def test_unroutable_message_waits_for_a_reroute(store: Store) -> None:
+    lost = make_envelope(procedure_code="9.999999")
+    store.accept(lost, UNROUTABLE, [])
+    fine = accept_to(store, "vpdk")
+
+    record = store.get_message(lost.message_id)
+    assert record.route == UNROUTABLE and record.deliveries == ()
+    assert [r.envelope.message_id for r in store.list_messages(MessageFilter(unroutable=True))] == [
+        lost.message_id
+    ]
+    assert store.counts().unroutable == 1
+    assert ids(store.claim_due("w1", 10, LEASE, exclude_targets=["vpdk"])) == []
+
+    new_route = routed("thue", rule="fixed-config")
+    store.reroute(lost.message_id, new_route, prepared("thue"))
+
+    record = store.get_message(lost.message_id)
+    assert record.route == new_route
+    assert record.route_history == (UNROUTABLE, new_route)
+    assert [(d.target, d.state) for d in record.deliveries] == [("thue", DeliveryState.QUEUED)]
+    assert store.list_messages(MessageFilter(unroutable=True)) == []
+    counts = store.counts()
+    assert counts.unroutable == 0 and counts.messages == 2
+    assert claim_one(store, only_targets=["thue"]).envelope.message_id == lost.message_id
+    # A repeat of the submission now answers with the route in force.
+    assert store.accept(replace(lost, message_id=uuid.uuid4()), UNROUTABLE, []).route == new_route
+
+    with pytest.raises(NotFoundError):  # routed now: nothing to re-route
+        store.reroute(lost.message_id, new_route, prepared("other"))
+    with pytest.raises(NotFoundError):
+        store.reroute(fine, routed("x"), prepared("x"))
+    with pytest.raises(NotFoundError):
+        store.reroute(uuid.uuid4(), routed("x"), prepared("x"))
+    assert [d.target for d in store.get_message(fine).deliveries] == ["vpdk"]
+
+
+def test_reroute_to_unroutable_again_keeps_it_listed(store: Store) -> None:
+    lost = make_envelope()
+    store.accept(lost, UNROUTABLE, [])
+    still = RouteDecision(RouteStatus.UNROUTABLE, None, (), "still no rule")
+    store.reroute(lost.message_id, still, [])
+    assert store.get_message(lost.message_id).route_history == (UNROUTABLE, still)
+    assert store.counts().unroutable == 1
+    assert len(store.list_messages(MessageFilter(unroutable=True))) == 1
+
+
+# ---------------------------------------------------------------------- listing
+
+
+def test_list_messages_filters(store: Store) -> None:
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    a = accept_to(store, "vpdk", received_at=t0)
+    b = accept_to(store, "thue", "vpdk", kind=MessageKind.DOCUMENT, received_at=t0 + timedelta(minutes=1))
+    c = accept_to(
+        store,
+        "thue",
+        sender="motcua-binhduong",
+        procedure_code="2.000001",
+        received_at=t0 + timedelta(minutes=2),
+    )
+    lost = make_envelope(received_at=t0 + timedelta(minutes=3))
+    store.accept(lost, UNROUTABLE, [])
+    claim = claim_one(store, only_targets=["thue"])  # b's thue delivery: the oldest due
+    assert claim.envelope.message_id == b
+    store.record_outcome(claim, Dead("rejected"))
+
+    def listed(**kwargs: Any) -> list[uuid.UUID]:
+        return [r.envelope.message_id for r in store.list_messages(MessageFilter(**kwargs))]
+
+    assert listed() == [lost.message_id, c, b, a]  # newest first
+    assert listed(limit=2) == [lost.message_id, c]
+    assert listed(message_ids=[a, c]) == [c, a]
+    assert listed(kind=MessageKind.DOCUMENT) == [b]
+    assert listed(sender="motcua-binhduong") == [c]
+    assert listed(procedure_code="2.000001") == [c]
+    assert listed(since=t0 + timedelta(minutes=1)) == [lost.message_id, c, b]
+    assert listed(unroutable=True) == [lost.message_id]
+    assert listed(targets=["thue"]) == [c, b]
+    assert listed(targets=["vpdk"]) == [b, a]
+    assert listed(states=[DeliveryState.DEAD]) == [b]
+    assert listed(states=[DeliveryState.QUEUED]) == [c, b, a]
+    # Target and state must hold for the same delivery: b's vpdk delivery is queued, not dead.
+    assert listed(targets=["vpdk"], states=[DeliveryState.DEAD]) == []
+    assert listed(targets=["thue"], states=[DeliveryState.DEAD]) == [b]
+    assert listed(targets=["nowhere"]) == []
+
+    record = store.list_messages(MessageFilter(message_ids=[b]))[0]
+    assert record == store.get_message(b)
+    assert {d.target: d.state for d in record.deliveries} == {
+        "thue": DeliveryState.DEAD,
+        "vpdk": DeliveryState.QUEUED,
+    }
+
+
+def test_get_message_of_an_unknown_id_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        store.get_message(uuid.uuid4())
+
+
+# ---------------------------------------------------------------------- claiming
+
+
+def test_claim_due_takes_the_earliest_due_first(store: Store) -> None:
+    messages = [accept_to(store, "vpdk") for _ in range(4)]
+    first = store.claim_due("w1", 4, LEASE)
+    assert [c.envelope.message_id for c in first] == messages  # queued in the order accepted
+    now = utcnow()
+    due_at = {
+        messages[0]: now - timedelta(seconds=1),
+        messages[1]: now - timedelta(seconds=3),
+        messages[2]: now + timedelta(hours=1),  # not due yet
+        messages[3]: now - timedelta(seconds=2),
+    }
+    for c in first:
+        store.record_outcome(c, RetryAt(due_at[c.envelope.message_id], "timeout"))
+
+    again = store.claim_due("w1", 10, LEASE)
+
+    assert [c.envelope.message_id for c in again] == [messages[1], messages[3], messages[0]]
+    assert delivery(store, messages[2]).state is DeliveryState.FAILED
+    assert delivery(store, messages[2]).next_attempt_at == due_at[messages[2]]
+
+
+def test_claim_due_respects_limit_and_targets(store: Store) -> None:
+    for target in ("vpdk", "vpdk", "thue", "thue", "bhxh"):
+        accept_to(store, target)
+
+    assert store.claim_due("w1", 0, LEASE) == []
+    assert store.claim_due("w1", 10, LEASE, only_targets=[]) == []
+    one = store.claim_due("w1", 1, LEASE)
+    assert [c.target for c in one] == ["vpdk"]
+    only = store.claim_due("w1", 10, LEASE, only_targets=["thue"])
+    assert [c.target for c in only] == ["thue", "thue"]
+    rest = store.claim_due("w1", 10, LEASE, exclude_targets=["vpdk"])
+    assert [c.target for c in rest] == ["bhxh"]
+    last = store.claim_due("w1", 10, LEASE, exclude_targets=["thue"], only_targets=["vpdk", "thue"])
+    assert [c.target for c in last] == ["vpdk"]
+    assert store.claim_due("w1", 10, LEASE) == []
+    assert store.counts().by_target == {
+        "vpdk": {DeliveryState.IN_FLIGHT: 2},
+        "thue": {DeliveryState.IN_FLIGHT: 2},
+        "bhxh": {DeliveryState.IN_FLIGHT: 1},
+    }
+
+
+def test_a_claim_carries_what_the_worker_needs(store: Store) -> None:
+    envelope = make_envelope()
+    store.accept(envelope, routed("vpdk"), prepared("vpdk"))
+    before = utcnow()
+
+    claim = claim_one(store, "worker-7", LEASE)
+
+    assert claim.worker == "worker-7"
+    assert claim.target == "vpdk"
+    assert (claim.attempt, claim.round_attempt) == (1, 1)
+    assert (claim.payload, claim.content_type) == (prepared("vpdk")[0].payload, XML)
+    assert claim.envelope == envelope
+    assert before <= claim.first_attempt_at <= utcnow()
+    assert claim.lease_until == claim.first_attempt_at + LEASE
+    d = delivery(store, envelope.message_id)
+    assert (d.id, d.state, d.attempts) == (claim.delivery_id, DeliveryState.IN_FLIGHT, 1)
+    (attempt,) = d.history
+    assert (attempt.number, attempt.worker, attempt.started_at) == (1, "worker-7", claim.first_attempt_at)
+    assert (attempt.finished_at, attempt.outcome, attempt.error) == (None, None, None)
+
+
+def test_two_workers_never_get_the_same_delivery(store: Store) -> None:
+    for _ in range(5):
+        accept_to(store, "vpdk")
+    first = store.claim_due("w1", 3, LEASE)
+    second = store.claim_due("w2", 10, LEASE)
+    assert len(first) == 3 and len(second) == 2
+    assert not set(ids(first)) & set(ids(second))
+    assert {c.worker for c in first} == {"w1"} and {c.worker for c in second} == {"w2"}
+    assert store.claim_due("w3", 10, LEASE) == []
+
+
+def test_concurrent_workers_never_overlap(store: Store) -> None:
+    """Two threads drain 200 deliveries at once (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN
+    IMMEDIATE on SQLite, one lock in memory): each delivery is claimed by exactly one of them."""
+    targets = ("vpdk", "thue", "bhxh", "tuphap")
+    for _ in range(50):
+        accept_to(store, *targets)
+    claimed: dict[str, list[int]] = {"w1": [], "w2": []}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def drain(worker: str) -> None:
+        barrier.wait()
+        try:
+            while claims := store.claim_due(worker, 7, LEASE):
+                for claim in claims:
+                    claimed[worker].append(claim.delivery_id)
+                    store.record_outcome(claim, Delivered(response=b"<OK/>", response_status=200))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in claimed]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert not set(claimed["w1"]) & set(claimed["w2"])
+    assert len(claimed["w1"]) + len(claimed["w2"]) == 200
+    assert len(set(claimed["w1"]) | set(claimed["w2"])) == 200
+    assert store.claim_due("w3", 10, LEASE) == []
+    assert store.counts().by_target == {t: {DeliveryState.DELIVERED: 50} for t in targets}
+
+
+def test_an_expired_lease_is_taken_over(store: Store) -> None:
+    message_id = accept_to(store, "vpdk")
+    crashed = claim_one(store, "w1", EXPIRED)
+
+    taken = claim_one(store, "w2", LEASE)
+
+    assert taken.delivery_id == crashed.delivery_id
+    assert (taken.attempt, taken.round_attempt) == (2, 2)  # the lost attempt still counts
+    assert taken.first_attempt_at == crashed.first_attempt_at
+    d = delivery(store, message_id)
+    assert (d.state, d.attempts) == (DeliveryState.IN_FLIGHT, 2)
+    old, new = d.history
+    assert (old.number, old.worker, old.outcome) == (1, "w1", AttemptOutcome.RELEASED)
+    assert old.error is not None and "lease expired" in old.error and "w1" in old.error
+    assert old.finished_at == new.started_at
+    assert (new.number, new.worker, new.finished_at, new.outcome) == (2, "w2", None, None)
+
+    with pytest.raises(ClaimLostError):
+        store.record_outcome(crashed, Delivered())
+    store.release([crashed])  # not ours any more: silently nothing
+    assert delivery(store, message_id).state is DeliveryState.IN_FLIGHT
+    store.record_outcome(taken, Delivered())
+    assert delivery(store, message_id).state is DeliveryState.DELIVERED
+
+
+def test_a_live_lease_is_not_taken_over(store: Store) -> None:
+    accept_to(store, "vpdk")
+    claim_one(store, "w1", LEASE)
+    assert store.claim_due("w2", 10, LEASE) == []
+
+
+def test_an_expired_lease_still_counts_until_taken_over(store: Store) -> None:
+    """A slow worker whose lease ran out may still finish, as long as nobody took the delivery."""
+    message_id = accept_to(store, "vpdk")
+    slow = claim_one(store, "w1", EXPIRED)
+    store.record_outcome(slow, Delivered())
+    d = delivery(store, message_id)
+    assert d.state is DeliveryState.DELIVERED
+    assert [a.outcome for a in d.history] == [AttemptOutcome.DELIVERED]
+
+
+# ---------------------------------------------------------------------- outcomes
+
+
+def test_record_delivered(store: Store) -> None:
+    message_id = accept_to(store, "vpdk")
+    claim = claim_one(store)
+
+    store.record_outcome(
+        claim, Delivered(response=b"<KetQua>OK</KetQua>", response_status=200, request=b"<Req/>")
+    )
+
+    d = delivery(store, message_id)
+    assert (d.state, d.attempts, d.next_attempt_at, d.last_error) == (DeliveryState.DELIVERED, 1, None, None)
+    assert d.response == b"<KetQua>OK</KetQua>"
+    assert d.delivered_at is not None and d.delivered_at >= claim.first_attempt_at
+    (attempt,) = d.history
+    assert attempt.outcome is AttemptOutcome.DELIVERED
+    assert attempt.finished_at == d.delivered_at
+    assert (attempt.error, attempt.response_status) == (None, 200)
+    assert (attempt.request, attempt.response) == (b"<Req/>", b"<KetQua>OK</KetQua>")
+    with pytest.raises(ClaimLostError):  # an outcome is recorded once
+        store.record_outcome(claim, Dead("twice"))
+    assert store.claim_due("w1", 10, LEASE) == []
+
+
+def test_record_retry_then_retry_again(store: Store) -> None:
+    message_id = accept_to(store, "vpdk")
+    first = claim_one(store)
+    later = utcnow() + timedelta(minutes=10)
+
+    store.record_outcome(first, RetryAt(later, "HTTP 503", response=b"busy", response_status=503))
+
+    d = delivery(store, message_id)
+    assert (d.state, d.attempts, d.next_attempt_at) == (DeliveryState.FAILED, 1, later)
+    assert (d.last_error, d.response, d.delivered_at) == ("HTTP 503", b"busy", None)
+    (attempt,) = d.history
+    assert (attempt.outcome, attempt.error, attempt.response_status) == (
+        AttemptOutcome.RETRY,
+        "HTTP 503",
+        503,
+    )
+    assert attempt.response == b"busy" and attempt.request is None
+    assert store.claim_due("w1", 10, LEASE) == []  # not due before ``later``
+
+    # An overdue retry is claimed again, within the same round.
+    other_id = accept_to(store, "thue")
+    second = claim_one(store, only_targets=["thue"])
+    store.record_outcome(second, RetryAt(utcnow() - timedelta(seconds=1), "timeout"))
+    retried = claim_one(store, only_targets=["thue"])
+    assert retried.delivery_id == second.delivery_id
+    assert (retried.attempt, retried.round_attempt) == (2, 2)
+    assert retried.first_attempt_at == second.first_attempt_at  # the round started at the first try
+    store.record_outcome(retried, Delivered())
+    d = delivery(store, other_id)
+    assert (d.state, d.attempts, d.last_error) == (DeliveryState.DELIVERED, 2, None)
+    assert [a.outcome for a in d.history] == [AttemptOutcome.RETRY, AttemptOutcome.DELIVERED]
+
+
+def test_record_dead(store: Store) -> None:
+    message_id = accept_to(store, "vpdk")
+    claim = claim_one(store)
+
+    store.record_outcome(
+        claim, Dead("HTTP 400: mã thủ tục không hợp lệ", response=b"bad", response_status=400)
+    )
+
+    d = delivery(store, message_id)
+    assert (d.state, d.attempts, d.next_attempt_at) == (DeliveryState.DEAD, 1, None)
+    assert (d.last_error, d.response, d.delivered_at) == ("HTTP 400: mã thủ tục không hợp lệ", b"bad", None)
+    (attempt,) = d.history
+    assert (attempt.outcome, attempt.error) == (AttemptOutcome.DEAD, "HTTP 400: mã thủ tục không hợp lệ")
+    assert attempt.response_status == 400
+    assert store.claim_due("w1", 10, LEASE) == []
+    assert store.counts().by_target == {"vpdk": {DeliveryState.DEAD: 1}}
+
+
+def test_an_outcome_for_a_stale_claim_is_refused(store: Store) -> None:
+    message_id = accept_to(store, "vpdk")
+    claim = claim_one(store, "w1")
+    for stale in (
+        replace(claim, worker="w2"),  # someone else's
+        replace(claim, attempt=claim.attempt + 1),  # an attempt that never started
+        replace(claim, delivery_id=claim.delivery_id + 1000),  # no such delivery
+    ):
+        with pytest.raises(ClaimLostError):
+            store.record_outcome(stale, Delivered())
+    d = delivery(store, message_id)
+    assert (d.state, d.attempts) == (DeliveryState.IN_FLIGHT, 1)
+    assert d.history[0].outcome is None
+
+
+# ---------------------------------------------------------------------- release and replay
+
+
+def test_release_hands_the_delivery_back_without_charging_it(store: Store) -> None:
+    message_id = accept_to(store, "vpdk")
+    first = claim_one(store, "w1")
+
+    store.release([first])
+
+    d = delivery(store, message_id)
+    assert (d.state, d.attempts) == (DeliveryState.QUEUED, 1)
+    assert d.next_attempt_at is not None and d.next_attempt_at >= first.first_attempt_at
+    (attempt,) = d.history
+    assert attempt.outcome is AttemptOutcome.RELEASED
+    assert attempt.error is not None and "released" in attempt.error
+    assert attempt.finished_at is not None
+    with pytest.raises(ClaimLostError):
+        store.record_outcome(first, Delivered())
+    store.release([first])  # releasing twice is harmless
+
+    second = claim_one(store, "w2")
+    assert second.delivery_id == first.delivery_id
+    assert (second.attempt, second.round_attempt) == (2, 1)  # counted in history, not in the round
+    assert second.first_attempt_at == first.first_attempt_at
+    store.record_outcome(second, Delivered())
+    assert [a.outcome for a in delivery(store, message_id).history] == [
+        AttemptOutcome.RELEASED,
+        AttemptOutcome.DELIVERED,
+    ]
+
+
+def test_release_of_several_claims(store: Store) -> None:
+    for target in ("vpdk", "thue", "bhxh"):
+        accept_to(store, target)
+    claims = store.claim_due("w1", 3, LEASE)
+    store.release(claims)
+    assert store.counts().by_target == {t: {DeliveryState.QUEUED: 1} for t in ("vpdk", "thue", "bhxh")}
+    again = store.claim_due("w2", 3, LEASE)
+    assert sorted(ids(again)) == sorted(ids(claims))
+    assert {c.round_attempt for c in again} == {1}
+
+
+def test_replay_dead_requeues_only_matching_dead_deliveries(store: Store) -> None:
+    a = accept_to(store, "vpdk")
+    b = accept_to(store, "thue", sender="motcua-binhduong")
+    c = accept_to(store, "bhxh")
+    outcomes = {"vpdk": Dead("HTTP 400"), "thue": Dead("HTTP 422"), "bhxh": Delivered()}
+    first_claims = {}
+    for claim in store.claim_due("w1", 3, LEASE):
+        first_claims[claim.target] = claim
+        store.record_outcome(claim, outcomes[claim.target])
+    d_a = delivery(store, a)
+
+    assert store.replay_dead(MessageFilter(targets=["vpdk"])) == [d_a.id]
+
+    d = delivery(store, a)
+    assert (d.state, d.attempts, d.last_error) == (DeliveryState.QUEUED, 1, "HTTP 400")
+    assert [h.outcome for h in d.history] == [AttemptOutcome.DEAD]  # history kept
+    assert d.next_attempt_at is not None and d.next_attempt_at >= d_a.updated_at
+    assert delivery(store, b).state is DeliveryState.DEAD  # not matched
+    assert delivery(store, c).state is DeliveryState.DELIVERED  # not dead
+    replayed = claim_one(store)
+    assert replayed.delivery_id == d_a.id
+    assert (replayed.attempt, replayed.round_attempt) == (2, 1)  # a new round
+    assert replayed.first_attempt_at > first_claims["vpdk"].first_attempt_at
+
+    assert store.replay_dead(MessageFilter(sender="nobody")) == []
+    assert store.replay_dead(MessageFilter(sender="motcua-binhduong")) == [delivery(store, b).id]
+    assert store.replay_dead(MessageFilter()) == []  # nothing dead is left
+    assert delivery(store, c).state is DeliveryState.DELIVERED
+
+
+def test_replay_dead_filters_and_limit(store: Store) -> None:
+    messages = [accept_to(store, "vpdk") for _ in range(3)]
+    for claim in store.claim_due("w1", 3, LEASE):
+        store.record_outcome(claim, Dead("rejected"))
+    dead_ids = {delivery(store, m).id for m in messages}
+
+    assert store.replay_dead(MessageFilter(states=[DeliveryState.QUEUED])) == []
+    assert store.replay_dead(MessageFilter(message_ids=[messages[1]])) == [delivery(store, messages[1]).id]
+    one = store.replay_dead(MessageFilter(limit=1))
+    assert len(one) == 1
+    rest = store.replay_dead(MessageFilter())
+    assert sorted(one + rest + [delivery(store, messages[1]).id]) == sorted(dead_ids)
+    assert store.counts().by_target == {"vpdk": {DeliveryState.QUEUED: 3}}
+
+
+# ---------------------------------------------------------------------- fidelity
+
+
+def test_bytes_and_vietnamese_text_come_back_exactly(store: Store) -> None:
+    nfc_text = "Giấy chứng nhận quyền sử dụng đất – Phường Tân Phong, TP. Biên Hòa"
+    nfd_bytes = unicodedata.normalize("NFD", nfc_text).encode("utf-8")
+    # Not UTF-8 at all (a TCVN3 or Windows-1258 sender, a signature blob), NUL bytes, and NFD text:
+    # the store keeps bytes, it never decodes or normalises them.
+    payload = b"\xff\xfe\x00<HoSo>\x80\x81\xc3\x28" + nfd_bytes + b"\x00\xa9\xe0</HoSo>"
+    delivery_payload = b"\x00\x01\x02\xfe\xff" + nfc_text.encode("utf-8") + b"\xed\xa0\x80"
+    envelope = new_envelope(
+        kind=MessageKind.DOCUMENT,
+        sender="vanthu-ubnd-dongnai",
+        sender_message_id="văn-bản-số-123/UBND-KT",
+        payload=payload,
+        content_type="application/octet-stream",
+        document_id="123/UBND-KT",
+        document_type="Công văn",
+        headers={"x-trich-yeu": unicodedata.normalize("NFD", "Về việc cấp đổi sổ đỏ")},
+    )
+    store.accept(
+        envelope, routed("vpdk"), [PreparedDelivery("vpdk", delivery_payload, "application/x-edxml")]
+    )
+    response = b"\x89PNG\r\n\x1a\n\x00\xff" + nfd_bytes
+
+    claim = claim_one(store)
+    store.record_outcome(claim, Delivered(response=response, response_status=200, request=delivery_payload))
+
+    record = store.get_message(envelope.message_id)
+    assert record.envelope.payload == payload
+    assert record.envelope.payload_sha256 == envelope.payload_sha256
+    assert record.envelope.fingerprint() == envelope.fingerprint()
+    assert record.envelope.sender_message_id == "văn-bản-số-123/UBND-KT"
+    assert unicodedata.is_normalized("NFC", record.envelope.sender_message_id)
+    assert record.envelope.document_type == "Công văn"
+    assert record.envelope.headers == {"x-trich-yeu": "Về việc cấp đổi sổ đỏ"}
+    assert unicodedata.is_normalized("NFC", record.envelope.headers["x-trich-yeu"])
+    assert claim.payload == delivery_payload and claim.envelope.payload == payload
+    (d,) = record.deliveries
+    assert (d.payload, d.content_type, d.response) == (delivery_payload, "application/x-edxml", response)
+    assert (d.history[0].request, d.history[0].response) == (delivery_payload, response)
+    assert store.get_message(envelope.message_id).deliveries[0].payload == delivery_payload
+    # A repeat of exactly these bytes is recognised as the same submission.
+    assert store.accept(replace(envelope, message_id=uuid.uuid4()), routed("vpdk"), []).created is False
+
+
+def test_timestamps_are_timezone_aware_utc(store: Store) -> None:
+    received = datetime(2026, 3, 1, 15, 45, 30, 123456, tzinfo=ICT)
+    envelope = make_envelope(received_at=received)
+    store.accept(envelope, routed("vpdk"), prepared("vpdk"))
+    claim = claim_one(store)
+    retry_at = (utcnow() + timedelta(hours=1)).astimezone(ICT)
+    store.record_outcome(claim, RetryAt(retry_at, "timeout"))
+
+    record = store.get_message(envelope.message_id)
+    (d,) = record.deliveries
+    (attempt,) = d.history
+    stamps = {
+        "received_at": record.envelope.received_at,
+        "created_at": record.envelope.created_at,
+        "delivery.created_at": d.created_at,
+        "delivery.updated_at": d.updated_at,
+        "next_attempt_at": d.next_attempt_at,
+        "attempt.started_at": attempt.started_at,
+        "attempt.finished_at": attempt.finished_at,
+        "claim.lease_until": claim.lease_until,
+        "claim.first_attempt_at": claim.first_attempt_at,
+    }
+    for name, stamp in stamps.items():
+        assert stamp is not None, name
+        assert stamp.utcoffset() == timedelta(0), name
+    assert record.envelope.received_at == received  # the same instant, to the microsecond
+    assert record.envelope.created_at == envelope.created_at
+    assert d.next_attempt_at == retry_at
+
+
+# ---------------------------------------------------------------------- SqlStore only
+
+
+def test_messages_are_immutable_in_the_database(sql_store: SqlStore) -> None:
+    """Migration 0001 installs a trigger: accepted messages are evidence and cannot be changed."""
+    message_id = accept_to(sql_store, "vpdk")
+    with pytest.raises(DBAPIError, match="immutable"), sql_store.engine.begin() as conn:
+        conn.execute(text("UPDATE messages SET sender = 'forged'"))
+    with pytest.raises(DBAPIError, match="immutable"), sql_store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM messages"))
+    assert sql_store.get_message(message_id).envelope.sender == "motcua-dongnai"
