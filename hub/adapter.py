@@ -7,8 +7,8 @@ imports one by name, so a ministry adapter can live in any installed package.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -44,6 +44,19 @@ class Adapter(Protocol):
         ...
 
 
+class SampleMessage(Protocol):
+    """A realistic message an adapter can generate for the demo and the benchmarks."""
+
+    @property
+    def dossier_code(self) -> str: ...
+
+    @property
+    def procedure_code(self) -> str: ...
+
+    @property
+    def xml(self) -> bytes: ...
+
+
 class NoOptions(BaseModel):
     """For plugins that need nothing beyond the common adapter settings."""
 
@@ -72,7 +85,8 @@ class AdapterSpec:
     factory: Callable[[AdapterContext], Adapter]
     options_model: type[BaseModel] = NoOptions
     simulator: SimulatorSpec | None = None
-    extra: Mapping[str, object] = field(default_factory=dict)
+    #: Generates ``count`` sample messages (demo, benchmarks); None when the plugin has none.
+    samples: Callable[[int], Sequence[SampleMessage]] | None = None
 
 
 def discover_plugins() -> dict[str, AdapterSpec]:

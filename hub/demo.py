@@ -98,9 +98,8 @@ def run_demo(console: Console, *, count: int, outage_seconds: float, keep_runnin
     root = project_root()
     config = load_configuration(root / "config")
     spec: AdapterSpec | None = discover_plugins().get(DEMO_PLUGIN)
-    if spec is None or spec.simulator is None:
-        raise HubError(f"the '{DEMO_PLUGIN}' adapter plugin with its simulator is not installed")
-    from lienthong_adapters.land.samples import sample_dossiers  # demo data ships with the adapter
+    if spec is None or spec.simulator is None or spec.samples is None:
+        raise HubError(f"the '{DEMO_PLUGIN}' adapter plugin with its simulator and samples is not installed")
 
     workdir = root / "var" / "demo"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -122,7 +121,7 @@ def run_demo(console: Console, *, count: int, outage_seconds: float, keep_runnin
     console.print(f"hub API  {server.url}/docs   ·   land registry simulator {endpoint}")
     started = time.monotonic()
     try:
-        samples = sample_dossiers(count, agency=PROVINCE)
+        samples = spec.samples(count)
         accepted: dict[str, tuple[str, str]] = {}  # hub message id → (dossier code, applicant)
         for s in samples:
             r = _submit(api, _dossier_body(s.dossier_code, s.procedure_code, s.xml))

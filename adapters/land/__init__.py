@@ -13,6 +13,8 @@ from typing import Final
 
 from lienthong import AdapterSpec, SimulatorSpec, SoapAdapter, SoapOptions
 
+from .samples import sample_dossiers
+
 ROOT: Final = Path(__file__).resolve().parents[2]
 HERE: Final = Path(__file__).resolve().parent
 
@@ -39,4 +41,5 @@ ADAPTER: Final = AdapterSpec(
     factory=SoapAdapter,
     options_model=SoapOptions,
     simulator=SIMULATOR,
+    samples=sample_dossiers,
 )

@@ -1,0 +1,97 @@
+"""Routing decisions as an operator writes them in routes.yaml."""
+
+from __future__ import annotations
+
+import pytest
+
+from lienthong.config import RoutesConfig
+from lienthong.envelope import Envelope, MessageKind, new_envelope
+from lienthong.errors import XmlRefusedError
+from lienthong.route import Router
+from lienthong.store import RouteStatus
+
+NS = "urn:lienthong:province:hoso:1"
+WITH_PARCEL = f'<HoSo xmlns="{NS}"><ThongTinThuaDat/></HoSo>'.encode()
+WITHOUT_PARCEL = f'<HoSo xmlns="{NS}"/>'.encode()
+
+
+def router(*rules: dict[str, object]) -> Router:
+    return Router(RoutesConfig.model_validate({"routes": list(rules)}))
+
+
+def message(
+    payload: bytes = WITH_PARCEL, procedure_code: str = "1.004227", document_type: str | None = None
+) -> Envelope:
+    return new_envelope(
+        kind=MessageKind.DOSSIER,
+        sender="000.00.00.H49",
+        sender_message_id="m1",
+        payload=payload,
+        content_type="application/xml",
+        procedure_code=procedure_code,
+        document_type=document_type,
+    )
+
+
+def test_first_matching_rule_decides_and_fans_out() -> None:
+    r = router(
+        {"name": "specific", "match": {"procedure_code": "1.004227"}, "targets": ["land", "tax", "land"]},
+        {"name": "catch-all", "targets": ["archive"]},
+    )
+    decision = r.decide(message())
+    assert decision.status is RouteStatus.ROUTED
+    assert decision.rule == "specific"
+    assert decision.targets == ("land", "tax")  # duplicates collapse, order kept
+
+
+@pytest.mark.parametrize(
+    ("match", "fields", "expected"),
+    [
+        ({"procedure_code": "1.004227*"}, {"procedure_code": "1.004227.000.00.00.H56"}, True),
+        ({"procedure_code": ["2.000488", "1.004227"]}, {}, True),
+        ({"procedure_code": "2.000488"}, {}, False),
+        ({"sender": "*.H49"}, {}, True),
+        ({"sender": "*.H22"}, {}, False),
+        ({"recipient": "000.00.00.G13"}, {}, False),  # field absent never matches a pattern
+        ({"kind": ["document", "status"]}, {}, False),
+        ({"document_type": "CV"}, {"document_type": "CV"}, True),
+    ],
+)
+def test_field_patterns(match: dict[str, object], fields: dict[str, str], expected: bool) -> None:
+    decision = router({"name": "r", "match": match, "targets": ["land"]}).decide(message(**fields))
+    assert (decision.status is RouteStatus.ROUTED) is expected
+
+
+def test_xpath_predicate_on_payload() -> None:
+    r = router(
+        {
+            "name": "parcels",
+            "match": {"xpath": "boolean(/h:HoSo/h:ThongTinThuaDat)", "namespaces": {"h": NS}},
+            "targets": ["land"],
+        }
+    )
+    assert r.decide(message(WITH_PARCEL)).status is RouteStatus.ROUTED
+    assert r.decide(message(WITHOUT_PARCEL)).status is RouteStatus.UNROUTABLE
+    not_xml = new_envelope(
+        kind=MessageKind.DOSSIER,
+        sender="x",
+        sender_message_id="j",
+        payload=b"{}",
+        content_type="application/json",
+    )
+    assert r.decide(not_xml).status is RouteStatus.UNROUTABLE
+
+
+def test_unroutable_says_why() -> None:
+    decision = router({"name": "other", "match": {"procedure_code": "2.000488"}, "targets": ["x"]}).decide(
+        message()
+    )
+    assert decision.status is RouteStatus.UNROUTABLE
+    assert decision.targets == ()
+    assert "procedure=1.004227" in decision.reason
+
+
+def test_xpath_rules_refuse_hostile_payloads() -> None:
+    r = router({"name": "x", "match": {"xpath": "true()"}, "targets": ["land"]})
+    with pytest.raises(XmlRefusedError):
+        r.decide(message(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'))
