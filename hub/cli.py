@@ -110,6 +110,20 @@ def config_schema(
         console.print(f"wrote {path}")
 
 
+@config_app.command("reference")
+def config_reference(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Markdown file to write.")] = Path(
+        "docs/reference/configuration.md"
+    ),
+) -> None:
+    """Write the configuration reference (Markdown) generated from the configuration models."""
+    from .configdoc import configuration_reference
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(configuration_reference(), encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
 # ---------------------------------------------------------------- database
 
 
