@@ -272,24 +272,13 @@ class SqlStore:
             values.update(next_attempt_at=None, last_error=outcome.error)
         values.update(state=state.value, response=outcome.response, response_status=outcome.response_status)
         with self._tx() as conn:
-            result = conn.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id == claim.delivery_id,
-                    deliveries.c.state == DeliveryState.IN_FLIGHT.value,
-                    deliveries.c.claimed_by == claim.worker,
-                    deliveries.c.attempts == claim.attempt,
-                )
-                .values(**values)
-            )
+            result = conn.execute(_update_held(claim).values(**values))
             if result.rowcount != 1:
                 raise ClaimLostError(
                     f"delivery {claim.delivery_id} attempt {claim.attempt} is not held by {claim.worker}"
                 )
             conn.execute(
-                update(attempts)
-                .where(attempts.c.delivery_id == claim.delivery_id, attempts.c.number == claim.attempt)
-                .values(
+                _update_attempt(claim).values(
                     finished_at=now,
                     outcome=attempt_outcome.value,
                     error=error,
@@ -304,14 +293,7 @@ class SqlStore:
         with self._tx() as conn:
             for claim in claims:
                 result = conn.execute(
-                    update(deliveries)
-                    .where(
-                        deliveries.c.id == claim.delivery_id,
-                        deliveries.c.state == DeliveryState.IN_FLIGHT.value,
-                        deliveries.c.claimed_by == claim.worker,
-                        deliveries.c.attempts == claim.attempt,
-                    )
-                    .values(
+                    _update_held(claim).values(
                         state=DeliveryState.QUEUED.value,
                         round_attempts=deliveries.c.round_attempts - 1,
                         claimed_by=None,
@@ -472,6 +454,22 @@ class SqlStore:
             for mid in ids
             if mid in envelopes
         ]
+
+
+def _update_held(claim: Claim) -> Any:
+    """An UPDATE of the claimed delivery that matches only while this worker still holds the claim."""
+    return update(deliveries).where(
+        deliveries.c.id == claim.delivery_id,
+        deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+        deliveries.c.claimed_by == claim.worker,
+        deliveries.c.attempts == claim.attempt,
+    )
+
+
+def _update_attempt(claim: Claim) -> Any:
+    return update(attempts).where(
+        attempts.c.delivery_id == claim.delivery_id, attempts.c.number == claim.attempt
+    )
 
 
 def _filter_deliveries(query: Any, flt: MessageFilter) -> Any:
