@@ -16,6 +16,7 @@ from typing import Annotated
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import Configuration
@@ -52,7 +53,7 @@ DEFAULT_CONFIG = Path("config")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -63,7 +64,8 @@ def _errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         for issue in exc.issues:
-            err.print(f"[red]{issue}[/]", highlight=False, soft_wrap=True)
+            # escaped: the "[key]" in an issue is not rich markup, and would vanish as such
+            err.print(f"[red]{escape(str(issue))}[/]", highlight=False, soft_wrap=True)
         err.print(f"{len(exc.issues)} configuration error(s) / lỗi cấu hình", highlight=False)
         raise typer.Exit(2) from exc
     except HubError as exc:
@@ -172,14 +174,19 @@ def serve(
         cfg = _load(config)
         hub = build_hub(cfg)
     api = cfg.hub.api
-    uvicorn.run(
-        create_app(hub),
-        host=host or api.host,
-        port=api.port if port is None else port,
-        log_level="info" if verbose else "warning",
-        timeout_graceful_shutdown=int(cfg.hub.workers.shutdown_grace.total_seconds()) + 5,
-    )
-    hub.store.close()
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again for the handler it found.
+    # Python's default handler would end the process there: status 143 instead of 0, store left open.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        uvicorn.run(
+            create_app(hub),
+            host=host or api.host,
+            port=api.port if port is None else port,
+            log_level="info" if verbose else "warning",
+            timeout_graceful_shutdown=int(cfg.hub.workers.shutdown_grace.total_seconds()) + 5,
+        )
+    finally:
+        hub.store.close()
 
 
 @app.command()

@@ -192,7 +192,10 @@ class DeliveryWorkers:
         try:
             self.store.record_outcome(claim, outcome)
         except ClaimLostError as exc:
-            log.warning("%s; another worker has taken it over", exc)
+            if self._stopping.is_set():
+                log.warning("%s: it was handed back at shutdown and will be attempted again", exc)
+            else:
+                log.warning("%s: its lease expired and another worker has taken it over", exc)
         except Exception:
             # The lease will expire and another attempt will be made: at-least-once, never lost.
             log.exception("could not record the outcome of delivery %s", claim.delivery_id)
