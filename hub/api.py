@@ -220,7 +220,8 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise PayloadTooLargeError(f"request body exceeds {self.max_bytes} bytes")
+                    # An HTTPException: FastAPI turns any other error raised while reading into a 400.
+                    raise StarletteHTTPException(413, f"request body exceeds {self.max_bytes} bytes")
             return message
 
         await self.app(scope, limited, send)
@@ -284,7 +285,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = "not-found" if exc.status_code == 404 else "malformed-request"
+        code = {404: "not-found", 413: "payload-too-large"}.get(exc.status_code, "malformed-request")
         return problem(exc.status_code, code, str(exc.detail))
 
     @app.post("/api/v1/messages", status_code=202, response_model=Accepted, tags=["intake"])

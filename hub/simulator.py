@@ -345,33 +345,33 @@ class _Simulator:
                 return known.status, known.response, known.version
             received_at = datetime.now(_VN_TZ).isoformat(timespec="seconds")
             if self.faults.next_rejection():
-                outcome, status = "rejected", 500
+                # A rejected dossier was not taken in, so there is nothing to de-duplicate against:
+                # once the cause is fixed, the same message id sent again is processed afresh.
                 self.counts["rejected"] += 1
-                answer = _Fault(
+                rejection = _Fault(
                     True,
                     "Hồ sơ bị từ chối: thông tin thửa đất không khớp cơ sở dữ liệu đất đai",
                     "dossier rejected: parcel data does not match the land database",
                     [{"code": "rejected", "message": "simulated rejection (fault plan)"}],
                 ).element(version)
-            else:
-                outcome, status = "accepted", 200
-                answer = self._answer(children[0], message_id, received_at, self.sequence + 1)
-                self.sequence += 1
+                return 500, _envelope(version, header, request_hash, rejection), version
+            answer = self._answer(children[0], message_id, received_at, self.sequence + 1)
+            self.sequence += 1
             payload = _envelope(version, header, request_hash, answer)
             self.records[message_id] = _Record(
                 message_id=message_id,
                 correlation_id=meta["correlationId"],
                 client=meta["client"],
                 service=meta["service"],
-                outcome=outcome,
+                outcome="accepted",
                 count=1,
                 first_at=received_at,
                 request_hash=request_hash,
-                status=status,
+                status=200,
                 response=payload,
                 version=version,
             )
-            return status, payload, version
+            return 200, payload, version
 
     def _answer(
         self, request_body: etree._Element, message_id: str, received_at: str, seq: int

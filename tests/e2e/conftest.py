@@ -1,0 +1,353 @@
+"""End-to-end fixtures: the hub over real HTTP on loopback, a real land registry simulator, the CLI.
+
+Nothing is faked inside the hub. Every hub runs from a project directory of its own (a copy of
+``config/`` beside links to the repository's ``schemas/`` and ``mappings/``), with a fresh SQLite
+file, the simulator's endpoint and retry timings short enough for a test. The same directory is what
+a ``hub ... -c DIR`` subprocess reads, so the CLI and the running hub share one database, as an
+operator's would. No TestClient: requests go through uvicorn, sockets and the ASGI stack a user hits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ruamel.yaml import YAML
+
+from lienthong.api import create_app
+from lienthong.background import BackgroundServer
+from lienthong.compose import Hub, build_hub
+from lienthong.config import Configuration
+from lienthong.configfile import load_configuration
+from lienthong.simulator import FaultPlan, SimulatorServer
+from lienthong_adapters.land import SIMULATOR
+
+ROOT = Path(__file__).resolve().parents[2]
+HUB_SCRIPT = Path(sys.executable).parent / "hub"
+#: Environment variables the project's YAML reads; scrubbed so a developer's shell cannot leak in.
+_CONFIG_ENV = ("HUB_DATABASE_URL", "LAND_ENDPOINT", "HUB_CONFIG")
+
+Tree = dict[str, Any]
+
+
+def _merge(base: Tree, changes: Mapping[str, Any]) -> Tree:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, Mapping) else value
+    return out
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.allow_unicode = True
+    return yaml
+
+
+# ---------------------------------------------------------------- project directories
+
+
+@dataclass
+class Project:
+    """A hub project on disk: ``config/`` (editable), links to the shared schemas and mappings."""
+
+    root: Path
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "var" / "hub.db"
+
+    def read(self, name: str) -> Tree:
+        data: Tree = _yaml().load((self.config_dir / name).read_text(encoding="utf-8"))
+        return data
+
+    def write(self, name: str, data: Tree) -> None:
+        with (self.config_dir / name).open("w", encoding="utf-8") as f:
+            _yaml().dump(data, f)
+
+    def update(self, name: str, changes: Mapping[str, Any]) -> None:
+        self.write(name, _merge(self.read(name), changes))
+
+    def set_routes(self, routes: list[Tree]) -> None:
+        self.write("routes.yaml", {"routes": routes})
+
+    def add_adapter(self, name: str, endpoint: str, **changes: Any) -> None:
+        """Another instance of the land plugin under its own name (e.g. ``land-copy``)."""
+        self.write(
+            f"adapters/{name}.yaml",
+            _merge(self.read("adapters/land.yaml"), changes) | {"name": name, "endpoint": endpoint},
+        )
+
+    def load(self) -> Configuration:
+        return load_configuration(self.config_dir, environ={})
+
+
+def copy_project(dest: Path) -> Project:
+    """A pristine copy of the repository's configuration, resolving schemas and mappings as the repo does."""
+    dest.mkdir(parents=True)
+    shutil.copytree(ROOT / "config", dest / "config")
+    for shared in ("schemas", "mappings"):
+        (dest / shared).symlink_to(ROOT / shared, target_is_directory=True)
+    return Project(dest)
+
+
+@pytest.fixture
+def pristine_project(tmp_path: Path) -> Project:
+    """The repository's configuration, untouched, in a directory of its own (to break, or to run in)."""
+    return copy_project(tmp_path / "pristine")
+
+
+#: Timings for tests: retries within a second, a breaker that resets fast, a short shutdown.
+TEST_RETRY: Tree = {
+    "max_attempts": 20,
+    "max_age": "5m",
+    "initial_backoff": "200ms",
+    "max_backoff": "1s",
+    "multiplier": 2,
+    "jitter": "100ms",
+}
+TEST_BREAKER: Tree = {"failure_threshold": 5, "reset_after": "500ms"}
+TEST_WORKERS: Tree = {
+    "count": 4,
+    "batch_size": 8,
+    "poll_interval": "100ms",
+    "lease": "30s",
+    "shutdown_grace": "2s",
+}
+
+
+@pytest.fixture
+def project_factory(tmp_path: Path) -> Callable[..., Project]:
+    """Build a project for a hub under test: the repository's config with test settings applied.
+
+    ``routes`` replaces routes.yaml; ``retry``, ``breaker`` and ``land`` are merged into land.yaml,
+    ``api`` and ``workers`` into hub.yaml; ``extra_adapters`` maps a name to an endpoint for more
+    land instances.
+    """
+    made = 0
+
+    def make(
+        endpoint: str,
+        *,
+        routes: list[Tree] | None = None,
+        retry: Mapping[str, Any] | None = None,
+        breaker: Mapping[str, Any] | None = None,
+        api: Mapping[str, Any] | None = None,
+        workers: Mapping[str, Any] | None = None,
+        land: Mapping[str, Any] | None = None,
+        extra_adapters: Mapping[str, str] | None = None,
+    ) -> Project:
+        nonlocal made
+        made += 1
+        project = copy_project(tmp_path / f"project-{made}")
+        project.update(
+            "hub.yaml",
+            {
+                "database": {"url": f"sqlite:///{project.database}"},
+                "api": {"port": 0, **(api or {})},
+                "workers": _merge(TEST_WORKERS, workers or {}),
+            },
+        )
+        project.update(
+            "adapters/land.yaml",
+            {
+                "endpoint": endpoint,
+                "timeout": "5s",
+                "connect_timeout": "1s",
+                "retry": _merge(TEST_RETRY, retry or {}),
+                "circuit_breaker": _merge(TEST_BREAKER, breaker or {}),
+                **(land or {}),
+            },
+        )
+        for name, url in (extra_adapters or {}).items():
+            project.add_adapter(name, url)
+        if routes is not None:
+            project.set_routes(routes)
+        return project
+
+    return make
+
+
+# ---------------------------------------------------------------- the simulated land registry
+
+
+class Simulator:
+    """A running simulator and an HTTP client on its control API (``/_sim/``)."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self.server = server
+        self.client = httpx.Client(base_url=server.base_url, timeout=10)
+
+    @property
+    def url(self) -> str:
+        """The SOAP endpoint adapters are configured with."""
+        return self.server.url
+
+    def reset(self) -> None:
+        self.client.post("/_sim/reset").raise_for_status()
+
+    def faults(self, **changes: object) -> dict[str, Any]:
+        response = self.client.put("/_sim/faults", json=changes)
+        response.raise_for_status()
+        plan: dict[str, Any] = response.json()
+        return plan
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = self.client.get("/_sim/stats").json()
+        return stats
+
+    def received(self) -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = self.client.get("/_sim/received").json()
+        return received
+
+    def request_hash(self, message_id: str) -> str:
+        """The hash the registry computed over the request bytes it got (kept by the simulator only)."""
+        return str(self.server.app.state.simulator.records[message_id].request_hash)
+
+
+@pytest.fixture(scope="session")
+def _land_servers() -> Iterator[dict[str, Simulator]]:
+    servers: dict[str, Simulator] = {}
+    try:
+        for name in ("land", "land-copy"):
+            server = SimulatorServer(SIMULATOR, FaultPlan(seed=1))
+            server.start()
+            servers[name] = Simulator(server)
+        yield servers
+    finally:
+        for sim in servers.values():
+            sim.client.close()
+            sim.server.stop()
+
+
+@pytest.fixture
+def land_sim(_land_servers: dict[str, Simulator]) -> Simulator:
+    """The land registry simulator, with no faults and nothing received."""
+    sim = _land_servers["land"]
+    sim.reset()
+    return sim
+
+
+@pytest.fixture
+def land_copy_sim(_land_servers: dict[str, Simulator]) -> Simulator:
+    """A second, independent land registry (for fan-out to the ``land-copy`` adapter)."""
+    sim = _land_servers["land-copy"]
+    sim.reset()
+    return sim
+
+
+# ---------------------------------------------------------------- running hubs
+
+
+TERMINAL = frozenset({"delivered", "dead"})
+
+
+@dataclass
+class RunningHub:
+    """A hub served over HTTP: ``url``, the composed ``hub``, an HTTP ``client`` and its ``project``."""
+
+    url: str
+    hub: Hub
+    client: httpx.Client
+    project: Project
+    server: BackgroundServer = field(repr=False)
+
+    def submit(self, body: Mapping[str, Any]) -> httpx.Response:
+        return self.client.post("/api/v1/messages", json=body)
+
+    def status(self, message_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/messages/{message_id}")
+        response.raise_for_status()
+        view: dict[str, Any] = response.json()
+        return view
+
+    def wait(
+        self, message_id: str, states: Collection[str] = ("delivered",), *, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Poll the status API until every delivery is in one of ``states``; fail with the last view."""
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.status(message_id)
+            deliveries = view["deliveries"]
+            if deliveries and all(d["state"] in states for d in deliveries):
+                return view
+            if time.monotonic() > deadline:
+                raise AssertionError(f"message {message_id} not in {sorted(states)} after {timeout}s: {view}")
+            time.sleep(0.05)
+
+    def count_messages(self) -> int:
+        return int(self.client.get("/healthz").json()["messages"])
+
+    def stop(self) -> None:
+        self.client.close()
+        self.server.stop()
+        self.hub.store.close()
+
+
+@pytest.fixture
+def hub_factory(
+    project_factory: Callable[..., Project], land_sim: Simulator
+) -> Iterator[Callable[..., RunningHub]]:
+    """Start a hub (API and workers) on a free loopback port; ``project`` or project_factory settings."""
+    running: list[RunningHub] = []
+
+    def start(project: Project | None = None, **settings: Any) -> RunningHub:
+        project = project or project_factory(land_sim.url, **settings)
+        hub = build_hub(project.load())
+        try:
+            server = BackgroundServer(create_app(hub)).start()
+        except BaseException:
+            hub.close()
+            raise
+        client = httpx.Client(base_url=server.url, timeout=30)
+        running.append(RunningHub(url=server.url, hub=hub, client=client, project=project, server=server))
+        return running[-1]
+
+    yield start
+    for hub in reversed(running):
+        hub.stop()
+
+
+@pytest.fixture
+def hub_server(hub_factory: Callable[..., RunningHub]) -> RunningHub:
+    """The project's own configuration, pointed at the land simulator, with test timings."""
+    return hub_factory()
+
+
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.fixture(scope="session")
+def hub_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed ``hub`` console script; output captured as text, a bounded wait."""
+    if not HUB_SCRIPT.is_file():
+        pytest.fail(f"the hub console script is not installed beside {sys.executable}", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if k not in _CONFIG_ENV}
+    env |= {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8"}
+
+    def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(HUB_SCRIPT), *map(str, args)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
