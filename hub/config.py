@@ -124,8 +124,13 @@ class WorkerSettings(Strict):
 class KeyReference(Strict):
     """Where a key lives; the password, if any, comes from the named environment variable."""
 
-    key_file: Path = Field(description="PEM or PKCS#12 file holding the private key.")
-    certificate_file: Path | None = Field(default=None, description="PEM certificate chain, if separate.")
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Name of this key, e.g. hub-2026."
+    )
+    key_file: Path = Field(description="PEM or PKCS#12 (.p12/.pfx) file holding the private key.")
+    certificate_file: Path | None = Field(
+        default=None, description="PEM certificate chain (signer first), if not inside the PKCS#12 file."
+    )
     password_env: str | None = Field(
         default=None, description="Name of the environment variable holding the key password."
     )
@@ -133,7 +138,35 @@ class KeyReference(Strict):
 
 class KeySettings(Strict):
     signing: list[KeyReference] = Field(
-        default_factory=list, description="Signing keys, newest first: the first one signs new messages."
+        default_factory=list,
+        description="Signing keys, newest first: the first one signs new messages; the others stay "
+        "listed while signatures made with them must still verify.",
+    )
+
+
+class AgencyTrust(Strict):
+    """Who may sign for one agency, and how strictly its signatures are checked."""
+
+    anchors: list[Path] = Field(
+        default_factory=list,
+        description="PEM files of CA certificates (or pinned signer certificates) trusted for this agency.",
+    )
+    require_signature: bool = Field(default=True, description="Refuse unsigned messages from this agency.")
+    legacy_sha1: bool = Field(
+        default=False,
+        description="Accept RSA-SHA1 / SHA-1 digests from this agency (real senders still use them). "
+        "A weaker guarantee: enable only for named agencies, and plan to turn it off.",
+    )
+
+
+class TrustSettings(Strict):
+    agencies: dict[str, AgencyTrust] = Field(
+        default_factory=dict, description="Trust per agency code (mã định danh) of a sender."
+    )
+    default: AgencyTrust = Field(
+        default_factory=lambda: AgencyTrust(require_signature=False),
+        description="Policy for agencies not listed: by default signatures are verified when present "
+        "but not required, and no anchor is trusted.",
     )
 
 
@@ -145,6 +178,7 @@ class HubSettings(Strict):
     api: ApiSettings = ApiSettings()
     workers: WorkerSettings = WorkerSettings()
     keys: KeySettings = KeySettings()
+    trust: TrustSettings = TrustSettings()
 
 
 # ---------------------------------------------------------------- config/adapters/*.yaml
@@ -173,9 +207,18 @@ class CircuitBreakerConfig(Strict):
 
 
 class SigningPolicyConfig(Strict):
-    policy: Literal["none"] = Field(
+    policy: Literal["none", "xmldsig", "xades-bes", "edxml"] = Field(
         default="none",
-        description="How outbound payloads are signed. Only 'none' exists until XML signing lands.",
+        description="How outbound payloads are signed: none; xmldsig (enveloped, last child of the "
+        "root); xades-bes (xmldsig plus signing time and signing certificate); edxml (enveloped, as the "
+        "last child of edXMLHeader, per QCVN 102:2016).",
+    )
+    algorithm: Literal["rsa-sha256", "ecdsa-sha256"] = Field(
+        default="rsa-sha256", description="Signature algorithm; the key must be of the matching type."
+    )
+    key: str | None = Field(
+        default=None,
+        description="Id of the signing key to use (keys.signing in hub.yaml); default: the first.",
     )
 
 
