@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .config import AdapterConfig, Configuration
 from .envelope import Envelope
 from .errors import ConfigIssue, HubError, UnknownAdapterError
+from .sign import Signer, build_signers
 from .store import Claim, Delivered, PreparedDelivery
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class AdapterContext:
     options: BaseModel
     hub_agency: str
     root: Path
+    #: Signs prepared payloads as the adapter's signing policy says; None for policy ``none``.
+    signer: Signer | None = None
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.root / p
@@ -154,7 +157,14 @@ def check_adapters(config: Configuration, plugins: Mapping[str, AdapterSpec]) ->
     return issues
 
 
-def build_adapters(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> dict[str, Adapter]:
+def build_adapters(
+    config: Configuration,
+    plugins: Mapping[str, AdapterSpec],
+    *,
+    signers: Mapping[str, Signer] | None = None,
+) -> dict[str, Adapter]:
+    """Construct every configured adapter; ``signers`` (by adapter name) default to the policies'."""
+    signers = build_signers(config) if signers is None else signers
     adapters: dict[str, Adapter] = {}
     for name, adapter_config in config.adapters.items():
         spec = plugins.get(adapter_config.plugin)
@@ -162,7 +172,11 @@ def build_adapters(config: Configuration, plugins: Mapping[str, AdapterSpec]) ->
             raise UnknownAdapterError(f"adapter '{name}' uses unknown plugin '{adapter_config.plugin}'")
         options = spec.options_model.model_validate(adapter_config.options)
         ctx = AdapterContext(
-            config=adapter_config, options=options, hub_agency=config.hub.hub.agency, root=config.root
+            config=adapter_config,
+            options=options,
+            hub_agency=config.hub.hub.agency,
+            root=config.root,
+            signer=signers.get(name),
         )
         adapters[name] = spec.factory(ctx)
     return adapters

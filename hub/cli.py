@@ -10,6 +10,8 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -91,10 +93,14 @@ def config_check(config: ConfigDir = DEFAULT_CONFIG) -> None:
     """Report every configuration error with file, line, column and key."""
     from .adapter import discover_plugins
     from .compose import check_configuration
+    from .sign import build_signers
 
     with _errors():
         cfg = _load(config)
         check_configuration(cfg, discover_plugins())
+        # Signing keys are opened too (when an adapter signs): a wrong password or a key that does
+        # not fit the algorithm shows here rather than when the hub starts.
+        build_signers(cfg)
     console.print(
         f"[green]OK[/] {config}: hub {cfg.hub.hub.agency}, {len(cfg.adapters)} adapter(s), "
         f"{len(cfg.routes.routes)} route(s)"
@@ -124,6 +130,174 @@ def config_reference(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(configuration_reference(), encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+# ---------------------------------------------------------------- keys and signing
+
+keys_app = typer.Typer(help="Signing keys and development certificates.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+class SignPolicy(StrEnum):
+    XMLDSIG = "xmldsig"
+    XADES_BES = "xades-bes"
+    EDXML = "edxml"
+
+
+def _relative(path: Path, root: Path) -> str:
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+@keys_app.command("dev-ca")
+def keys_dev_ca(
+    config: ConfigDir = DEFAULT_CONFIG,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the keys and certificates.")] = Path(
+        "var/keys"
+    ),
+    force: Annotated[bool, typer.Option(help="Re-create every file, even those that exist.")] = False,
+) -> None:
+    """Create a development CA, the hub's RSA and ECDSA certificates and one per ministry agency.
+
+    For development, the demo and tests only: the private keys are written unencrypted.
+    """
+    from .keys import create_dev_ca
+
+    with _errors():
+        cfg = _load(config)
+        agencies: dict[str, str] = {}
+        for adapter in cfg.adapters.values():
+            # "Đăng ký đất đai — tiếp nhận hồ sơ …": the part before the dash names the system
+            agencies.setdefault(adapter.agency, adapter.description.split(" — ")[0] or adapter.name)
+        ca = create_dev_ca(out, cfg.hub.hub.agency, agencies, hub_name=cfg.hub.hub.name, force=force)
+    files = [
+        ca.ca_certificate,
+        ca.ca_key,
+        ca.hub_certificate,
+        ca.hub_key,
+        ca.hub_ec_certificate,
+        ca.hub_ec_key,
+    ]
+    files += [p for pair in ca.agencies.values() for p in pair]
+    for path in files:
+        state = "[green]wrote[/]" if path in ca.written else "kept "
+        console.print(f"{state} {escape(str(path))}", highlight=False)
+    lines = ["keys:", "  signing:"]
+    for ref in ca.key_references():
+        lines += [
+            f"    - id: {ref.id}",
+            f"      key_file: {_relative(ref.key_file, cfg.root)}",
+            f"      certificate_file: {_relative(ref.certificate_file or ref.key_file, cfg.root)}",
+        ]
+    lines += ["trust:", "  agencies:"]
+    for code in ca.agencies:
+        lines += [f'    "{code}":', f"      anchors: [{_relative(ca.ca_certificate, cfg.root)}]"]
+    console.print(
+        "\nDevelopment keys only (unencrypted, from a CA nobody else trusts). Paste into "
+        f"{escape(str(config / 'hub.yaml'))}, then set signing.policy in the adapters that should sign:\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("\n".join(lines), highlight=False, markup=False)
+
+
+@app.command("sign")
+def sign_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="XML document to sign.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    policy: Annotated[
+        SignPolicy | None,
+        typer.Option(help="Signature shape; default: edxml for an edXML document, else xmldsig."),
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Signing key id (keys.signing); default: the first.")
+    ] = None,
+    config: ConfigDir = DEFAULT_CONFIG,
+) -> None:
+    """Sign an XML document with the hub's key, as an adapter with that signing policy would."""
+    from lxml import etree
+
+    from .keys import Keystore
+    from .sign import Policy, XmlSigner, edxml_header
+    from .xml import parse_xml
+
+    with _errors():
+        cfg = _load(config)
+        keystore = Keystore.load(cfg.hub.keys.signing, cfg.root)
+        signing_key = keystore.get(key) if key else keystore.current
+        root = parse_xml(file.read_bytes(), what=str(file))
+        chosen: Policy = "edxml" if edxml_header(root) is not None else "xmldsig"
+        if policy is not None:
+            chosen = policy.value
+        signer = XmlSigner(chosen, signing_key.algorithm, signing_key)
+        signer.check_validity()
+        data = etree.tostring(signer.sign(root), xml_declaration=True, encoding="UTF-8")
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        out.write_bytes(data)
+    err.print(
+        f"signed {escape(str(file))} ({chosen}, {signing_key.algorithm}, key {escape(signing_key.id)})"
+        + (f" → {escape(str(out))}" if out else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("verify")
+def verify_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Signed XML document.")],
+    agency: Annotated[
+        str | None, typer.Option(help="Agency the document claims to come from; default: any trusted one.")
+    ] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option(help="Verify as of this time (ISO 8601, UTC if no offset); default: now."),
+    ] = None,
+    anchor: Annotated[
+        list[Path] | None,
+        typer.Option(help="Extra trust anchor PEM (CA or pinned signer), for that agency or any."),
+    ] = None,
+    config: ConfigDir = DEFAULT_CONFIG,
+) -> None:
+    """Verify an XML signature under the hub's trust policy; exit 1 when it is not valid."""
+    from .config import AgencyTrust, TrustSettings
+    from .errors import SignatureError
+    from .verify import TrustStore, error_report, report, verify_file
+
+    when = at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
+    with _errors():
+        cfg = _load(config)
+        trust = cfg.hub.trust
+        if anchor:
+            extra = [p.resolve() for p in anchor]
+            if agency:
+                current = trust.agencies.get(agency, AgencyTrust())
+                agencies = {
+                    **trust.agencies,
+                    agency: current.model_copy(update={"anchors": [*current.anchors, *extra]}),
+                }
+                trust = TrustSettings(agencies=agencies, default=trust.default)
+            else:
+                trust = TrustSettings(
+                    agencies=trust.agencies,
+                    default=trust.default.model_copy(update={"anchors": [*trust.default.anchors, *extra]}),
+                )
+        store = TrustStore.from_settings(trust, cfg.root)
+        try:
+            rows = report(verify_file(file, store, agency, when))
+            ok = True
+        except SignatureError as exc:
+            rows = error_report(exc)
+            ok = False
+    table = Table(show_header=False, box=None)
+    for label, value in rows:
+        table.add_row(f"[bold]{escape(label)}[/]", escape(value))
+    console.print(table)
+    console.print("[green]VALID / hợp lệ[/]" if ok else "[red]NOT VALID / không hợp lệ[/]")
+    if not ok:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- database
@@ -167,11 +341,13 @@ def serve(
     import uvicorn
 
     from .api import create_app
+    from .auth import server_tls_options
     from .compose import build_hub
 
     _setup_logging(verbose)
     with _errors():
         cfg = _load(config)
+        tls = server_tls_options(cfg)
         hub = build_hub(cfg)
     api = cfg.hub.api
     # uvicorn stops gracefully on SIGTERM, then raises the signal again for the handler it found.
@@ -184,6 +360,7 @@ def serve(
             port=api.port if port is None else port,
             log_level="info" if verbose else "warning",
             timeout_graceful_shutdown=int(cfg.hub.workers.shutdown_grace.total_seconds()) + 5,
+            **tls,
         )
     finally:
         hub.store.close()
@@ -232,12 +409,15 @@ def demo(
     ] = False,
     count: Annotated[int, typer.Option(help="Number of sample dossiers to send.")] = 24,
     outage: Annotated[float, typer.Option(help="Seconds the land registry is down at the start.")] = 6.0,
+    sign: Annotated[
+        bool, typer.Option("--sign", help="Sign what the land adapter sends, with development keys.")
+    ] = False,
 ) -> None:
     """Run the hub and a simulated land registry on loopback and watch dossiers flow through."""
     from .demo import run_demo
 
     with _errors():
-        code = run_demo(console, count=count, outage_seconds=outage, keep_running=keep_running)
+        code = run_demo(console, count=count, outage_seconds=outage, keep_running=keep_running, sign=sign)
     raise typer.Exit(code)
 
 
@@ -256,6 +436,10 @@ def send(
     procedure: Annotated[str | None, typer.Option(help="Procedure code (mã TTHC).")] = None,
     dossier_code: Annotated[str | None, typer.Option(help="Dossier code (mã hồ sơ).")] = None,
     content_type: str = "application/xml",
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="HUB_API_KEY", help="API key of the sending system.", show_default=False),
+    ] = None,
 ) -> None:
     """Submit a file to a running hub over its REST API."""
     raw = file.read_bytes()
@@ -279,7 +463,8 @@ def send(
             "payload_base64": base64.b64encode(raw).decode("ascii"),
         }
     try:
-        response = httpx.post(f"{url.rstrip('/')}/api/v1/messages", json=body, timeout=30)
+        headers = {"X-API-Key": api_key} if api_key else {}
+        response = httpx.post(f"{url.rstrip('/')}/api/v1/messages", json=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach the hub at {url}: {exc}") from exc
     data = response.json()
@@ -360,6 +545,34 @@ def replay(
             console.print(f"re-queued {len(replayed)} dead deliver{'y' if len(replayed) == 1 else 'ies'}")
         finally:
             hub.store.close()
+
+
+# ---------------------------------------------------------------- callers
+
+callers_app = typer.Typer(help="Systems allowed to call the hub (callers in hub.yaml).", no_args_is_help=True)
+app.add_typer(callers_app, name="callers")
+
+
+@callers_app.command("add-key")
+def callers_add_key(agency: Annotated[str, typer.Argument(help="Agency code of the caller.")]) -> None:
+    """Make a new API key: shown once here; only its SHA-256 digest goes into hub.yaml."""
+    import secrets
+
+    from .auth import api_key_digest
+
+    key = secrets.token_urlsafe(32)
+    console.print(
+        f"New API key for {escape(agency)} — shown only now; hand it to the calling system "
+        "(e.g. in its environment), keep no other copy:",
+        highlight=False,
+    )
+    console.print(f"  {key}", highlight=False, soft_wrap=True)
+    console.print(
+        f"\nAdd this line under the caller with agency {escape(agency)} in hub.yaml (callers:), "
+        "keeping older digests until every system uses the new key:",
+        highlight=False,
+    )
+    console.print(f'  api_key_sha256: ["{api_key_digest(key)}"]', highlight=False, soft_wrap=True)
 
 
 def main() -> None:

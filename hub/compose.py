@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .intake import Intake
 from .retry import RetryPolicy
 from .route import CompiledRule, Router
+from .sign import build_signers, check_signing
 from .store import Store
 from .store.migrate import ensure_current
 from .store.sql import SqlStore, create_store_engine
@@ -55,6 +56,7 @@ def open_store(config: Configuration) -> SqlStore:
 
 def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> None:
     issues = check_adapters(config, plugins)
+    issues += check_signing(config)
     longest = max((a.timeout + a.connect_timeout for a in config.adapters.values()), default=None)
     if longest is not None and config.hub.workers.lease <= longest:
         issues.append(
@@ -92,7 +94,8 @@ def build_hub(
 ) -> Hub:
     plugins = discover_plugins() if plugins is None else plugins
     check_configuration(config, plugins)
-    adapters = build_adapters(config, plugins)
+    # Keys are loaded here, once, and only when some adapter signs; each signer holds its key.
+    adapters = build_adapters(config, plugins, signers=build_signers(config))
     store = store if store is not None else open_store(config)
     targets = {
         name: Target(

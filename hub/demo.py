@@ -2,12 +2,14 @@
 simulator that is down for a while and then recovers — with a table of what went where.
 
 Everything runs over real sockets on loopback; nothing is faked inside the hub. The demo only
-shortens the land adapter's retry timings so that the outage and recovery fit in a minute.
+shortens the land adapter's retry timings so that the outage and recovery fit in a minute, and
+gives the one-stop system an API key made for this run only.
 """
 
 from __future__ import annotations
 
 import base64
+import secrets
 import shutil
 import time
 import uuid
@@ -21,11 +23,13 @@ from rich.table import Table
 
 from .adapter import AdapterSpec, discover_plugins
 from .api import create_app
+from .auth import API_KEY_HEADER, api_key_digest
 from .background import BackgroundServer
 from .compose import build_hub
-from .config import CircuitBreakerConfig, Configuration, RetryPolicyConfig
+from .config import Caller, CircuitBreakerConfig, Configuration, RetryPolicyConfig, SigningPolicyConfig
 from .configfile import load_configuration
 from .errors import HubError
+from .keys import DevCa, create_dev_ca
 from .simulator import create_simulator_app
 from .store import DeliveryState
 from .xml import parse_xml
@@ -44,8 +48,30 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def demo_configuration(config: Configuration, *, database: Path, endpoint: str) -> Configuration:
-    """The project's own configuration, with a fresh database and demo-sized retry timings."""
+def demo_callers(callers: list[Caller], api_key: str) -> list[Caller]:
+    """The configured callers, where the one-stop system (the province's agency) also has ``api_key``."""
+    digest = api_key_digest(api_key)
+    out = [
+        c.model_copy(update={"api_key_sha256": [*c.api_key_sha256, digest]}) if c.agency == PROVINCE else c
+        for c in callers
+    ]
+    if not any(c.agency == PROVINCE for c in callers):
+        out.append(
+            Caller(
+                agency=PROVINCE,
+                name="Một cửa điện tử (demo)",
+                api_key_sha256=[digest],
+                services=["rest:submit", "rest:read"],
+            )
+        )
+    return out
+
+
+def demo_configuration(
+    config: Configuration, *, database: Path, endpoint: str, api_key: str
+) -> Configuration:
+    """The project's own configuration, with a fresh database, demo-sized retry timings and
+    ``api_key`` for the one-stop system."""
     land = config.adapters[DEMO_PLUGIN].model_copy(
         update={
             "endpoint": endpoint,
@@ -65,9 +91,42 @@ def demo_configuration(config: Configuration, *, database: Path, endpoint: str) 
             "database": config.hub.database.model_copy(update={"url": f"sqlite:///{database}"}),
             "api": config.hub.api.model_copy(update={"port": 0}),
             "workers": config.hub.workers.model_copy(update={"poll_interval": timedelta(milliseconds=200)}),
+            "callers": demo_callers(config.hub.callers, api_key),
         }
     )
     return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, DEMO_PLUGIN: land}})
+
+
+def demo_signing(config: Configuration, keys_dir: Path) -> tuple[Configuration, DevCa]:
+    """The configuration with development keys made in ``keys_dir`` (``hub keys dev-ca``) and the land
+    adapter signing what it sends (xmldsig, RSA-SHA256 with the first key)."""
+    land = config.adapters[DEMO_PLUGIN]
+    ca = create_dev_ca(
+        keys_dir,
+        config.hub.hub.agency,
+        {land.agency: "Văn phòng đăng ký đất đai"},
+        hub_name=config.hub.hub.name,
+    )
+    keys = config.hub.keys.model_copy(update={"signing": ca.key_references()})
+    land = land.model_copy(update={"signing": SigningPolicyConfig(policy="xmldsig")})
+    hub = config.hub.model_copy(update={"keys": keys})
+    return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, DEMO_PLUGIN: land}}), ca
+
+
+def _verified(payloads: list[bytes], ca: DevCa) -> int:
+    """How many payloads carry an enveloped signature that verifies against the demo CA."""
+    from signxml.exceptions import SignXMLException
+    from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+    expect = SignatureConfiguration(location="./")  # the last child of the root, nowhere else
+    count = 0
+    for payload in payloads:
+        try:
+            XMLVerifier().verify(payload, ca_pem_file=str(ca.ca_certificate), expect_config=expect)
+        except SignXMLException:
+            continue
+        count += 1
+    return count
 
 
 def _submit(client: httpx.Client, body: dict[str, object]) -> httpx.Response:
@@ -94,7 +153,9 @@ def _text(xml: bytes, ns: str, local: str) -> str:
     return (el.text or "") if el is not None else ""
 
 
-def run_demo(console: Console, *, count: int, outage_seconds: float, keep_running: bool) -> int:
+def run_demo(
+    console: Console, *, count: int, outage_seconds: float, keep_running: bool, sign: bool = False
+) -> int:
     root = project_root()
     config = load_configuration(root / "config")
     spec: AdapterSpec | None = discover_plugins().get(DEMO_PLUGIN)
@@ -115,9 +176,18 @@ def run_demo(console: Console, *, count: int, outage_seconds: float, keep_runnin
     sim = httpx.Client(base_url=simulator.url, timeout=10)
     sim.put("/_sim/faults", json={"outage_seconds": outage_seconds, "mode": "503"}).raise_for_status()
     endpoint = simulator.url + spec.simulator.path
-    hub = build_hub(demo_configuration(config, database=workdir / "hub.db", endpoint=endpoint))
+    api_key = secrets.token_urlsafe(32)
+    demo = demo_configuration(config, database=workdir / "hub.db", endpoint=endpoint, api_key=api_key)
+    ca: DevCa | None = None
+    if sign:
+        demo, ca = demo_signing(demo, workdir / "keys")
+        console.print(
+            f"Signing: every payload for the registry is signed (xmldsig, RSA-SHA256) with a development "
+            f"key made in {ca.directory.relative_to(root)}/ by 'hub keys dev-ca'\n"
+        )
+    hub = build_hub(demo)
     server = BackgroundServer(create_app(hub)).start()
-    api = httpx.Client(base_url=server.url, timeout=30)
+    api = httpx.Client(base_url=server.url, timeout=30, headers={API_KEY_HEADER: api_key})
     console.print(f"hub API  {server.url}/docs   ·   land registry simulator {endpoint}")
     started = time.monotonic()
     try:
@@ -181,8 +251,15 @@ def run_demo(console: Console, *, count: int, outage_seconds: float, keep_runnin
             f"{stats['total']} calls, {stats['unique']} unique dossiers, {stats['duplicates']} duplicates, "
             f"{stats['faults_served']} refused during the outage"
         )
+        if ca is not None:
+            sent = [d.payload for m in accepted for d in hub.store.get_message(uuid.UUID(m)).deliveries]
+            console.print(
+                f"[green]✓[/] {_verified(sent, ca)}/{len(sent)} payloads sent carry an XML signature that "
+                f"verifies against the demo CA ({ca.ca_certificate.relative_to(root)})"
+            )
         if keep_running:
             console.print(f"\nHub still running: API docs {server.url}/docs — press Ctrl-C to stop.")
+            console.print(f"This run's API key of the one-stop system ({API_KEY_HEADER}): {api_key}")
             try:
                 while True:
                     time.sleep(1)

@@ -142,3 +142,54 @@ class PermanentDeliveryError(DeliveryError):
     """The target rejected the data itself: retrying the same bytes can never succeed."""
 
     code = "delivery-permanent"
+
+
+class SignatureError(HubError):
+    """An inbound signature is absent, broken or not acceptable; the message goes no further.
+
+    ``reason`` is a short stable key (``digest-mismatch``, ``untrusted-signer``, ``algorithm-refused``…)
+    that a translated message can be looked up by; ``detail`` always carries ``agency``, ``algorithm``
+    and ``reason``. A gateway answers with a Client (SOAP 1.1) / Sender (SOAP 1.2) fault.
+    """
+
+    code = "signature-error"
+    http_status = 403
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        agency: str | None = None,
+        algorithm: str | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        self.reason = reason
+        self.agency = agency
+        self.algorithm = algorithm
+        super().__init__(
+            message, detail={"agency": agency, "algorithm": algorithm, "reason": reason, **(detail or {})}
+        )
+
+
+class SignatureMissingError(SignatureError):
+    """The sender's policy requires a signature and the message carries none where one is expected."""
+
+    code = "signature-missing"
+    http_status = 403
+
+
+class SignatureInvalidError(SignatureError):
+    """The signature does not verify: bad signature value, digest mismatch, or a signer certificate that
+    is missing, untrusted, or not valid at the verification time."""
+
+    code = "signature-invalid"
+    http_status = 403
+
+
+class SignaturePolicyError(SignatureError):
+    """The signature may be intact but the hub refuses it: algorithm, transform or URI not allowed,
+    or it does not cover the element the hub would act on (signature wrapping)."""
+
+    code = "signature-refused"
+    http_status = 422

@@ -1,4 +1,4 @@
-"""The generic SOAP/XML adapter: validate → translate → validate → (sign) at intake; send at delivery.
+"""The generic SOAP/XML adapter: validate → translate → validate → sign at intake; send at delivery.
 
 Most ministry adapters are this class with different YAML, schemas and an XSLT mapping; a plugin
 only names the SOAP operation it calls (:class:`SoapOptions`).
@@ -40,6 +40,7 @@ class SoapAdapter:
         self.input_schema = XsdValidator(ctx.path(cfg.input_schema)) if cfg.input_schema else None
         self.output_schema = XsdValidator(ctx.path(cfg.schema_)) if cfg.schema_ else None
         self.mapping = XsltMapping(ctx.path(cfg.mapping)) if cfg.mapping else None
+        self.signer = ctx.signer
         self.transport = HttpTransport(timeout=cfg.timeout, connect_timeout=cfg.connect_timeout)
         self.service = f"{cfg.agency}/{cfg.name}/{options.operation}"
 
@@ -64,6 +65,11 @@ class SoapAdapter:
             )
         if self.output_schema is not None:
             self.output_schema.validate(out, what=f"translation for '{self.name}'")
+        if self.signer is not None:
+            # Last, after the output schema accepted the document: the XSD describes the document
+            # without its signature (a target's schema may not allow ds:Signature at all), and
+            # nothing may touch the bytes once they are signed. What is stored is what is sent.
+            out = self.signer.sign(out)
         payload = etree.tostring(out, xml_declaration=True, encoding="UTF-8")
         return PreparedDelivery(target=self.name, payload=payload, content_type="application/xml")
 

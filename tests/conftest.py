@@ -4,6 +4,7 @@ and fail under CI=true, so CI always runs them."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,15 @@ def _pg_available() -> str | None:
     except Exception as exc:
         return str(exc).splitlines()[0]
     return None
+
+
+@pytest.fixture(scope="session")
+def xmlsec1() -> str:
+    """The xmlsec1 command, the independent verifier of the hub's signatures (.ci/run installs it)."""
+    path = shutil.which("xmlsec1")
+    need(path is not None, "xmlsec1 is not installed (Debian/Ubuntu: apt-get install xmlsec1)")
+    assert path is not None
+    return path
 
 
 @pytest.fixture(scope="session")

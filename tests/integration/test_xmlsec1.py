@@ -1,0 +1,126 @@
+"""An independent check: xmlsec1 (libxmlsec1 on OpenSSL, a different implementation from signxml) verifies
+what the hub signs, trusting only the development CA, and refuses a tampered or untrusted document.
+
+xmlsec1 is the Debian package ``xmlsec1``; ``.ci/run`` installs it. Without it these tests skip, except
+under CI=true where they fail, so CI never silently drops the independent check.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from lienthong.keys import DevCa, Keystore, create_dev_ca
+from lienthong.sign import Policy, XmlSigner
+from lienthong.xml import parse_xml
+from lienthong_adapters.land import MAPPING
+from lienthong_adapters.land.samples import sample_dossiers
+
+PROVINCE = "000.00.00.H49"
+XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
+
+
+@pytest.fixture(scope="module")
+def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> DevCa:
+    return create_dev_ca(tmp_path_factory.mktemp("keys"), PROVINCE, {})
+
+
+@pytest.fixture(scope="module")
+def keystore(dev_ca: DevCa) -> Keystore:
+    return Keystore.load(dev_ca.key_references(), Path("/"))
+
+
+def land_document() -> etree._Element:
+    xslt = etree.XSLT(etree.parse(str(MAPPING)), access_control=etree.XSLTAccessControl.DENY_ALL)
+    root = xslt(parse_xml(sample_dossiers(1, day=date(2026, 11, 21))[0].xml)).getroot()
+    assert root is not None
+    return root
+
+
+def run_xmlsec1(
+    xmlsec1: str, document: Path, trusted: Path, *, xades: bool = False
+) -> subprocess.CompletedProcess[str]:
+    # Only same-document references: URI="" for the document, #Id for XAdES' signed properties.
+    args = [xmlsec1, "--verify", "--trusted-pem", str(trusted)]
+    if xades:
+        args += ["--enabled-reference-uris", "empty,same-doc", "--id-attr:Id", f"{XADES_NS}:SignedProperties"]
+    else:
+        args += ["--enabled-reference-uris", "empty"]
+    return subprocess.run([*args, str(document)], capture_output=True, text=True, timeout=60, check=False)
+
+
+def sign_to_file(keystore: Keystore, policy: Policy, key_id: str, root: etree._Element, out: Path) -> Path:
+    key = keystore.get(key_id)
+    out.write_bytes(
+        etree.tostring(
+            XmlSigner(policy, key.algorithm, key).sign(root), xml_declaration=True, encoding="UTF-8"
+        )
+    )
+    return out
+
+
+CASES = [
+    ("xmldsig", DevCa.RSA_KEY_ID, None),
+    ("xmldsig", DevCa.EC_KEY_ID, None),
+    ("xades-bes", DevCa.RSA_KEY_ID, None),
+    ("edxml", DevCa.RSA_KEY_ID, "edoc_update.edxml"),
+    ("edxml", DevCa.EC_KEY_ID, "status_inbox_01.edxml"),
+]
+
+
+@pytest.mark.parametrize(("policy", "key_id", "sample"), CASES, ids=str)
+def test_xmlsec1_verifies_the_hubs_signature(
+    xmlsec1: str,
+    shared_dir: Path,
+    keystore: Keystore,
+    dev_ca: DevCa,
+    tmp_path: Path,
+    policy: Policy,
+    key_id: str,
+    sample: str | None,
+) -> None:
+    root = (
+        land_document()
+        if sample is None
+        else parse_xml((shared_dir / "testdata" / "edxml" / sample).read_bytes())
+    )
+    signed = sign_to_file(keystore, policy, key_id, root, tmp_path / "signed.xml")
+    result = run_xmlsec1(xmlsec1, signed, dev_ca.ca_certificate, xades=policy == "xades-bes")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stderr.splitlines()
+    references = 3 if policy == "xades-bes" else 1
+    assert f"SignedInfo References (ok/all): {references}/{references}" in result.stderr
+
+
+@pytest.mark.parametrize("policy", ["xmldsig", "edxml"])
+def test_xmlsec1_refuses_a_tampered_document(
+    xmlsec1: str, shared_dir: Path, keystore: Keystore, dev_ca: DevCa, tmp_path: Path, policy: Policy
+) -> None:
+    if policy == "edxml":
+        root = parse_xml((shared_dir / "testdata" / "edxml" / "status_finish_06.edxml").read_bytes())
+        before, after = b"<edXML:StatusCode>06<", b"<edXML:StatusCode>02<"  # done → rejected
+    else:
+        root = land_document()
+        before, after = b"<DienTich>", b"<DienTich>1"  # a larger parcel
+    signed = sign_to_file(keystore, policy, DevCa.RSA_KEY_ID, root, tmp_path / "signed.xml")
+    assert run_xmlsec1(xmlsec1, signed, dev_ca.ca_certificate).returncode == 0
+
+    data = signed.read_bytes()
+    assert before in data
+    tampered = tmp_path / "tampered.xml"
+    tampered.write_bytes(data.replace(before, after, 1))
+    result = run_xmlsec1(xmlsec1, tampered, dev_ca.ca_certificate)
+    assert result.returncode != 0
+    assert "FAIL" in result.stderr and "data and digest do not match" in result.stderr
+
+
+def test_xmlsec1_refuses_a_signer_it_does_not_trust(xmlsec1: str, keystore: Keystore, tmp_path: Path) -> None:
+    other = create_dev_ca(tmp_path / "other-ca", PROVINCE, {})
+    signed = sign_to_file(keystore, "xmldsig", DevCa.RSA_KEY_ID, land_document(), tmp_path / "signed.xml")
+    result = run_xmlsec1(xmlsec1, signed, other.ca_certificate)
+    assert result.returncode != 0
+    assert "certificate verification failed" in result.stderr
