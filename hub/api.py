@@ -1,6 +1,9 @@
 """REST intake for provincial systems. Thin routes: validate the request, call one service, answer.
 
 Every error leaves as ``application/problem+json`` (RFC 9457) with a title in Vietnamese and English.
+Every route but ``/healthz`` and the API docs needs a caller identity (see ``auth.py``): submitting
+needs the service ``rest:submit`` and may only send as the caller's own agency; reading needs
+``rest:read``.
 """
 
 from __future__ import annotations
@@ -13,13 +16,24 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .auth import (
+    API_KEY_HEADER,
+    CallerRegistry,
+    Identity,
+    UnauthenticatedError,
+    authenticate_request,
+    forbid,
+    note_peer_certificate,
+    remote_address,
+)
 from .compose import Hub
 from .envelope import MessageKind, new_envelope
 from .errors import HubError, InvalidMessageError, PayloadTooLargeError
@@ -37,6 +51,8 @@ TITLES: dict[str, str] = {
     "not-found": "Không tìm thấy / Not found",
     "malformed-request": "Yêu cầu sai cú pháp / Malformed request",
     "request-invalid": "Yêu cầu không hợp lệ / Invalid request",
+    "unauthenticated": "Chưa xác thực / Not authenticated",
+    "forbidden": "Không có quyền / Forbidden",
     "hub-error": "Lỗi hệ thống / Internal error",
 }
 
@@ -246,8 +262,38 @@ def get_hub(request: Request) -> Hub:
 
 HubDep = Annotated[Hub, Depends(get_hub)]
 
+#: Documents the header in OpenAPI; the check itself (key or client certificate) is ``auth.py``'s.
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    scheme_name="ApiKey",
+    description="The caller's API key. Callers with a client certificate (mutual TLS) need none.",
+    auto_error=False,
+)
 
-def create_app(hub: Hub, *, manage_workers: bool = True) -> FastAPI:
+
+def caller_for(service: str) -> Any:
+    """A dependency that identifies the caller and checks it may call ``service`` (401 / 403)."""
+
+    def dependency(request: Request, _key: Annotated[str | None, Security(api_key_scheme)]) -> Identity:
+        return authenticate_request(request, service)
+
+    return Depends(dependency)
+
+
+Submitter = Annotated[Identity, caller_for("rest:submit")]
+Reader = Annotated[Identity, caller_for("rest:read")]
+
+
+class _HubApp(FastAPI):
+    """FastAPI that notes the TLS client certificate before any middleware wraps ``send``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        note_peer_certificate(scope, send)
+        await super().__call__(scope, receive, send)
+
+
+def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:
+    """The REST API; ``callers`` defaults to the registry built from ``hub.yaml`` and the environment."""
     settings = hub.config.hub.api
 
     @asynccontextmanager
@@ -260,18 +306,25 @@ def create_app(hub: Hub, *, manage_workers: bool = True) -> FastAPI:
             if manage_workers:
                 hub.workers.stop()
 
-    app = FastAPI(
+    app = _HubApp(
         title="Lien thong hub — trục tích hợp liên thông",
         version="1.0",
         description="Intake and status API for provincial systems (Một cửa điện tử, QLVB).",
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.state.callers = callers if callers is not None else CallerRegistry(hub.config.hub.callers)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_size))
+    from .gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
+
+    app.include_router(soap_router(hub))
 
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
-        return problem(exc.http_status, exc.code, exc.message, **exc.detail)
+        response = problem(exc.http_status, exc.code, exc.message, **exc.detail)
+        if isinstance(exc, UnauthenticatedError):
+            response.headers["WWW-Authenticate"] = "ApiKey"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -289,8 +342,13 @@ def create_app(hub: Hub, *, manage_workers: bool = True) -> FastAPI:
         return problem(exc.status_code, code, str(exc.detail))
 
     @app.post("/api/v1/messages", status_code=202, response_model=Accepted, tags=["intake"])
-    def submit(body: SubmitMessage, request: Request, response: Response, hub: HubDep) -> Accepted:
+    def submit(
+        body: SubmitMessage, request: Request, response: Response, hub: HubDep, caller: Submitter
+    ) -> Accepted:
         """Accept a message. 202 means it is stored: it will be delivered, or shown as dead, never lost."""
+        if body.sender != caller.agency:
+            message = f"caller {caller.agency} may not send as {body.sender}"
+            raise forbid(caller, "rest:submit", message, remote=remote_address(request))
         payload = body.payload_bytes()
         if len(payload) > int(settings.max_payload_size):
             raise PayloadTooLargeError(
@@ -325,12 +383,12 @@ def create_app(hub: Hub, *, manage_workers: bool = True) -> FastAPI:
         )
 
     @app.get("/api/v1/messages/{message_id}", response_model=MessageView, tags=["status"])
-    def message_status(message_id: uuid.UUID, hub: HubDep) -> MessageView:
+    def message_status(message_id: uuid.UUID, hub: HubDep, _caller: Reader) -> MessageView:
         """Where a message is: its route and, per target, its state and every attempt."""
         return message_view(hub.store.get_message(message_id))
 
     @app.get("/api/v1/messages/{message_id}/payload", tags=["status"])
-    def message_payload(message_id: uuid.UUID, hub: HubDep) -> Response:
+    def message_payload(message_id: uuid.UUID, hub: HubDep, _caller: Reader) -> Response:
         """The payload exactly as it was received, byte for byte."""
         env = hub.store.get_message(message_id).envelope
         return Response(
@@ -340,6 +398,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True) -> FastAPI:
     @app.get("/api/v1/messages", response_model=list[MessageView], tags=["status"])
     def list_messages(
         hub: HubDep,
+        _caller: Reader,
         state: Annotated[list[DeliveryState] | None, Query()] = None,
         target: Annotated[list[str] | None, Query()] = None,
         unroutable: bool = False,

@@ -1,13 +1,16 @@
 """Run an ASGI app with uvicorn in a background thread on loopback: for the demo, tests and benches.
 
 Port 0 lets the OS pick a free port, so parallel runs never collide; ``url`` tells where it landed.
+``ssl`` takes uvicorn's ``ssl_*`` options (see ``auth.server_tls_options``) to serve HTTPS.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -15,11 +18,18 @@ from starlette.types import ASGIApp
 
 class BackgroundServer:
     def __init__(
-        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log_level: str = "warning",
+        ssl: Mapping[str, Any] | None = None,
     ) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False
+            app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False, **(ssl or {})
         )
+        self.scheme = "https" if ssl and ssl.get("ssl_certfile") else "http"
         self.server = uvicorn.Server(config)
         self.host = host
         self.port = port
@@ -27,7 +37,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> BackgroundServer:
         self._thread.start()

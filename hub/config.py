@@ -170,6 +170,52 @@ class TrustSettings(Strict):
     )
 
 
+class Caller(Strict):
+    """A system allowed to call the hub, bound to one agency code. Deny by default: a caller that
+    matches no entry here is refused. Only digests of API keys live in YAML, never the keys."""
+
+    agency: str = Field(description="Agency code (mã định danh) the caller acts for.")
+    name: str = Field(description="Human name of the calling system, for logs and the console.")
+    api_key_sha256: list[str] = Field(
+        default_factory=list,
+        description="Hex SHA-256 digests of the caller's API keys (X-API-Key header).",
+    )
+    api_key_env: str | None = Field(
+        default=None, description="Name of an environment variable holding one more API key for this caller."
+    )
+    certificate_sha256: list[str] = Field(
+        default_factory=list,
+        description="Hex SHA-256 fingerprints of client certificates (mutual TLS) that identify this caller.",
+    )
+    services: list[str] = Field(
+        default_factory=list,
+        description="What the caller may call, as patterns: 'rest:submit', 'rest:read', "
+        "'soap:<adapter>/<operation>' (e.g. 'soap:land/*'). Nothing is allowed unless listed.",
+    )
+
+    @field_validator("api_key_sha256", "certificate_sha256")
+    @classmethod
+    def _hex_digests(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", v.replace(":", "")):
+                raise ValueError(f"{v!r} is not a SHA-256 digest (64 hex digits)")
+        return [v.replace(":", "").lower() for v in values]
+
+
+class TlsSettings(Strict):
+    """TLS for the hub's own endpoints; with ``client_ca_file``, callers may present certificates."""
+
+    certificate_file: Path = Field(description="PEM certificate chain of the hub's endpoint.")
+    key_file: Path = Field(description="PEM private key of the endpoint certificate.")
+    key_password_env: str | None = Field(default=None, description="Environment variable with its password.")
+    client_ca_file: Path | None = Field(
+        default=None, description="PEM CA certificates that client certificates must chain to (mutual TLS)."
+    )
+    require_client_certificate: bool = Field(
+        default=False, description="Refuse TLS connections without a client certificate."
+    )
+
+
 class HubSettings(Strict):
     """The contents of ``config/hub.yaml``."""
 
@@ -179,6 +225,10 @@ class HubSettings(Strict):
     workers: WorkerSettings = WorkerSettings()
     keys: KeySettings = KeySettings()
     trust: TrustSettings = TrustSettings()
+    tls: TlsSettings | None = Field(default=None, description="Serve HTTPS (and accept client certificates).")
+    callers: list[Caller] = Field(
+        default_factory=list, description="Systems allowed to call the hub; everything else is refused."
+    )
 
 
 # ---------------------------------------------------------------- config/adapters/*.yaml
@@ -222,6 +272,38 @@ class SigningPolicyConfig(Strict):
     )
 
 
+class InboundOperation(Strict):
+    """One SOAP operation a ministry system calls on the hub, and how its body becomes an envelope."""
+
+    kind: Literal["dossier", "document", "status", "query", "answer"] = Field(
+        description="Kind of message the operation carries."
+    )
+    element: str = Field(description="Body element, as prefix:name with a prefix from 'namespaces'.")
+    soap_action: str | None = Field(default=None, description="SOAPAction (1.1) / action (1.2) value.")
+    dossier_code: str | None = Field(
+        default=None,
+        description="XPath giving the dossier code (mã hồ sơ); like the other XPaths here it is "
+        "evaluated with the body element as context node, e.g. 'dd:MaHoSoMotCua'.",
+    )
+    procedure_code: str | None = Field(default=None, description="XPath giving the procedure code.")
+    document_id: str | None = Field(default=None, description="XPath giving the document id.")
+    document_type: str | None = Field(default=None, description="XPath giving the document type.")
+    recipient: str | None = Field(
+        default=None, description="Agency code the message is for; default: this hub's province."
+    )
+
+
+class InboundConfig(Strict):
+    """What the hub publishes for this ministry system to call (results, status updates, documents)."""
+
+    wsdl: Path = Field(description="WSDL the hub serves at /soap/<adapter>?wsdl.")
+    schema_: Path = Field(alias="schema", description="XSD validating every inbound body.")
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes used in this section.")
+    operations: dict[str, InboundOperation] = Field(description="Operations by name.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class AdapterConfig(Strict):
     """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system."""
 
@@ -244,6 +326,9 @@ class AdapterConfig(Strict):
     retry: RetryPolicyConfig = RetryPolicyConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     signing: SigningPolicyConfig = SigningPolicyConfig()
+    inbound: InboundConfig | None = Field(
+        default=None, description="SOAP operations this ministry system calls on the hub, if any."
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="Plugin-specific settings, checked against the plugin's model."
     )

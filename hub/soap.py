@@ -1,4 +1,8 @@
-"""SOAP 1.1 / 1.2 envelopes as the hub writes and reads them, and what a fault means for delivery.
+"""SOAP 1.1 / 1.2 envelopes as the hub writes and reads them, and what a fault means.
+
+Outbound (the hub calling a ministry): :func:`build_envelope`, :func:`parse_envelope`,
+:class:`SoapFault`. Inbound (a ministry calling the hub, see ``gateway.py``): :func:`read_request`
+checks a request as the specs require of a receiver, and :func:`build_fault` writes the hub's faults.
 
 The hub's header blocks (namespace ``urn:lienthong:hub:1``) travel on every call:
 ``messageId``, ``correlationId``, ``causationId`` (optional), ``client`` (agency code of the caller)
@@ -10,12 +14,14 @@ wrong request (the same idea as X-Road's requestHash).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from lxml import etree
 
+from .errors import InvalidMessageError, SchemaViolation
 from .xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, qname
 
 SoapVersion = Literal["soap11", "soap12"]
@@ -64,7 +70,34 @@ class HubHeader:
         return out
 
 
-def build_envelope(version: SoapVersion, header: HubHeader, body: etree._Element) -> bytes:
+@dataclass(frozen=True)
+class ResponseHeader:
+    """The hub header of an answer: ``requestHash`` always (when the request was read whole), the
+    sender's ``messageId`` echoed and the ``correlationId`` the message is filed under, when known."""
+
+    request_hash: str | None
+    message_id: str | None = None
+    correlation_id: str | None = None
+
+    def elements(self) -> list[etree._Element]:
+        out = []
+        for local, value in (("messageId", self.message_id), ("correlationId", self.correlation_id)):
+            if value is not None:
+                el = etree.Element(qname(HUB_NS, local), nsmap={"lt": HUB_NS})
+                el.text = value
+                out.append(el)
+        if self.request_hash is not None:
+            el = etree.Element(qname(HUB_NS, "requestHash"), nsmap={"lt": HUB_NS}, algorithm=SHA256_URI)
+            el.text = self.request_hash
+            out.append(el)
+        return out
+
+
+class HubHeaderBlocks(Protocol):
+    def elements(self) -> list[etree._Element]: ...
+
+
+def build_envelope(version: SoapVersion, header: HubHeaderBlocks, body: etree._Element) -> bytes:
     ns = envelope_ns(version)
     env = etree.Element(qname(ns, "Envelope"), nsmap={"soap": ns, "lt": HUB_NS})
     head = etree.SubElement(env, qname(ns, "Header"))
@@ -136,3 +169,231 @@ def parse_envelope(data: bytes, version: SoapVersion) -> SoapResponse:
             )
         payload = None
     return SoapResponse(header=header, body=payload, fault=fault)
+
+
+# ---------------------------------------------------------------- faults the hub answers with
+
+#: A fault's code in SOAP 1.2 terms; SOAP 1.1 calls Sender ``Client`` and Receiver ``Server``.
+FaultCode = Literal["VersionMismatch", "MustUnderstand", "Sender", "Receiver"]
+_SOAP11_CODES: dict[FaultCode, str] = {
+    "VersionMismatch": "VersionMismatch",
+    "MustUnderstand": "MustUnderstand",
+    "Sender": "Client",
+    "Receiver": "Server",
+}
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def fault_code_name(version: SoapVersion, code: FaultCode) -> str:
+    """The local name of ``code`` in ``version``: ``Client`` / ``Server`` in SOAP 1.1."""
+    return _SOAP11_CODES[code] if version == "soap11" else code
+
+
+def fault_http_status(version: SoapVersion, code: FaultCode) -> int:
+    """HTTP status of a response carrying a fault.
+
+    SOAP 1.1 (section 6.2, WS-I Basic Profile R1126): always 500. SOAP 1.2 HTTP binding (Part 2,
+    7.5.2.2, table 23): ``env:Sender`` is 400 Bad Request, every other fault 500.
+    """
+    return 400 if version == "soap12" and code == "Sender" else 500
+
+
+@dataclass(frozen=True)
+class FaultMessage:
+    """A fault the hub sends, in version-neutral terms; :func:`build_fault` writes it in either version.
+
+    The reason is a title in Vietnamese and English and the specifics (``text``, in English): SOAP 1.2
+    gets one ``env:Text`` per language ("title: text"), SOAP 1.1 one ``faultstring`` ("vi / en:
+    text"). ``subcode`` (an NCName such as ``schema-invalid``) becomes a SOAP 1.2 ``env:Subcode`` in
+    the hub namespace; SOAP 1.1 has no subcodes, so it is only in the detail. ``about_header``
+    obeys SOAP 1.1 section 4.4: detail about header entries must not go in ``<detail>``, so there it
+    travels as a header block; SOAP 1.2 puts it in ``env:Detail``.
+    """
+
+    code: FaultCode
+    title_vi: str
+    title_en: str
+    text: str
+    subcode: str | None = None
+    detail: etree._Element | None = None
+    about_header: bool = False
+    #: Clark names of mandatory header blocks not understood (SOAP 1.2 ``env:NotUnderstood``).
+    not_understood: tuple[str, ...] = ()
+    #: Add ``env:Upgrade`` listing the envelope versions the hub supports (VersionMismatch).
+    upgrade: bool = False
+
+
+def _upgrade_block() -> etree._Element:
+    """SOAP 1.2 Part 1, 5.4.7: the envelopes this node supports, newest first."""
+    upgrade = etree.Element(qname(SOAP12_NS, "Upgrade"), nsmap={"env": SOAP12_NS})
+    for prefix, ns in (("s12", SOAP12_NS), ("s11", SOAP11_NS)):
+        supported = etree.SubElement(upgrade, qname(SOAP12_NS, "SupportedEnvelope"), nsmap={prefix: ns})
+        supported.set("qname", f"{prefix}:Envelope")
+    return upgrade
+
+
+def _not_understood_block(name: str) -> etree._Element:
+    ns, local = name[1:].split("}", 1) if name.startswith("{") else ("", name)
+    el = etree.Element(qname(SOAP12_NS, "NotUnderstood"), nsmap={"env": SOAP12_NS, "nu": ns} if ns else None)
+    el.set("qname", f"nu:{local}" if ns else local)
+    return el
+
+
+def build_fault(version: SoapVersion, fault: FaultMessage, header: HubHeaderBlocks | None = None) -> bytes:
+    """A whole response envelope holding ``fault``, with the hub header blocks given (requestHash…)."""
+    ns = envelope_ns(version)
+    prefix = "soap" if version == "soap11" else "env"
+    env = etree.Element(qname(ns, "Envelope"), nsmap={prefix: ns, "lt": HUB_NS})
+    head = etree.SubElement(env, qname(ns, "Header"))
+    for el in header.elements() if header is not None else []:
+        head.append(el)
+    if fault.upgrade:
+        head.append(_upgrade_block())
+    if version == "soap12":
+        for name in fault.not_understood:
+            head.append(_not_understood_block(name))
+    if fault.detail is not None and fault.about_header and version == "soap11":
+        head.append(copy.deepcopy(fault.detail))
+    if len(head) == 0:
+        env.remove(head)
+    body = etree.SubElement(env, qname(ns, "Body"))
+    el = etree.SubElement(body, qname(ns, "Fault"))
+    code = fault_code_name(version, fault.code)
+    if version == "soap11":
+        etree.SubElement(el, "faultcode").text = f"{prefix}:{code}"
+        etree.SubElement(el, "faultstring").text = f"{fault.title_vi} / {fault.title_en}: {fault.text}"
+        # Section 4.4: detail is for problems with the Body only, and never on MustUnderstand.
+        if fault.detail is not None and not fault.about_header and fault.code != "MustUnderstand":
+            etree.SubElement(el, "detail").append(copy.deepcopy(fault.detail))
+    else:
+        code_el = etree.SubElement(el, qname(ns, "Code"))
+        etree.SubElement(code_el, qname(ns, "Value")).text = f"{prefix}:{code}"
+        if fault.subcode is not None:
+            sub = etree.SubElement(code_el, qname(ns, "Subcode"))
+            etree.SubElement(sub, qname(ns, "Value")).text = f"lt:{fault.subcode}"
+        reason = etree.SubElement(el, qname(ns, "Reason"))
+        for lang, title in (("vi", fault.title_vi), ("en", fault.title_en)):
+            etree.SubElement(reason, qname(ns, "Text"), {_XML_LANG: lang}).text = f"{title}: {fault.text}"
+        if fault.detail is not None:
+            etree.SubElement(el, qname(ns, "Detail")).append(copy.deepcopy(fault.detail))
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+
+# ---------------------------------------------------------------- reading a request sent to the hub
+
+
+class SoapRequestError(InvalidMessageError):
+    """A request breaks SOAP's rules or the hub header contract; ``fault`` says which fault answers it.
+
+    ``code`` is a stable key (``version-mismatch``, ``must-understand``, ``header-invalid``,
+    ``soap-invalid``, ``unknown-operation``…) that becomes the fault's subcode and detail code.
+    """
+
+    code = "soap-invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "soap-invalid",
+        fault: FaultCode = "Sender",
+        about_header: bool = False,
+        violations: list[SchemaViolation] | None = None,
+        not_understood: tuple[str, ...] = (),
+        reply_version: SoapVersion | None = None,
+    ) -> None:
+        super().__init__(message, detail={"violations": [v.as_dict() for v in violations or []]})
+        self.code = code
+        self.fault = fault
+        self.about_header = about_header
+        self.violations = violations or []
+        self.not_understood = not_understood
+        #: Answer in this version rather than the request's (a SOAP 1.1 envelope sent as SOAP 1.2).
+        self.reply_version = reply_version
+
+
+#: Header blocks without a role/actor, or with one of these, are meant for the hub (the ultimate receiver).
+_OUR_ROLES = frozenset(
+    {
+        "",
+        "http://schemas.xmlsoap.org/soap/actor/next",
+        "http://www.w3.org/2003/05/soap-envelope/role/next",
+        "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver",
+    }
+)
+
+
+def read_request(root: etree._Element, version: SoapVersion) -> tuple[etree._Element | None, etree._Element]:
+    """Check a parsed request the way SOAP says a receiver must; return its Header (if any) and its
+    one body element. Raises :class:`SoapRequestError` naming the fault to answer with."""
+    _check_version(root, version)
+    ns = envelope_ns(version)
+    header, entry = _header_and_entry(root, ns)
+    _check_mandatory_blocks(header, version)
+    return header, entry
+
+
+def _check_version(root: etree._Element, version: SoapVersion) -> None:
+    """The Envelope must be the one the Content-Type announced (SOAP 1.1 section 4.1.2, SOAP 1.2 5.4.7)."""
+    if root.tag == qname(envelope_ns(version), "Envelope"):
+        return
+    if version == "soap11":
+        if etree.QName(root).localname == "Envelope":
+            raise SoapRequestError(
+                f"a SOAP 1.1 request (text/xml) needs an Envelope in {SOAP11_NS}, not {root.tag}",
+                code="version-mismatch",
+                fault="VersionMismatch",
+            )
+        raise SoapRequestError(f"the request is not a SOAP Envelope but {root.tag}")
+    # SOAP 1.2 Part 1 appendix A: a SOAP 1.1 envelope is answered with a SOAP 1.1 VersionMismatch.
+    reply: SoapVersion | None = "soap11" if root.tag == qname(SOAP11_NS, "Envelope") else None
+    raise SoapRequestError(
+        f"a SOAP 1.2 request (application/soap+xml) needs an Envelope in {SOAP12_NS}, not {root.tag}",
+        code="version-mismatch",
+        fault="VersionMismatch",
+        reply_version=reply,
+    )
+
+
+def _header_and_entry(root: etree._Element, ns: str) -> tuple[etree._Element | None, etree._Element]:
+    if (root.text or "").strip() or any((c.tail or "").strip() for c in root):
+        raise SoapRequestError("the Envelope may hold only elements, no text")
+    children = [c for c in root if isinstance(c.tag, str)]
+    header = children[0] if children and children[0].tag == qname(ns, "Header") else None
+    rest = children[1:] if header is not None else children
+    if len(rest) != 1 or rest[0].tag != qname(ns, "Body"):
+        raise SoapRequestError(
+            "the Envelope must hold an optional Header, then one Body, and nothing else (WS-I BP R1011)"
+        )
+    body = rest[0]
+    if (body.text or "").strip() or any((c.tail or "").strip() for c in body):
+        raise SoapRequestError("the Body may hold only one element, no text")
+    entries = [c for c in body if isinstance(c.tag, str)]
+    if len(entries) != 1:
+        raise SoapRequestError(f"the Body must hold exactly one element; it holds {len(entries)}")
+    return header, entries[0]
+
+
+def _check_mandatory_blocks(header: etree._Element | None, version: SoapVersion) -> None:
+    """Refuse header blocks meant for the hub, marked mustUnderstand, that it does not understand.
+
+    The hub understands its own blocks (namespace ``urn:lienthong:hub:1``) and no others."""
+    if header is None:
+        return
+    ns = envelope_ns(version)
+    role_attr = qname(ns, "actor" if version == "soap11" else "role")
+    missed = []
+    for block in header:
+        if not isinstance(block.tag, str) or block.tag.startswith(f"{{{HUB_NS}}}"):
+            continue
+        if block.get(qname(ns, "mustUnderstand"), "0").strip() not in ("1", "true"):
+            continue
+        if block.get(role_attr, "").strip() in _OUR_ROLES:
+            missed.append(block.tag)
+    if missed:
+        raise SoapRequestError(
+            "mandatory header block(s) not understood: " + ", ".join(missed),
+            code="must-understand",
+            fault="MustUnderstand",
+            not_understood=tuple(missed),
+        )

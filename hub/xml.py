@@ -2,7 +2,8 @@
 
 libxml2's defaults are not safe for input from other systems (lxml's default parser loads DTDs and
 expands entities). Every parse in the hub goes through :func:`parse_xml`, which refuses DTDs,
-entities, processing instructions, network access and XInclude, and bounds size and depth.
+entities, processing instructions, network access, any external resource (file or URL) and
+XInclude, and bounds size and depth.
 """
 
 from __future__ import annotations
@@ -36,8 +37,29 @@ class XmlLimits:
 DEFAULT_LIMITS: Final = XmlLimits()
 
 
+class _ExternalRefusedError(Exception):
+    def __init__(self, url: str | None) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+class _RefuseExternal(etree.Resolver):
+    """Refuse every external resource libxml2 wants to load, before it opens anything.
+
+    ``load_dtd=False`` and ``no_network=True`` are not enough: with these options libxml2 still opens
+    a *local file* named by a parameter entity in an internal subset (``<!ENTITY % p SYSTEM
+    "file:///…"> %p;``), and a DOCTYPE can slip past the byte check in :func:`parse_xml` (placed
+    after 64 KiB of comments, or in a UTF-16 document). libxml2 asks the parser's resolvers first,
+    so this one raising means no file is opened and no connection made, whatever the document says.
+    """
+
+    # lxml calls resolve(url, public_id, context); lxml-stubs omit the context.
+    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> None:  # type: ignore[override]
+        raise _ExternalRefusedError(system_url)
+
+
 def _new_parser() -> etree.XMLParser:
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -47,6 +69,8 @@ def _new_parser() -> etree.XMLParser:
         remove_comments=False,
         collect_ids=False,
     )
+    parser.resolvers.add(_RefuseExternal())
+    return parser
 
 
 def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "payload") -> etree._Element:
@@ -59,6 +83,8 @@ def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "p
         raise XmlRefusedError(f"{what}: DOCTYPE declarations are not accepted")
     try:
         root = etree.fromstring(data, parser=_new_parser())
+    except _ExternalRefusedError as exc:
+        raise XmlRefusedError(f"{what}: external resources are not accepted ({exc.url})") from None
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
         raise XmlRefusedError(

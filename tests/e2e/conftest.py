@@ -5,12 +5,16 @@ Nothing is faked inside the hub. Every hub runs from a project directory of its 
 file, the simulator's endpoint and retry timings short enough for a test. The same directory is what
 a ``hub ... -c DIR`` subprocess reads, so the CLI and the running hub share one database, as an
 operator's would. No TestClient: requests go through uvicorn, sockets and the ASGI stack a user hits.
+
+Hubs are called as the one-stop system: its API key comes from the variable hub.yaml names for it
+(given to the hub's caller registry, not to this process), and test clients send it by default.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -22,8 +26,10 @@ from typing import Any
 import httpx
 import pytest
 from ruamel.yaml import YAML
+from support import MOTCUA_API_KEY, MOTCUA_HEADERS, MOTCUA_KEY_ENV
 
 from lienthong.api import create_app
+from lienthong.auth import CallerRegistry
 from lienthong.background import BackgroundServer
 from lienthong.compose import Hub, build_hub
 from lienthong.config import Configuration
@@ -34,7 +40,16 @@ from lienthong_adapters.land import SIMULATOR
 ROOT = Path(__file__).resolve().parents[2]
 HUB_SCRIPT = Path(sys.executable).parent / "hub"
 #: Environment variables the project's YAML reads; scrubbed so a developer's shell cannot leak in.
-_CONFIG_ENV = ("HUB_DATABASE_URL", "LAND_ENDPOINT", "HUB_CONFIG")
+_CONFIG_ENV = (
+    "HUB_DATABASE_URL",
+    "LAND_ENDPOINT",
+    "HUB_CONFIG",
+    "HUB_API_KEY",
+    "HUB_MOTCUA_API_KEY",
+    "HUB_LAND_API_KEY",
+)
+#: What the caller registry of a test hub sees of the environment.
+HUB_ENVIRON: Mapping[str, str] = {MOTCUA_KEY_ENV: MOTCUA_API_KEY}
 
 Tree = dict[str, Any]
 
@@ -134,8 +149,8 @@ def project_factory(tmp_path: Path) -> Callable[..., Project]:
     """Build a project for a hub under test: the repository's config with test settings applied.
 
     ``routes`` replaces routes.yaml; ``retry``, ``breaker`` and ``land`` are merged into land.yaml,
-    ``api`` and ``workers`` into hub.yaml; ``extra_adapters`` maps a name to an endpoint for more
-    land instances.
+    ``api`` and ``workers`` into hub.yaml; ``callers`` replaces hub.yaml's callers;
+    ``extra_adapters`` maps a name to an endpoint for more land instances.
     """
     made = 0
 
@@ -149,6 +164,7 @@ def project_factory(tmp_path: Path) -> Callable[..., Project]:
         workers: Mapping[str, Any] | None = None,
         land: Mapping[str, Any] | None = None,
         extra_adapters: Mapping[str, str] | None = None,
+        callers: list[Tree] | None = None,
     ) -> Project:
         nonlocal made
         made += 1
@@ -176,6 +192,8 @@ def project_factory(tmp_path: Path) -> Callable[..., Project]:
             project.add_adapter(name, url)
         if routes is not None:
             project.set_routes(routes)
+        if callers is not None:
+            project.write("hub.yaml", project.read("hub.yaml") | {"callers": callers})
         return project
 
     return make
@@ -301,18 +319,31 @@ class RunningHub:
 def hub_factory(
     project_factory: Callable[..., Project], land_sim: Simulator
 ) -> Iterator[Callable[..., RunningHub]]:
-    """Start a hub (API and workers) on a free loopback port; ``project`` or project_factory settings."""
+    """Start a hub (API and workers) on a free loopback port; ``project`` or project_factory settings.
+
+    ``environ`` is what its caller registry reads API keys from (default: the one-stop system's key);
+    ``ssl`` takes uvicorn's ``ssl_*`` options; the client sends ``headers`` (default: that key) and
+    checks the server's certificate with ``verify``."""
     running: list[RunningHub] = []
 
-    def start(project: Project | None = None, **settings: Any) -> RunningHub:
+    def start(
+        project: Project | None = None,
+        *,
+        environ: Mapping[str, str] = HUB_ENVIRON,
+        ssl: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] = MOTCUA_HEADERS,
+        verify: ssl.SSLContext | bool = True,
+        **settings: Any,
+    ) -> RunningHub:
         project = project or project_factory(land_sim.url, **settings)
         hub = build_hub(project.load())
         try:
-            server = BackgroundServer(create_app(hub)).start()
+            app = create_app(hub, callers=CallerRegistry(hub.config.hub.callers, environ))
+            server = BackgroundServer(app, ssl=ssl).start()
         except BaseException:
             hub.close()
             raise
-        client = httpx.Client(base_url=server.url, timeout=30)
+        client = httpx.Client(base_url=server.url, timeout=30, headers=dict(headers), verify=verify)
         running.append(RunningHub(url=server.url, hub=hub, client=client, project=project, server=server))
         return running[-1]
 
@@ -337,6 +368,7 @@ def hub_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         pytest.fail(f"the hub console script is not installed beside {sys.executable}", pytrace=False)
     env = {k: v for k, v in os.environ.items() if k not in _CONFIG_ENV}
     env |= {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8"}
+    env["HUB_API_KEY"] = MOTCUA_API_KEY  # what 'hub send' sends unless told otherwise
 
     def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -34,10 +34,22 @@ from lienthong_adapters.land.samples import sample_dossiers
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 PROVINCE = "000.00.00.H49"
+#: The one-stop system's API key in tests; hubs get it through the variable hub.yaml names for it.
+MOTCUA_API_KEY = "test-motcua-key-not-a-secret"
+MOTCUA_KEY_ENV = "HUB_MOTCUA_API_KEY"
+#: Headers a test client sends to act as the one-stop system.
+MOTCUA_HEADERS = {"X-API-Key": MOTCUA_API_KEY}
 #: Keys of an adapter file that name files; relative ones resolve from the project root.
 _ADAPTER_PATHS = ("wsdl", "input_schema", "schema", "mapping")
 #: Variables of the developer's shell that would silently change what a test hub does.
-_INHERITED_OVERRIDES = ("HUB_CONFIG", "HUB_DATABASE_URL", "LAND_ENDPOINT")
+_INHERITED_OVERRIDES = (
+    "HUB_CONFIG",
+    "HUB_DATABASE_URL",
+    "LAND_ENDPOINT",
+    "HUB_API_KEY",
+    "HUB_MOTCUA_API_KEY",
+    "HUB_LAND_API_KEY",
+)
 
 T = TypeVar("T")
 
@@ -112,6 +124,10 @@ def build_config_dir(
             for key in _ADAPTER_PATHS:
                 if key in data and not Path(data[key]).is_absolute():
                     data[key] = str(REPO_ROOT / data[key])
+            for key in ("wsdl", "schema"):  # the inbound SOAP service's files
+                inbound = data.get("inbound") or {}
+                if key in inbound and not Path(inbound[key]).is_absolute():
+                    inbound[key] = str(REPO_ROOT / inbound[key])
         yaml.dump(data, path)
     return dest
 
@@ -122,11 +138,14 @@ def sqlite_url(path: Path) -> str:
 
 
 def hub_env(*, database_url: str, land_endpoint: str, **extra: str) -> dict[str, str]:
-    """The environment for a hub process: this one's, minus stray overrides, plus the test's."""
+    """The environment for a hub process: this one's, minus stray overrides, plus the test's.
+
+    The one-stop system's API key is set, so clients sending :data:`MOTCUA_HEADERS` are let in."""
     env = {k: v for k, v in os.environ.items() if k not in _INHERITED_OVERRIDES}
     env.update(
         HUB_DATABASE_URL=database_url,
         LAND_ENDPOINT=land_endpoint,
+        HUB_MOTCUA_API_KEY=MOTCUA_API_KEY,
         PYTHONUNBUFFERED="1",
         COLUMNS="200",  # rich wraps console lines at 80 columns when writing to a file
         NO_COLOR="1",
@@ -247,14 +266,18 @@ def dossier_body(code: str, procedure: str, xml: bytes) -> dict[str, object]:
     }
 
 
-def submit_samples(base_url: str, count: int, *, concurrency: int = 8) -> list[str]:
-    """POST ``count`` sample land dossiers concurrently; every one must be accepted (202, new).
+def submit_samples(
+    base_url: str, count: int, *, concurrency: int = 8, api_key: str = MOTCUA_API_KEY
+) -> list[str]:
+    """POST ``count`` sample land dossiers concurrently, as the one-stop system; every one must be
+    accepted (202, new).
 
     Returns the hub message ids from the 202 answers, in sample order.
     """
     bodies = [dossier_body(s.dossier_code, s.procedure_code, s.xml) for s in sample_dossiers(count)]
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with httpx.Client(base_url=base_url, timeout=30, limits=limits) as client:
+    headers = {"X-API-Key": api_key}
+    with httpx.Client(base_url=base_url, timeout=30, limits=limits, headers=headers) as client:
 
         def submit(body: dict[str, object]) -> str:
             response = client.post("/api/v1/messages", json=body)

@@ -25,6 +25,7 @@ import httpx
 import pytest
 from support import (
     LOOPBACK,
+    MOTCUA_HEADERS,
     ProcessGroup,
     build_config_dir,
     database,
@@ -110,7 +111,7 @@ def running_setup(tmp_path: Path) -> Iterator[Setup]:
     with (
         SimulatorServer(SIMULATOR) as simulator,
         httpx.Client(base_url=simulator.base_url, timeout=10) as sim,
-        httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as api,
+        httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10, headers=MOTCUA_HEADERS) as api,
         ProcessGroup(tmp_path / "logs") as group,
     ):
         env = hub_env(database_url=db_url, land_endpoint=simulator.url)

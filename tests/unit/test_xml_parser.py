@@ -67,3 +67,23 @@ def test_syntax_error_carries_position() -> None:
     with pytest.raises(XmlRefusedError) as info:
         parse_xml(b"<a>\n  <b>\n</a>")
     assert info.value.detail["line"] == 3
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # A DOCTYPE past the 64 KiB byte check: libxml2 would open the file for the parameter entity.
+        b"<!--" + b"x" * 70_000 + b'--><!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/hostname"> %p;]><r/>',
+        # In UTF-16 the byte check sees no "<!DOCTYPE" at all.
+        (
+            '<?xml version="1.0" encoding="UTF-16"?>'
+            '<!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/hostname"> %p;]><r/>'
+        ).encode("utf-16"),
+        b"<!--" + b"x" * 70_000 + b'--><!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd"><r/>',
+    ],
+    ids=["pe-after-64k", "pe-utf16", "external-dtd-after-64k"],
+)
+def test_external_resources_are_refused_before_they_are_opened(data: bytes) -> None:
+    # The resolver refuses before libxml2 opens anything; its message proves it was asked.
+    with pytest.raises(XmlRefusedError, match="external resources are not accepted"):
+        parse_xml(data)
