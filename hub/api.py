@@ -53,6 +53,12 @@ TITLES: dict[str, str] = {
     "request-invalid": "Yêu cầu không hợp lệ / Invalid request",
     "unauthenticated": "Chưa xác thực / Not authenticated",
     "forbidden": "Không có quyền / Forbidden",
+    "signature-error": "Lỗi chữ ký số / Signature error",
+    "soap-invalid": "Yêu cầu SOAP không hợp lệ / Invalid SOAP request",
+    "signature-missing": "Thiếu chữ ký số / Signature required",
+    "signature-invalid": "Chữ ký số không hợp lệ / Invalid signature",
+    "signature-refused": "Chữ ký số không được chấp nhận / Signature refused by policy",
+    "signing-failed": "Không ký số được / Signing failed",
     "hub-error": "Lỗi hệ thống / Internal error",
 }
 
@@ -313,7 +319,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         lifespan=lifespan,
     )
     app.state.hub = hub
-    app.state.callers = callers if callers is not None else CallerRegistry(hub.config.hub.callers)
+    app.state.callers = callers if callers is not None else hub.callers
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_size))
     from .gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
 

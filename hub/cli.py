@@ -93,14 +93,10 @@ def config_check(config: ConfigDir = DEFAULT_CONFIG) -> None:
     """Report every configuration error with file, line, column and key."""
     from .adapter import discover_plugins
     from .compose import check_configuration
-    from .sign import build_signers
 
     with _errors():
         cfg = _load(config)
         check_configuration(cfg, discover_plugins())
-        # Signing keys are opened too (when an adapter signs): a wrong password or a key that does
-        # not fit the algorithm shows here rather than when the hub starts.
-        build_signers(cfg)
     console.print(
         f"[green]OK[/] {config}: hub {cfg.hub.hub.agency}, {len(cfg.adapters)} adapter(s), "
         f"{len(cfg.routes.routes)} route(s)"

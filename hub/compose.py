@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
 from .adapter import Adapter, AdapterSpec, build_adapters, check_adapters, discover_plugins
+from .auth import CallerRegistry
 from .breaker import CircuitBreaker
 from .config import Configuration
 from .configfile import issue_at
 from .deliver import DeliveryWorkers, Target
 from .errors import ConfigError
+from .inbound import InboundService, compile_inbound
 from .intake import Intake
 from .retry import RetryPolicy
 from .route import CompiledRule, Router
-from .sign import build_signers, check_signing
+from .sign import Signer, build_signers, check_signing
 from .store import Store
 from .store.migrate import ensure_current
 from .store.sql import SqlStore, create_store_engine
+from .verify import TrustStore, XmlVerifier
 
 log = logging.getLogger("lienthong")
 
@@ -38,6 +41,8 @@ class Hub:
     router: Router
     intake: Intake
     workers: DeliveryWorkers
+    inbound: dict[str, InboundService] = field(default_factory=dict)
+    callers: CallerRegistry = field(default_factory=lambda: CallerRegistry(()))
 
     def close(self) -> None:
         self.workers.stop()
@@ -54,7 +59,23 @@ def open_store(config: Configuration) -> SqlStore:
     return SqlStore(engine)
 
 
-def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> None:
+@dataclass(frozen=True)
+class CheckedParts:
+    """What checking the configuration had to build anyway; the hub is assembled from these, so no
+    key is decrypted, schema compiled or anchor read twice."""
+
+    signers: dict[str, Signer]
+    trust: TrustStore
+    inbound: dict[str, InboundService]
+    callers: CallerRegistry
+
+
+def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> CheckedParts:
+    """Every problem in the configuration, across all files, as one ConfigError pointing at YAML lines.
+
+    Signing keys are opened (when an adapter signs), trust anchors read, inbound schemas compiled and
+    caller credentials indexed, so that a wrong password or a duplicate API key shows here, not later.
+    """
     issues = check_adapters(config, plugins)
     issues += check_signing(config)
     longest = max((a.timeout + a.connect_timeout for a in config.adapters.values()), default=None)
@@ -82,8 +103,29 @@ def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec
                     f"route '{rule.name}': invalid XPath: {exc}",
                 )
             )
-    if issues:
+    signers: dict[str, Signer] = {}
+    trust: TrustStore | None = None
+    inbound: dict[str, InboundService] = {}
+    callers: CallerRegistry | None = None
+    try:
+        signers = build_signers(config)
+    except ConfigError as exc:
+        issues += exc.issues
+    try:
+        trust = TrustStore.from_settings(config.hub.trust, config.root)
+    except ConfigError as exc:
+        issues += exc.issues
+    try:
+        inbound = compile_inbound(config)
+    except ConfigError as exc:
+        issues += exc.issues
+    try:
+        callers = CallerRegistry(config.hub.callers)
+    except ConfigError as exc:
+        issues += exc.issues
+    if issues or trust is None or callers is None:
         raise ConfigError(issues)
+    return CheckedParts(signers=signers, trust=trust, inbound=inbound, callers=callers)
 
 
 def build_hub(
@@ -93,9 +135,9 @@ def build_hub(
     plugins: Mapping[str, AdapterSpec] | None = None,
 ) -> Hub:
     plugins = discover_plugins() if plugins is None else plugins
-    check_configuration(config, plugins)
     # Keys are loaded here, once, and only when some adapter signs; each signer holds its key.
-    adapters = build_adapters(config, plugins, signers=build_signers(config))
+    parts = check_configuration(config, plugins)
+    adapters = build_adapters(config, plugins, signers=parts.signers)
     store = store if store is not None else open_store(config)
     targets = {
         name: Target(
@@ -107,5 +149,14 @@ def build_hub(
     }
     workers = DeliveryWorkers(store, targets, config.hub.workers)
     router = Router(config.routes)
-    intake = Intake(store, router, adapters, on_accepted=workers.wake)
-    return Hub(config=config, store=store, adapters=adapters, router=router, intake=intake, workers=workers)
+    intake = Intake(store, router, adapters, on_accepted=workers.wake, verifier=XmlVerifier(parts.trust))
+    return Hub(
+        config=config,
+        store=store,
+        adapters=adapters,
+        router=router,
+        intake=intake,
+        workers=workers,
+        inbound=parts.inbound,
+        callers=parts.callers,
+    )

@@ -62,7 +62,7 @@ from .auth import (
 from .compose import Hub
 from .envelope import Envelope, new_envelope
 from .errors import HubError, PayloadTooLargeError, SchemaValidationError, SchemaViolation, XmlRefusedError
-from .inbound import InboundService, compile_inbound
+from .inbound import InboundService
 from .soap import (
     CONTENT_TYPES,
     FaultCode,
@@ -147,7 +147,7 @@ class SoapGateway:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.services = compile_inbound(hub.config)  # raises ConfigError, pointing at the YAML
+        self.services = hub.inbound  # compiled once, while the configuration was checked
         self.limit = int(hub.config.hub.api.max_payload_size)
         self.limits = XmlLimits(max_bytes=self.limit)
         self.province = hub.config.hub.hub.agency
@@ -280,7 +280,9 @@ class SoapGateway:
                 "soap.version": "1.1" if call.version == "soap11" else "1.2",
             },
         )
-        result = self.hub.intake.submit(envelope)
+        # A ministry signs the body element (enveloped, over that element as its own document), so that
+        # is what the signature is checked against; the envelope is still stored byte for byte.
+        result = self.hub.intake.submit(envelope, signed_content=etree.tostring(entry))
         stored = envelope if result.created else self.hub.store.get_message(result.message_id).envelope
         audit.info(
             "accepted service=soap:%s/%s agency=%s message=%s sender_message=%s duplicate=%s request_hash=%s",

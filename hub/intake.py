@@ -18,9 +18,14 @@ from .envelope import Envelope
 from .errors import UnknownAdapterError
 from .route import Router
 from .store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
+from .verify import XmlVerifier
 from .xml import parse_xml
 
 log = logging.getLogger("lienthong.intake")
+
+
+def _whole_document(root: etree._Element) -> etree._Element:
+    return root
 
 
 class Intake:
@@ -30,11 +35,13 @@ class Intake:
         router: Router,
         adapters: Mapping[str, Adapter],
         on_accepted: Callable[[], None] | None = None,
+        verifier: XmlVerifier | None = None,
     ) -> None:
         self.store = store
         self.router = router
         self.adapters = adapters
         self.on_accepted = on_accepted
+        self.verifier = verifier
 
     def _prepare(
         self, envelope: Envelope, tree: etree._Element | None, decision: RouteDecision
@@ -47,9 +54,26 @@ class Intake:
             prepared.append(adapter.prepare(envelope, tree))
         return prepared
 
-    def submit(self, envelope: Envelope) -> AcceptResult:
-        """Validate, route, translate and store; raises HubError subclasses for refused input."""
+    def authenticate(self, signed_content: bytes, agency: str) -> None:
+        """Check the sender's signature under its agency's trust policy, or refuse the message.
+
+        The whole of ``signed_content`` must be what the signature covers: the hub acts on nothing a
+        signature does not vouch for. Unsigned content passes only where the agency's policy allows it.
+        """
+        if self.verifier is not None:
+            self.verifier.check(signed_content, agency, expect=_whole_document)
+
+    def submit(self, envelope: Envelope, *, signed_content: bytes | None = None) -> AcceptResult:
+        """Validate, authenticate, route, translate and store; raises HubError subclasses for refused input.
+
+        ``signed_content`` is the part of the payload a sender's signature covers when that is not the
+        whole payload (the body element of a SOAP request, whose envelope is stored as received).
+        """
         tree = parse_xml(envelope.payload) if envelope.is_xml else None
+        if signed_content is not None:
+            self.authenticate(signed_content, envelope.sender)
+        elif envelope.is_xml:
+            self.authenticate(envelope.payload, envelope.sender)
         decision = self.router.decide(envelope, tree)
         result = self.store.accept(envelope, decision, self._prepare(envelope, tree, decision))
         if result.created:

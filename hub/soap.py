@@ -1,7 +1,9 @@
 """SOAP 1.1 / 1.2 envelopes as the hub writes and reads them, and what a fault means.
 
-Outbound (the hub calling a ministry): :func:`build_envelope`, :func:`parse_envelope`,
-:class:`SoapFault`. Inbound (a ministry calling the hub, see ``gateway.py``): :func:`read_request`
+Outbound (the hub calling a ministry): :func:`envelope_skeleton` and :func:`envelope_with_payload`
+(the stored payload's exact bytes in the Body), :func:`parse_envelope`, :class:`SoapFault`. With a
+WSDL, ``transports/wsdl.py`` has zeep build the envelope and read the reply; the helpers here keep
+the payload's bytes and read the hub header blocks. Inbound (a ministry calling the hub, see ``gateway.py``): :func:`read_request`
 checks a request as the specs require of a receiver, and :func:`build_fault` writes the hub's faults.
 
 The hub's header blocks (namespace ``urn:lienthong:hub:1``) travel on every call:
@@ -97,14 +99,75 @@ class HubHeaderBlocks(Protocol):
     def elements(self) -> list[etree._Element]: ...
 
 
-def build_envelope(version: SoapVersion, header: HubHeaderBlocks, body: etree._Element) -> bytes:
+def envelope_skeleton(version: SoapVersion, header: HubHeaderBlocks) -> etree._Element:
+    """An Envelope with the hub header blocks and an empty Body (the plain path, without a WSDL)."""
     ns = envelope_ns(version)
     env = etree.Element(qname(ns, "Envelope"), nsmap={"soap": ns, "lt": HUB_NS})
     head = etree.SubElement(env, qname(ns, "Header"))
     for el in header.elements():
         head.append(el)
-    etree.SubElement(env, qname(ns, "Body")).append(body)
+    etree.SubElement(env, qname(ns, "Body"))
+    return env
+
+
+def build_envelope(version: SoapVersion, header: HubHeaderBlocks, body: etree._Element) -> bytes:
+    """An envelope around a body *element* (re-serialised by lxml). Delivery uses
+    :func:`envelope_with_payload` instead, which keeps the stored payload's bytes."""
+    env = envelope_skeleton(version, header)
+    env[-1].append(body)
     return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+
+_PAYLOAD_MARK = "lienthong:payload"
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+def payload_element_bytes(payload: bytes) -> bytes:
+    """The stored payload without its XML declaration: the bytes that go inside the SOAP Body.
+
+    Raises ValueError for a payload the Body cannot carry byte for byte: one that is not UTF-8
+    (the envelope is), or not one well-formed element (checked with the hardened parser).
+    """
+    root = parse_xml(payload, what="stored payload")
+    encoding = (root.getroottree().docinfo.encoding or "UTF-8").lower()
+    if encoding not in _UTF8:
+        raise ValueError(f"the stored payload is {encoding}, not UTF-8; it cannot be sent byte for byte")
+    rest = payload.removeprefix(b"\xef\xbb\xbf")
+    if rest.startswith(b"<?xml"):
+        rest = rest[rest.index(b"?>") + 2 :]
+    rest = rest.strip(b" \t\r\n")
+    if not rest.startswith(b"<") or rest.startswith((b"<!--", b"<?")):
+        raise ValueError("the stored payload must be one element, without comments or PIs around it")
+    return rest
+
+
+def envelope_with_payload(envelope: etree._Element, payload: bytes) -> bytes:
+    """Serialise ``envelope`` (whose Body is empty) with the stored payload's exact bytes in its Body.
+
+    The payload is spliced in as bytes, not appended as an element: lxml, moving an element into
+    another tree, drops namespace declarations its new ancestors already make, and re-serialising
+    may change other details. A signature over exclusive C14N would survive either, but the hub
+    promises that what it stored is what it sends, so the Body holds the stored bytes exactly. The
+    splice is well-formed because the payload is one element that declares its own namespaces and no
+    default namespace is in scope at the Body (checked).
+    """
+    body = next((el for el in envelope if etree.QName(el).localname == "Body"), None)
+    if body is None or len(body) or (body.text or "").strip():
+        raise ValueError("the envelope needs an empty Body to carry the payload")
+    if None in body.nsmap:
+        raise ValueError("a default namespace is in scope at the Body; the payload cannot be spliced in")
+    element = payload_element_bytes(payload)
+    mark = etree.Comment(_PAYLOAD_MARK)
+    body.append(mark)
+    try:
+        data = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    finally:
+        body.remove(mark)
+    # Text and attribute values are escaped, so "<!--" can only be the mark itself.
+    token = f"<!--{_PAYLOAD_MARK}-->".encode()
+    if data.count(token) != 1:
+        raise ValueError("the envelope already contains the payload mark")
+    return data.replace(token, element)
 
 
 @dataclass(frozen=True)
@@ -116,7 +179,12 @@ class SoapFault:
     @property
     def is_sender_error(self) -> bool:
         """A fault blaming the request: resending the same bytes cannot help."""
-        return self.code in {"Client", "Sender", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown"}
+        return fault_is_sender_error(self.code)
+
+
+#: Fault codes that blame the request (SOAP 1.1 ``Client``, SOAP 1.2 ``Sender`` and the envelope-level
+#: ones); ``Server`` / ``Receiver`` and anything unknown are worth retrying.
+_SENDER_CODES = frozenset({"Client", "Sender", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown"})
 
 
 @dataclass(frozen=True)
@@ -136,18 +204,30 @@ def _local(value: str | None) -> str:
     return (value or "").split(":")[-1].strip()
 
 
+def hub_header_values(envelope: etree._Element, version: SoapVersion) -> dict[str, str]:
+    """The hub's header blocks of a parsed envelope (``requestHash``…), by local name."""
+    header: dict[str, str] = {}
+    head = envelope.find(qname(envelope_ns(version), "Header"))
+    if head is not None:
+        for el in head:
+            if isinstance(el.tag, str) and el.tag.startswith(f"{{{HUB_NS}}}"):
+                header[etree.QName(el).localname] = (el.text or "").strip()
+    return header
+
+
+def fault_is_sender_error(code: str | None) -> bool:
+    """Whether a fault code (``soap:Client``, ``env:Sender``, ``Client.Auth``…) blames the request."""
+    local = (code or "").split(":")[-1].strip().split(".")[0]
+    return local in _SENDER_CODES
+
+
 def parse_envelope(data: bytes, version: SoapVersion) -> SoapResponse:
     """Read a SOAP envelope (raises XmlRefusedError when it is not XML the hub accepts)."""
     root = parse_xml(data, what="SOAP response")
     ns = envelope_ns(version)
     if root.tag != qname(ns, "Envelope"):
         raise ValueError(f"expected a {version} Envelope, got {root.tag}")
-    header: dict[str, str] = {}
-    head = root.find(qname(ns, "Header"))
-    if head is not None:
-        for el in head:
-            if isinstance(el.tag, str) and el.tag.startswith(f"{{{HUB_NS}}}"):
-                header[etree.QName(el).localname] = (el.text or "").strip()
+    header = hub_header_values(root, version)
     body_el = root.find(qname(ns, "Body"))
     children = [c for c in body_el if isinstance(c.tag, str)] if body_el is not None else []
     payload = children[0] if children else None

@@ -1,0 +1,110 @@
+"""Inbound signatures over the real intake paths: an agency whose trust policy requires signatures
+gets its unsigned or tampered messages refused (problem+json over REST, a Client/Sender fault over
+SOAP), nothing is stored, an audit line is written; correctly signed messages go through."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+from soap_support import HUB_ENVIRON, LAND, PROVINCE, envelope, fault, post, row_counts, status_update
+from support import dossier_body
+
+from lienthong.config import SigningPolicyConfig
+from lienthong.keys import DevCa, Keystore, create_dev_ca
+from lienthong.sign import build_signer
+from lienthong.xml import parse_xml
+
+
+@pytest.fixture(scope="module")
+def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> DevCa:
+    return create_dev_ca(tmp_path_factory.mktemp("keys"), PROVINCE, {LAND: "Đăng ký đất đai"})
+
+
+def sign(xml: bytes, ca: DevCa) -> bytes:
+    signer = build_signer(
+        SigningPolicyConfig(policy="xmldsig"), Keystore.load(ca.key_references(), Path("/"))
+    )
+    assert signer is not None
+    return etree.tostring(signer.sign(parse_xml(xml)), xml_declaration=True, encoding="UTF-8")
+
+
+@pytest.fixture
+def strict_hub(
+    hub_factory: Callable[..., Any], project_factory: Callable[..., Any], land_sim: Any, dev_ca: DevCa
+) -> Any:
+    """Both the province and the land registry must sign, with certificates from the dev CA."""
+    project = project_factory(land_sim.url)
+    anchors = [str(dev_ca.ca_certificate)]
+    project.update(
+        "hub.yaml",
+        {
+            "trust": {
+                "agencies": {a: {"anchors": anchors, "require_signature": True} for a in (PROVINCE, LAND)}
+            }
+        },
+    )
+    return hub_factory(project, environ=HUB_ENVIRON)
+
+
+@pytest.fixture
+def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+def test_rest_unsigned_dossier_is_refused_when_the_province_must_sign(strict_hub: Any, audit: Any) -> None:
+    from lienthong_adapters.land.samples import sample_dossiers
+
+    s = sample_dossiers(1)[0]
+    r = strict_hub.client.post("/api/v1/messages", json=dossier_body(s.dossier_code, s.procedure_code, s.xml))
+    assert r.status_code == 403
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("signature-missing")
+    assert "Thiếu chữ ký số" in r.json()["title"]
+    assert row_counts(strict_hub.project.database)["messages"] == 0
+    assert any("signature refused" in m and PROVINCE in m for m in audit.messages)
+
+
+def test_rest_signed_dossier_is_accepted_and_a_tampered_one_refused(
+    strict_hub: Any, dev_ca: DevCa, land_sim: Any
+) -> None:
+    from lienthong_adapters.land.samples import sample_dossiers
+
+    first, second = sample_dossiers(2)
+    signed = sign(first.xml, dev_ca)
+    r = strict_hub.client.post(
+        "/api/v1/messages", json=dossier_body(first.dossier_code, first.procedure_code, signed)
+    )
+    assert r.status_code == 202, r.text
+    assert strict_hub.wait(r.json()["message_id"])["deliveries"][0]["state"] == "delivered"
+
+    tampered = sign(second.xml, dev_ca).replace(b"<DienTich>", b"<DienTich>1", 1)
+    assert tampered != sign(second.xml, dev_ca)
+    r = strict_hub.client.post(
+        "/api/v1/messages", json=dossier_body(second.dossier_code, second.procedure_code, tampered)
+    )
+    assert r.status_code == 403
+    assert r.json()["type"].endswith("signature-invalid")
+    assert row_counts(strict_hub.project.database)["messages"] == 1
+
+
+@pytest.mark.parametrize("version", ["soap11", "soap12"])
+def test_soap_unsigned_status_push_is_a_sender_fault_and_a_signed_one_is_acknowledged(
+    strict_hub: Any, dev_ca: DevCa, version: str, audit: Any
+) -> None:
+    unsigned = post(strict_hub.client, version, envelope(version, status_update()))  # type: ignore[arg-type]
+    assert fault(unsigned).code in {"Client", "Sender"}
+    assert "must be signed" in fault(unsigned).reason
+    assert "signature-missing" in (fault(unsigned).detail or "")
+    assert row_counts(strict_hub.project.database)["messages"] == 0
+    assert any("signature" in m and LAND in m for m in audit.messages)
+
+    body = sign(status_update().encode(), dev_ca).split(b"?>", 1)[1].strip().decode()
+    signed = post(strict_hub.client, version, envelope(version, body, message_id="dkdd-signed"))  # type: ignore[arg-type]
+    assert signed.status_code == 200, signed.text
+    assert row_counts(strict_hub.project.database)["messages"] == 1
