@@ -25,10 +25,10 @@ class BackgroundServer:
         *,
         log_level: str = "warning",
         ssl: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> None:
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False, **(ssl or {})
-        )
+        settings: dict[str, Any] = {"lifespan": "on", "access_log": False, **(ssl or {}), **options}
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, **settings)
         self.scheme = "https" if ssl and ssl.get("ssl_certfile") else "http"
         self.server = uvicorn.Server(config)
         self.host = host

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from .background import BackgroundServer
 from .errors import XmlRefusedError
 from .xml import DEFAULT_LIMITS, HUB_NS, SOAP11_NS, SOAP12_NS, parse_trusted_file, parse_xml
 
@@ -494,9 +495,7 @@ class SimulatorServer:
         self.spec, self.host, self.port = spec, host, 0
         self.faults = faults or FaultPlan()
         self.app = create_simulator_app(spec, self.faults)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._server: BackgroundServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -511,32 +510,16 @@ class SimulatorServer:
         return sim.stats()
 
     def start(self, timeout: float = 10.0) -> None:
-        # Binding here rather than in uvicorn: the port is known at once and never raced for.
-        self._socket = sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        self._server = server = _server(
-            self.app, log_config=None, log_level="warning", timeout_graceful_shutdown=2
-        )
-        self._thread = threading.Thread(
-            target=server.run, args=([sock],), name=f"sim-{self.spec.name}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"simulator {self.spec.name!r} did not start on {self.base_url}")
-            time.sleep(0.01)
+        # h11, because the "reset" fault reaches the connection through h11's transport.
+        self._server = BackgroundServer(
+            self.app, self.host, http="h11", ws="none", lifespan="off", timeout_graceful_shutdown=2
+        ).start(timeout)
+        self.port = self._server.port
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+            self._server.stop(timeout=10)
+        self._server = None
 
     def __enter__(self) -> SimulatorServer:
         self.start()
