@@ -133,7 +133,8 @@ def _submit(client: httpx.Client, body: dict[str, object]) -> httpx.Response:
     return client.post("/api/v1/messages", json=body)
 
 
-def _dossier_body(code: str, procedure: str, xml: bytes, message_id: str | None = None) -> dict[str, object]:
+def dossier_body(code: str, procedure: str, xml: bytes, message_id: str | None = None) -> dict[str, object]:
+    """An intake request as the provincial one-stop system sends it (also used by the tests)."""
     return {
         "message_id": message_id or f"motcua-{code}",
         "kind": "dossier",
@@ -194,27 +195,27 @@ def run_demo(
         samples = spec.samples(count)
         accepted: dict[str, tuple[str, str]] = {}  # hub message id → (dossier code, applicant)
         for s in samples:
-            r = _submit(api, _dossier_body(s.dossier_code, s.procedure_code, s.xml))
+            r = _submit(api, dossier_body(s.dossier_code, s.procedure_code, s.xml))
             r.raise_for_status()
             accepted[r.json()["message_id"]] = (s.dossier_code, _text(s.xml, HOSO_NS, "ChuHoSo"))
         console.print(f"[green]✓[/] {len(samples)} dossiers accepted (HTTP 202) while the registry is down")
 
         first = samples[0]
-        again = _submit(api, _dossier_body(first.dossier_code, first.procedure_code, first.xml)).json()
+        again = _submit(api, dossier_body(first.dossier_code, first.procedure_code, first.xml)).json()
         console.print(
             f"[green]✓[/] resent {first.dossier_code} with the same id: duplicate={again['duplicate']}, "
             "same hub message id, nothing entered twice"
         )
         broken = first.xml.replace(b"<ChuHoSo>", b"<ChuHoSoX>").replace(b"</ChuHoSo>", b"</ChuHoSoX>")
         bad = _submit(
-            api, _dossier_body("000.00.00.H49-000000-9999", first.procedure_code, broken, "motcua-bad")
+            api, dossier_body("000.00.00.H49-000000-9999", first.procedure_code, broken, "motcua-bad")
         )
         console.print(
             f"[yellow]✗[/] an invalid dossier is refused: HTTP {bad.status_code} {bad.json()['title']}"
         )
         other = _submit(
             api,
-            _dossier_body(
+            dossier_body(
                 f"{PROVINCE}-000000-0001", "2.000488", first.xml, message_id=f"motcua-{uuid.uuid4()}"
             ),
         ).json()

@@ -7,7 +7,6 @@ ends with an exception, so a failing run shows what the hub said. All traffic st
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import signal
@@ -28,6 +27,7 @@ import httpx
 from ruamel.yaml import YAML
 from sqlalchemy import Engine, create_engine, select
 
+from lienthong.demo import dossier_body
 from lienthong.store.schema import attempts, deliveries, messages
 from lienthong_adapters.land.samples import sample_dossiers
 
@@ -251,19 +251,6 @@ def start_serve(group: ProcessGroup, config: Path, env: Mapping[str, str], port:
 
 
 # ---------------------------------------------------------------- traffic
-
-
-def dossier_body(code: str, procedure: str, xml: bytes) -> dict[str, object]:
-    """An intake request as the provincial one-stop system sends it (see ``hub demo``)."""
-    return {
-        "message_id": f"motcua-{code}",
-        "kind": "dossier",
-        "sender": PROVINCE,
-        "procedure_code": procedure,
-        "dossier_code": code,
-        "content_type": "application/xml",
-        "payload_base64": base64.b64encode(xml).decode("ascii"),
-    }
 
 
 def submit_samples(

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sqlite3
 import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from lxml import etree
+from soap_support import row_counts
 
 from lienthong.breaker import BreakerState
 from lienthong.soap import parse_envelope, request_hash
@@ -81,17 +80,6 @@ def body(
 def dossier(index: int = 0, **extra: Any) -> dict[str, Any]:
     s = sample(index)
     return body(s.xml, dossier_code=s.dossier_code, **extra)
-
-
-def row_counts(database: Path) -> dict[str, int]:
-    """Rows in every table of the hub's SQLite file, read as an outsider would."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
-        tables = [
-            name
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if name != "alembic_version"
-        ]
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
 
 
 def assert_problem(response: httpx.Response, status: int, code: str, english_title: str) -> dict[str, Any]:
