@@ -406,8 +406,12 @@ def demo(
     count: Annotated[int, typer.Option(help="Number of sample dossiers to send.")] = 24,
     outage: Annotated[float, typer.Option(help="Seconds the land registry is down at the start.")] = 6.0,
     sign: Annotated[
-        bool, typer.Option("--sign", help="Sign what the land adapter sends, with development keys.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--sign/--no-sign",
+            help="Sign what the land adapter sends, with development keys made for the demo.",
+        ),
+    ] = True,
 ) -> None:
     """Run the hub and a simulated land registry on loopback and watch dossiers flow through."""
     from .demo import run_demo
