@@ -15,7 +15,19 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ..envelope import Envelope, MessageKind, utcnow
@@ -38,7 +50,7 @@ from . import (
     RouteStatus,
     StateCounts,
 )
-from .schema import attempts, deliveries, idempotency_keys, messages, route_decisions
+from .schema import UtcDateTime, attempts, deliveries, idempotency_keys, messages, route_decisions
 
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
 
@@ -216,45 +228,35 @@ class SqlStore:
             if not rows:
                 return []
             envelopes = self._envelopes(conn, {r["message_id"] for r in rows})
-            for row in rows:
-                if row["state"] == DeliveryState.IN_FLIGHT.value:
-                    # The previous holder's lease ran out: it crashed or hung. Say so in the history.
-                    conn.execute(
-                        update(attempts)
-                        .where(attempts.c.delivery_id == row["id"], attempts.c.number == row["attempts"])
-                        .values(
-                            finished_at=now,
-                            outcome=AttemptOutcome.RELEASED.value,
-                            error=f"lease expired: worker {row['claimed_by']} did not finish",
-                        )
-                    )
-                number = row["attempts"] + 1
-                round_number = row["round_attempts"] + 1
-                round_started = row["round_started_at"] or now
+            expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
+            if expired:
+                # The previous holders' leases ran out: they crashed or hung. Say so in the history.
                 conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == row["id"])
+                    update(attempts)
+                    .where(
+                        attempts.c.delivery_id == bindparam("b_id"),
+                        attempts.c.number == bindparam("b_number"),
+                    )
                     .values(
-                        state=DeliveryState.IN_FLIGHT.value,
-                        attempts=number,
-                        round_attempts=round_number,
-                        round_started_at=round_started,
-                        claimed_by=worker,
-                        lease_until=lease_until,
-                        updated_at=now,
-                    )
+                        finished_at=now, outcome=AttemptOutcome.RELEASED.value, error=bindparam("b_error")
+                    ),
+                    [
+                        {
+                            "b_id": r["id"],
+                            "b_number": r["attempts"],
+                            "b_error": f"lease expired: worker {r['claimed_by']} did not finish",
+                        }
+                        for r in expired
+                    ],
                 )
-                conn.execute(
-                    insert(attempts).values(
-                        delivery_id=row["id"], number=number, worker=worker, started_at=now
-                    )
-                )
+            for row in rows:
+                round_started = row["round_started_at"] or now
                 claims.append(
                     Claim(
                         delivery_id=row["id"],
                         target=row["target"],
-                        attempt=number,
-                        round_attempt=round_number,
+                        attempt=row["attempts"] + 1,
+                        round_attempt=row["round_attempts"] + 1,
                         first_attempt_at=round_started,
                         payload=row["payload"],
                         content_type=row["content_type"],
@@ -263,6 +265,36 @@ class SqlStore:
                         lease_until=lease_until,
                     )
                 )
+            # One statement for all claimed rows and one for their attempts, not two per row.
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == bindparam("b_id"))
+                .values(
+                    state=DeliveryState.IN_FLIGHT.value,
+                    attempts=bindparam("b_attempt"),
+                    round_attempts=bindparam("b_round"),
+                    round_started_at=bindparam("b_started", type_=UtcDateTime),
+                    claimed_by=worker,
+                    lease_until=lease_until,
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "b_id": c.delivery_id,
+                        "b_attempt": c.attempt,
+                        "b_round": c.round_attempt,
+                        "b_started": c.first_attempt_at,
+                    }
+                    for c in claims
+                ],
+            )
+            conn.execute(
+                insert(attempts),
+                [
+                    {"delivery_id": c.delivery_id, "number": c.attempt, "worker": worker, "started_at": now}
+                    for c in claims
+                ],
+            )
         return claims
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
