@@ -3,8 +3,10 @@
 Outbound (the hub calling a ministry): :func:`envelope_skeleton` and :func:`envelope_with_payload`
 (the stored payload's exact bytes in the Body), :func:`parse_envelope`, :class:`SoapFault`. With a
 WSDL, ``transports/wsdl.py`` has zeep build the envelope and read the reply; the helpers here keep
-the payload's bytes and read the hub header blocks. Inbound (a ministry calling the hub, see ``gateway.py``): :func:`read_request`
-checks a request as the specs require of a receiver, and :func:`build_fault` writes the hub's faults.
+the payload's bytes and read the hub header blocks.
+
+Inbound (a ministry calling the hub, see ``gateway.py``): :func:`read_request` checks a request as the
+specs require of a receiver, and :func:`build_fault` writes the hub's faults.
 
 The hub's header blocks (namespace ``urn:lienthong:hub:1``) travel on every call:
 ``messageId``, ``correlationId``, ``causationId`` (optional), ``client`` (agency code of the caller)
@@ -215,10 +217,14 @@ def hub_header_values(envelope: etree._Element, version: SoapVersion) -> dict[st
     return header
 
 
+def fault_code_local(code: str | None) -> str:
+    """A fault code without its prefix: ``soap:Client`` → ``Client``, ``env:Sender`` → ``Sender``."""
+    return _local(code)
+
+
 def fault_is_sender_error(code: str | None) -> bool:
     """Whether a fault code (``soap:Client``, ``env:Sender``, ``Client.Auth``…) blames the request."""
-    local = (code or "").split(":")[-1].strip().split(".")[0]
-    return local in _SENDER_CODES
+    return _local(code).split(".")[0] in _SENDER_CODES
 
 
 def parse_envelope(data: bytes, version: SoapVersion) -> SoapResponse:
