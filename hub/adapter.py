@@ -17,8 +17,9 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import AdapterConfig, Configuration
+from .configfile import issue_at
 from .envelope import Envelope
-from .errors import ConfigIssue, HubError, UnknownAdapterError
+from .errors import ConfigError, ConfigIssue, HubError, UnknownAdapterError
 from .sign import Signer, build_signers
 from .store import Claim, Delivered, PreparedDelivery
 
@@ -112,8 +113,6 @@ def adapter_file(config: Configuration, name: str) -> str:
 
 def check_adapters(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> list[ConfigIssue]:
     """Everything about adapters that YAML shape alone cannot tell: plugins, options, files on disk."""
-    from .configfile import issue_at
-
     issues: list[ConfigIssue] = []
     for name, adapter in config.adapters.items():
         file = adapter_file(config, name)
@@ -163,9 +162,14 @@ def build_adapters(
     *,
     signers: Mapping[str, Signer] | None = None,
 ) -> dict[str, Adapter]:
-    """Construct every configured adapter; ``signers`` (by adapter name) default to the policies'."""
+    """Construct every configured adapter; ``signers`` (by adapter name) default to the policies'.
+
+    A factory that fails (a schema, mapping or WSDL that cannot be loaded) becomes a configuration
+    issue on that adapter's file; every adapter is tried, and all issues are raised together.
+    """
     signers = build_signers(config) if signers is None else signers
     adapters: dict[str, Adapter] = {}
+    issues: list[ConfigIssue] = []
     for name, adapter_config in config.adapters.items():
         spec = plugins.get(adapter_config.plugin)
         if spec is None:
@@ -178,5 +182,15 @@ def build_adapters(
             root=config.root,
             signer=signers.get(name),
         )
-        adapters[name] = spec.factory(ctx)
+        try:
+            adapters[name] = spec.factory(ctx)
+        except ConfigError as exc:  # re-pointed at the adapter's YAML, with line numbers where known
+            file = adapter_file(config, name)
+            for issue in exc.issues:
+                path = tuple(issue.key.split(".")) if issue.key else ()
+                issues.append(issue_at(config, file, path, issue.key, issue.message))
+        except HubError as exc:
+            issues.append(ConfigIssue(adapter_file(config, name), None, None, "", exc.message))
+    if issues:
+        raise ConfigError(issues)
     return adapters

@@ -65,6 +65,7 @@ class CheckedParts:
     key is decrypted, schema compiled or anchor read twice."""
 
     signers: dict[str, Signer]
+    adapters: dict[str, Adapter]
     trust: TrustStore
     inbound: dict[str, InboundService]
     callers: CallerRegistry
@@ -107,8 +108,11 @@ def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec
     trust: TrustStore | None = None
     inbound: dict[str, InboundService] = {}
     callers: CallerRegistry | None = None
+    adapters: dict[str, Adapter] = {}
     try:
         signers = build_signers(config)
+        if not issues:  # adapters are built only from a configuration whose parts all check out
+            adapters = build_adapters(config, plugins, signers=signers)
     except ConfigError as exc:
         issues += exc.issues
     try:
@@ -125,7 +129,7 @@ def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec
         issues += exc.issues
     if issues or trust is None or callers is None:
         raise ConfigError(issues)
-    return CheckedParts(signers=signers, trust=trust, inbound=inbound, callers=callers)
+    return CheckedParts(signers=signers, adapters=adapters, trust=trust, inbound=inbound, callers=callers)
 
 
 def build_hub(
@@ -137,7 +141,7 @@ def build_hub(
     plugins = discover_plugins() if plugins is None else plugins
     # Keys are loaded here, once, and only when some adapter signs; each signer holds its key.
     parts = check_configuration(config, plugins)
-    adapters = build_adapters(config, plugins, signers=parts.signers)
+    adapters = parts.adapters
     store = store if store is not None else open_store(config)
     targets = {
         name: Target(

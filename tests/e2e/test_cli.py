@@ -115,6 +115,26 @@ def test_config_check_reports_every_cross_file_error(hub_cli: Cli, pristine_proj
     ]
 
 
+def test_config_check_reports_what_only_building_the_adapter_finds(
+    hub_cli: Cli, pristine_project: Any
+) -> None:
+    """The WSDL is read and the operation looked up while checking, not first when the hub starts."""
+    config = pristine_project.config_dir
+    line, text = edit(
+        config / "adapters" / "land.yaml", "operation: TiepNhanHoSo", "operation: TiepNhanHoSoMoi"
+    )
+
+    result = hub_cli("config", "check", "-c", config)
+
+    assert result.returncode == 2
+    [error, summary] = result.stderr.splitlines()
+    assert error.startswith(
+        f"config/adapters/land.yaml:{line}:{text.index('operation') + 1} [options.operation]: "
+    )
+    assert "operation 'TiepNhanHoSoMoi' is not in" in error and "offers: TiepNhanHoSo" in error
+    assert summary == "1 configuration error(s) / lỗi cấu hình"
+
+
 # ---------------------------------------------------------------- hub config schema
 
 
