@@ -40,6 +40,7 @@ from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
+from _timing import once_ms
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -113,15 +114,6 @@ def per_op_us(fn: Callable[[], object], repeats: int, target_s: float = 0.25) ->
             fn()
         passes.append((time.perf_counter_ns() - t0) / loops / 1000)
     return min(passes)
-
-
-def once_ms(fn: Callable[[], object], repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return 1000 * best
 
 
 @dataclass(frozen=True)

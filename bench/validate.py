@@ -34,6 +34,7 @@ from typing import TypeVar
 from xml.etree import ElementTree
 
 import xmlschema
+from _timing import once_ms
 from lxml import etree
 from rich.console import Console
 from rich.table import Table
@@ -72,16 +73,6 @@ def per_document(label: str, fn: Callable[[T], object], items: Sequence[T], repe
             fn(item)
         passes.append((time.perf_counter_ns() - t0) / len(items) / 1000)
     return Timing(label, statistics.median(passes), min(passes))
-
-
-def once_ms(fn: Callable[[], object], repeats: int = 3) -> float:
-    """Best wall time of a one-off operation (schema compilation), in milliseconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return 1000 * best
 
 
 # ---------------------------------------------------------------- the documents

@@ -71,7 +71,7 @@ class _HubXmlVerifier(XMLVerifier):
 
 
 class _HubXadesVerifier(XAdESVerifier, _HubXmlVerifier):
-    pass
+    """XAdES verification with the same anchor-only chain building as plain XMLDSig."""
 
 
 def _signing_key_usage(_policy: Policy, _cert: x509.Certificate, usage: x509.KeyUsage) -> None:

@@ -9,6 +9,7 @@ gives the one-stop system an API key made for this run only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import secrets
 import shutil
 import time
@@ -256,11 +257,9 @@ def run_demo(
         if keep_running:
             console.print(f"\nHub still running: API docs {server.url}/docs — press Ctrl-C to stop.")
             console.print(f"This run's API key of the one-stop system ({API_KEY_HEADER}): {api_key}")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(1)
-            except KeyboardInterrupt:
-                pass
         return 0 if delivered == len(accepted) else 1
     finally:
         api.close()

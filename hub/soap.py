@@ -55,23 +55,16 @@ class HubHeader:
     request_hash: str | None = None
 
     def elements(self) -> list[etree._Element]:
-        out = []
-        for local, value in (
-            ("messageId", self.message_id),
-            ("correlationId", self.correlation_id),
-            ("causationId", self.causation_id),
-            ("client", self.client),
-            ("service", self.service),
-        ):
-            if value is not None:
-                el = etree.Element(qname(HUB_NS, local), nsmap={"lt": HUB_NS})
-                el.text = value
-                out.append(el)
-        if self.request_hash is not None:
-            el = etree.Element(qname(HUB_NS, "requestHash"), nsmap={"lt": HUB_NS}, algorithm=SHA256_URI)
-            el.text = self.request_hash
-            out.append(el)
-        return out
+        return _header_blocks(
+            (
+                ("messageId", self.message_id),
+                ("correlationId", self.correlation_id),
+                ("causationId", self.causation_id),
+                ("client", self.client),
+                ("service", self.service),
+            ),
+            self.request_hash,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,17 +77,26 @@ class ResponseHeader:
     correlation_id: str | None = None
 
     def elements(self) -> list[etree._Element]:
-        out = []
-        for local, value in (("messageId", self.message_id), ("correlationId", self.correlation_id)):
-            if value is not None:
-                el = etree.Element(qname(HUB_NS, local), nsmap={"lt": HUB_NS})
-                el.text = value
-                out.append(el)
-        if self.request_hash is not None:
-            el = etree.Element(qname(HUB_NS, "requestHash"), nsmap={"lt": HUB_NS}, algorithm=SHA256_URI)
-            el.text = self.request_hash
+        return _header_blocks(
+            (("messageId", self.message_id), ("correlationId", self.correlation_id)), self.request_hash
+        )
+
+
+def _header_blocks(
+    values: tuple[tuple[str, str | None], ...], request_hash: str | None
+) -> list[etree._Element]:
+    """The hub's header blocks in order, each ``lt:<name>`` with its text; ``requestHash`` last."""
+    out = []
+    for local, value in values:
+        if value is not None:
+            el = etree.Element(qname(HUB_NS, local), nsmap={"lt": HUB_NS})
+            el.text = value
             out.append(el)
-        return out
+    if request_hash is not None:
+        el = etree.Element(qname(HUB_NS, "requestHash"), nsmap={"lt": HUB_NS}, algorithm=SHA256_URI)
+        el.text = request_hash
+        out.append(el)
+    return out
 
 
 class HubHeaderBlocks(Protocol):
