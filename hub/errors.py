@@ -76,9 +76,23 @@ class SchemaViolation:
     column: int | None
     path: str | None
     message: str
+    #: The schema rule broken, by name ("xs:enumeration of TrangThaiHoSoType"), when it can be told.
+    rule: str | None = None
+    #: A plainer reason than libxml2's message, when there is one.
+    reason: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"line": self.line, "column": self.column, "path": self.path, "message": self.message}
+        out: dict[str, object] = {
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
+        if self.rule is not None:
+            out["rule"] = self.rule
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 class SchemaValidationError(InvalidMessageError):

@@ -61,7 +61,7 @@ from .auth import (
 )
 from .compose import Hub
 from .envelope import Envelope, new_envelope
-from .errors import HubError, PayloadTooLargeError, SchemaValidationError, SchemaViolation, XmlRefusedError
+from .errors import HubError, PayloadTooLargeError, SchemaValidationError, XmlRefusedError
 from .inbound import InboundService
 from .soap import (
     CONTENT_TYPES,
@@ -75,7 +75,7 @@ from .soap import (
     fault_http_status,
     read_request,
 )
-from .validate import Explanation
+from .validate import column_of
 from .xml import HUB_NS, XmlLimits, parse_xml, qname
 
 __all__ = ["SoapGateway", "soap_router"]
@@ -126,7 +126,6 @@ class _Call:
     remote: str | None
     message_id: str | None = None
     operation: str | None = None
-    explained: list[tuple[SchemaViolation, Explanation | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -254,12 +253,7 @@ class SoapGateway:
         call.operation = op.name
         authorize_request(request, call.identity, f"soap:{service.adapter}/{op.name}")
         service.check_binding(hub_header, op, self.province)
-        try:
-            service.validator.validate(entry, what=f"the body of {op.name}")
-        except SchemaValidationError as exc:
-            explanations = service.explainer.explain(entry, exc.violations, size=len(call.body))
-            call.explained = list(zip(exc.violations, explanations, strict=True))
-            raise
+        service.validator.validate(entry, what=f"the body of {op.name}", source=call.body)
         meta = op.metadata(entry)
         envelope = new_envelope(
             kind=op.kind,
@@ -447,36 +441,10 @@ def _ack(stored: Envelope, message_id: uuid.UUID, *, duplicate: bool, route: str
     return ack
 
 
-def _column(data: bytes, line: int | None, path: str | None) -> int | None:
-    """Where on its line the element a schema error names starts: libxml2 gives no column for these.
-
-    Found by the element's prefixed name (the first such start tag on the line), in characters from 1;
-    for UTF-8 (or ASCII-compatible) input only.
-    """
-    if not line or not path:
-        return None
-    step = path.rsplit("/", 1)[-1].split("[", 1)[0]
-    lines = data.split(b"\n", line)
-    if len(lines) < line or not step or step.startswith("@"):
-        return None
-    at = lines[line - 1].decode("utf-8", errors="replace").find("<" + step)
-    return at + 1 if at >= 0 else None
-
-
 def _violations(exc: HubError, call: _Call | None) -> list[dict[str, object]]:
     body = call.body if call is not None else b""
-    if isinstance(exc, SchemaValidationError) and call is not None and call.explained:
-        out = []
-        for violation, explanation in call.explained:
-            entry = violation.as_dict() | {
-                "column": violation.column or _column(body, violation.line, violation.path)
-            }
-            if explanation is not None:
-                entry |= {"rule": explanation.rule, "reason": explanation.reason}
-            out.append(entry)
-        return out
     if isinstance(exc, SchemaValidationError | SoapRequestError):
-        return [v.as_dict() | {"column": v.column or _column(body, v.line, v.path)} for v in exc.violations]
+        return [v.as_dict() | {"column": v.column or column_of(body, v.line, v.path)} for v in exc.violations]
     if isinstance(exc, XmlRefusedError) and exc.detail.get("line") is not None:
         return [{"line": exc.detail["line"], "column": exc.detail.get("column"), "message": exc.message}]
     return []

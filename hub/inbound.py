@@ -29,7 +29,7 @@ from .configfile import issue_at
 from .envelope import MessageKind
 from .errors import ConfigError, ConfigIssue, InvalidMessageError, SchemaValidationError, XmlRefusedError
 from .soap import SoapRequestError
-from .validate import SchemaExplainer, XsdValidator
+from .validate import XsdValidator
 from .xml import HUB_NS, parse_trusted_file, qname
 
 _XSD_NS: Final = "http://www.w3.org/2001/XMLSchema"
@@ -93,7 +93,6 @@ class InboundService:
     adapter: str
     agency: str
     validator: XsdValidator
-    explainer: SchemaExplainer
     header_validator: XsdValidator
     operations: dict[str, InboundOperation]
     by_element: dict[str, InboundOperation]
@@ -251,7 +250,6 @@ def _compile_service(
         adapter=adapter.name,
         agency=adapter.agency,
         validator=body_validator,
-        explainer=SchemaExplainer(body_validator.path),
         header_validator=header_validator,
         operations=operations,
         by_element=by_element,

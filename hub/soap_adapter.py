@@ -118,7 +118,7 @@ class SoapAdapter:
             )
         root = tree if tree is not None else parse_xml(envelope.payload)
         if self.input_schema is not None:
-            self.input_schema.validate(root, what=f"payload for '{self.name}'")
+            self.input_schema.validate(root, what=f"payload for '{self.name}'", source=envelope.payload)
         out = root
         if self.mapping is not None:
             out = self.mapping.apply(

@@ -354,6 +354,8 @@ def test_a_dossier_that_breaks_the_schema_is_refused_with_every_violation(hub_se
     assert "hoso.xsd" in problem["detail"]
     [violation, *_] = problem["violations"]
     assert violation["line"] == line
+    assert violation["column"] == invalid.decode().splitlines()[line - 1].index("<ChuHoSoX") + 1
+    assert violation["rule"] == "xs:sequence of HoSoType"  # xmlschema names the rule libxml2 only describes
     assert "ChuHoSoX" in violation["message"]
     children = [c.tag for c in parse_xml(sample().xml)]
     assert violation["path"] == f"/*/*[{children.index(f'{{{HOSO_NS}}}ChuHoSo') + 1}]"
