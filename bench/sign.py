@@ -162,28 +162,15 @@ def measure(name: str, data: bytes, policy: Policy, keystore: Keystore, ca: DevC
 
 def prepare_in_context(keystore: Keystore, repeats: int) -> dict[str, float]:
     """Microseconds per ``SoapAdapter.prepare`` of the land adapter, without and with each key."""
-    import uuid
 
     from lienthong.adapter import build_adapters, discover_plugins
     from lienthong.configfile import load_configuration
-    from lienthong.envelope import MessageKind, new_envelope
     from lienthong.soap_adapter import SoapAdapter
     from lienthong_adapters.land.samples import sample_dossiers
 
     adapter = build_adapters(load_configuration(ROOT / "config", environ={}), discover_plugins())["land"]
     assert isinstance(adapter, SoapAdapter)
-    envelopes = [
-        new_envelope(
-            kind=MessageKind.DOSSIER,
-            sender=PROVINCE,
-            sender_message_id=f"bench-{uuid.uuid4()}",
-            payload=s.xml,
-            content_type="application/xml",
-            procedure_code=s.procedure_code,
-            dossier_code=s.dossier_code,
-        )
-        for s in sample_dossiers(50, day=date(2026, 11, 21))
-    ]
+    envelopes = [s.envelope(sender=PROVINCE) for s in sample_dossiers(50, day=date(2026, 11, 21))]
     trees = [parse_xml(e.payload) for e in envelopes]
 
     def prepare_all() -> None:

@@ -26,7 +26,6 @@ import platform
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from rich.table import Table
 
 from lienthong.adapter import build_adapters, discover_plugins
 from lienthong.configfile import load_configuration
-from lienthong.envelope import Envelope, MessageKind, new_envelope
+from lienthong.envelope import Envelope
 from lienthong.errors import SchemaValidationError
 from lienthong.route import Router
 from lienthong.soap_adapter import SoapAdapter
@@ -102,18 +101,7 @@ def load_corpus(count: int) -> Corpus:
     adapter = build_adapters(config, discover_plugins())[PLUGIN]
     if not isinstance(adapter, SoapAdapter):
         raise SystemExit(f"the '{PLUGIN}' adapter is not a SoapAdapter; this benchmark times its stages")
-    envelopes = [
-        new_envelope(
-            kind=MessageKind.DOSSIER,
-            sender=PROVINCE,
-            sender_message_id=f"bench-{uuid.uuid4()}",
-            payload=s.xml,
-            content_type="application/xml",
-            procedure_code=s.procedure_code,
-            dossier_code=s.dossier_code,
-        )
-        for s in sample_dossiers(count, agency=PROVINCE)
-    ]
+    envelopes = [s.envelope(sender=PROVINCE) for s in sample_dossiers(count, agency=PROVINCE)]
     inputs = [parse_xml(e.payload) for e in envelopes]
     outputs = [parse_xml(adapter.prepare(e, t).payload) for e, t in zip(envelopes, inputs, strict=True)]
     return Corpus(adapter, Router(config.routes), envelopes, inputs, outputs)

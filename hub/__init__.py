@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .adapter import Adapter, AdapterContext, AdapterSpec, NoOptions
 from .config import AdapterConfig
-from .envelope import Envelope, MessageKind
+from .envelope import Envelope, MessageKind, new_envelope
 from .errors import (
     DeliveryError,
     HubError,
@@ -46,5 +46,6 @@ __all__ = [
     "TransientDeliveryError",
     "TranslationError",
     "XmlRefusedError",
+    "new_envelope",
     "parse_xml",
 ]

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import random
 import unicodedata
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Final, cast
 
 from lxml import etree
+
+from lienthong import Envelope, MessageKind, new_envelope
 
 HOSO_NS: Final = "urn:lienthong:province:hoso:1"
 VN_TZ: Final = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
@@ -110,6 +113,18 @@ class SampleDossier:
     dossier_code: str
     procedure_code: str
     xml: bytes
+
+    def envelope(self, *, sender: str, message_id: str | None = None) -> Envelope:
+        """The dossier as the one-stop system submits it (``message_id`` defaults to a fresh one)."""
+        return new_envelope(
+            kind=MessageKind.DOSSIER,
+            sender=sender,
+            sender_message_id=message_id or f"motcua-{uuid.uuid4()}",
+            payload=self.xml,
+            content_type="application/xml",
+            procedure_code=self.procedure_code,
+            dossier_code=self.dossier_code,
+        )
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 from lienthong.compose import build_hub
 from lienthong.config import Configuration, KeyReference, RetryPolicyConfig, SigningPolicyConfig
 from lienthong.configfile import load_configuration
-from lienthong.envelope import MessageKind, new_envelope
 from lienthong.errors import ConfigError
 from lienthong.keys import DevCa, Keystore, SigningKey, create_dev_ca
 from lienthong.sign import EXC_C14N, SigningConfigError, SigningError, XmlSigner, build_signer, check_signing
@@ -463,15 +462,7 @@ def test_a_land_dossier_reaches_the_registry_signed(
     hub.workers.start()
     try:
         sample = sample_dossiers(1, day=date(2026, 11, 21))[0]
-        envelope = new_envelope(
-            kind=MessageKind.DOSSIER,
-            sender=PROVINCE,
-            sender_message_id=f"motcua-{sample.dossier_code}",
-            payload=sample.xml,
-            content_type="application/xml",
-            procedure_code=sample.procedure_code,
-            dossier_code=sample.dossier_code,
-        )
+        envelope = sample.envelope(sender=PROVINCE, message_id=f"motcua-{sample.dossier_code}")
         accepted = hub.intake.submit(envelope)
         assert accepted.route.targets == ("land",)
         (delivery,) = _wait_delivered(hub, accepted.message_id).deliveries

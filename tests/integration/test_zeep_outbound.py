@@ -15,7 +15,6 @@ import shutil
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,6 @@ from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 from lienthong.adapter import AdapterContext
 from lienthong.config import AdapterConfig
 from lienthong.configfile import load_configuration
-from lienthong.envelope import MessageKind, new_envelope
 from lienthong.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from lienthong.keys import DevCa, Keystore, create_dev_ca
 from lienthong.sign import XmlSigner
@@ -143,15 +141,7 @@ def adapter_factory() -> Iterator[Callable[..., SoapAdapter]]:
 def claim_for(adapter: SoapAdapter, index: int = 0) -> Claim:
     """What a worker hands the adapter: the prepared (translated, maybe signed) payload and its envelope."""
     dossier = sample_dossiers(index + 1, day=DAY)[index]
-    envelope = new_envelope(
-        kind=MessageKind.DOSSIER,
-        sender=PROVINCE,
-        sender_message_id=f"motcua-{uuid.uuid4()}",
-        payload=dossier.xml,
-        content_type="application/xml",
-        dossier_code=dossier.dossier_code,
-        procedure_code=dossier.procedure_code,
-    )
+    envelope = dossier.envelope(sender=PROVINCE)
     prepared = adapter.prepare(envelope, None)
     now = datetime.now(UTC)
     return Claim(
