@@ -15,7 +15,7 @@ from lxml import etree
 
 from .adapter import Adapter
 from .envelope import Envelope
-from .errors import UnknownAdapterError
+from .errors import SignatureMissingError, UnknownAdapterError
 from .route import Router
 from .store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
 from .verify import XmlVerifier
@@ -74,6 +74,13 @@ class Intake:
             self.authenticate(signed_content, envelope.sender)
         elif envelope.is_xml:
             self.authenticate(envelope.payload, envelope.sender)
+        elif self.verifier is not None and self.verifier.trust.policy_for(envelope.sender).require_signature:
+            raise SignatureMissingError(
+                f"this agency's messages must be signed XML; a {envelope.content_type} payload "
+                "cannot carry an XML signature",
+                reason="unsigned",
+                agency=envelope.sender,
+            )
         decision = self.router.decide(envelope, tree)
         result = self.store.accept(envelope, decision, self._prepare(envelope, tree, decision))
         if result.created:

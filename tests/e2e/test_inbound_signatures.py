@@ -70,6 +70,21 @@ def test_rest_unsigned_dossier_is_refused_when_the_province_must_sign(strict_hub
     assert any("signature refused" in m and PROVINCE in m for m in audit.messages)
 
 
+def test_rest_non_xml_payload_cannot_pass_for_an_agency_that_must_sign(strict_hub: Any) -> None:
+    body = {
+        "message_id": "motcua-json-1",
+        "kind": "status",
+        "sender": PROVINCE,
+        "content_type": "application/json",
+        "payload": '{"MaHoSo": "000.00.00.H49-261121-0001", "TrangThaiHoSo": 4}',
+    }
+    r = strict_hub.client.post("/api/v1/messages", json=body)
+    assert r.status_code == 403
+    assert r.json()["type"].endswith("signature-missing")
+    assert "application/json payload cannot carry an XML signature" in r.json()["detail"]
+    assert row_counts(strict_hub.project.database)["messages"] == 0
+
+
 def test_rest_signed_dossier_is_accepted_and_a_tampered_one_refused(
     strict_hub: Any, dev_ca: DevCa, land_sim: Any
 ) -> None:
