@@ -276,7 +276,7 @@ class SoapGateway:
         )
         # A ministry signs the body element (enveloped, over that element as its own document), so that
         # is what the signature is checked against; the envelope is still stored byte for byte.
-        result = self.hub.intake.submit(envelope, signed_content=etree.tostring(entry))
+        result = self.hub.intake.submit(envelope, tree=root, signed_content=etree.tostring(entry))
         stored = envelope if result.created else self.hub.store.get_message(result.message_id).envelope
         audit.info(
             "accepted service=soap:%s/%s agency=%s message=%s sender_message=%s duplicate=%s request_hash=%s",

@@ -54,7 +54,7 @@ class Intake:
             prepared.append(adapter.prepare(envelope, tree))
         return prepared
 
-    def authenticate(self, signed_content: bytes, agency: str) -> None:
+    def authenticate(self, signed_content: bytes | etree._Element, agency: str) -> None:
         """Check the sender's signature under its agency's trust policy, or refuse the message.
 
         The whole of ``signed_content`` must be what the signature covers: the hub acts on nothing a
@@ -63,17 +63,26 @@ class Intake:
         if self.verifier is not None:
             self.verifier.check(signed_content, agency, expect=_whole_document)
 
-    def submit(self, envelope: Envelope, *, signed_content: bytes | None = None) -> AcceptResult:
+    def submit(
+        self,
+        envelope: Envelope,
+        *,
+        tree: etree._Element | None = None,
+        signed_content: bytes | None = None,
+    ) -> AcceptResult:
         """Validate, authenticate, route, translate and store; raises HubError subclasses for refused input.
 
-        ``signed_content`` is the part of the payload a sender's signature covers when that is not the
-        whole payload (the body element of a SOAP request, whose envelope is stored as received).
+        ``tree`` is the payload already parsed by the caller (with the hardened parser), so it is not
+        parsed twice. ``signed_content`` is the part of the payload a sender's signature covers when
+        that is not the whole payload (the body element of a SOAP request, whose envelope is stored as
+        received).
         """
-        tree = parse_xml(envelope.payload) if envelope.is_xml else None
+        if tree is None and envelope.is_xml:
+            tree = parse_xml(envelope.payload)
         if signed_content is not None:
             self.authenticate(signed_content, envelope.sender)
-        elif envelope.is_xml:
-            self.authenticate(envelope.payload, envelope.sender)
+        elif tree is not None:
+            self.authenticate(tree, envelope.sender)  # verification leaves the tree as it found it
         elif self.verifier is not None and self.verifier.trust.policy_for(envelope.sender).require_signature:
             raise SignatureMissingError(
                 f"this agency's messages must be signed XML; a {envelope.content_type} payload "
