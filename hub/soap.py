@@ -52,7 +52,6 @@ class HubHeader:
     client: str
     service: str
     causation_id: str | None = None
-    request_hash: str | None = None
 
     def elements(self) -> list[etree._Element]:
         return _header_blocks(
@@ -63,7 +62,7 @@ class HubHeader:
                 ("client", self.client),
                 ("service", self.service),
             ),
-            self.request_hash,
+            None,  # a request carries no requestHash; answers do (ResponseHeader)
         )
 
 
