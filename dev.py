@@ -5,6 +5,11 @@
     python3 dev.py test [pytest args]      # lint, type-check and the whole test suite
     python3 dev.py check                   # lint and type-check only
     python3 dev.py bench [e2e|...]         # benchmarks under bench/
+    python3 dev.py lock                    # re-resolve the newest allowed versions into constraints.txt
+
+Installs are pinned: every package comes at the version written in constraints.txt, so a new release of
+signxml or zeep cannot change what a fresh clone runs. Upgrading is a deliberate step: `dev.py lock`,
+then `dev.py test`, then commit both files.
 
 Only the Python standard library is used here, so it runs on a fresh machine with Python 3.11+.
 """
@@ -23,10 +28,14 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".installed"
+CONSTRAINTS = ROOT / "constraints.txt"
+PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
 
 
 def _fingerprint() -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(CONSTRAINTS.read_bytes())
+    return digest.hexdigest()
 
 
 def ensure_venv() -> None:
@@ -38,8 +47,29 @@ def ensure_venv() -> None:
         print(f"creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     print("installing the hub and its dependencies (first run only)…", flush=True)
-    run([str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[dev]"])
+    run([str(PY), *PIP, "-c", str(CONSTRAINTS), "-e", ".[dev]"])
     STAMP.write_text(_fingerprint())
+
+
+def lock() -> None:
+    """Resolve the newest versions pyproject.toml allows in a scratch environment and pin them all."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        env_dir = Path(scratch) / "venv"
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+        py = env_dir / ("Scripts" if os.name == "nt" else "bin") / "python"
+        run([str(py), *PIP, "--upgrade", ".[dev]"])
+        frozen = subprocess.run(
+            [str(py), "-m", "pip", "freeze", "--exclude-editable", "--disable-pip-version-check"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    pins = [line for line in frozen.splitlines() if line and not line.lower().startswith("lienthong")]
+    header = CONSTRAINTS.read_text().splitlines()[:2]
+    CONSTRAINTS.write_text("\n".join([*header, *pins]) + "\n")
+    print(f"pinned {len(pins)} packages in {CONSTRAINTS.name}; now run: python3 dev.py test")
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
@@ -66,9 +96,12 @@ def check() -> None:
 
 def main() -> None:
     task, *args = sys.argv[1:] or ["help"]
-    if task not in {"demo", "test", "check", "bench"}:
+    if task not in {"demo", "test", "check", "bench", "lock"}:
         print(__doc__)
         sys.exit(0 if task == "help" else 2)
+    if task == "lock":
+        lock()
+        return
     ensure_venv()
     if task == "demo":
         run([str(BIN / "hub"), "demo", *args])
