@@ -7,7 +7,7 @@ imports one by name, so a ministry adapter can live in any installed package.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -111,8 +111,13 @@ def adapter_file(config: Configuration, name: str) -> str:
     return f"{config.config_dir.name}/adapters/{name}.yaml"
 
 
-def check_adapters(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> list[ConfigIssue]:
-    """Everything about adapters that YAML shape alone cannot tell: plugins, options, files on disk."""
+def check_adapters(
+    config: Configuration, plugins: Mapping[str, AdapterSpec], unloaded: Collection[str] = ()
+) -> list[ConfigIssue]:
+    """Everything about adapters that YAML shape alone cannot tell: plugins, options, files on disk.
+
+    ``unloaded`` names adapter files that did not load (already reported): routes to them are not
+    reported a second time as targeting an unknown adapter."""
     issues: list[ConfigIssue] = []
     for name, adapter in config.adapters.items():
         file = adapter_file(config, name)
@@ -142,7 +147,7 @@ def check_adapters(config: Configuration, plugins: Mapping[str, AdapterSpec]) ->
                 issues.append(issue_at(config, file, (key,), key, f"file not found: {value}"))
     for index, rule in enumerate(config.routes.routes):
         for t_index, target in enumerate(rule.targets):
-            if target not in config.adapters:
+            if target not in config.adapters and target not in unloaded:
                 known = ", ".join(sorted(config.adapters)) or "none configured"
                 issues.append(
                     issue_at(
@@ -161,8 +166,10 @@ def build_adapters(
     plugins: Mapping[str, AdapterSpec],
     *,
     signers: Mapping[str, Signer] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, Adapter]:
-    """Construct every configured adapter; ``signers`` (by adapter name) default to the policies'.
+    """Construct every configured adapter (or those named in ``only``); ``signers`` (by adapter name)
+    default to the policies'.
 
     A factory that fails (a schema, mapping or WSDL that cannot be loaded) becomes a configuration
     issue on that adapter's file; every adapter is tried, and all issues are raised together.
@@ -171,6 +178,8 @@ def build_adapters(
     adapters: dict[str, Adapter] = {}
     issues: list[ConfigIssue] = []
     for name, adapter_config in config.adapters.items():
+        if only is not None and name not in only:
+            continue
         spec = plugins.get(adapter_config.plugin)
         if spec is None:
             raise UnknownAdapterError(f"adapter '{name}' uses unknown plugin '{adapter_config.plugin}'")

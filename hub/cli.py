@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .config import Configuration
-from .configfile import load_configuration, write_json_schemas
+from .configfile import load_configuration, read_configuration, write_json_schemas
 from .envelope import MessageKind
 from .errors import ConfigError, HubError
 from .store import DeliveryState, MessageFilter, MessageRecord
@@ -95,8 +95,17 @@ def config_check(config: ConfigDir = DEFAULT_CONFIG) -> None:
     from .compose import check_configuration
 
     with _errors():
-        cfg = _load(config)
-        check_configuration(cfg, discover_plugins())
+        # Every stage runs on whatever loaded, so one run lists the errors of every file and check.
+        loaded = read_configuration(config)
+        issues = list(loaded.issues)
+        cfg = loaded.config
+        if cfg is not None:
+            try:
+                check_configuration(cfg, discover_plugins(), loaded.unloaded_adapters)
+            except ConfigError as exc:
+                issues += exc.issues
+        if issues or cfg is None:
+            raise ConfigError(issues)
     console.print(
         f"[green]OK[/] {config}: hub {cfg.hub.hub.agency}, {len(cfg.adapters)} adapter(s), "
         f"{len(cfg.routes.routes)} route(s)"

@@ -7,13 +7,20 @@ no workers) through the keyword arguments.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
-from .adapter import Adapter, AdapterSpec, build_adapters, check_adapters, discover_plugins
+from .adapter import (
+    Adapter,
+    AdapterSpec,
+    adapter_file,
+    build_adapters,
+    check_adapters,
+    discover_plugins,
+)
 from .auth import CallerRegistry
 from .breaker import CircuitBreaker
 from .config import Configuration
@@ -71,13 +78,18 @@ class CheckedParts:
     callers: CallerRegistry
 
 
-def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec]) -> CheckedParts:
+def check_configuration(
+    config: Configuration, plugins: Mapping[str, AdapterSpec], unloaded_adapters: Collection[str] = ()
+) -> CheckedParts:
     """Every problem in the configuration, across all files, as one ConfigError pointing at YAML lines.
 
     Signing keys are opened (when an adapter signs), trust anchors read, inbound schemas compiled and
     caller credentials indexed, so that a wrong password or a duplicate API key shows here, not later.
+    Every stage runs whatever another found: an adapter is built (its WSDL read, its mapping compiled)
+    whenever its own file checks out, so one run of ``hub config check`` reports every error.
+    ``unloaded_adapters``: adapter files that did not load (see ``read_configuration``).
     """
-    issues = check_adapters(config, plugins)
+    issues = check_adapters(config, plugins, unloaded_adapters)
     issues += check_signing(config)
     longest = max((a.timeout + a.connect_timeout for a in config.adapters.values()), default=None)
     if longest is not None and config.hub.workers.lease <= longest:
@@ -111,8 +123,14 @@ def check_configuration(config: Configuration, plugins: Mapping[str, AdapterSpec
     adapters: dict[str, Adapter] = {}
     try:
         signers = build_signers(config)
-        if not issues:  # adapters are built only from a configuration whose parts all check out
-            adapters = build_adapters(config, plugins, signers=signers)
+    except ConfigError as exc:
+        issues += exc.issues
+    # Adapters whose own file has a problem are not built (it would only repeat it); the others are,
+    # whatever is wrong elsewhere. Without its signer an adapter is still built, to check the rest.
+    faulty = {issue.file for issue in issues}
+    buildable = [name for name in config.adapters if adapter_file(config, name) not in faulty]
+    try:
+        adapters = build_adapters(config, plugins, signers=signers, only=buildable)
     except ConfigError as exc:
         issues += exc.issues
     try:

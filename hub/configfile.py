@@ -175,6 +175,28 @@ class _Document:
 
 def load_configuration(config_dir: Path, *, environ: Mapping[str, str] | None = None) -> Configuration:
     """Load hub.yaml, adapters/*.yaml and routes.yaml, or raise one ConfigError listing every problem."""
+    loaded = read_configuration(config_dir, environ=environ)
+    if loaded.issues or loaded.config is None:
+        raise ConfigError(loaded.issues)
+    return loaded.config
+
+
+@dataclass(frozen=True)
+class LoadedConfiguration:
+    """What could be loaded from a directory with errors in it, so that a check can go on past them.
+
+    ``config`` holds every file that loaded (None when hub.yaml or routes.yaml did not);
+    ``unloaded_adapters`` names, by file stem, the adapter files that did not load, so that checks
+    of the rest do not also report routes to them as unknown."""
+
+    config: Configuration | None
+    issues: list[ConfigIssue]
+    unloaded_adapters: frozenset[str] = frozenset()
+
+
+def read_configuration(config_dir: Path, *, environ: Mapping[str, str] | None = None) -> LoadedConfiguration:
+    """Load what loads and list every problem, without raising: ``hub config check`` reports the
+    errors of every file and of every later check in one run."""
     config_dir = config_dir.resolve()
     root = config_dir.parent
     env = os.environ if environ is None else environ
@@ -196,6 +218,7 @@ def load_configuration(config_dir: Path, *, environ: Mapping[str, str] | None = 
         issues.append(ConfigIssue(name, None, None, "", "file not found; every hub needs hub.yaml"))
 
     adapters: dict[str, AdapterConfig] = {}
+    unloaded: set[str] = set()
     owners: dict[str, str] = {}
     adapters_dir = config_dir / "adapters"
     for stray in sorted(adapters_dir.glob("*.yml")):
@@ -204,6 +227,7 @@ def load_configuration(config_dir: Path, *, environ: Mapping[str, str] | None = 
     for path in sorted(adapters_dir.glob("*.yaml")):
         adapter, document = load(path, AdapterConfig)
         if adapter is None:
+            unloaded.add(path.stem)
             continue
         if adapter.name in owners:
             line, column = _nearest(positions, document.name, ("name",))
@@ -217,11 +241,12 @@ def load_configuration(config_dir: Path, *, environ: Mapping[str, str] | None = 
     if (config_dir / "routes.yaml").exists():
         routes, _ = load(config_dir / "routes.yaml", RoutesConfig)
 
-    if issues or hub is None or routes is None:
-        raise ConfigError(issues)
-    return Configuration(
-        root=root, config_dir=config_dir, hub=hub, adapters=adapters, routes=routes, positions=positions
-    )
+    config = None
+    if hub is not None and routes is not None:
+        config = Configuration(
+            root=root, config_dir=config_dir, hub=hub, adapters=adapters, routes=routes, positions=positions
+        )
+    return LoadedConfiguration(config, issues, frozenset(unloaded))
 
 
 def issue_at(config: Configuration, file: str, path: KeyPath, key: str, message: str) -> ConfigIssue:

@@ -135,6 +135,37 @@ def test_config_check_reports_what_only_building_the_adapter_finds(
     assert summary == "1 configuration error(s) / lỗi cấu hình"
 
 
+def test_config_check_reports_the_errors_of_every_stage_in_one_run(
+    hub_cli: Cli, pristine_project: Any
+) -> None:
+    """A file that does not load, a check across files and a check that needs the adapter built: all
+    three in one run, where the check used to stop at the first stage with errors."""
+    config = pristine_project.config_dir
+    (config / "adapters" / "tax.yaml").write_text(
+        (config / "adapters" / "land.yaml").read_text(encoding="utf-8").replace("name: land", "name: tax")
+        + "retries: 3\n",
+        encoding="utf-8",
+    )
+    edit(config / "routes.yaml", "targets: [land]", "targets: [land, tax]")
+    operation_line, _ = edit(
+        config / "adapters" / "land.yaml", "operation: TiepNhanHoSo", "operation: TiepNhanHoSoMoi"
+    )
+    lease_line, _ = edit(config / "hub.yaml", "lease: 2m", "lease: 10s")
+
+    result = hub_cli("config", "check", "-c", config)
+
+    assert result.returncode == 2
+    errors = result.stderr.splitlines()
+    assert errors[-1] == "3 configuration error(s) / lỗi cấu hình", result.stderr
+    for prefix in (
+        "config/adapters/tax.yaml:",  # does not load: unknown key 'retries'
+        f"config/adapters/land.yaml:{operation_line}:",  # only building the adapter finds it
+        f"config/hub.yaml:{lease_line}:",  # a lease shorter than the adapters' calls
+    ):
+        assert any(e.startswith(prefix) for e in errors), f"{prefix!r} not in:\n{result.stderr}"
+    assert not any("unknown adapter 'tax'" in e for e in errors), "a file that did not load is not unknown"
+
+
 # ---------------------------------------------------------------- hub config schema
 
 
