@@ -37,6 +37,7 @@ from .auth import (
 from .compose import Hub
 from .envelope import MessageKind, new_envelope
 from .errors import HubError, InvalidMessageError, PayloadTooLargeError
+from .public_url import public_base_url
 from .store import DeliveryState, MessageFilter, MessageRecord
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
@@ -378,7 +379,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         )
         result = hub.intake.submit(envelope)
         record = hub.store.get_message(result.message_id) if not result.created else None
-        status_url = str(request.url_for("message_status", message_id=str(result.message_id)))
+        status_url = f"{public_base_url(request, hub.config)}/api/v1/messages/{result.message_id}"
         response.headers["Location"] = status_url
         return Accepted(
             message_id=result.message_id,

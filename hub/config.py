@@ -98,6 +98,13 @@ class ApiSettings(Strict):
     max_payload_size: ByteSize = Field(
         default=ByteSize(10 * 1024 * 1024), description="Largest decoded payload accepted, e.g. 10MiB."
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Base URL callers reach the hub at (e.g. https://lienthong.quangninh.gov.vn), written "
+        "into served WSDLs and status links. Default: the address the request arrived on; never the "
+        "request's Host header.",
+    )
 
 
 class WorkerSettings(Strict):

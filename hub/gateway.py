@@ -63,6 +63,7 @@ from .compose import Hub
 from .envelope import Envelope, new_envelope
 from .errors import HubError, PayloadTooLargeError, SchemaValidationError, XmlRefusedError
 from .inbound import InboundService
+from .public_url import public_base_url
 from .soap import (
     CONTENT_TYPES,
     FaultCode,
@@ -167,7 +168,7 @@ class SoapGateway:
         if service is None:
             return PlainTextResponse(f"no inbound SOAP service '{adapter}'\n", 404)
         params = {k.lower(): v for k, v in request.query_params.items()}
-        endpoint = str(request.url_for("soap_endpoint", adapter=adapter))
+        endpoint = f"{public_base_url(request, self.hub.config)}/soap/{adapter}"
         data = None
         if "wsdl" in params:
             data = service.published.render(endpoint)
