@@ -63,6 +63,7 @@ from .compose import Hub
 from .envelope import Envelope, new_envelope
 from .errors import HubError, PayloadTooLargeError, SchemaValidationError, XmlRefusedError
 from .inbound import InboundService
+from .limits import body_not_kept
 from .soap import (
     CONTENT_TYPES,
     FaultCode,
@@ -391,6 +392,8 @@ async def _read(request: Request, *, keep: int) -> tuple[str | None, bytes | Non
     Larger bodies are hashed as they stream by, never held. The hash is None only when the HTTP layer
     cut the body off (over ``api.max_body_size``).
     """
+    if not keep:
+        body_not_kept(request)  # hashed and dropped: it takes no share of the memory budget
     digest = hashlib.sha256()
     chunks: list[bytes] = []
     size = 0
