@@ -22,6 +22,7 @@ from soap_support import (
     envelope,
     fault,
     fault_detail,
+    result,
     row_counts,
     soap_headers,
     status_update,
@@ -29,6 +30,8 @@ from soap_support import (
 from soap_support import post as soap_post
 from support import MOTCUA_API_KEY, wait_until
 from test_rest_intake import PROBLEM_JSON, assert_problem, dossier
+
+from lienthong_adapters.land import LAND_NS
 
 HubFactory = Callable[..., Any]
 
@@ -201,3 +204,23 @@ def test_an_anonymous_soap_body_takes_no_share_of_the_budget(
         sock.sendall(b" " * (HELD - 1000))
         status, _, _ = read_response(sock)
     assert status == 401
+
+
+# ---------------------------------------------------------------- copies
+
+
+def test_a_soap_request_under_the_payload_limit_is_not_refused_for_its_vietnamese_text(
+    hub_factory: HubFactory,
+) -> None:
+    """The body element is checked for a signature as a document of its own. That copy used to be
+    written in ASCII with character references (ạ as &#7841;), 2–3 times longer than the UTF-8
+    received, so a 6 MB request, well under the 10 MiB payload limit, was refused as too large."""
+    hub = hub_factory(environ=HUB_ENVIRON)
+    name = "Giấy chứng nhận quyền sử dụng đất, quyền sở hữu nhà ở " * 8
+    paper = f"<dd:GiayTo><dd:TenGiayTo>{name.strip()}</dd:TenGiayTo></dd:GiayTo>"
+    papers = f"<dd:DanhSachGiayToKetQua>{paper * 11_000}</dd:DanhSachGiayToKetQua>"
+    data = envelope("soap11", result().replace("</dd:GiayChungNhan>", "</dd:GiayChungNhan>" + papers))
+    assert 5_000_000 < len(data) < 10 * 2**20 < len(data.decode().encode("ascii", "xmlcharrefreplace"))
+    response = soap_post(hub.client, "soap11", data, action=f"{LAND_NS}/TraKetQuaHoSo")
+    assert response.status_code == 200, response.text[:1000]
+    assert row_counts(hub.project.database)["messages"] == 1
