@@ -20,9 +20,9 @@ from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from .auth import (
     API_KEY_HEADER,
@@ -37,6 +37,7 @@ from .auth import (
 from .compose import Hub
 from .envelope import MessageKind, new_envelope
 from .errors import HubError, InvalidMessageError, PayloadTooLargeError
+from .limits import limit_requests
 from .public_url import public_base_url
 from .store import DeliveryState, MessageFilter, MessageRecord
 
@@ -217,47 +218,6 @@ def message_view(record: MessageRecord) -> MessageView:
     )
 
 
-# ---------------------------------------------------------------- body size limit
-
-
-class BodySizeLimit:
-    """Refuse oversize bodies before they are buffered, whether or not Content-Length is sent."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(scope, send)
-                return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    # An HTTPException: FastAPI turns any other error raised while reading into a 400.
-                    raise StarletteHTTPException(413, f"request body exceeds {self.max_bytes} bytes")
-            return message
-
-        await self.app(scope, limited, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        response = problem(413, "payload-too-large", f"request body exceeds {self.max_bytes} bytes")
-        await response(scope, _empty_receive, send)
-
-
-async def _empty_receive() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
 # ---------------------------------------------------------------- application
 
 
@@ -291,7 +251,72 @@ Submitter = Annotated[Identity, caller_for("rest:submit")]
 Reader = Annotated[Identity, caller_for("rest:read")]
 
 
+async def read_submission(request: Request) -> SubmitMessage:
+    """The submitted message, read from the body only once the caller is known and allowed to submit.
+
+    Not a body parameter: FastAPI reads and parses those before any dependency runs, authentication
+    included, so an anonymous caller could make the hub buffer and parse a body up to
+    ``api.max_body_size`` just to be told 401. ``Submission`` is declared after ``Submitter`` and
+    dependencies resolve in order. The body is gathered in one bytearray (no list of chunks joined
+    into a copy) and parsed by pydantic straight from the JSON bytes (no intermediate dict), so the
+    payload exists once as JSON text and once as the model's string.
+    """
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+    if not data:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ("body",),
+                    "msg": "the body must be JSON sent as application/json",
+                }
+            ]
+        )
+    try:
+        return SubmitMessage.model_validate_json(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+Submission = Annotated[SubmitMessage, Depends(read_submission)]
+
+#: What FastAPI would document for ``submit`` if its body were a parameter (clients and fuzzers read it).
+SUBMIT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitMessage"}}},
+    },
+    "responses": {
+        "422": {
+            "description": "Validation Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+        }
+    },
+}
+
+
 class _HubApp(FastAPI):
+    """FastAPI that notes the TLS client certificate before any middleware wraps ``send``, and
+    documents the submitted message."""
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, plus the schemas ``SUBMIT_OPENAPI`` refers to (read by a dependency, so
+        FastAPI does not know them)."""
+        if self.openapi_schema is None:
+            document = super().openapi()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            submit = SubmitMessage.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, schema in submit.pop("$defs", {}).items():
+                schemas.setdefault(name, schema)
+            schemas.setdefault("SubmitMessage", submit)
+        return self.openapi_schema  # type: ignore[return-value]
+
     """FastAPI that notes the TLS client certificate before any middleware wraps ``send``."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -321,7 +346,9 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     )
     app.state.hub = hub
     app.state.callers = callers if callers is not None else hub.callers
-    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_size))
+    app.state.memory_budget = limit_requests(
+        app, int(settings.max_body_size), settings.effective_memory_budget
+    )
     from .gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
 
     app.include_router(soap_router(hub))
@@ -348,9 +375,15 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         code = {404: "not-found", 413: "payload-too-large"}.get(exc.status_code, "malformed-request")
         return problem(exc.status_code, code, str(exc.detail))
 
-    @app.post("/api/v1/messages", status_code=202, response_model=Accepted, tags=["intake"])
+    @app.post(
+        "/api/v1/messages",
+        status_code=202,
+        response_model=Accepted,
+        tags=["intake"],
+        openapi_extra=SUBMIT_OPENAPI,
+    )
     def submit(
-        body: SubmitMessage, request: Request, response: Response, hub: HubDep, caller: Submitter
+        caller: Submitter, body: Submission, request: Request, response: Response, hub: HubDep
     ) -> Accepted:
         """Accept a message. 202 means it is stored: it will be delivered, or shown as dead, never lost."""
         if body.sender != caller.agency:

@@ -105,6 +105,26 @@ class ApiSettings(Strict):
         "into served WSDLs and status links. Default: the address the request arrived on; never the "
         "request's Host header.",
     )
+    memory_budget: ByteSize | None = Field(
+        default=None,
+        description="Most bytes of request bodies held at once, across all requests; beyond it a "
+        "request is answered 503 with Retry-After. Each byte held costs a few more while it is "
+        "processed (docs/benchmarks.md). Default: 4 x max_body_size.",
+    )
+
+    @property
+    def effective_memory_budget(self) -> int:
+        """The configured budget, or four bodies of the largest size accepted."""
+        return int(self.memory_budget) if self.memory_budget is not None else 4 * int(self.max_body_size)
+
+    @model_validator(mode="after")
+    def _budget_holds_one_body(self) -> ApiSettings:
+        if self.memory_budget is not None and self.memory_budget < self.max_body_size:
+            raise ValueError(
+                "memory_budget must be at least max_body_size, or a body of the largest size "
+                "accepted could never be served"
+            )
+        return self
 
 
 class WorkerSettings(Strict):

@@ -63,6 +63,7 @@ from .compose import Hub
 from .envelope import Envelope, new_envelope
 from .errors import HubError, PayloadTooLargeError, SchemaValidationError, XmlRefusedError
 from .inbound import InboundService
+from .limits import body_not_kept
 from .public_url import public_base_url
 from .soap import (
     CONTENT_TYPES,
@@ -277,7 +278,10 @@ class SoapGateway:
         )
         # A ministry signs the body element (enveloped, over that element as its own document), so that
         # is what the signature is checked against; the envelope is still stored byte for byte.
-        result = self.hub.intake.submit(envelope, tree=root, signed_content=etree.tostring(entry))
+        # UTF-8, not lxml's default ASCII: character references made Vietnamese text ~2.5 times longer,
+        # and a 9 MB request then failed the parser's size limit when the copy was parsed.
+        signed = etree.tostring(entry, encoding="UTF-8")
+        result = self.hub.intake.submit(envelope, tree=root, signed_content=signed)
         stored = envelope if result.created else self.hub.store.get_message(result.message_id).envelope
         audit.info(
             "accepted service=soap:%s/%s agency=%s message=%s sender_message=%s duplicate=%s request_hash=%s",
@@ -392,6 +396,8 @@ async def _read(request: Request, *, keep: int) -> tuple[str | None, bytes | Non
     Larger bodies are hashed as they stream by, never held. The hash is None only when the HTTP layer
     cut the body off (over ``api.max_body_size``).
     """
+    if not keep:
+        body_not_kept(request)  # hashed and dropped: it takes no share of the memory budget
     digest = hashlib.sha256()
     chunks: list[bytes] = []
     size = 0
