@@ -2,7 +2,8 @@
 
 Whatever arrives (a dossier over REST, an official document, a status update over SOAP), the hub
 wraps it in an :class:`Envelope`. Metadata is normalised (NFC text, UUIDs); the payload is kept as
-the exact bytes received, because signatures and audits are about those bytes and nothing else.
+the exact bytes received (of a SOAP request, the body element: see ``gateway.py``), because
+signatures and audits are about those bytes and nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from enum import StrEnum
 #: Namespace for correlation ids derived from a dossier code or document id, so that every system
 #: that knows the dossier derives the same correlation id without asking the hub.
 CORRELATION_NAMESPACE = uuid.UUID("6f1d8c52-3a57-5b1e-9d0e-6c7a2f0e4b11")
+
+#: The header that records the SHA-256 of the SOAP request a message arrived in (its ``requestHash``).
+#: It says how this copy came, not what the sender sent: left out of :meth:`Envelope.fingerprint`,
+#: so the same message id and body, re-sent in an envelope whose other header blocks changed, is a
+#: repeat and not a conflict.
+REQUEST_HASH_HEADER = "soap.request_hash"
 
 
 class MessageKind(StrEnum):
@@ -92,7 +99,7 @@ class Envelope:
             self.document_id or "",
             self.document_type or "",
             str(self.causation_id or ""),
-            repr(sorted(self.headers.items())),
+            repr(sorted((k, v) for k, v in self.headers.items() if k != REQUEST_HASH_HEADER)),
             self.created_at.astimezone(UTC).isoformat() if self.created_at else "",
         ):
             h.update(part.encode("utf-8"))

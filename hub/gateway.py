@@ -12,19 +12,23 @@ and by body element, which must agree) → authorisation for ``soap:<adapter>/<o
 validation → :meth:`Intake.submit`, the service every entry point calls (stored and committed) →
 ``lt:Ack``. Every answer, faults included, carries ``lt:requestHash`` over the exact request bytes.
 
-What is stored is those exact request bytes, the whole SOAP envelope, as ``text/xml`` (1.1) or
-``application/soap+xml`` (1.2), not the body element alone:
+What is stored, verified, routed and translated is the body element alone, as its own XML document
+(``application/xml``): the hub acts only on what a signature covers, and a ministry signs the body
+element. The envelope around it is read for the hub header and then set aside:
 
-* Signatures and audit. A signature over the Body (WS-Security, or enveloped in the payload with
-  references into the envelope) can only be checked against the envelope as sent; a re-serialised
-  Body no longer verifies. The stored payload's SHA-256 is also exactly the ``requestHash`` the sender
-  holds in its answer, so either side can prove to an auditor which bytes were acknowledged.
-* Idempotency. A repeat is "the same content" when it is the same bytes; nothing has to define when
-  two serialisations are equivalent.
-* Routing and translation lose little: the metadata rules use (kind, sender, recipient, procedure
-  code, document type, dossier code) is extracted here with the configured XPaths, and a route's XPath
-  or a mapping's XSLT addresses ``/*/*[local-name()='Body']/dd:…`` (or ``//dd:…``) instead of the
-  root. The operation and SOAP version are kept in the envelope's headers.
+* The stored payload is exactly the bytes whose signature was verified (the body element serialised
+  with the namespace declarations in scope), so ``hub verify`` and xmlsec1 check it again later.
+  Route XPaths, the inbound operations' metadata XPaths and mappings see the verified element as the
+  document root (for a signed body, the verifier's canonical copy of it: no comments, no signature).
+* Header blocks other than the hub's (``urn:lienthong:hub:1``: message id, correlation and causation
+  ids, client, service) are never stored nor acted on. Those a SOAP stack adds on its own
+  (WS-Addressing ``To`` / ``Action`` / ``MessageID``, a ``wsu:Timestamp``) are kept apart and named in
+  the audit line; a header that carries an element of the service's own body vocabulary is refused
+  (``header-invalid``): it can only be a copy of business data outside the signature.
+* The binding to the request is kept: the request's SHA-256 is the ``soap.request_hash`` header of
+  the stored message and is named in the audit line, and every answer carries it as ``lt:requestHash``.
+* Idempotency: a repeat is "the same message" when it has the same ``lt:messageId`` and the same body
+  element, whatever header blocks the sender's stack regenerated around it.
 
 Errors become SOAP Faults here and only here (STYLE 9), per the specs: SOAP 1.1 answers every fault
 with HTTP 500; SOAP 1.2 answers ``env:Sender`` with 400 and the others with 500 (``soap.fault_http_status``).
@@ -60,7 +64,7 @@ from .auth import (
     remote_address,
 )
 from .compose import Hub
-from .envelope import Envelope, new_envelope
+from .envelope import REQUEST_HASH_HEADER, Envelope, new_envelope
 from .errors import HubError, PayloadTooLargeError, SchemaValidationError, XmlRefusedError
 from .inbound import InboundService
 from .limits import body_not_kept
@@ -72,9 +76,11 @@ from .soap import (
     ResponseHeader,
     SoapRequestError,
     SoapVersion,
+    body_payload,
     build_envelope,
     build_fault,
     fault_http_status,
+    foreign_header_blocks,
     read_request,
 )
 from .validate import column_of
@@ -85,9 +91,10 @@ __all__ = ["SoapGateway", "soap_router"]
 log = logging.getLogger("lienthong.gateway")
 audit = logging.getLogger("lienthong.audit")
 
-#: Media types of the two SOAP versions, as received and as stored with the payload.
+#: Media types of the two SOAP versions, as received.
 SOAP_MEDIA: dict[str, SoapVersion] = {"text/xml": "soap11", "application/soap+xml": "soap12"}
-STORED_MEDIA: dict[SoapVersion, str] = {"soap11": "text/xml", "soap12": "application/soap+xml"}
+#: The media type of what is stored: the body element as a document of its own.
+STORED_MEDIA = "application/xml"
 
 #: (Vietnamese, English) titles of the fault reasons, by error code.
 _TITLES: dict[str, tuple[str, str]] = {
@@ -255,14 +262,23 @@ class SoapGateway:
         call.operation = op.name
         authorize_request(request, call.identity, f"soap:{service.adapter}/{op.name}")
         service.check_binding(hub_header, op, self.province)
+        service.check_header_blocks(header)
         service.validator.validate(entry, what=f"the body of {op.name}", source=call.body)
-        meta = op.metadata(entry)
+        set_apart = foreign_header_blocks(header)
+        # The body element alone is what is verified, acted on and stored, as one document: parsed from
+        # the very bytes that are stored, so the stored payload verifies as it did here.
+        payload = body_payload(entry)
+        del root, header, entry  # nothing below may read the envelope again
+        acted = self.hub.intake.authenticate(
+            parse_xml(payload, limits=self.limits, what=f"the body of {op.name}"), service.agency
+        )
+        meta = op.metadata(acted)
         envelope = new_envelope(
             kind=op.kind,
             sender=service.agency,
             sender_message_id=hub_header.message_id,
-            payload=call.body,
-            content_type=STORED_MEDIA[call.version],
+            payload=payload,
+            content_type=STORED_MEDIA,
             recipient=op.recipient or self.province,
             procedure_code=meta.get("procedure_code"),
             dossier_code=meta.get("dossier_code"),
@@ -274,17 +290,14 @@ class SoapGateway:
                 "soap.adapter": service.adapter,
                 "soap.operation": op.name,
                 "soap.version": "1.1" if call.version == "soap11" else "1.2",
+                REQUEST_HASH_HEADER: call.digest,
             },
         )
-        # A ministry signs the body element (enveloped, over that element as its own document), so that
-        # is what the signature is checked against; the envelope is still stored byte for byte.
-        # UTF-8, not lxml's default ASCII: character references made Vietnamese text ~2.5 times longer,
-        # and a 9 MB request then failed the parser's size limit when the copy was parsed.
-        signed = etree.tostring(entry, encoding="UTF-8")
-        result = self.hub.intake.submit(envelope, tree=root, signed_content=signed)
+        result = self.hub.intake.submit(envelope, authenticated=acted)
         stored = envelope if result.created else self.hub.store.get_message(result.message_id).envelope
         audit.info(
-            "accepted service=soap:%s/%s agency=%s message=%s sender_message=%s duplicate=%s request_hash=%s",
+            "accepted service=soap:%s/%s agency=%s message=%s sender_message=%s duplicate=%s "
+            "request_hash=%s header_blocks_set_apart=%s",
             service.adapter,
             op.name,
             service.agency,
@@ -292,6 +305,7 @@ class SoapGateway:
             hub_header.message_id,
             not result.created,
             call.digest,
+            ",".join(set_apart) or "-",
         )
         ack = _ack(stored, result.message_id, duplicate=not result.created, route=result.route.status.value)
         header_out = ResponseHeader(call.digest, hub_header.message_id, str(stored.correlation_id))

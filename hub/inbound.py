@@ -146,6 +146,27 @@ class InboundService:
             service=blocks.get("service"),
         )
 
+    def check_header_blocks(self, header: etree._Element | None) -> None:
+        """Refuse a SOAP Header that carries elements of the service's body vocabulary.
+
+        The hub acts only on the signed body element; a status element (or any element in the
+        namespace of an operation's body element) in the Header is outside every signature, and can
+        only be a sender's mistake or a signature-wrapping attempt. Other foreign blocks (WS-Addressing,
+        timestamps) are set apart by the gateway, not refused.
+        """
+        if header is None:
+            return
+        vocabulary = {etree.QName(op.element).namespace for op in self.operations.values()}
+        for el in header.iter():
+            if isinstance(el.tag, str) and etree.QName(el).namespace in vocabulary:
+                raise SoapRequestError(
+                    f"the SOAP Header carries {el.tag}, an element of this service's body: the hub acts "
+                    "only on the (signed) body element, so business data in the Header is refused "
+                    "(possible signature wrapping)",
+                    code="header-invalid",
+                    about_header=True,
+                )
+
     def check_binding(self, header: HubHeaderIn, op: InboundOperation, province: str) -> None:
         """``lt:client`` and ``lt:service``, when sent, must name what this request really is."""
         if header.client is not None and header.client != self.agency:

@@ -1,8 +1,16 @@
 """Intake: the one service function every entry point (REST, SOAP, CLI) calls to accept a message.
 
-It runs the front of the pipeline in order — validate, route, translate (and sign) — and hands the
+It runs the front of the pipeline in order — authenticate, route, translate (and sign) — and hands the
 result to the store in one transaction. Only after that commit does the caller get an answer, so
 an acknowledged message survives any crash; anything that fails before it is refused whole.
+
+The hub acts only on what a signature covers. When a payload is signed, routing XPaths, the adapters'
+input schemas and mappings all see :attr:`Verified.signed`: a canonical copy of the signed element
+without the signature, and so without whatever a sender (or anyone on the way) can add to a signed
+document without breaking its signature — comments (outside the digest of a ``URI=""`` reference),
+a ``ds:Object`` or ``KeyInfo`` content inside the enveloped signature. What is stored is still the
+payload as received, signature included, so ``hub verify`` and xmlsec1 can check it again.
+Unsigned payloads (where the agency's policy allows them) are acted on as they are.
 """
 
 from __future__ import annotations
@@ -10,12 +18,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from lxml import etree
 
 from .adapter import Adapter
 from .envelope import Envelope
-from .errors import SignatureMissingError, UnknownAdapterError
+from .errors import SignatureError, SignatureMissingError, UnknownAdapterError
 from .route import Router
 from .store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
 from .verify import XmlVerifier
@@ -54,35 +63,40 @@ class Intake:
             prepared.append(adapter.prepare(envelope, tree))
         return prepared
 
-    def authenticate(self, signed_content: bytes | etree._Element, agency: str) -> None:
-        """Check the sender's signature under its agency's trust policy, or refuse the message.
+    def authenticate(
+        self, tree: etree._Element, agency: str, *, at: datetime | None = None
+    ) -> etree._Element:
+        """Check the sender's signature under its agency's trust policy, or refuse the message; return
+        what the hub may act on.
 
-        The whole of ``signed_content`` must be what the signature covers: the hub acts on nothing a
-        signature does not vouch for. Unsigned content passes only where the agency's policy allows it.
+        The root of ``tree`` must be what the signature covers; what comes back is the verifier's
+        canonical copy of it (comment-free, the enveloped signature removed), never ``tree`` itself.
+        Unsigned content passes, as it is, only where the agency's policy allows it.
         """
-        if self.verifier is not None:
-            self.verifier.check(signed_content, agency, expect=_whole_document)
+        if self.verifier is None:
+            return tree
+        verified = self.verifier.check(tree, agency, expect=_whole_document, at=at)
+        return tree if verified is None else verified.signed
 
     def submit(
         self,
         envelope: Envelope,
         *,
         tree: etree._Element | None = None,
-        signed_content: bytes | None = None,
+        authenticated: etree._Element | None = None,
     ) -> AcceptResult:
-        """Validate, authenticate, route, translate and store; raises HubError subclasses for refused input.
+        """Authenticate, route, translate and store; raises HubError subclasses for refused input.
 
         ``tree`` is the payload already parsed by the caller (with the hardened parser), so it is not
-        parsed twice. ``signed_content`` is the part of the payload a sender's signature covers when
-        that is not the whole payload (the body element of a SOAP request, whose envelope is stored as
-        received).
+        parsed twice. ``authenticated`` is what :meth:`authenticate` returned for this payload, when
+        the caller needed it first (the SOAP gateway reads the dossier code from it).
         """
-        if tree is None and envelope.is_xml:
+        if tree is None and authenticated is None and envelope.is_xml:
             tree = parse_xml(envelope.payload)
-        if signed_content is not None:
-            self.authenticate(signed_content, envelope.sender)
+        if authenticated is not None:
+            tree = authenticated
         elif tree is not None:
-            self.authenticate(tree, envelope.sender)  # verification leaves the tree as it found it
+            tree = self.authenticate(tree, envelope.sender)
         elif self.verifier is not None and self.verifier.trust.policy_for(envelope.sender).require_signature:
             raise SignatureMissingError(
                 f"this agency's messages must be signed XML; a {envelope.content_type} payload "
@@ -111,7 +125,17 @@ class Intake:
             MessageFilter(message_ids=message_ids, unroutable=True, limit=limit)
         ):
             envelope = record.envelope
-            tree = parse_xml(envelope.payload) if envelope.is_xml else None
+            tree = None
+            if envelope.is_xml:
+                # Act on what the signature covered at intake, as intake did: checked again at the time
+                # of receipt, so an expired certificate does not strand a message accepted before.
+                try:
+                    tree = self.authenticate(
+                        parse_xml(envelope.payload), envelope.sender, at=envelope.received_at
+                    )
+                except SignatureError as exc:
+                    log.warning("not re-routed %s: %s", envelope.message_id, exc.message)
+                    continue
             decision = self.router.decide(envelope, tree)
             if decision.status is RouteStatus.UNROUTABLE:
                 continue

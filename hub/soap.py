@@ -420,6 +420,24 @@ def read_request(root: etree._Element, version: SoapVersion) -> tuple[etree._Ele
     return header, entry
 
 
+def body_payload(entry: etree._Element) -> bytes:
+    """The body element of a request as a document of its own: what the hub verifies and stores.
+
+    lxml writes the element with every namespace declaration in scope at it (those of the Envelope
+    included), so its prefixes keep their meaning, also in QName-valued text such as ``xsi:type``.
+    Exclusive C14N, which a body signature uses, ignores the declarations the body does not use.
+    """
+    return etree.tostring(entry, encoding="UTF-8", xml_declaration=True, with_tail=False)
+
+
+def foreign_header_blocks(header: etree._Element | None) -> list[str]:
+    """The header blocks that are not the hub's: set apart (never stored, never acted on), named in
+    the audit line. Clark names, in document order."""
+    if header is None:
+        return []
+    return [el.tag for el in header if isinstance(el.tag, str) and not el.tag.startswith(f"{{{HUB_NS}}}")]
+
+
 def _check_version(root: etree._Element, version: SoapVersion) -> None:
     """The Envelope must be the one the Content-Type announced (SOAP 1.1 section 4.1.2, SOAP 1.2 5.4.7)."""
     if root.tag == qname(envelope_ns(version), "Envelope"):

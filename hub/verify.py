@@ -71,7 +71,8 @@ from .errors import (
     SignatureMissingError,
     SignaturePolicyError,
 )
-from .xml import parse_xml
+from .soap import body_payload
+from .xml import SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
 
 __all__ = [
     "EXPECT_NAMESPACES",
@@ -83,6 +84,7 @@ __all__ = [
     "error_report",
     "locate_signature",
     "report",
+    "soap_body_entry",
     "verify_file",
 ]
 
@@ -435,8 +437,49 @@ class XmlVerifier:
 
 
 def verify_file(path: Path, trust: TrustStore, agency: str | None, at: datetime | None) -> Verified:
-    """``hub verify FILE``: verify one file (no ``expect``: reports the element the signature covers)."""
-    return XmlVerifier(trust).verify(path.read_bytes(), agency=agency, at=at, what=str(path))
+    """``hub verify FILE``: verify one file as the hub would act on it.
+
+    A SOAP envelope (1.1 or 1.2) is judged by its Body's one element, the only thing the hub acts on:
+    signed as the gateway expects (an enveloped signature inside it), that element is verified as a
+    document of its own, exactly as ``/soap/<adapter>`` does; otherwise the signature (WS-Security
+    style, in the Header) must cover it. A signed Body moved into a header and replaced by an unsigned
+    one (signature wrapping) is therefore refused, not reported valid. Any other document is verified
+    whole, reporting the element its signature covers.
+    """
+    verifier = XmlVerifier(trust)
+    root = parse_xml(path.read_bytes(), what=str(path))
+    entry = soap_body_entry(root, agency)
+    if entry is None:
+        return verifier.verify(root, agency=agency, at=at)
+    if any(True for _ in entry.iter(f"{{{XMLDSIG_NS}}}Signature")):
+        body = parse_xml(body_payload(entry), what=f"the Body of {path}")  # as the gateway stores it
+        return verifier.verify(body, agency=agency, expect=_document_root, at=at)
+    return verifier.verify(root, agency=agency, expect=lambda _root: entry, at=at)
+
+
+def soap_body_entry(root: etree._Element, agency: str | None = None) -> etree._Element | None:
+    """The one element in the Body of a SOAP 1.1 / 1.2 envelope; None when ``root`` is no envelope.
+
+    An envelope whose Body does not hold exactly one element cannot say what the hub would act on,
+    so it is refused (SignaturePolicyError), never verified by some other element's signature.
+    """
+    name = etree.QName(root)
+    if name.namespace not in (SOAP11_NS, SOAP12_NS) or name.localname != "Envelope":
+        return None
+    bodies = root.findall(f"{{{name.namespace}}}Body")
+    entries = [c for b in bodies for c in b if isinstance(c.tag, str)]
+    if len(bodies) != 1 or len(entries) != 1:
+        raise SignaturePolicyError(
+            f"a SOAP envelope must hold one Body with one element; this one has {len(bodies)} Body "
+            f"element(s) holding {len(entries)} element(s)",
+            reason="expected-element-not-unique",
+            agency=agency,
+        )
+    return entries[0]
+
+
+def _document_root(root: etree._Element) -> etree._Element:
+    return root
 
 
 def report(verified: Verified) -> list[tuple[str, str]]:

@@ -142,7 +142,9 @@ def test_an_adapter_without_inbound_service_has_no_endpoint(soap_hub: Any) -> No
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_status_update_is_stored_byte_exact_then_acknowledged(soap_hub: Any, version: Version) -> None:
+def test_a_status_update_is_stored_as_its_body_element_then_acknowledged(
+    soap_hub: Any, version: Version
+) -> None:
     data = envelope(version, status_update(), message_id=f"dkdd-{version}-1")
     response = post(soap_hub.client, version, data, action=STATUS_ACTION)
 
@@ -163,17 +165,30 @@ def test_a_status_update_is_stored_byte_exact_then_acknowledged(soap_hub: Any, v
     assert view["recipient"] == PROVINCE
     assert view["dossier_code"] == DOSSIER
     assert view["correlation_id"] == answer["correlationId"]
-    assert view["content_type"] == {"soap11": "text/xml", "soap12": "application/soap+xml"}[version]
-    assert view["payload_sha256"] == hashlib.sha256(data).hexdigest()
-    assert view["route"]["status"] == "unroutable"
+    assert view["content_type"] == "application/xml"
     stored = soap_hub.client.get(f"/api/v1/messages/{answer['messageId']}/payload")
-    assert stored.content == data  # the whole request, byte for byte
+    assert view["payload_sha256"] == hashlib.sha256(stored.content).hexdigest()
+    # The body element alone, as a document of its own: no Envelope, no header block.
+    assert stored.content == body_element_bytes(data, version)
+    root = etree.fromstring(stored.content)
+    assert root.tag == f"{{{LAND_NS}}}CapNhatTrangThaiHoSo"
+    assert root.findtext(f"{{{LAND_NS}}}TrangThai") == "4"
+    assert b"messageId" not in stored.content
     envelope_ = soap_hub.hub.store.get_message(uuid.UUID(answer["messageId"])).envelope
     assert envelope_.headers == {
         "soap.adapter": "land",
         "soap.operation": "CapNhatTrangThaiHoSo",
         "soap.version": "1.1" if version == "soap11" else "1.2",
+        "soap.request_hash": b64sha256(data),  # the request is still bound to what was stored
     }
+
+
+def body_element_bytes(request: bytes, version: Version) -> bytes:
+    """What the hub stores of a request: its body element, serialised as a document of its own."""
+    ns = SOAP11_NS if version == "soap11" else SOAP12_NS
+    entry = etree.fromstring(request).find(f"{{{ns}}}Body/*")
+    assert entry is not None
+    return etree.tostring(entry, encoding="UTF-8", xml_declaration=True, with_tail=False)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -563,7 +578,9 @@ def test_a_zeep_client_built_from_the_wsdl_calls_every_operation(
         assert answer.body.senderMessageId == message_id
         assert base64.b64encode(answer.header.requestHash._value_1).decode() == b64sha256(transport.sent[-1])
         record = soap_hub.hub.store.get_message(uuid.UUID(answer.body.messageId))
-        assert record.envelope.payload == transport.sent[-1]
+        version: Version = "soap11" if port.endswith("11") else "soap12"
+        assert record.envelope.payload == body_element_bytes(transport.sent[-1], version)
+        assert record.envelope.headers["soap.request_hash"] == b64sha256(transport.sent[-1])
         assert record.envelope.headers["soap.operation"] == operation
         assert record.envelope.dossier_code == DOSSIER
 
