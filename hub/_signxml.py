@@ -28,6 +28,7 @@ from signxml.util import X509CertChainVerifier
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 from signxml.xades.xades import XAdESVerifier
 
+from ._certpolicy import unreachable_issuer
 from ._signature import Shape, ds, hardened_parser
 from .errors import SignatureError, SignatureInvalidError, SignaturePolicyError
 
@@ -35,11 +36,22 @@ if TYPE_CHECKING:
     from .verify import AgencyPolicy
 
 
+class _UntrustedIssuer(InvalidCertificate):
+    """No certificate the sender brought reaches one of the agency's anchors."""
+
+    def __init__(self, leaf: x509.Certificate, issuer: x509.Name) -> None:
+        super().__init__(f"{leaf.subject.rfc4514_string()} was issued by {issuer.rfc4514_string()}")
+        self.leaf = leaf
+        self.issuer = issuer
+
+
 class _AnchorChain(X509CertChainVerifier):
     """signxml's chain builder over the agency's anchors, never a CA bundle from disk."""
 
     def __init__(self, anchors: tuple[x509.Certificate, ...], at: datetime, ee: Any, ca: Any) -> None:
         self._anchors = list(anchors)
+        #: the path that was verified, signer first and anchor last (empty until one is)
+        self.path: tuple[x509.Certificate, ...] = ()
         super().__init__(  # type: ignore[no-untyped-call]  # signxml leaves this untyped
             ca_pem_file=os.devnull, verification_time=at, ee_policy=ee, ca_policy=ca
         )
@@ -58,16 +70,24 @@ class _AnchorChain(X509CertChainVerifier):
         try:
             verified = verifier.verify(leaf=leaf, intermediates=[c for c in cert_chain if c is not leaf])
         except VerificationError as exc:
+            # Path building reports how its last attempt failed ("path length constraint violated",
+            # "candidates exhausted"), which for a stranger's certificate says nothing useful.
+            issuer = unreachable_issuer(leaf, cert_chain, self._anchors)
+            if issuer is not None:
+                raise _UntrustedIssuer(leaf, issuer) from exc
             raise InvalidCertificate(exc) from exc
+        self.path = tuple(verified.chain)
         return verified.chain[0]
 
 
 class _HubXmlVerifier(XMLVerifier):
     hub_anchors: tuple[x509.Certificate, ...] = ()
+    hub_chain: _AnchorChain | None = None
 
     def get_cert_chain_verifier(self, ca_pem_file: object, ee_policy: Any, ca_policy: Any) -> _AnchorChain:
         at: datetime = self._get_cert_verification_time()  # type: ignore[no-untyped-call]
-        return _AnchorChain(self.hub_anchors, at, ee_policy, ca_policy)
+        self.hub_chain = _AnchorChain(self.hub_anchors, at, ee_policy, ca_policy)
+        return self.hub_chain
 
 
 class _HubXadesVerifier(XAdESVerifier, _HubXmlVerifier):
@@ -153,7 +173,9 @@ def signer_keys(shape: Shape, policy: AgencyPolicy, agency: str | None) -> list[
 
 def run_signxml(
     root: etree._Element, shape: Shape, policy: AgencyPolicy, key: SignerKey, at: datetime, agency: str | None
-) -> tuple[list[Any], x509.Certificate | None]:
+) -> tuple[list[Any], x509.Certificate | None, tuple[x509.Certificate, ...]]:
+    """signxml's verdict, the signer's certificate, and the certificate path that vouched for it (signer
+    first; a pinned certificate alone)."""
     hmac = key.kind == "hmac"
     config = SignatureConfiguration(
         require_x509=key.kind in ("pinned", "chain") or shape.xades,
@@ -187,7 +209,9 @@ def run_signxml(
             "signxml verified another signature", reason="internal-mismatch", agency=agency
         )
     cert = key.cert
+    path: tuple[x509.Certificate, ...] = (key.cert,) if key.cert is not None else ()
     if key.kind == "chain":
+        path = verifier.hub_chain.path if verifier.hub_chain is not None else ()
         used = results[0].signature_key
         cert = next(
             (
@@ -197,7 +221,7 @@ def run_signxml(
             ),
             None,
         )
-    return results, cert
+    return results, cert, path
 
 
 def _location(root: etree._Element, sig: etree._Element) -> str:
@@ -219,6 +243,13 @@ def _translate(exc: Exception, shape: Shape, agency: str | None) -> SignatureErr
     if isinstance(exc, InvalidInput) and ("forbidden by configuration" in text or "Unrecognized" in text):
         return SignaturePolicyError(
             f"refused by the algorithm policy: {text}", reason="algorithm-refused", **common
+        )
+    if isinstance(exc, _UntrustedIssuer):
+        return SignatureInvalidError(
+            f"the signer's certificate ({exc.leaf.subject.rfc4514_string()}) was issued by "
+            f"{exc.issuer.rfc4514_string()}, which is not a trust anchor of this agency nor issued by one",
+            reason="untrusted-issuer",
+            **common,
         )
     if isinstance(exc, InvalidCertificate):
         timing = "valid at validation time" in text or "expired" in text or "not yet valid" in text

@@ -194,9 +194,17 @@ def keys_dev_ca(
             f"      key_file: {_relative(ref.key_file, cfg.root)}",
             f"      certificate_file: {_relative(ref.certificate_file or ref.key_file, cfg.root)}",
         ]
+    # One CA issues every certificate here, so each agency says which are its own (the code in OU);
+    # the province's own systems are verified when they sign, and need not.
     lines += ["trust:", "  agencies:"]
-    for code in ca.agencies:
-        lines += [f'    "{code}":', f"      anchors: [{_relative(ca.ca_certificate, cfg.root)}]"]
+    for code in [cfg.hub.hub.agency, *ca.agencies]:
+        lines += [
+            f'    "{code}":',
+            f"      anchors: [{_relative(ca.ca_certificate, cfg.root)}]",
+            f'      signers: [{{subject: {{OU: "{code}"}}}}]',
+        ]
+        if code == cfg.hub.hub.agency and code not in ca.agencies:
+            lines.append("      require_signature: false")
     console.print(
         "\nDevelopment keys only (unencrypted, from a CA nobody else trusts). Paste into "
         f"{escape(str(config / 'hub.yaml'))}, then set signing.policy in the adapters that should sign:\n",

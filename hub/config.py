@@ -8,9 +8,10 @@ environment variable or the path of a file, and the value is read when it is nee
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -171,12 +172,94 @@ class KeySettings(Strict):
     )
 
 
+#: Subject attributes a signer rule may name (case-insensitive), as X.500 attribute OIDs. A dotted OID
+#: (e.g. ``2.5.4.97``) names any other attribute.
+SUBJECT_ATTRIBUTES: Final[Mapping[str, str]] = {
+    "C": "2.5.4.6",
+    "ST": "2.5.4.8",
+    "L": "2.5.4.7",
+    "STREET": "2.5.4.9",
+    "O": "2.5.4.10",
+    "OU": "2.5.4.11",
+    "CN": "2.5.4.3",
+    "T": "2.5.4.12",
+    "TITLE": "2.5.4.12",
+    "SN": "2.5.4.4",
+    "SURNAME": "2.5.4.4",
+    "GIVENNAME": "2.5.4.42",
+    "SERIALNUMBER": "2.5.4.5",
+    "ORGANIZATIONIDENTIFIER": "2.5.4.97",
+    "UID": "0.9.2342.19200300.100.1.1",
+    "DC": "0.9.2342.19200300.100.1.25",
+    "E": "1.2.840.113549.1.9.1",
+    "EMAILADDRESS": "1.2.840.113549.1.9.1",
+}
+_DOTTED_OID: Final = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
+
+
+def subject_attribute_oid(name: str) -> str | None:
+    """The dotted OID a signer rule's attribute name stands for, or None if it names none."""
+    if _DOTTED_OID.match(name):
+        return name
+    return SUBJECT_ATTRIBUTES.get(name.upper())
+
+
+class SignerRule(Strict):
+    """Certificates that speak for an agency: all a rule lists must hold; any one rule suffices."""
+
+    subject: dict[str, str] = Field(
+        default_factory=dict,
+        description="Subject attributes the signer's certificate must carry, e.g. "
+        "{O: 'Văn phòng đăng ký đất đai*', OU: '000.00.00.G13'} or {UID: 'MST:0100109106'}. Values are "
+        "shell wildcards (*, ?, [..]) matched against the whole value, ignoring case and repeated spaces; "
+        "'{agency}' stands for the agency code claimed. Names: C, ST, L, STREET, O, OU, CN, T, SN, "
+        "GIVENNAME, SERIALNUMBER, ORGANIZATIONIDENTIFIER, UID, DC, E, or a dotted OID.",
+    )
+    certificate_sha256: str | None = Field(
+        default=None,
+        description="Hex SHA-256 fingerprint of the one certificate this rule pins (colons allowed), as "
+        "'openssl x509 -noout -fingerprint -sha256' prints it.",
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _known_attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            if subject_attribute_oid(name) is None:
+                known = ", ".join(dict.fromkeys(SUBJECT_ATTRIBUTES))
+                raise ValueError(f"{name!r} is not a subject attribute; use one of {known} or a dotted OID")
+            if not pattern.strip():
+                raise ValueError(f"the pattern for {name} is empty; write '*' to require only its presence")
+        return value
+
+    @field_validator("certificate_sha256")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.replace(":", "")):
+            raise ValueError("expected a SHA-256 fingerprint: 64 hex digits, colons allowed")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SignerRule:
+        if not self.subject and self.certificate_sha256 is None:
+            raise ValueError("a signer rule needs subject attributes, certificate_sha256, or both")
+        return self
+
+
 class AgencyTrust(Strict):
     """Who may sign for one agency, and how strictly its signatures are checked."""
 
     anchors: list[Path] = Field(
         default_factory=list,
         description="PEM files of CA certificates (or pinned signer certificates) trusted for this agency.",
+    )
+    signers: list[SignerRule] = Field(
+        default_factory=list,
+        description="Which certificates under the anchors speak for this agency (any one rule suffices). "
+        "Required when an anchor is also trusted for another agency (one national CA for all state "
+        "bodies): a certificate that chains to the anchor but matches no rule is refused "
+        "(signer-not-bound). Without rules, every certificate chaining to an anchor used by this agency "
+        "alone speaks for it.",
     )
     require_signature: bool = Field(default=True, description="Refuse unsigned messages from this agency.")
     legacy_sha1: bool = Field(
@@ -193,7 +276,8 @@ class TrustSettings(Strict):
     default: AgencyTrust = Field(
         default_factory=lambda: AgencyTrust(require_signature=False),
         description="Policy for agencies not listed: by default signatures are verified when present "
-        "but not required, and no anchor is trusted.",
+        "but not required, and no anchor is trusted. Its anchors speak for an unlisted agency only "
+        "through signers rules, usually with '{agency}' (e.g. subject: {OU: '{agency}'}).",
     )
 
 

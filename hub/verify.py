@@ -24,6 +24,17 @@ Decisions, so that nobody has to rediscover them:
   verification time (default now): the signer needs KeyUsage digitalSignature or nonRepudiation and must
   not be a CA; CAs follow the Web PKI profile. ``relaxed_extensions`` (test certificates only, never from
   configuration) drops these extension checks except CA basicConstraints.
+* Who speaks for whom: a chain to an anchor says who issued a certificate, not for which agency it
+  speaks. An agency's ``signers`` rules (subject attributes, pinned fingerprints) say which certificates
+  speak for it, checked after the signature and chain verify, on every path (intake and CLI). Without
+  rules, the chain alone suffices only when no other agency (nor the default policy) trusts the same
+  anchor, or one issued by or issuing it; configuration refuses such sharing without rules, and
+  verification refuses it too (``signer-not-bound``) for policies built in code. The default policy's
+  anchors speak for an unlisted agency only through rules.
+* Strength: RSA (and DSA) keys under 2048 bits and MD5/MD2/MD4-signed certificates are refused in any
+  certificate the signature carries or relies on, whatever the algorithm policy (``legacy_sha1``
+  included): ``weak-key``, ``weak-certificate-signature``. Only code (the interop vectors) may lower the
+  key-size floor.
 * Time: certificates are checked at ``at`` (default now). A XAdES SigningTime is reported, and the signer
   certificate must also have been valid then; a claimed signing time alone never replaces ``at``, because
   without a trusted timestamp it is only the signer's word.
@@ -46,6 +57,7 @@ from cryptography import x509
 from lxml import etree
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
+from ._certpolicy import Binding, fingerprint, issued_by, weakness
 from ._signature import (
     EXPECT_NAMESPACES,
     XADES_NS,
@@ -62,7 +74,7 @@ from ._signature import (
     xades_signing_time,
 )
 from ._signxml import run_signxml, signer_keys
-from .config import AgencyTrust, TrustSettings
+from .config import AgencyTrust, SignerRule, TrustSettings
 from .errors import (
     ConfigError,
     ConfigIssue,
@@ -105,12 +117,18 @@ _STRONG_DIGESTS: Final = frozenset(d for d in DigestAlgorithm if d is not Digest
 
 @dataclass(frozen=True)
 class AgencyPolicy:
-    """How signatures claimed for one agency are checked. Configuration sets the first three fields;
+    """How signatures claimed for one agency are checked. Configuration sets the first four fields;
     the others exist for code (interop tests) and are never reachable from YAML."""
 
     anchors: tuple[x509.Certificate, ...] = ()
     require_signature: bool = True
     legacy_sha1: bool = False
+    #: Which certificates speak for the agency (any one rule); empty: every certificate of its own anchors.
+    signers: tuple[SignerRule, ...] = ()
+    #: The smallest RSA/DSA key accepted in any certificate, whatever the algorithm policy.
+    min_key_bits: int = 2048
+    #: Accept certificates signed with MD5 (or MD2/MD4): third-party interop vectors only.
+    allow_md5_certificates: bool = False
     allow_dsa: bool = False
     #: False accepts a bare public key in KeyValue: integrity only, no identity.
     require_x509: bool = True
@@ -121,7 +139,10 @@ class AgencyPolicy:
     @classmethod
     def from_trust(cls, trust: AgencyTrust, anchors: Iterable[x509.Certificate]) -> AgencyPolicy:
         return cls(
-            anchors=tuple(anchors), require_signature=trust.require_signature, legacy_sha1=trust.legacy_sha1
+            anchors=tuple(anchors),
+            require_signature=trust.require_signature,
+            legacy_sha1=trust.legacy_sha1,
+            signers=tuple(trust.signers),
         )
 
     def signature_methods(self, *, hmac: bool) -> frozenset[SignatureMethod]:
@@ -149,6 +170,10 @@ class TrustStore:
     ):
         self._agencies = dict(agencies or {})
         self.default = default if default is not None else AgencyPolicy(require_signature=False)
+        self._shared = {
+            code: _sharing(code, policy, self._agencies, self.default)
+            for code, policy in self._agencies.items()
+        }
 
     @classmethod
     def from_settings(cls, settings: TrustSettings, root: Path) -> TrustStore:
@@ -180,7 +205,25 @@ class TrustStore:
         )
         if issues:
             raise ConfigError(issues)
-        return cls(agencies, default)
+        store = cls(agencies, default)
+        for code, policy in agencies.items():
+            others = store.shared_with(code)
+            if others and not policy.signers:
+                issues.append(
+                    ConfigIssue(
+                        "hub.yaml",
+                        None,
+                        None,
+                        f"trust.agencies.{code}.signers",
+                        f"an anchor of {code} is also trusted for {', '.join(others)}: add signers rules "
+                        f"saying which of its certificates speak for {code} "
+                        f"(e.g. subject: {{OU: '{code}'}}), or every certificate it issued could sign as "
+                        "this agency",
+                    )
+                )
+        if issues:
+            raise ConfigError(issues)
+        return store
 
     @property
     def agencies(self) -> tuple[str, ...]:
@@ -193,6 +236,29 @@ class TrustStore:
 
     def anchors_for(self, agency: str | None) -> list[x509.Certificate]:
         return list(self.policy_for(agency).anchors)
+
+    def shared_with(self, agency: str | None) -> tuple[str, ...]:
+        """Who else trusts this agency's anchors (or CAs above or below them): when anyone does, the
+        chain alone does not say the signer speaks for this agency."""
+        if agency is not None and agency in self._shared:
+            return self._shared[agency]
+        return ("every agency not listed under trust.agencies",) if self.default.anchors else ()
+
+
+def _related(a: x509.Certificate, b: x509.Certificate) -> bool:
+    return fingerprint(a) == fingerprint(b) or issued_by(a, b) or issued_by(b, a)
+
+
+def _sharing(
+    code: str, policy: AgencyPolicy, agencies: Mapping[str, AgencyPolicy], default: AgencyPolicy
+) -> tuple[str, ...]:
+    def overlaps(other: AgencyPolicy) -> bool:
+        return any(_related(a, b) for a in policy.anchors for b in other.anchors)
+
+    others = [other for other, p in agencies.items() if other != code and overlaps(p)]
+    if overlaps(default):
+        others.append("the default policy (trust.default)")
+    return tuple(others)
 
 
 def _anchor_problem(exc: Exception) -> str:
@@ -370,18 +436,47 @@ class XmlVerifier:
                 agency=agency,
                 algorithm=weak,
             )
+        # Before path building, whose refusal of a weak CA key would not say why.
+        issuers = [a for a in policy.anchors if any(issued_by(c, a) for c in shape.certs)]
+        _refuse_weak([*shape.certs, *issuers], policy, agency, shape.algorithm)
         errors: list[SignatureInvalidError] = []
         keys = signer_keys(shape, policy, agency)
         for key in keys:
             try:
-                results, cert = run_signxml(root, shape, policy, key, at, agency)
+                results, cert, path = run_signxml(root, shape, policy, key, at, agency)
             except SignatureInvalidError as exc:
                 errors.append(exc)
                 continue
+            _refuse_weak(path, policy, agency, shape.algorithm)
+            self._speaks_for(cert, policy, agency, shape.algorithm)
             return self._result(shape, results, cert, agency, at, target, covering)
         chain = [e for k, e in zip(keys, errors, strict=True) if k.kind == "chain"]
         specific = [e for e in errors if e.reason != "signature-mismatch"]
         raise (chain or specific or errors)[-1]
+
+    def _speaks_for(
+        self, cert: x509.Certificate | None, policy: AgencyPolicy, agency: str | None, algorithm: str
+    ) -> None:
+        """The signature and its chain are good; refuse unless this certificate speaks for ``agency``."""
+        if agency is None:  # nothing is claimed (hub verify's last resort): the report says "not bound"
+            return
+        who = cert.subject.rfc4514_string() if cert is not None else "a bare public key"
+        if policy.signers:
+            if cert is not None and any(Binding.from_rule(r).matches(cert, agency) for r in policy.signers):
+                return
+            why = "it matches none of this agency's signers rules"
+        else:
+            shared = self.trust.shared_with(agency)
+            if not shared:
+                return
+            why = f"its anchors are also trusted for {', '.join(shared)}, and it has no signers rules"
+        raise SignatureInvalidError(
+            f"the certificate {who} is trusted, but does not speak for agency {agency}: {why}",
+            reason="signer-not-bound",
+            agency=agency,
+            algorithm=algorithm,
+            detail={"signer": who},
+        )
 
     def _result(
         self,
@@ -431,6 +526,21 @@ class XmlVerifier:
             legacy=shape.legacy,
             covered=tuple(copies),
         )
+
+
+def _refuse_weak(
+    certs: Iterable[x509.Certificate], policy: AgencyPolicy, agency: str | None, algorithm: str
+) -> None:
+    for cert in certs:
+        # A self-issued certificate's own signature vouches for nothing (an anchor is trusted as such).
+        found = weakness(
+            cert,
+            min_rsa_bits=policy.min_key_bits,
+            check_signature=cert.issuer != cert.subject and not policy.allow_md5_certificates,
+        )
+        if found is not None:
+            reason, message = found
+            raise SignaturePolicyError(message, reason=reason, agency=agency, algorithm=algorithm)
 
 
 # ---------------------------------------------------------------- edges: CLI

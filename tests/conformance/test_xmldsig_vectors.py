@@ -17,6 +17,10 @@ legend allows it, and these tests show where and why:
   default-namespace signatures, and the test checks that those are exactly the vectors marked so.
 * ``x509_cert_from_document`` (XAdES samples): the test pins the certificates found in the document,
   standing in for an agency whose anchors hold them.
+* Key size and certificate hashes: some vectors (phaos, WSE) sign with 1024-bit RSA keys certified with
+  MD5. The hub refuses keys under 2048 bits and MD5-signed certificates whatever the policy
+  (``legacy_sha1`` included); only code may relax that, and these tests do so to run those vectors,
+  then show that the hub's own floor refuses them (``weak-key``, ``weak-certificate-signature``).
 * ``reject``: refused before any cryptography (DTD); ``reject-policy`` / unsupported: SignaturePolicyError,
   and nothing from the document reaches the error.
 """
@@ -82,6 +86,9 @@ def policy_for(vector: dict[str, Any], **overrides: Any) -> AgencyPolicy:
         "require_x509": bool(params.get("require_x509", True)),
         "hmac_key": hmac_key,
         "relaxed_extensions": bool(params.get("relaxed_cert_extension_policies", False)),
+        # Several vectors date from when 1024-bit RSA and MD5-signed certificates were usual (see below).
+        "min_key_bits": 1024,
+        "allow_md5_certificates": True,
     }
     fields.update(overrides)
     return AgencyPolicy(**fields)
@@ -189,6 +196,20 @@ def test_expired_chain_certificate_is_valid_inside_its_validity(shared_dir: Path
     vector = _by_name("aleksey01-enveloping-expired-cert.xml")
     verified = verify(vector, at=datetime(2026, 3, 15, tzinfo=UTC))
     assert verified.certificate is not None
+
+
+@pytest.mark.parametrize("name", ["phaos3-rsa-enveloped.xml", "wsjs-valid-wss-resp.xml"])
+def test_weak_keys_and_md5_certificates_are_refused_even_under_the_legacy_policy(
+    name: str, shared_dir: Path
+) -> None:
+    vector = _by_name(name)
+    assert verify(vector).certificate is not None  # cryptographically valid, with the floor relaxed
+    with pytest.raises(SignaturePolicyError) as refused:
+        verify(vector, min_key_bits=2048, legacy_sha1=True)
+    assert refused.value.reason == "weak-key" and "RSA key of 1024 bits" in refused.value.message
+    with pytest.raises(SignaturePolicyError) as refused:
+        verify(vector, allow_md5_certificates=False, legacy_sha1=True)
+    assert refused.value.reason == "weak-certificate-signature" and "MD5" in refused.value.message
 
 
 def test_chain_needs_its_trust_anchor_and_the_relaxed_profile(shared_dir: Path) -> None:

@@ -1,6 +1,8 @@
 """Inbound signatures over the real intake paths: an agency whose trust policy requires signatures
 gets its unsigned or tampered messages refused (problem+json over REST, a Client/Sender fault over
-SOAP), nothing is stored, an audit line is written; correctly signed messages go through."""
+SOAP), nothing is stored, an audit line is written; correctly signed messages go through. One CA (the
+dev CA) issues both the province's and the land registry's certificates, as one national CA does for
+every state body: each certificate speaks for its own agency only."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from lxml import etree
 from soap_support import HUB_ENVIRON, LAND, PROVINCE, envelope, fault, post, row_counts, status_update
 from support import dossier_body
 
-from lienthong.config import SigningPolicyConfig
+from lienthong.config import KeyReference, SigningPolicyConfig
 from lienthong.keys import DevCa, Keystore, create_dev_ca
 from lienthong.sign import build_signer
 from lienthong.xml import parse_xml
@@ -25,10 +27,13 @@ def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> DevCa:
     return create_dev_ca(tmp_path_factory.mktemp("keys"), PROVINCE, {LAND: "Đăng ký đất đai"})
 
 
-def sign(xml: bytes, ca: DevCa) -> bytes:
-    signer = build_signer(
-        SigningPolicyConfig(policy="xmldsig"), Keystore.load(ca.key_references(), Path("/"))
-    )
+def sign(xml: bytes, ca: DevCa, agency: str = PROVINCE) -> bytes:
+    """Signed with the province's (the hub's) certificate, or with another agency's from the dev CA."""
+    refs = ca.key_references()
+    if agency != PROVINCE:
+        certificate, key = ca.agencies[agency]
+        refs = [KeyReference(id=f"agency-{agency}", key_file=key, certificate_file=certificate)]
+    signer = build_signer(SigningPolicyConfig(policy="xmldsig"), Keystore.load(refs, Path("/")))
     assert signer is not None
     return etree.tostring(signer.sign(parse_xml(xml)), xml_declaration=True, encoding="UTF-8")
 
@@ -37,14 +42,18 @@ def sign(xml: bytes, ca: DevCa) -> bytes:
 def strict_hub(
     hub_factory: Callable[..., Any], project_factory: Callable[..., Any], land_sim: Any, dev_ca: DevCa
 ) -> Any:
-    """Both the province and the land registry must sign, with certificates from the dev CA."""
+    """Both the province and the land registry must sign, with certificates from the one dev CA; each
+    binds its own certificates by the agency code in their OU, as the 'hub keys dev-ca' snippet does."""
     project = project_factory(land_sim.url)
     anchors = [str(dev_ca.ca_certificate)]
     project.update(
         "hub.yaml",
         {
             "trust": {
-                "agencies": {a: {"anchors": anchors, "require_signature": True} for a in (PROVINCE, LAND)}
+                "agencies": {
+                    a: {"anchors": anchors, "require_signature": True, "signers": [{"subject": {"OU": a}}]}
+                    for a in (PROVINCE, LAND)
+                }
             }
         },
     )
@@ -119,7 +128,39 @@ def test_soap_unsigned_status_push_is_a_sender_fault_and_a_signed_one_is_acknowl
     assert row_counts(strict_hub.project.database)["messages"] == 0
     assert any("signature" in m and LAND in m for m in audit.messages)
 
-    body = sign(status_update().encode(), dev_ca).split(b"?>", 1)[1].strip().decode()
+    body = sign(status_update().encode(), dev_ca, LAND).split(b"?>", 1)[1].strip().decode()
     signed = post(strict_hub.client, version, envelope(version, body, message_id="dkdd-signed"))  # type: ignore[arg-type]
     assert signed.status_code == 200, signed.text
     assert row_counts(strict_hub.project.database)["messages"] == 1
+
+
+@pytest.mark.parametrize("version", ["soap11", "soap12"])
+def test_soap_body_signed_with_the_provinces_certificate_is_refused_at_the_land_endpoint(
+    strict_hub: Any, dev_ca: DevCa, version: str, audit: Any
+) -> None:
+    """Same CA, valid signature, wrong agency: the province's certificate cannot speak for the registry."""
+    body = sign(status_update().encode(), dev_ca).split(b"?>", 1)[1].strip().decode()
+    refused = post(strict_hub.client, version, envelope(version, body, message_id="dkdd-province"))  # type: ignore[arg-type]
+    assert fault(refused).code in {"Client", "Sender"}
+    assert f"is trusted, but does not speak for agency {LAND}" in fault(refused).reason
+    assert "signature-invalid" in (fault(refused).detail or "")
+    assert row_counts(strict_hub.project.database)["messages"] == 0
+    assert any("signature refused" in m and "signer-not-bound" in m and LAND in m for m in audit.messages)
+
+
+def test_rest_dossier_signed_with_the_registrys_certificate_is_refused_as_the_provinces(
+    strict_hub: Any, dev_ca: DevCa, audit: Any
+) -> None:
+    from lienthong_adapters.land.samples import sample_dossiers
+
+    s = sample_dossiers(1)[0]
+    signed = sign(s.xml, dev_ca, LAND)
+    r = strict_hub.client.post(
+        "/api/v1/messages", json=dossier_body(s.dossier_code, s.procedure_code, signed)
+    )
+    assert r.status_code == 403
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("signature-invalid")
+    assert f"does not speak for agency {PROVINCE}" in r.json()["detail"]
+    assert row_counts(strict_hub.project.database)["messages"] == 0
+    assert any("signer-not-bound" in m and PROVINCE in m for m in audit.messages)

@@ -504,6 +504,9 @@ def test_cli_dev_ca_then_sign(project: Path, shared_dir: Path, tmp_path: Path) -
     assert stat.S_IMODE((project / "var" / "keys" / "hub.key").stat().st_mode) == 0o600
     snippet = made.stdout[made.stdout.index("keys:\n") :]
     assert '"000.00.00.G13":' in snippet and "anchors: [var/keys/ca.pem]" in snippet
+    # One dev CA for the province and the registry: each agency binds its own certificates.
+    assert 'signers: [{subject: {OU: "000.00.00.G13"}}]' in snippet
+    assert f'signers: [{{subject: {{OU: "{PROVINCE}"}}}}]' in snippet
     _append(project / "config" / "hub.yaml", "\n" + snippet)
     assert run("keys", "dev-ca", "-c", "config").stdout.count("kept ") == 8  # idempotent
 
@@ -528,7 +531,15 @@ def test_cli_dev_ca_then_sign(project: Path, shared_dir: Path, tmp_path: Path) -
     good = run("verify", str(tmp_path / "signed.edxml"), *trusting)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "OU=000.00.00.H49" in good.stdout and "rsa-sha256" in good.stdout and "VALID" in good.stdout
-    untrusted = run("verify", str(tmp_path / "signed.edxml"), "--agency", PROVINCE, "-c", "config")
+    # The snippet trusts the dev CA for both agencies, but the province's certificate speaks for the
+    # province only: claimed for the land registry, it is refused.
+    assert run("config", "check", "-c", "config").returncode == 0
+    as_land = run("verify", str(tmp_path / "signed.edxml"), "--agency", "000.00.00.G13", "-c", "config")
+    assert as_land.returncode == 1 and "NOT VALID" in as_land.stdout, as_land.stdout + as_land.stderr
+    assert "signer-not-bound" in as_land.stdout and "does not speak for agency" in as_land.stdout
+    anyone = run("verify", str(tmp_path / "signed.edxml"), "-c", "config")
+    assert anyone.returncode == 0 and PROVINCE in anyone.stdout and "000.00.00.G13" not in anyone.stdout
+    untrusted = run("verify", str(tmp_path / "signed.edxml"), "--agency", "000.00.00.G05", "-c", "config")
     assert untrusted.returncode == 1 and "NOT VALID" in untrusted.stdout
     tampered = tmp_path / "tampered.edxml"
     tampered.write_bytes(

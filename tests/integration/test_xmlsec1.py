@@ -7,6 +7,8 @@ under CI=true where they fail, so CI never silently drops the independent check.
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -124,3 +126,40 @@ def test_xmlsec1_refuses_a_signer_it_does_not_trust(xmlsec1: str, keystore: Keys
     result = run_xmlsec1(xmlsec1, signed, other.ca_certificate)
     assert result.returncode != 0
     assert "certificate verification failed" in result.stderr
+
+
+def documented_recipes() -> dict[str, list[str]]:
+    """docs/signing.md's xmlsec1 commands, by the signing policies their comment line names."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "signing.md").read_text(encoding="utf-8")
+    recipes: dict[str, list[str]] = {}
+    for label, command in re.findall(r"^# ([a-z, -]+):.*\n(xmlsec1 --verify .+)$", text, flags=re.MULTILINE):
+        for policy in label.split(","):
+            recipes[policy.strip()] = shlex.split(command)
+    return recipes
+
+
+@pytest.mark.parametrize(("policy", "key_id", "sample"), CASES, ids=str)
+def test_the_documented_xmlsec1_recipe_verifies_every_policy(
+    xmlsec1: str,
+    shared_dir: Path,
+    keystore: Keystore,
+    dev_ca: DevCa,
+    tmp_path: Path,
+    policy: Policy,
+    key_id: str,
+    sample: str | None,
+) -> None:
+    """What a ministry copies from docs/signing.md works on what the hub sends, XAdES included."""
+    recipe = documented_recipes().get(policy)
+    assert recipe is not None, f"docs/signing.md gives no xmlsec1 command for {policy}"
+    root = (
+        land_document()
+        if sample is None
+        else parse_xml((shared_dir / "testdata" / "edxml" / sample).read_bytes())
+    )
+    signed = sign_to_file(keystore, policy, key_id, root, tmp_path / "signed.xml")
+    files = {"province-ca.pem": str(dev_ca.ca_certificate), "signed.xml": str(signed)}
+    command = [xmlsec1, *(files.get(arg, arg) for arg in recipe[1:])]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stderr.splitlines()

@@ -18,7 +18,7 @@ from lxml import etree
 from signxml import XMLSigner, namespaces
 from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMethod
 
-from lienthong.config import AgencyTrust, TrustSettings
+from lienthong.config import AgencyTrust, SignerRule, TrustSettings
 from lienthong.errors import (
     ConfigError,
     SignatureError,
@@ -93,6 +93,7 @@ def make_signer(
     key: PrivateKey | None = None,
     valid: tuple[datetime, datetime] | None = None,
     usage: x509.KeyUsage | None = None,
+    subject: x509.Name | None = None,
 ) -> Issued:
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     not_before, not_after = valid or (NOW - timedelta(days=1), NOW + timedelta(days=90))
@@ -100,7 +101,7 @@ def make_signer(
     ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(cn))
+        .subject_name(subject or _name(cn))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -361,7 +362,9 @@ def test_signer_of_another_agency_is_refused_for_this_one(verifier: XmlVerifier,
     envelope = sign_body(make_signer(tax_ca, "Cuc Thue"))
     with pytest.raises(SignatureInvalidError) as invalid:
         verifier.verify(envelope, agency=LAND, expect=BODY)
-    assert invalid.value.reason == "untrusted-signer"
+    # Reported as what it is: the Tax CA is no anchor of the land registry's (not "path length…").
+    assert invalid.value.reason == "untrusted-issuer"
+    assert "issued by CN=Tax CA,O=Test, which is not a trust anchor" in invalid.value.message
     # Without a claimed agency (CLI), the trust store says whose signer it is.
     assert verifier.verify(envelope, agency=None).signer_agency == TAX
 
@@ -475,8 +478,12 @@ def test_trust_store_from_settings(tmp_path: Path, land_ca: Issued, tax_ca: Issu
     _pem(tmp_path / "tax.pem", tax_ca.cert)
     settings = TrustSettings(
         agencies={
-            LAND: AgencyTrust(anchors=[Path("land.pem")]),
-            TAX: AgencyTrust(anchors=[tmp_path / "tax.pem", Path("land.pem")], legacy_sha1=True),
+            LAND: AgencyTrust(anchors=[Path("land.pem")], signers=[SignerRule(subject={"CN": "So Tai*"})]),
+            TAX: AgencyTrust(
+                anchors=[tmp_path / "tax.pem", Path("land.pem")],
+                legacy_sha1=True,
+                signers=[SignerRule(subject={"CN": "Cuc Thue"})],
+            ),
         }
     )
     trust = TrustStore.from_settings(settings, tmp_path)
