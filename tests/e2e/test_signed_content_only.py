@@ -124,7 +124,10 @@ def strict_hub(
         "hub.yaml",
         {
             "trust": {
-                "agencies": {a: {"anchors": anchors, "require_signature": True} for a in (PROVINCE, LAND)}
+                "agencies": {
+                    a: {"anchors": anchors, "require_signature": True, "signers": [{"subject": {"OU": a}}]}
+                    for a in (PROVINCE, LAND)
+                }
             }
         },
     )
