@@ -205,9 +205,14 @@ class DeliveryWorkers:
             breaker.start_trial(trial[0].delivery_id)
             claims += trial
         if limit > len(claims):
-            claims += self.store.claim_due(
-                self.identity, limit - len(claims), lease, exclude_targets=excluded
-            )
+            try:
+                claims += self.store.claim_due(
+                    self.identity, limit - len(claims), lease, exclude_targets=excluded
+                )
+            except Exception:
+                if not claims:
+                    raise
+                # The trials are claimed: make them (their breakers wait on them), claim more later.
         return claims
 
     def _dispatch_loop(self) -> None:
@@ -247,20 +252,21 @@ class DeliveryWorkers:
         with self._lock:
             claim = self._running.pop(delivery_id, None)
         if claim is not None:
-            self._end_trial(claim)  # a trial cancelled at shutdown never ran: free it
+            self._end_trial(claim, resolved=False)  # a trial cancelled at shutdown never ran: free it
         self._wake.set()
 
     def _is_trial(self, claim: Claim) -> bool:
         with self._lock:
             return claim.delivery_id in self._trials
 
-    def _end_trial(self, claim: Claim) -> None:
+    def _end_trial(self, claim: Claim, *, resolved: bool) -> None:
+        """Forget a trial claim; unless its call told the breaker how it went, free the trial."""
         with self._lock:
             if claim.delivery_id not in self._trials:
                 return
             self._trials.discard(claim.delivery_id)
         target = self.targets.get(claim.target)
-        if target is not None:
+        if target is not None and not resolved:
             target.breaker.cancel_trial()
 
     # ------------------------------------------------------------------ heartbeat
@@ -305,6 +311,7 @@ class DeliveryWorkers:
             self._record(claim, Dead(error=f"adapter '{claim.target}' is not configured in this hub"))
             return
         trial = self._is_trial(claim)
+        resolved = False  # has the breaker been told how the call went?
         with self._lock:
             self._calls[claim.delivery_id] = claim
         try:
@@ -314,12 +321,14 @@ class DeliveryWorkers:
                 with suppress(StoreUnavailableError):
                     self.store.release([claim], reason)
                 return
-            self._record(claim, self._attempt(target, claim, trial))
+            outcome = self._attempt(target, claim, trial)
+            resolved = True
+            self._record(claim, outcome)
         finally:
             with self._lock:
                 self._calls.pop(claim.delivery_id, None)
             if trial:
-                self._end_trial(claim)
+                self._end_trial(claim, resolved=resolved)
 
     def _attempt(self, target: Target, claim: Claim, trial: bool) -> Outcome:
         """Call the adapter once and tell the breaker how it went."""
