@@ -34,9 +34,10 @@ from .auth import (
     note_peer_certificate,
     remote_address,
 )
+from .breaker import BreakerState
 from .compose import Hub
 from .envelope import MessageKind, new_envelope
-from .errors import HubError, InvalidMessageError, PayloadTooLargeError
+from .errors import HubError, InvalidMessageError, PayloadTooLargeError, ServiceUnavailableError
 from .limits import limit_requests
 from .public_url import public_base_url
 from .store import DeliveryState, MessageFilter, MessageRecord
@@ -62,6 +63,8 @@ TITLES: dict[str, str] = {
     "signature-refused": "Chữ ký số không được chấp nhận / Signature refused by policy",
     "signing-failed": "Không ký số được / Signing failed",
     "hub-error": "Lỗi hệ thống / Internal error",
+    "service-unavailable": "Tạm thời không phục vụ được / Temporarily unavailable",
+    "store-unavailable": "Cơ sở dữ liệu tạm thời không sẵn sàng / Database temporarily unavailable",
 }
 
 
@@ -218,6 +221,30 @@ def message_view(record: MessageRecord) -> MessageView:
     )
 
 
+def health_view(hub: Hub) -> dict[str, object]:
+    """``/healthz``: message and delivery counts, and each adapter's circuit as this process sees it.
+
+    A breaker is per process, so each hub process answers for its own view."""
+    counts = hub.store.counts()
+    breakers = hub.workers.breakers()
+    degraded = any(view.state is not BreakerState.CLOSED for view in breakers.values())
+    return {
+        "status": "degraded" if degraded else "ok",
+        "messages": counts.messages,
+        "unroutable": counts.unroutable,
+        "deliveries": {t: {s.value: n for s, n in c.items()} for t, c in counts.by_target.items()},
+        "adapters": {name: view.as_dict() for name, view in sorted(breakers.items())},
+    }
+
+
+async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After: nothing was stored, and the same request may simply be sent again."""
+    assert isinstance(exc, ServiceUnavailableError)
+    response = problem(exc.http_status, exc.code, exc.message, **exc.detail)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 # ---------------------------------------------------------------- application
 
 
@@ -360,6 +387,8 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
             response.headers["WWW-Authenticate"] = "ApiKey"
         return response
 
+    app.add_exception_handler(ServiceUnavailableError, unavailable)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -450,12 +479,8 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
 
     @app.get("/healthz", tags=["operations"])
     def health(hub: HubDep) -> dict[str, object]:
-        counts = hub.store.counts()
-        return {
-            "status": "ok",
-            "messages": counts.messages,
-            "unroutable": counts.unroutable,
-            "deliveries": {t: {s.value: n for s, n in c.items()} for t, c in counts.by_target.items()},
-        }
+        """Liveness and what this process sees: 200 with ``degraded`` while a circuit is open (the hub
+        still accepts and stores; deliveries to that ministry wait), 503 while the database is down."""
+        return health_view(hub)
 
     return app

@@ -91,18 +91,7 @@ def check_configuration(
     """
     issues = check_adapters(config, plugins, unloaded_adapters)
     issues += check_signing(config)
-    longest = max((a.timeout + a.connect_timeout for a in config.adapters.values()), default=None)
-    if longest is not None and config.hub.workers.lease <= longest:
-        issues.append(
-            issue_at(
-                config,
-                f"{config.config_dir.name}/hub.yaml",
-                ("workers", "lease"),
-                "workers.lease",
-                f"lease ({config.hub.workers.lease}) must be longer than the slowest adapter call "
-                f"({longest}), or a slow delivery would be taken over while still running",
-            )
-        )
+    # No lease-versus-timeout rule: the workers' heartbeat renews the lease of a call in flight.
     for index, rule in enumerate(config.routes.routes):
         try:
             CompiledRule.compile(rule)
@@ -165,7 +154,7 @@ def build_hub(
         name: Target(
             adapter=adapter,
             policy=RetryPolicy(config.adapters[name].retry),
-            breaker=CircuitBreaker(config.adapters[name].circuit_breaker),
+            breaker=CircuitBreaker(config.adapters[name].circuit_breaker, name=name),
         )
         for name, adapter in adapters.items()
     }

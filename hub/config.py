@@ -135,8 +135,10 @@ class WorkerSettings(Strict):
         default=timedelta(milliseconds=500), description="How often idle workers look for due work."
     )
     lease: Duration = Field(
-        default=timedelta(seconds=60),
-        description="How long a claim lasts; after that a crashed worker's deliveries are taken over.",
+        default=timedelta(seconds=15),
+        description="How long a claim lasts without a heartbeat; a live worker renews the claims of its "
+        "calls in flight every lease/3, so a call may take longer, and a crashed worker's deliveries "
+        "are taken over one lease after its last heartbeat.",
     )
     shutdown_grace: Duration = Field(
         default=timedelta(seconds=20), description="How long shutdown waits for in-flight deliveries."

@@ -132,6 +132,42 @@ class UnknownAdapterError(HubError):
     code = "unknown-adapter"
 
 
+class ServiceUnavailableError(HubError):
+    """The hub cannot serve the request right now, through no fault of the sender; the same request
+    (the same message id) may be sent again after ``retry_after`` seconds, and is answered once.
+
+    Edges answer 503 with ``Retry-After`` (problem+json on REST, a Receiver / Server fault on SOAP).
+    """
+
+    code = "service-unavailable"
+    http_status = 503
+
+    def __init__(
+        self, message: str, *, retry_after: int = 5, detail: dict[str, object] | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, detail={"retry_after": retry_after, "retry_safe": True, **(detail or {})})
+
+
+class StoreUnavailableError(ServiceUnavailableError):
+    """The database could not be reached or could not write (connection lost or refused, server
+    restarting, disk full, database locked). The transaction was rolled back, so nothing the request
+    asked for was stored; a repeat with the same message id is stored once, or, if a commit did land
+    before the connection broke, answered as the duplicate it is."""
+
+    code = "store-unavailable"
+
+    def __init__(self, operation: str, cause: str, *, retry_after: int = 5) -> None:
+        self.operation = operation
+        self.cause = cause
+        super().__init__(
+            "Cơ sở dữ liệu của trục tạm thời không sẵn sàng; yêu cầu chưa được lưu. Gửi lại đúng yêu "
+            "cầu này (cùng mã thông điệp) là an toàn. / The hub's database is temporarily unavailable; "
+            "nothing was stored. Sending the same request again (same message id) is safe.",
+            retry_after=retry_after,
+        )
+
+
 @dataclass
 class DeliveryError(HubError):
     """Raised by adapters; the subclass tells the worker whether trying again can help."""

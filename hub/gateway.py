@@ -65,7 +65,13 @@ from .auth import (
 )
 from .compose import Hub
 from .envelope import REQUEST_HASH_HEADER, Envelope, new_envelope
-from .errors import HubError, PayloadTooLargeError, SchemaValidationError, XmlRefusedError
+from .errors import (
+    HubError,
+    PayloadTooLargeError,
+    SchemaValidationError,
+    ServiceUnavailableError,
+    XmlRefusedError,
+)
 from .inbound import InboundService
 from .limits import body_not_kept
 from .public_url import public_base_url
@@ -117,6 +123,8 @@ _TITLES: dict[str, tuple[str, str]] = {
     "not-found": ("Không tìm thấy dịch vụ", "No such service"),
     "unsupported-media-type": ("Kiểu nội dung không được hỗ trợ", "Unsupported media type"),
     "hub-error": ("Lỗi hệ thống", "Internal error"),
+    "service-unavailable": ("Tạm thời không phục vụ được", "Temporarily unavailable"),
+    "store-unavailable": ("Cơ sở dữ liệu tạm thời không sẵn sàng", "Database temporarily unavailable"),
 }
 _REFUSED = ("Yêu cầu bị từ chối", "Request refused")
 
@@ -243,6 +251,8 @@ class SoapGateway:
             return self._accept(call, request)
         except (UnauthenticatedError, ForbiddenError) as exc:  # auth.py has written the audit line
             return self._refused(call.version, exc, call.digest, call)
+        except ServiceUnavailableError as exc:
+            return self._unavailable(call, exc)
         except HubError as exc:
             if exc.http_status >= 500 and not isinstance(exc, SoapRequestError):
                 return self._internal(call, exc)
@@ -322,7 +332,7 @@ class SoapGateway:
         http_status: int | None,
         reference: str | None = None,
     ) -> _Answer:
-        code: FaultCode = "Receiver" if reference is not None else "Sender"
+        code: FaultCode = "Receiver" if reference is not None or exc.http_status >= 500 else "Sender"
         about_header, reply = False, version
         not_understood: tuple[str, ...] = ()
         if isinstance(exc, SoapRequestError):
@@ -372,6 +382,15 @@ class SoapGateway:
         )
         generic = HubError("the hub could not process the request; quote the reference to its operators")
         return self._fault(call.version, generic, call.digest, call, None, reference=reference)
+
+    def _unavailable(self, call: _Call, exc: ServiceUnavailableError) -> _Answer:
+        """The hub cannot take the request now (its database is down): a Receiver / Server fault whose
+        detail says when to retry, with HTTP 503 and Retry-After, which HTTP clients, proxies and load
+        balancers understand as "try again". Nothing was stored, so resending the same message (same
+        lt:messageId) is safe and is stored once. The outage is logged once, by the store."""
+        answer = self._fault(call.version, exc, call.digest, call, exc.http_status)
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
 
 
 def soap_router(hub: Hub) -> APIRouter:
@@ -478,6 +497,8 @@ def _detail(exc: HubError, reference: str | None, violations: list[dict[str, obj
     etree.SubElement(detail, qname(HUB_NS, "message")).text = exc.message
     if reference is not None:
         etree.SubElement(detail, qname(HUB_NS, "reference")).text = reference
+    if isinstance(exc, ServiceUnavailableError):
+        etree.SubElement(detail, qname(HUB_NS, "retryAfter")).text = str(exc.retry_after)
     for v in violations:
         el = etree.SubElement(detail, qname(HUB_NS, "violation"))
         for key in ("line", "column", "path", "message", "rule", "reason"):

@@ -201,8 +201,18 @@ class Store(Protocol):
         """Finish an attempt. Raises ClaimLostError when the claim no longer belongs to the worker."""
         ...
 
-    def release(self, claims: Sequence[Claim]) -> None:
-        """Hand unfinished claims back (graceful shutdown); the attempt is not counted as a failure."""
+    def release(self, claims: Sequence[Claim], reason: str) -> None:
+        """Hand claims back unfinished; the attempt is not counted against the retry policy, and its
+        history says ``reason`` (why no answer was recorded: a shutdown, a circuit that opened first)."""
+        ...
+
+    def extend_leases(self, claims: Sequence[Claim], lease: timedelta) -> set[int]:
+        """Heartbeat: push the lease of each claim this worker still holds to now + ``lease``.
+
+        Returns the delivery ids still held; a claim taken over or finished is left untouched, like
+        every other update guarded by the claim. A live call thus keeps its delivery however long it
+        takes, while a dead process's deliveries are free one lease after its last heartbeat.
+        """
         ...
 
     def get_message(self, message_id: uuid.UUID) -> MessageRecord: ...

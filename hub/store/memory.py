@@ -288,7 +288,7 @@ class MemoryStore:
             d.updated_at = now
             d.finish_attempt(claim.attempt, now, attempt_outcome, error, outcome)
 
-    def release(self, claims: Sequence[Claim]) -> None:
+    def release(self, claims: Sequence[Claim], reason: str) -> None:
         with self._lock:
             now = self._now()
             for claim in claims:
@@ -301,9 +301,18 @@ class MemoryStore:
                 d.lease_until = None
                 d.next_attempt_at = now
                 d.updated_at = now
-                d.finish_attempt(
-                    claim.attempt, now, AttemptOutcome.RELEASED, "released on shutdown before an answer"
-                )
+                d.finish_attempt(claim.attempt, now, AttemptOutcome.RELEASED, reason)
+
+    def extend_leases(self, claims: Sequence[Claim], lease: timedelta) -> set[int]:
+        with self._lock:
+            lease_until = self._now() + lease
+            held: set[int] = set()
+            for claim in claims:
+                d = self._deliveries.get(claim.delivery_id)
+                if d is not None and d.owned_by(claim):
+                    d.lease_until = lease_until
+                    held.add(claim.delivery_id)
+            return held
 
     def replay_dead(self, flt: MessageFilter) -> list[int]:
         with self._lock:

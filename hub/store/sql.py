@@ -50,6 +50,7 @@ from . import (
     RouteStatus,
     StateCounts,
 )
+from ._faults import Availability
 from .schema import UtcDateTime, attempts, deliveries, idempotency_keys, messages, route_decisions
 
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
@@ -61,7 +62,18 @@ def create_store_engine(url: str, *, pool_size: int = 10, echo: bool = False) ->
         engine = create_engine(url, echo=echo, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # pool_pre_ping: a connection the server dropped (restart, pg_terminate_backend, failover) is
+    # replaced when it is next checked out, so one outage does not fail requests after it is over.
+    # connect_timeout: a server that does not answer at all is a 503 after 10 s, not a hung request.
+    connect_args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -93,14 +105,16 @@ class SqlStore:
         self._writer: AbstractContextManager[object] = (
             nullcontext() if engine.dialect.name != "sqlite" else threading.Lock()
         )
+        self._availability = Availability()
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SqlStore:
         return cls(create_store_engine(url, **kwargs))
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self._writer, self.engine.begin() as conn:
+    def _tx(self, operation: str) -> Iterator[Connection]:
+        """One transaction; if the database is unavailable, a StoreUnavailableError (see _faults)."""
+        with self._availability.guard(operation), self._writer, self.engine.begin() as conn:
             yield conn
 
     # ------------------------------------------------------------------ intake
@@ -110,7 +124,7 @@ class SqlStore:
     ) -> AcceptResult:
         fingerprint = envelope.fingerprint()
         try:
-            with self._tx() as conn:
+            with self._tx("accept") as conn:
                 existing = self._existing(conn, envelope, fingerprint)
                 if existing is not None:
                     return existing
@@ -128,7 +142,7 @@ class SqlStore:
                 self._insert_route(conn, envelope.message_id, route, deliveries_, now)
         except IntegrityError:
             # Two submissions of the same sender id raced; the loser answers like a repeat.
-            with self._tx() as conn:
+            with self._tx("accept") as conn:
                 existing = self._existing(conn, envelope, fingerprint)
             if existing is None:
                 raise
@@ -193,7 +207,7 @@ class SqlStore:
     def reroute(
         self, message_id: uuid.UUID, route: RouteDecision, deliveries_: Sequence[PreparedDelivery]
     ) -> None:
-        with self._tx() as conn:
+        with self._tx("reroute") as conn:
             current = self._route(conn, message_id)
             if current.status is not RouteStatus.UNROUTABLE:
                 raise NotFoundError(f"message {message_id} is not unroutable; nothing to re-route")
@@ -223,7 +237,7 @@ class SqlStore:
         if self._is_postgres:
             query = query.with_for_update(skip_locked=True)
         claims: list[Claim] = []
-        with self._tx() as conn:
+        with self._tx("claim_due") as conn:
             rows = conn.execute(query).mappings().all()
             if not rows:
                 return []
@@ -310,7 +324,7 @@ class SqlStore:
             state, attempt_outcome, error = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error
             values.update(next_attempt_at=None, last_error=outcome.error)
         values.update(state=state.value, response=outcome.response, response_status=outcome.response_status)
-        with self._tx() as conn:
+        with self._tx("record_outcome") as conn:
             result = conn.execute(_update_held(claim).values(**values))
             if result.rowcount != 1:
                 raise ClaimLostError(
@@ -327,9 +341,9 @@ class SqlStore:
                 )
             )
 
-    def release(self, claims: Sequence[Claim]) -> None:
+    def release(self, claims: Sequence[Claim], reason: str) -> None:
         now = utcnow()
-        with self._tx() as conn:
+        with self._tx("release") as conn:
             for claim in claims:
                 result = conn.execute(
                     _update_held(claim).values(
@@ -350,15 +364,27 @@ class SqlStore:
                         .values(
                             finished_at=now,
                             outcome=AttemptOutcome.RELEASED.value,
-                            error="released on shutdown before an answer",
+                            error=reason,
                         )
                     )
+
+    def extend_leases(self, claims: Sequence[Claim], lease: timedelta) -> set[int]:
+        if not claims:
+            return set()
+        now = utcnow()
+        held: set[int] = set()
+        with self._tx("extend_leases") as conn:
+            for claim in claims:
+                result = conn.execute(_update_held(claim).values(lease_until=now + lease))
+                if result.rowcount == 1:
+                    held.add(claim.delivery_id)
+        return held
 
     def replay_dead(self, flt: MessageFilter) -> list[int]:
         now = utcnow()
         query = select(deliveries.c.id).where(deliveries.c.state == DeliveryState.DEAD.value)
         query = _filter_deliveries(query, flt).limit(flt.limit)
-        with self._tx() as conn:
+        with self._tx("replay_dead") as conn:
             ids = [row.id for row in conn.execute(query)]
             if ids:
                 conn.execute(
@@ -377,7 +403,7 @@ class SqlStore:
     # ------------------------------------------------------------------ reading
 
     def get_message(self, message_id: uuid.UUID) -> MessageRecord:
-        with self._tx() as conn:
+        with self._tx("get_message") as conn:
             records = self._records(conn, [message_id])
         if not records:
             raise NotFoundError(f"no message with id {message_id}")
@@ -409,12 +435,12 @@ class SqlStore:
         if flt.targets or flt.states:
             sub = _filter_deliveries(select(deliveries.c.message_id), flt)
             query = query.where(messages.c.id.in_(sub))
-        with self._tx() as conn:
+        with self._tx("list_messages") as conn:
             ids = [row.id for row in conn.execute(query)]
             return self._records(conn, ids)
 
     def counts(self) -> StateCounts:
-        with self._tx() as conn:
+        with self._tx("counts") as conn:
             by_target: dict[str, dict[DeliveryState, int]] = {}
             for row in conn.execute(
                 select(deliveries.c.target, deliveries.c.state, func.count()).group_by(

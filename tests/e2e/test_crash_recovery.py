@@ -4,8 +4,9 @@
 (a SOAP service that remembers every message id, so duplicates are visible). The simulator answers
 slowly, so deliveries are in flight when the hub is stopped:
 
-* SIGKILL: the in-flight attempts die with the process. After a restart their leases expire, they
-  are taken over ('released', 'lease expired' in the history) and delivered. Every accepted message
+* SIGKILL: the in-flight attempts die with the process, and with it the heartbeat that renewed their
+  leases. After a restart they are taken over within about one lease of the kill ('released',
+  'lease expired' in the history) and delivered. Every accepted message
   reaches the registry; a message sent twice is one whose first attempt was cut by the crash.
 * SIGTERM: the hub stops claiming, finishes what it is sending within the grace period, exits 0 and
   leaves nothing in flight. A restart delivers the rest, and nothing is sent twice.
@@ -27,6 +28,7 @@ from support import (
     LOOPBACK,
     MOTCUA_HEADERS,
     ProcessGroup,
+    attempt_rows,
     build_config_dir,
     database,
     delivery_rows,
@@ -48,7 +50,7 @@ pytestmark = pytest.mark.slow
 COUNT = 60
 LATENCY = 0.3  # seconds the registry takes per call: deliveries are in flight most of the time
 SUBMIT_LATENCY = 1.0  # slower while dossiers are submitted, so most are still queued afterwards
-LEASE = 3.0  # > land timeout + connect_timeout below, as the hub's config check demands
+LEASE = 3.0  # shorter than the land timeout below: the heartbeat renews it while a call runs
 GRACE = 5.0  # > LATENCY: a graceful stop lets running deliveries finish
 
 
@@ -104,8 +106,9 @@ def running_setup(tmp_path: Path) -> Iterator[Setup]:
                 "shutdown_grace": f"{GRACE}s",
             },
         },
-        # 2.5 s < lease; far above the simulator's latency, so no call times out on a busy machine.
-        land={"timeout": "2s", "connect_timeout": "500ms"},
+        # Longer than the lease (allowed: the heartbeat renews a live call's claim); far above the
+        # simulator's latency, so no call times out on a busy machine.
+        land={"timeout": "5s", "connect_timeout": "500ms"},
     )
     db_url = sqlite_url(tmp_path / "hub.db")
     with (
@@ -144,6 +147,7 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
         accepted = s.submit()
         s.wait_mid_delivery()
         first.kill()  # SIGKILL: no shutdown code runs, as when the machine loses power
+        killed_at = time.monotonic()
         first.wait(10)
         assert first.returncode == -signal.SIGKILL
 
@@ -154,6 +158,15 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
         assert sum(at_kill.values()) == COUNT, at_kill  # every 202 was committed before it was sent
 
         s.serve()  # same config, same database
+
+        def taken_over() -> bool:
+            with database(s.db_url) as db:
+                expired = [a for a in attempt_rows(db) if "lease expired" in str(a["error"])]
+            return len(expired) >= at_kill["in-flight"]
+
+        wait_until(taken_over, timeout=60, what="the crashed process's deliveries to be taken over")
+        # One lease after the last heartbeat, plus the restart of the process: not minutes.
+        assert time.monotonic() - killed_at < LEASE + 12
         wait_until(lambda: _all_delivered(s.api), timeout=60, what=f"all {COUNT} deliveries")
 
         histories = {message_id: _history(s.api, message_id) for message_id in accepted}

@@ -488,7 +488,7 @@ def test_an_expired_lease_is_taken_over(store: Store) -> None:
 
     with pytest.raises(ClaimLostError):
         store.record_outcome(crashed, Delivered())
-    store.release([crashed])  # not ours any more: silently nothing
+    store.release([crashed], "shutdown")  # not ours any more: silently nothing
     assert delivery(store, message_id).state is DeliveryState.IN_FLIGHT
     store.record_outcome(taken, Delivered())
     assert delivery(store, message_id).state is DeliveryState.DELIVERED
@@ -498,6 +498,34 @@ def test_a_live_lease_is_not_taken_over(store: Store) -> None:
     accept_to(store, "vpdk")
     claim_one(store, "w1", LEASE)
     assert store.claim_due("w2", 10, LEASE) == []
+
+
+def test_a_heartbeat_extends_the_lease_of_held_claims_only(store: Store) -> None:
+    """A live call renews its claim: even a lease already run out is not taken over once renewed."""
+    message_id = accept_to(store, "vpdk")
+    slow = claim_one(store, "w1", EXPIRED)
+    other_id = accept_to(store, "thue")
+    lost = claim_one(store, "w2", EXPIRED, only_targets=["thue"])
+    taken = claim_one(store, "w3", LEASE, only_targets=["thue"])  # w2 is gone: its delivery taken over
+
+    assert store.extend_leases([slow, lost], LEASE) == {slow.delivery_id}
+
+    assert store.claim_due("w4", 10, LEASE) == []  # the renewed lease holds
+    assert delivery(store, message_id).history[0].outcome is None  # still the same attempt, running
+    assert delivery(store, other_id).attempts == 2  # the stale claim changed nothing
+    store.record_outcome(slow, Delivered())
+    assert delivery(store, message_id).state is DeliveryState.DELIVERED
+    assert store.extend_leases([slow], LEASE) == set()  # finished: nothing to renew
+    assert store.extend_leases([], LEASE) == set()
+    store.record_outcome(taken, Delivered())
+    assert store.extend_leases([taken], EXPIRED) == set()
+
+
+def test_a_lease_not_renewed_runs_out(store: Store) -> None:
+    accept_to(store, "vpdk")
+    claim = claim_one(store, "w1", LEASE)
+    assert store.extend_leases([claim], EXPIRED) == {claim.delivery_id}  # renewed to "already over"
+    assert claim_one(store, "w2", LEASE).delivery_id == claim.delivery_id
 
 
 def test_an_expired_lease_still_counts_until_taken_over(store: Store) -> None:
@@ -608,18 +636,19 @@ def test_release_hands_the_delivery_back_without_charging_it(store: Store) -> No
     message_id = accept_to(store, "vpdk")
     first = claim_one(store, "w1")
 
-    store.release([first])
+    store.release([first], "released on shutdown before an answer")
 
     d = delivery(store, message_id)
     assert (d.state, d.attempts) == (DeliveryState.QUEUED, 1)
     assert d.next_attempt_at is not None and d.next_attempt_at >= first.first_attempt_at
     (attempt,) = d.history
     assert attempt.outcome is AttemptOutcome.RELEASED
-    assert attempt.error is not None and "released" in attempt.error
+    assert attempt.error == "released on shutdown before an answer"  # the reason, as given
     assert attempt.finished_at is not None
     with pytest.raises(ClaimLostError):
         store.record_outcome(first, Delivered())
-    store.release([first])  # releasing twice is harmless
+    store.release([first], "again")  # releasing twice is harmless, and changes nothing
+    assert delivery(store, message_id).history[0].error == "released on shutdown before an answer"
 
     second = claim_one(store, "w2")
     assert second.delivery_id == first.delivery_id
@@ -636,7 +665,7 @@ def test_release_of_several_claims(store: Store) -> None:
     for target in ("vpdk", "thue", "bhxh"):
         accept_to(store, target)
     claims = store.claim_due("w1", 3, LEASE)
-    store.release(claims)
+    store.release(claims, "not sent: the circuit opened")
     assert store.counts().by_target == {t: {DeliveryState.QUEUED: 1} for t in ("vpdk", "thue", "bhxh")}
     again = store.claim_due("w2", 3, LEASE)
     assert sorted(ids(again)) == sorted(ids(claims))

@@ -179,3 +179,50 @@ def test_zero_workers_never_start(count: int) -> None:
     w = workers(MemoryStore(), count=count)
     w.start()
     w.stop()
+
+
+def test_a_call_longer_than_the_lease_is_not_taken_over() -> None:
+    """The heartbeat renews the lease of a call in flight: another process polling the same store
+    does not take a slow delivery over, so the ministry is called once."""
+    store = MemoryStore()
+    accept(store, "land")
+    started = threading.Event()
+
+    def slow() -> bytes:
+        started.set()
+        time.sleep(1.2)  # four leases
+        return b"<ok/>"
+
+    adapter = ScriptedAdapter("land", [slow, b"<duplicate/>"])
+    first = workers(store, adapter, lease="300ms")
+    second = workers(store, adapter, lease="300ms")
+    first.start()
+    try:
+        assert started.wait(5)
+        second.start()
+        deadline = time.monotonic() + 10
+        while only_delivery(store).state is not DeliveryState.DELIVERED:
+            assert time.monotonic() < deadline, only_delivery(store)
+            time.sleep(0.02)
+    finally:
+        second.stop()
+        first.stop()
+    d = only_delivery(store)
+    assert len(adapter.calls) == 1
+    assert [a.outcome for a in d.history] == [AttemptOutcome.DELIVERED]
+    assert d.response == b"<ok/>"
+
+
+def test_a_circuit_that_opens_after_a_claim_hands_it_back_saying_why() -> None:
+    store = MemoryStore()
+    accept(store, "land", n=2)
+    adapter = ScriptedAdapter("land", [TransientDeliveryError("HTTP 503")])
+    w = workers(store, adapter, threshold=1)
+    first, second = w.claim(2)
+    w.process(first)  # fails: the circuit opens
+    w.process(second)  # claimed while it was closed, not sent now
+    assert len(adapter.calls) == 1
+    [record] = [r for r in store.list_messages(MessageFilter()) if r.deliveries[0].id == second.delivery_id]
+    (attempt,) = record.deliveries[0].history
+    assert attempt.outcome is AttemptOutcome.RELEASED
+    assert attempt.error == "not sent: the circuit for land opened after it was claimed"

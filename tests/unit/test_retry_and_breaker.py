@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
-from lienthong.breaker import BreakerState, CircuitBreaker
+import pytest
+
+from lienthong.breaker import BreakerState, BreakerView, CircuitBreaker
 from lienthong.config import CircuitBreakerConfig, RetryPolicyConfig
 from lienthong.envelope import MessageKind, new_envelope
 from lienthong.errors import PermanentDeliveryError, TransientDeliveryError
@@ -97,23 +100,65 @@ def test_breaker_opens_after_threshold_and_allows_one_trial_after_reset() -> Non
     b = CircuitBreaker(CircuitBreakerConfig(failure_threshold=3, reset_after=timedelta(seconds=10)), clock)
     for _ in range(2):
         assert b.before_call()
-        b.record_failure()
+        b.record_failure("HTTP 503")
     assert b.state is BreakerState.CLOSED
-    b.record_failure()
+    b.record_failure("HTTP 503")
     assert b.state is BreakerState.OPEN
-    assert not b.allows_claims() and not b.before_call()
+    assert not b.allows_claims() and not b.before_call() and not b.reserve_trial()
     clock.now += 10
     assert b.state is BreakerState.HALF_OPEN
-    assert b.allows_claims()
-    assert b.before_call()  # the single trial
-    assert not b.allows_claims() and not b.before_call()
-    b.record_failure()  # trial failed: open again for a full period
+    assert not b.allows_claims()  # only the trial may be claimed, and only once
+    assert b.reserve_trial()
+    assert not b.reserve_trial() and not b.before_call()
+    b.record_failure("timeout", trial=True)  # trial failed: open again for a full period
     assert b.state is BreakerState.OPEN
     clock.now += 10
-    assert b.before_call()
+    assert b.reserve_trial()
+    b.cancel_trial()  # nothing was due: the trial is free again
+    assert b.reserve_trial()
     b.record_success()
     assert b.state is BreakerState.CLOSED
-    assert b.before_call()
+    assert b.allows_claims() and b.before_call()
+
+
+def test_breaker_transitions_are_warnings_and_its_view_tells_the_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    wall = [T0]
+    b = CircuitBreaker(
+        CircuitBreakerConfig(failure_threshold=2, reset_after=timedelta(seconds=30)),
+        clock,
+        name="land",
+        wall_clock=lambda: wall[0],
+    )
+    assert b.view() == BreakerView(BreakerState.CLOSED, None, 0, None)
+    caplog.set_level(logging.WARNING, "lienthong.breaker")
+    b.record_failure("connection refused")
+    assert not caplog.records  # one failure is not an outage
+    b.record_failure("connection refused")
+    wall[0] = T0 + timedelta(seconds=1)
+    assert b.view() == BreakerView(BreakerState.OPEN, T0, 2, "connection refused")
+    clock.now += 30
+    assert b.view().state is BreakerState.HALF_OPEN
+    assert b.view().since == T0 + timedelta(seconds=30)
+    assert b.reserve_trial()
+    b.start_trial(17)
+    b.record_failure("HTTP 502", trial=True)
+    clock.now += 35
+    wall[0] = T0 + timedelta(seconds=65)
+    assert b.reserve_trial()
+    b.record_success()
+    assert b.view() == BreakerView(BreakerState.CLOSED, T0 + timedelta(seconds=65), 0, "HTTP 502")
+    messages = [r.getMessage() for r in caplog.records]
+    assert all(r.levelno == logging.WARNING for r in caplog.records)
+    assert len(messages) == 4, messages
+    opened, trial, again, closed = messages
+    assert "circuit for land opened after 2 consecutive failed calls" in opened
+    assert "connection refused" in opened
+    assert "half-open after 30.0s" in trial and "delivery 17" in trial
+    assert "open again" in again and "HTTP 502" in again and "down for 30.0s" in again
+    assert "circuit for land closed" in closed and "outage lasted 65.0s" in closed
 
 
 def test_breaker_success_resets_the_failure_count() -> None:
