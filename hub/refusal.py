@@ -59,7 +59,7 @@ def audit_http_refusal(conn: HTTPConnection, reason: str, detail: str, *, servic
     identity = getattr(conn.state, IDENTITY_STATE, None)
     audit_refusal(
         reason,
-        service=service or getattr(conn.state, SERVICE_STATE, None),
+        service=getattr(conn.state, SERVICE_STATE, None) or service,
         agency=identity.agency if isinstance(identity, Identity) else None,
         remote=remote_address(conn),
         detail=f"{detail} ({conn.scope.get('method', '-')} {conn.url.path})",
