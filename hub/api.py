@@ -45,7 +45,15 @@ from .auth import (
 from .compose import Hub
 from .envelope import MessageKind, new_envelope
 from .errors import HubError, InvalidMessageError, NotFoundError, PayloadTooLargeError
-from .refusal import CatchAll, ProblemResponse, audit_http_refusal, log, new_reference, note_caller
+from .refusal import (
+    CatchAll,
+    ProblemResponse,
+    audit_http_refusal,
+    log,
+    new_reference,
+    note_caller,
+    refusal_detail,
+)
 from .store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
@@ -531,7 +539,7 @@ def _answer_errors(app: FastAPI) -> None:
             response.headers["WWW-Authenticate"] = "ApiKey"
         refusal = exc.http_status < 500
         if refusal and not isinstance(exc, UnauthenticatedError | ForbiddenError):  # auth.py audited those
-            audit_http_refusal(request, exc.code, exc.message, service=_service(request))
+            audit_http_refusal(request, exc.code, refusal_detail(exc), service=_service(request))
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -64,6 +64,7 @@ from .compose import Hub
 from .envelope import Envelope, new_envelope
 from .errors import HubError, PayloadTooLargeError, SchemaValidationError, XmlRefusedError
 from .inbound import InboundService
+from .refusal import refusal_detail
 from .soap import (
     CONTENT_TYPES,
     FaultCode,
@@ -467,7 +468,7 @@ def _audit(
         service=f"soap:{service.adapter}/{operation}",
         agency=identity.agency,
         remote=remote,
-        detail=f"{exc.message} (messageId={message_id or '-'} requestHash={digest or '-'})",
+        detail=f"{refusal_detail(exc)} (messageId={message_id or '-'} requestHash={digest or '-'})",
     )
 
 

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Identity, audit_refusal, remote_address
+from .errors import HubError, SchemaValidationError
 
 log = logging.getLogger("lienthong.api")
 
@@ -46,6 +47,16 @@ class ProblemResponse(JSONResponse):
             return text.encode("utf-8")
         except UnicodeEncodeError:
             return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+def refusal_detail(exc: HubError) -> str:
+    """What an audit line may say about ``exc``. A schema violation's message can quote a value from
+    the payload (an ID number that is not a valid xs:integer), so only where it is goes to the log."""
+    if isinstance(exc, SchemaValidationError) and exc.violations:
+        first = exc.violations[0]
+        where = " ".join(p for p in (f"line {first.line}" if first.line else "", first.path or "") if p)
+        return f"{len(exc.violations)} schema violation(s), the first at {where or 'an unknown place'}"
+    return exc.message
 
 
 def note_caller(conn: HTTPConnection, identity: Identity, service: str) -> None:
