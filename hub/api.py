@@ -1,9 +1,11 @@
 """REST intake for provincial systems. Thin routes: validate the request, call one service, answer.
 
-Every error leaves as ``application/problem+json`` (RFC 9457) with a title in Vietnamese and English.
-Every route but ``/healthz`` and the API docs needs a caller identity (see ``auth.py``): submitting
-needs the service ``rest:submit`` and may only send as the caller's own agency; reading needs
-``rest:read``.
+Every error leaves as ``application/problem+json`` (RFC 9457) with a title in Vietnamese and English,
+and every refusal leaves one line on ``lienthong.audit`` (``refusal.py``); under ``/soap/`` errors are
+SOAP Faults (``gateway.py``). Every route but ``/healthz`` and the API docs needs a caller identity
+(see ``auth.py``): submitting needs the service ``rest:submit`` and may only send as the caller's own
+agency; reading needs ``rest:read`` and shows only the messages of the caller's agency, unless the
+caller holds ``rest:read-all`` (docs/api.md).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,27 +23,47 @@ from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from .auth import (
     API_KEY_HEADER,
+    READ_ALL,
     CallerRegistry,
+    ForbiddenError,
     Identity,
     UnauthenticatedError,
-    authenticate_request,
+    authorize_request,
     forbid,
+    identify_request,
     note_peer_certificate,
+    registry_of,
     remote_address,
 )
 from .breaker import BreakerState
 from .compose import Hub
 from .envelope import MessageKind, new_envelope
-from .errors import HubError, InvalidMessageError, PayloadTooLargeError, ServiceUnavailableError
+from .errors import (
+    HubError,
+    InvalidMessageError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+)
 from .limits import limit_requests
 from .public_url import public_base_url
-from .store import DeliveryState, MessageFilter, MessageRecord
+from .refusal import (
+    CatchAll,
+    ProblemResponse,
+    audit_http_refusal,
+    log,
+    new_reference,
+    note_caller,
+    refusal_detail,
+)
+from .store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
 
@@ -53,6 +76,8 @@ TITLES: dict[str, str] = {
     "idempotency-conflict": "Trùng mã thông điệp với nội dung khác / Message id reused for different content",
     "not-found": "Không tìm thấy / Not found",
     "malformed-request": "Yêu cầu sai cú pháp / Malformed request",
+    "unsupported-media-type": "Kiểu nội dung không được hỗ trợ / Unsupported media type",
+    "method-not-allowed": "Phương thức không được hỗ trợ / Method not allowed",
     "request-invalid": "Yêu cầu không hợp lệ / Invalid request",
     "unauthenticated": "Chưa xác thực / Not authenticated",
     "forbidden": "Không có quyền / Forbidden",
@@ -71,7 +96,7 @@ TITLES: dict[str, str] = {
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": PROBLEM_TYPE + code, "title": TITLES.get(code, code), "status": status, "detail": detail}
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return ProblemResponse(body, status_code=status)
 
 
 # ---------------------------------------------------------------- request and response models
@@ -100,6 +125,22 @@ class SubmitMessage(BaseModel):
     content_type: str = Field(default="application/xml", max_length=200)
     payload: str | None = Field(default=None, description="Payload as text (sent as UTF-8).")
     payload_base64: str | None = Field(default=None, description="Payload as base64, for exact bytes.")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode_text(cls, value: object) -> object:
+        """JSON can carry a lone surrogate (``"\\ud800"``), which is no Unicode text: no UTF-8 payload,
+        database column or log line can hold it, so it is refused here, where the field is named."""
+        texts = [value] if isinstance(value, str) else []
+        if isinstance(value, dict):
+            texts = [*value.keys(), *value.values()]
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                message = "text holds a lone surrogate (such as \\ud800), which UTF-8 cannot encode"
+                raise ValueError(message) from None
+        return value
 
     @model_validator(mode="after")
     def _one_payload(self) -> SubmitMessage:
@@ -269,13 +310,75 @@ def caller_for(service: str) -> Any:
     """A dependency that identifies the caller and checks it may call ``service`` (401 / 403)."""
 
     def dependency(request: Request, _key: Annotated[str | None, Security(api_key_scheme)]) -> Identity:
-        return authenticate_request(request, service)
+        identity = identify_request(request, service)
+        note_caller(request, identity, service)
+        authorize_request(request, identity, service)
+        return identity
 
     return Depends(dependency)
 
 
+@dataclass(frozen=True)
+class ReadAccess:
+    """A reader, and the messages it may see: ``parties`` None means every agency's (``rest:read-all``)."""
+
+    identity: Identity
+    parties: Parties | None
+
+
+def read_access(
+    request: Request, hub: HubDep, _key: Annotated[str | None, Security(api_key_scheme)]
+) -> ReadAccess:
+    """``rest:read`` shows a caller the messages its agency is party to: those it sent, those addressed
+    to it, and those routed to an adapter standing for it (what its system receives from the hub).
+    Only ``rest:read-all``, listed as such, shows everything: the province's operators and auditors."""
+    identity = identify_request(request, "rest:read")
+    if registry_of(request).reads_all(identity):
+        note_caller(request, identity, READ_ALL)
+        return ReadAccess(identity, None)
+    note_caller(request, identity, "rest:read")
+    authorize_request(request, identity, "rest:read")
+    adapters = [a.name for a in hub.config.adapters.values() if a.agency == identity.agency]
+    return ReadAccess(identity, Parties([identity.agency], adapters))
+
+
+def readable_message(hub: Hub, access: ReadAccess, message_id: uuid.UUID) -> MessageRecord:
+    """The message if this reader may see it. Another agency's message is "not found", word for word
+    as an unknown id is, so that a reader cannot even learn which ids exist."""
+    if access.parties is None:
+        return hub.store.get_message(message_id)
+    flt = MessageFilter(message_ids=[message_id], parties=access.parties, limit=1)
+    for record in hub.store.list_messages(flt):
+        return record
+    raise NotFoundError(f"no message with id {message_id}")
+
+
+def json_request(request: Request) -> None:
+    """415 for a body that does not say it is JSON: it would otherwise be read as something else."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {media or '(none)'} is not application/json", detail={"accept": "application/json"}
+        )
+
+
+class UnsupportedMediaTypeError(HubError):
+    code = "unsupported-media-type"
+    http_status = 415
+
+
 Submitter = Annotated[Identity, caller_for("rest:submit")]
-Reader = Annotated[Identity, caller_for("rest:read")]
+Reader = Annotated[ReadAccess, Depends(read_access)]
+#: After the caller in a route's parameters, so that a stranger gets 401 before any 415.
+JsonRequest = Annotated[None, Depends(json_request)]
+
+#: The service each route is, for the audit line of a refusal made before the caller was identified.
+ROUTE_SERVICES: dict[str, str] = {
+    "submit": "rest:submit",
+    "message_status": "rest:read",
+    "message_payload": "rest:read",
+    "list_messages": "rest:read",
+}
 
 
 async def read_submission(request: Request) -> SubmitMessage:
@@ -293,22 +396,28 @@ async def read_submission(request: Request) -> SubmitMessage:
         data += chunk
     if not data:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "model_attributes_type",
-                    "loc": ("body",),
-                    "msg": "the body must be JSON sent as application/json",
-                }
-            ]
-        )
     try:
         return SubmitMessage.model_validate_json(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        errors = [
+            _surrogate_as_text_error(e)
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def _surrogate_as_text_error(error: Any) -> Any:
+    """pydantic's JSON parser refuses a lone surrogate escape (``"\\ud800"``) as invalid JSON; the JSON
+    grammar allows it, so the sender deserves the same 422 as when the model's own check finds it:
+    the text is not Unicode, whatever field holds it."""
+    message = str(error.get("msg", ""))
+    if error.get("type") == "json_invalid" and ("surrogate" in message or "hex escape" in message):
+        return {
+            "type": "string_unicode",
+            "loc": tuple(error.get("loc", ())),
+            "msg": f"text holds a lone surrogate (such as \\ud800), which UTF-8 cannot encode ({message})",
+        }
+    return error
 
 
 Submission = Annotated[SubmitMessage, Depends(read_submission)]
@@ -344,8 +453,6 @@ class _HubApp(FastAPI):
             schemas.setdefault("SubmitMessage", submit)
         return self.openapi_schema  # type: ignore[return-value]
 
-    """FastAPI that notes the TLS client certificate before any middleware wraps ``send``."""
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         note_peer_certificate(scope, send)
         await super().__call__(scope, receive, send)
@@ -379,30 +486,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     from .gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
 
     app.include_router(soap_router(hub))
-
-    @app.exception_handler(HubError)
-    async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
-        response = problem(exc.http_status, exc.code, exc.message, **exc.detail)
-        if isinstance(exc, UnauthenticatedError):
-            response.headers["WWW-Authenticate"] = "ApiKey"
-        return response
-
-    app.add_exception_handler(ServiceUnavailableError, unavailable)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
-            for e in exc.errors()
-        ]
-        if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return problem(400, "malformed-request", "the request body is not valid JSON", errors=errors)
-        return problem(422, "request-invalid", "the request does not match the API contract", errors=errors)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 413: "payload-too-large"}.get(exc.status_code, "malformed-request")
-        return problem(exc.status_code, code, str(exc.detail))
+    _answer_errors(app)
 
     @app.post(
         "/api/v1/messages",
@@ -410,9 +494,15 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         response_model=Accepted,
         tags=["intake"],
         openapi_extra=SUBMIT_OPENAPI,
+        responses={415: {"description": "The body is not sent as application/json."}},
     )
     def submit(
-        caller: Submitter, body: Submission, request: Request, response: Response, hub: HubDep
+        caller: Submitter,
+        _json: JsonRequest,
+        body: Submission,
+        request: Request,
+        response: Response,
+        hub: HubDep,
     ) -> Accepted:
         """Accept a message. 202 means it is stored: it will be delivered, or shown as dead, never lost."""
         if body.sender != caller.agency:
@@ -452,14 +542,14 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         )
 
     @app.get("/api/v1/messages/{message_id}", response_model=MessageView, tags=["status"])
-    def message_status(message_id: uuid.UUID, hub: HubDep, _caller: Reader) -> MessageView:
+    def message_status(message_id: uuid.UUID, hub: HubDep, reader: Reader) -> MessageView:
         """Where a message is: its route and, per target, its state and every attempt."""
-        return message_view(hub.store.get_message(message_id))
+        return message_view(readable_message(hub, reader, message_id))
 
     @app.get("/api/v1/messages/{message_id}/payload", tags=["status"])
-    def message_payload(message_id: uuid.UUID, hub: HubDep, _caller: Reader) -> Response:
+    def message_payload(message_id: uuid.UUID, hub: HubDep, reader: Reader) -> Response:
         """The payload exactly as it was received, byte for byte."""
-        env = hub.store.get_message(message_id).envelope
+        env = readable_message(hub, reader, message_id).envelope
         return Response(
             env.payload, media_type=env.content_type, headers={"Digest": f"sha-256={env.payload_sha256}"}
         )
@@ -467,14 +557,21 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     @app.get("/api/v1/messages", response_model=list[MessageView], tags=["status"])
     def list_messages(
         hub: HubDep,
-        _caller: Reader,
+        reader: Reader,
         state: Annotated[list[DeliveryState] | None, Query()] = None,
         target: Annotated[list[str] | None, Query()] = None,
         unroutable: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[MessageView]:
-        """Recent messages, optionally only those with deliveries in a state (e.g. dead) or unroutable."""
-        flt = MessageFilter(states=state or (), targets=target or (), unroutable=unroutable, limit=limit)
+        """Recent messages, optionally only those with deliveries in a state (e.g. dead) or unroutable;
+        only the caller's agency's, unless it may read all."""
+        flt = MessageFilter(
+            states=state or (),
+            targets=target or (),
+            unroutable=unroutable,
+            parties=reader.parties,
+            limit=limit,
+        )
         return [message_view(r) for r in hub.store.list_messages(flt)]
 
     @app.get("/healthz", tags=["operations"])
@@ -484,3 +581,94 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         return health_view(hub)
 
     return app
+
+
+# ---------------------------------------------------------------- errors and refusals
+
+
+def _answer_errors(app: FastAPI) -> None:
+    """Every error as problem+json (a SOAP Fault under ``/soap/``); every refusal audited once."""
+    from .gateway import http_refusal, internal_fault
+
+    app.add_middleware(CatchAll, answer=_internal_answer(internal_fault))
+    app.add_exception_handler(ServiceUnavailableError, unavailable)  # 503 + Retry-After, before HubError's
+
+    @app.exception_handler(HubError)
+    async def _hub_error(request: Request, exc: HubError) -> Response:
+        if exc.http_status == 500:  # the hub's own error, not a refusal: its details go to the log
+            return _internal(request, exc, internal_fault)
+        response = problem(exc.http_status, exc.code, exc.message, **exc.detail)
+        if isinstance(exc, UnauthenticatedError):
+            response.headers["WWW-Authenticate"] = "ApiKey"
+        refusal = exc.http_status < 500
+        if refusal and not isinstance(exc, UnauthenticatedError | ForbiddenError):  # auth.py audited those
+            audit_http_refusal(request, exc.code, refusal_detail(exc), service=_service(request))
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            code, status, detail = "malformed-request", 400, "the request body is not valid JSON"
+        else:
+            code, status, detail = "request-invalid", 422, "the request does not match the API contract"
+        where = ", ".join(str(e["location"]) for e in errors[:5])
+        audit_http_refusal(
+            request, code, f"{detail}: {where}" if where else detail, service=_service(request)
+        )
+        return problem(status, code, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {
+            404: "not-found",
+            405: "method-not-allowed",
+            413: "payload-too-large",
+            415: "unsupported-media-type",
+        }.get(exc.status_code, "malformed-request")
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"nothing at {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not served at {request.url.path}"
+        if _is_soap(request):
+            return http_refusal(request, exc.status_code, code, detail, exc.headers)
+        # A 405 matched no route for its method, so no service either (FastAPI notes a near miss).
+        audit_http_refusal(
+            request, code, detail, service=_service(request) if exc.status_code != 405 else None
+        )
+        response = problem(exc.status_code, code, detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+
+def _service(request: Request) -> str | None:
+    """The service named in the audit line: as the caller was authorised for, else by the route."""
+    noted: str | None = getattr(request.state, "service", None)
+    route = getattr(request.scope.get("route"), "name", None)
+    return noted or ROUTE_SERVICES.get(route or "")
+
+
+def _is_soap(conn: HTTPConnection) -> bool:
+    path = conn.url.path
+    return path == "/soap" or path.startswith("/soap/")
+
+
+def _internal(request: Request, exc: Exception, soap_fault: Callable[[str], Response]) -> Response:
+    """A generic 500 for the caller, the error and its reference for the operators."""
+    reference = new_reference()
+    log.error("internal error ref=%s %s %s", reference, request.method, request.url.path, exc_info=exc)
+    return _internal_answer(soap_fault)(request.scope, reference)
+
+
+def _internal_answer(soap_fault: Callable[[str], Response]) -> Callable[[Scope, str], Response]:
+    def answer(scope: Scope, reference: str) -> Response:
+        if _is_soap(HTTPConnection(scope)):
+            return soap_fault(reference)
+        detail = "the hub could not process the request; quote the reference to its operators"
+        return problem(500, "hub-error", detail, reference=reference)
+
+    return answer

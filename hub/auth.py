@@ -4,7 +4,9 @@ In the spirit of X-Road: every caller — a ministry system or a provincial one 
 ``hub.yaml`` to one agency code, and authenticates with an API key (``X-API-Key``) or a mutual-TLS
 client certificate. Only SHA-256 digests of keys and fingerprints of certificates live in YAML; a key
 itself may come from an environment variable named there. Access rights are service patterns
-(``rest:submit``, ``rest:read``, ``soap:<adapter>/<operation>``): whatever is not listed is refused.
+(``rest:submit``, ``rest:read``, ``rest:read-all``, ``soap:<adapter>/<operation>``): whatever is not
+listed is refused. ``rest:read`` shows a caller its own agency's messages only; ``rest:read-all``, which
+no wildcard grants, shows every agency's.
 
 Every refusal is logged on ``lienthong.audit`` with the agency (if known), the service, the reason
 and the remote address — never a key, nor its digest.
@@ -32,6 +34,9 @@ from .config import Caller, Configuration
 from .errors import ConfigError, ConfigIssue, HubError
 
 API_KEY_HEADER: Final = "X-API-Key"
+#: The right to read every agency's messages over REST. Granted only when listed as such: no pattern
+#: (``rest:*``, ``*``) grants it, so that widening a caller's rights never silently widens what it sees.
+READ_ALL: Final = "rest:read-all"
 #: Key in the ASGI scope state under which ``PeerCertificateMiddleware`` notes the client certificate.
 CLIENT_CERT_STATE: Final = "client_cert_der"
 
@@ -194,6 +199,11 @@ class CallerRegistry:
     def allows(self, identity: Identity, service: str) -> bool:
         entry = self._entries.get((identity.agency, identity.name))
         return entry is not None and any(fnmatchcase(service, p) for p in entry.services)
+
+    def reads_all(self, identity: Identity) -> bool:
+        """Whether this caller lists ``rest:read-all`` itself (see :data:`READ_ALL`)."""
+        entry = self._entries.get((identity.agency, identity.name))
+        return entry is not None and READ_ALL in entry.services
 
     def authorize(self, identity: Identity, service: str, *, remote: str | None = None) -> None:
         """Refuse (403) unless one of the caller's service patterns matches ``service``."""

@@ -285,7 +285,12 @@ class TrustSettings(Strict):
 
 class Caller(Strict):
     """A system allowed to call the hub, bound to one agency code. Deny by default: a caller that
-    matches no entry here is refused. Only digests of API keys live in YAML, never the keys."""
+    matches no entry here is refused. Only digests of API keys live in YAML, never the keys.
+
+    Reading (``rest:read``) shows a caller only the messages its agency is party to: those it sent,
+    those addressed to it, and those routed to an adapter whose ``agency`` is its own. Reading every
+    agency's messages is the separate right ``rest:read-all`` (the province's operators and auditors),
+    granted only when listed as such: no wildcard grants it."""
 
     agency: str = Field(description="Agency code (mã định danh) the caller acts for.")
     name: str = Field(description="Human name of the calling system, for logs and the console.")
@@ -302,7 +307,8 @@ class Caller(Strict):
     )
     services: list[str] = Field(
         default_factory=list,
-        description="What the caller may call, as patterns: 'rest:submit', 'rest:read', "
+        description="What the caller may call, as patterns: 'rest:submit', 'rest:read' (its own agency's "
+        "messages), 'rest:read-all' (every agency's; only when listed as such, never through a wildcard), "
         "'soap:<adapter>/<operation>' (e.g. 'soap:land/*'). Nothing is allowed unless listed.",
     )
 

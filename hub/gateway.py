@@ -51,7 +51,8 @@ from fastapi import APIRouter, Request
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import PlainTextResponse, Response
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from .auth import (
     ForbiddenError,
@@ -75,6 +76,7 @@ from .errors import (
 from .inbound import InboundService
 from .limits import body_not_kept
 from .public_url import public_base_url
+from .refusal import refusal_detail
 from .soap import (
     CONTENT_TYPES,
     FaultCode,
@@ -121,6 +123,7 @@ _TITLES: dict[str, tuple[str, str]] = {
     "soap-invalid": ("Thông điệp SOAP không hợp lệ", "Invalid SOAP message"),
     "unknown-operation": ("Thao tác không được hỗ trợ", "Unknown operation"),
     "not-found": ("Không tìm thấy dịch vụ", "No such service"),
+    "method-not-allowed": ("Phương thức không được hỗ trợ", "Method not allowed"),
     "unsupported-media-type": ("Kiểu nội dung không được hỗ trợ", "Unsupported media type"),
     "hub-error": ("Lỗi hệ thống", "Internal error"),
     "service-unavailable": ("Tạm thời không phục vụ được", "Temporarily unavailable"),
@@ -182,7 +185,7 @@ class SoapGateway:
         Public, like any service description: it holds no data and no secret."""
         service = self.services.get(adapter)
         if service is None:
-            return PlainTextResponse(f"no inbound SOAP service '{adapter}'\n", 404)
+            return http_refusal(request, 404, "not-found", f"no inbound SOAP service '{adapter}'")
         params = {k.lower(): v for k, v in request.query_params.items()}
         endpoint = f"{public_base_url(request, self.hub.config)}/soap/{adapter}"
         data = None
@@ -191,7 +194,8 @@ class SoapGateway:
         elif "xsd" in params:
             data = service.published.render(endpoint, params["xsd"])
         if data is None:
-            return PlainTextResponse(f"see {endpoint}?wsdl\n", 404)
+            wanted = f"no schema '{params['xsd']}' here" if "xsd" in params else "no such document"
+            return http_refusal(request, 404, "not-found", f"{wanted}: the WSDL is at {endpoint}?wsdl")
         return Response(data, media_type="text/xml; charset=utf-8")
 
     async def call(self, request: Request, adapter: str) -> Response:
@@ -332,28 +336,7 @@ class SoapGateway:
         http_status: int | None,
         reference: str | None = None,
     ) -> _Answer:
-        code: FaultCode = "Receiver" if reference is not None or exc.http_status >= 500 else "Sender"
-        about_header, reply = False, version
-        not_understood: tuple[str, ...] = ()
-        if isinstance(exc, SoapRequestError):
-            code, about_header, not_understood = exc.fault, exc.about_header, exc.not_understood
-            reply = exc.reply_version or version
-        vi, en = _TITLES.get(exc.code, _REFUSED)
-        fault = FaultMessage(
-            code=code,
-            title_vi=vi,
-            title_en=en,
-            text=exc.message,
-            subcode=exc.code,
-            detail=_detail(exc, reference, _violations(exc, call)),
-            about_header=about_header,
-            not_understood=not_understood,
-            upgrade=code == "VersionMismatch",
-        )
-        header = ResponseHeader(digest, call.message_id if call is not None else None)
-        return _Answer(
-            build_fault(reply, fault, header), http_status or fault_http_status(reply, code), reply
-        )
+        return _fault(version, exc, digest, call, http_status, reference)
 
     def _refused(
         self,
@@ -396,6 +379,69 @@ class SoapGateway:
 def soap_router(hub: Hub) -> APIRouter:
     """The inbound SOAP routes, for ``create_app`` (raises ConfigError when an inbound section is wrong)."""
     return SoapGateway(hub).router
+
+
+# ---------------------------------------------------------------- refusals at the HTTP layer
+
+
+def http_refusal(
+    conn: HTTPConnection, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A refusal before any SOAP service took the request (no such service or schema, a method the
+    endpoint does not serve): a Client / Sender fault under the HTTP status, and its audit line.
+
+    Answered in SOAP 1.2 when the request said it spoke it, in SOAP 1.1 otherwise (a bare GET)."""
+    media, _ = _content_type(conn.headers.get("content-type", ""))
+    version = SOAP_MEDIA.get(media, "soap11")
+    method, path = conn.scope.get("method", "-"), conn.url.path
+    detail = f"{message} ({method} {path})"
+    audit_refusal(code, service=_service_of(path), remote=remote_address(conn), detail=detail)
+    answer = _fault(version, SoapRequestError(message, code=code), None, None, status)
+    return Response(answer.content, status, media_type=CONTENT_TYPES[version], headers=dict(headers or {}))
+
+
+def internal_fault(reference: str) -> Response:
+    """The generic Server fault for an error nothing else answered; the details are in the log."""
+    generic = HubError("the hub could not process the request; quote the reference to its operators")
+    return _fault("soap11", generic, None, None, None, reference=reference).response()
+
+
+def _service_of(path: str) -> str:
+    """``soap:<adapter>`` for the audit line, from ``/soap/<adapter>`` (or ``soap:-``)."""
+    adapter = path.removeprefix("/soap").strip("/").split("/")[0]
+    return f"soap:{adapter or '-'}"
+
+
+def _fault(
+    version: SoapVersion,
+    exc: HubError,
+    digest: str | None,
+    call: _Call | None,
+    http_status: int | None,
+    reference: str | None = None,
+) -> _Answer:
+    """The fault answering ``exc``; a ``reference`` or a 5xx error makes it the hub's fault (Server /
+    Receiver): the sender did nothing wrong, and may send the same request again."""
+    code: FaultCode = "Receiver" if reference is not None or exc.http_status >= 500 else "Sender"
+    about_header, reply = False, version
+    not_understood: tuple[str, ...] = ()
+    if isinstance(exc, SoapRequestError):
+        code, about_header, not_understood = exc.fault, exc.about_header, exc.not_understood
+        reply = exc.reply_version or version
+    vi, en = _TITLES.get(exc.code, _REFUSED)
+    fault = FaultMessage(
+        code=code,
+        title_vi=vi,
+        title_en=en,
+        text=exc.message,
+        subcode=exc.code,
+        detail=_detail(exc, reference, _violations(exc, call)),
+        about_header=about_header,
+        not_understood=not_understood,
+        upgrade=code == "VersionMismatch",
+    )
+    header = ResponseHeader(digest, call.message_id if call is not None else None)
+    return _Answer(build_fault(reply, fault, header), http_status or fault_http_status(reply, code), reply)
 
 
 # ---------------------------------------------------------------- helpers
@@ -463,7 +509,7 @@ def _audit(
         service=f"soap:{service.adapter}/{operation}",
         agency=identity.agency,
         remote=remote,
-        detail=f"{exc.message} (messageId={message_id or '-'} requestHash={digest or '-'})",
+        detail=f"{refusal_detail(exc)} (messageId={message_id or '-'} requestHash={digest or '-'})",
     )
 
 

@@ -147,8 +147,25 @@ class MessageRecord:
 
 
 @dataclass(frozen=True)
+class Parties:
+    """Agencies whose messages a reader may see, for :attr:`MessageFilter.parties`.
+
+    A message belongs to an agency that sent it (envelope ``sender``), that it is addressed to
+    (``recipient``), or that it was routed to: a delivery to one of ``targets``, the adapters standing
+    for these agencies (the store knows adapter names, not the agencies behind them). Empty sets match
+    nothing: a reader of no agency sees no message.
+    """
+
+    agencies: Sequence[str]
+    targets: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class MessageFilter:
-    """Selects messages or deliveries for listings and replay; unset fields match everything."""
+    """Selects messages or deliveries for listings and replay; unset fields match everything.
+
+    ``parties`` is the per-agency read boundary (docs/api.md): when set, only messages one of those
+    agencies is party to match, so a listing can never hold another agency's message."""
 
     message_ids: Sequence[uuid.UUID] = ()
     targets: Sequence[str] = ()
@@ -158,6 +175,7 @@ class MessageFilter:
     procedure_code: str | None = None
     unroutable: bool = False
     since: datetime | None = None
+    parties: Parties | None = None
     limit: int = 100
 
 
@@ -247,6 +265,7 @@ __all__ = [
     "MessageFilter",
     "MessageRecord",
     "Outcome",
+    "Parties",
     "PreparedDelivery",
     "RetryAt",
     "RouteDecision",

@@ -35,6 +35,7 @@ from . import (
     MessageFilter,
     MessageRecord,
     Outcome,
+    Parties,
     PreparedDelivery,
     RetryAt,
     RouteDecision,
@@ -376,6 +377,8 @@ class MemoryStore:
             return False
         if flt.unroutable and message.routes[-1].status is not RouteStatus.UNROUTABLE:
             return False
+        if flt.parties is not None and not self._party_to(message, flt.parties):
+            return False
         if flt.targets or flt.states:
             return any(self._delivery_matches(self._deliveries[i], flt) for i in message.delivery_ids)
         return True
@@ -391,6 +394,16 @@ class MemoryStore:
             or (flt.kind is not None and env.kind != flt.kind)
             or (flt.sender and env.sender != flt.sender)
             or (flt.procedure_code and env.procedure_code != flt.procedure_code)
+            or (flt.parties is not None and not self._party_to(self._messages[d.message_id], flt.parties))
+        )
+
+    def _party_to(self, message: _Message, parties: Parties) -> bool:
+        """SqlStore's ``_party_of``: sent by, addressed to, or routed to one of ``parties``."""
+        env = message.envelope
+        return (
+            env.sender in parties.agencies
+            or (env.recipient is not None and env.recipient in parties.agencies)
+            or any(self._deliveries[i].target in parties.targets for i in message.delivery_ids)
         )
 
     def _record(self, message: _Message) -> MessageRecord:

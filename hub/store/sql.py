@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    false,
     func,
     insert,
     or_,
@@ -44,6 +45,7 @@ from . import (
     MessageFilter,
     MessageRecord,
     Outcome,
+    Parties,
     PreparedDelivery,
     RetryAt,
     RouteDecision,
@@ -426,6 +428,8 @@ class SqlStore:
             query = query.where(messages.c.procedure_code == flt.procedure_code)
         if flt.since:
             query = query.where(messages.c.received_at >= flt.since)
+        if flt.parties is not None:
+            query = query.where(_party_of(flt.parties))
         if flt.unroutable:
             query = (
                 query.join(latest, latest.c.message_id == messages.c.id)
@@ -555,7 +559,26 @@ def _filter_deliveries(query: Any, flt: MessageFilter) -> Any:
         if flt.procedure_code:
             sub = sub.where(messages.c.procedure_code == flt.procedure_code)
         query = query.where(deliveries.c.message_id.in_(sub))
+    if flt.parties is not None:
+        query = query.where(deliveries.c.message_id.in_(select(messages.c.id).where(_party_of(flt.parties))))
     return query
+
+
+def _party_of(parties: Parties) -> Any:
+    """A condition on ``messages``: one of ``parties`` sent it, is its recipient, or has a delivery.
+
+    The deliveries are looked up under an alias and uncorrelated, so that inside a query over
+    ``deliveries`` (replay) "routed to one of their adapters" still means any delivery of the
+    message, not the one row being filtered."""
+    conditions = []
+    if parties.agencies:
+        agencies = list(parties.agencies)
+        conditions += [messages.c.sender.in_(agencies), messages.c.recipient.in_(agencies)]
+    if parties.targets:
+        routed = deliveries.alias("routed")
+        to_them = select(routed.c.message_id).where(routed.c.target.in_(list(parties.targets)))
+        conditions.append(messages.c.id.in_(to_them.correlate(None)))
+    return or_(*conditions) if conditions else false()
 
 
 def _message_row(envelope: Envelope, fingerprint: str) -> dict[str, Any]:

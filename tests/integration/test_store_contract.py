@@ -32,6 +32,7 @@ from lienthong.store import (
     DeliveryRecord,
     DeliveryState,
     MessageFilter,
+    Parties,
     PreparedDelivery,
     RetryAt,
     RouteDecision,
@@ -88,6 +89,7 @@ def make_envelope(
     kind: MessageKind = MessageKind.DOSSIER,
     procedure_code: str = "1.004227",
     received_at: datetime | None = None,
+    recipient: str | None = "vpdk-dongnai",
 ) -> Envelope:
     n = next(_numbers)
     envelope = new_envelope(
@@ -96,7 +98,7 @@ def make_envelope(
         sender_message_id=sender_message_id or f"msg-{n}-{uuid.uuid4().hex[:8]}",
         payload=payload,
         content_type=XML,
-        recipient="vpdk-dongnai",
+        recipient=recipient,
         procedure_code=procedure_code,
         dossier_code=f"000.00.01.H19-260301-{n:04d}",
         document_type="Đăng ký biến động đất đai",
@@ -350,6 +352,53 @@ def test_list_messages_filters(store: Store) -> None:
         "thue": DeliveryState.DEAD,
         "vpdk": DeliveryState.QUEUED,
     }
+
+
+def test_list_messages_of_parties_holds_only_what_those_agencies_sent_received_or_were_routed(
+    store: Store,
+) -> None:
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    # The province sends a dossier to the land registry (adapter "vpdk") and the tax office ("thue").
+    sent = accept_to(store, "vpdk", "thue", sender="H49", recipient=None, received_at=t0)
+    # The land registry answers the province: no delivery, only a recipient.
+    answer = make_envelope(sender="G13", recipient="H49", received_at=t0 + timedelta(minutes=1))
+    store.accept(answer, routed(), [])
+    # Another province's message to a third agency, and one nobody could route, addressed to G13.
+    other = accept_to(store, "bhxh", sender="H20", recipient="BHXH", received_at=t0 + timedelta(minutes=2))
+    lost = make_envelope(sender="H20", recipient="G13", received_at=t0 + timedelta(minutes=3))
+    store.accept(lost, UNROUTABLE, [])
+
+    def listed(parties: Parties, **kwargs: Any) -> list[uuid.UUID]:
+        flt = MessageFilter(parties=parties, **kwargs)
+        return [r.envelope.message_id for r in store.list_messages(flt)]
+
+    assert listed(Parties(["H49"])) == [answer.message_id, sent]  # sender or recipient
+    assert listed(Parties(["G13"], targets=["vpdk"])) == [lost.message_id, answer.message_id, sent]
+    assert listed(Parties(["G13"])) == [lost.message_id, answer.message_id]  # its adapters not given
+    assert listed(Parties(["TAX"], targets=["thue"])) == [sent]  # routed to it, nothing else
+    assert listed(Parties(["H20"])) == [lost.message_id, other]
+    assert listed(Parties(["BHXH", "H49"])) == [other, answer.message_id, sent]
+    assert listed(Parties(["nobody"], targets=["nowhere"])) == []
+    assert listed(Parties([])) == []  # no agency: nothing, not everything
+    # The boundary narrows the other filters, it never widens them.
+    assert listed(Parties(["H49"]), message_ids=[other, sent]) == [sent]
+    assert listed(Parties(["H20"]), unroutable=True) == [lost.message_id]
+    assert listed(Parties(["G13"], targets=["vpdk"]), targets=["thue"]) == [sent]
+    assert listed(Parties(["H49"]), limit=1) == [answer.message_id]
+
+
+def test_replay_dead_of_parties_requeues_only_their_messages(store: Store) -> None:
+    ours = accept_to(store, "vpdk", "thue", sender="H49")
+    theirs = accept_to(store, "thue", sender="H20")
+    for claim in store.claim_due("w1", 3, LEASE):
+        store.record_outcome(claim, Dead("rejected"))
+
+    # Party through the message's delivery to "vpdk": its dead "thue" delivery is theirs to replay.
+    assert store.replay_dead(MessageFilter(parties=Parties(["G13"], targets=["vpdk"]), targets=["thue"])) == [
+        delivery(store, ours, "thue").id
+    ]
+    assert store.replay_dead(MessageFilter(parties=Parties(["nobody"]))) == []
+    assert delivery(store, theirs).state is DeliveryState.DEAD
 
 
 def test_get_message_of_an_unknown_id_is_not_found(store: Store) -> None:
