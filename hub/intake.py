@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
@@ -31,6 +32,15 @@ from .verify import XmlVerifier
 from .xml import parse_xml
 
 log = logging.getLogger("lienthong.intake")
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A message authenticated, routed and translated, ready for the store (see :meth:`Intake.route`)."""
+
+    envelope: Envelope
+    decision: RouteDecision
+    prepared: list[PreparedDelivery]
 
 
 def _whole_document(root: etree._Element) -> etree._Element:
@@ -89,7 +99,24 @@ class Intake:
 
         ``tree`` is the payload already parsed by the caller (with the hardened parser), so it is not
         parsed twice. ``authenticated`` is what :meth:`authenticate` returned for this payload, when
-        the caller needed it first (the SOAP gateway reads the dossier code from it).
+        the caller needed it first (the SOAP gateway reads the dossier code from it). A caller that
+        holds a tree should rather call :meth:`route`, drop the tree, then :meth:`commit`.
+        """
+        return self.commit(self.route(envelope, tree=tree, authenticated=authenticated))
+
+    def route(
+        self,
+        envelope: Envelope,
+        *,
+        tree: etree._Element | None = None,
+        authenticated: etree._Element | None = None,
+    ) -> Routed:
+        """The first half of :meth:`submit`: authenticate, route and translate, nothing stored yet.
+
+        What comes back holds no tree. The parsed payload is the largest thing a request makes the
+        hub hold (libxml2 nodes take 3–4 times the bytes they were parsed from), and the store needs
+        none of it: parsed here, it is gone when this returns, before the store makes its own copies
+        of the payload; a caller that passed its own tree lets go of it before :meth:`commit`.
         """
         if tree is None and authenticated is None and envelope.is_xml:
             tree = parse_xml(envelope.payload)
@@ -105,7 +132,12 @@ class Intake:
                 agency=envelope.sender,
             )
         decision = self.router.decide(envelope, tree)
-        result = self.store.accept(envelope, decision, self._prepare(envelope, tree, decision))
+        return Routed(envelope, decision, self._prepare(envelope, tree, decision))
+
+    def commit(self, routed: Routed) -> AcceptResult:
+        """The second half of :meth:`submit`: store the message and its deliveries in one transaction."""
+        envelope, decision = routed.envelope, routed.decision
+        result = self.store.accept(envelope, decision, routed.prepared)
         if result.created:
             log.info(
                 "accepted %s from %s (%s) → %s",

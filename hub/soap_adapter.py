@@ -54,7 +54,7 @@ from .translate import XsltMapping
 from .transports.http import HttpTransport
 from .transports.wsdl import WsdlError, WsdlOperation, ZeepResponse
 from .validate import XsdValidator
-from .xml import parse_xml
+from .xml import parse_xml, serialize
 
 
 class SoapOptions(BaseModel):
@@ -135,7 +135,7 @@ class SoapAdapter:
             # without its signature (a target's schema may not allow ds:Signature at all), and
             # nothing may touch the bytes once they are signed. What is stored is what is sent.
             out = self.signer.sign(out)
-        payload = etree.tostring(out, xml_declaration=True, encoding="UTF-8")
+        payload = serialize(out)
         return PreparedDelivery(target=self.name, payload=payload, content_type="application/xml")
 
     # ------------------------------------------------------------------ delivery side
