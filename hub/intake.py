@@ -63,14 +63,25 @@ class Intake:
         self.verifier = verifier
 
     def _prepare(
-        self, envelope: Envelope, tree: etree._Element | None, decision: RouteDecision
+        self, envelope: Envelope, parsed: list[etree._Element], decision: RouteDecision
     ) -> list[PreparedDelivery]:
+        """Each target's delivery. ``parsed`` holds the payload's tree (or nothing), and only it does.
+
+        The tree is lent to each target's adapter but handed to the last one: popped in the call, so
+        no frame here keeps it, and an adapter done with it (SoapAdapter after its translation) lets
+        the input go before it validates and writes its output — the two trees of a translation are
+        the largest things a request makes the hub hold.
+        """
         prepared = []
-        for target in decision.targets:
+        last = len(decision.targets) - 1
+        for index, target in enumerate(decision.targets):
             adapter = self.adapters.get(target)
             if adapter is None:
                 raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
-            prepared.append(adapter.prepare(envelope, tree))
+            # Chosen in the call itself, not through a local, which would hold it until the next turn.
+            prepared.append(
+                adapter.prepare(envelope, (parsed[0] if index < last else parsed.pop()) if parsed else None)
+            )
         return prepared
 
     def authenticate(
@@ -132,7 +143,9 @@ class Intake:
                 agency=envelope.sender,
             )
         decision = self.router.decide(envelope, tree)
-        return Routed(envelope, decision, self._prepare(envelope, tree, decision))
+        parsed = [tree] if tree is not None else []
+        del tree, authenticated  # _prepare hands the tree on; a reference here would keep it
+        return Routed(envelope, decision, self._prepare(envelope, parsed, decision))
 
     def commit(self, routed: Routed) -> AcceptResult:
         """The second half of :meth:`submit`: store the message and its deliveries in one transaction."""
@@ -171,7 +184,8 @@ class Intake:
             decision = self.router.decide(envelope, tree)
             if decision.status is RouteStatus.UNROUTABLE:
                 continue
-            self.store.reroute(envelope.message_id, decision, self._prepare(envelope, tree, decision))
+            parsed = [tree] if tree is not None else []
+            self.store.reroute(envelope.message_id, decision, self._prepare(envelope, parsed, decision))
             rerouted.append(envelope.message_id)
         if rerouted and self.on_accepted is not None:
             self.on_accepted()

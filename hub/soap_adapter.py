@@ -117,6 +117,7 @@ class SoapAdapter:
                 f"adapter '{self.name}' needs an XML payload, got {envelope.content_type}"
             )
         root = tree if tree is not None else parse_xml(envelope.payload)
+        del tree
         if self.input_schema is not None:
             self.input_schema.validate(root, what=f"payload for '{self.name}'", source=envelope.payload)
         out = root
@@ -128,6 +129,9 @@ class SoapAdapter:
                 hub_agency=self.hub_agency,
                 target_agency=self.config.agency,
             )
+        # Done with the input. When intake handed it over (see Intake._prepare) nothing else holds it, and
+        # it goes now rather than beside the translation while that is validated, signed and written.
+        del root
         if self.output_schema is not None:
             self.output_schema.validate(out, what=f"translation for '{self.name}'")
         if self.signer is not None:
