@@ -353,11 +353,13 @@ def serve(
     """Run the REST API and the delivery workers."""
     import uvicorn
 
+    from ._allocator import tune_allocator
     from .api import create_app
     from .auth import server_tls_options
     from .compose import build_hub
 
     _setup_logging(verbose)
+    tune_allocator()  # before the first large allocation: request bodies, payloads, their trees
     with _errors():
         cfg = _load(config)
         tls = server_tls_options(cfg)
@@ -384,9 +386,11 @@ def worker(
     config: ConfigDir = DEFAULT_CONFIG, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
 ) -> None:
     """Run delivery workers only (more processes sharing one PostgreSQL database)."""
+    from ._allocator import tune_allocator
     from .compose import build_hub
 
     _setup_logging(verbose)
+    tune_allocator()
     with _errors():
         hub = build_hub(_load(config))
     hub.workers.start()

@@ -226,6 +226,7 @@ class SoapGateway:
         call = _Call(
             service, version, request.headers.get("soapaction"), params, body, digest, identity, remote
         )
+        del body  # the call holds it, and lets go of it as soon as the envelope is read (see _accept)
         answer = await run_in_threadpool(self._handle, call, request)
         return answer.response()
 
@@ -278,11 +279,15 @@ class SoapGateway:
         service.check_binding(hub_header, op, self.province)
         service.check_header_blocks(header)
         service.validator.validate(entry, what=f"the body of {op.name}", source=call.body)
+        # The request bytes only served to give a column to the envelope's schema errors (libxml2 gives
+        # none); errors found later are about the stored payload, whose own bytes give theirs. Let go
+        # of them before the body element is copied out: the request is held in two forms at most.
+        call.body = b""
         set_apart = foreign_header_blocks(header)
         # The body element alone is what is verified, acted on and stored, as one document: parsed from
         # the very bytes that are stored, so the stored payload verifies as it did here.
         payload = body_payload(entry)
-        del root, header, entry  # nothing below may read the envelope again
+        del root, header, entry  # nothing below may read the envelope again, and its tree goes now
         acted = self.hub.intake.authenticate(
             parse_xml(payload, limits=self.limits, what=f"the body of {op.name}"), service.agency
         )
@@ -307,7 +312,9 @@ class SoapGateway:
                 REQUEST_HASH_HEADER: call.digest,
             },
         )
-        result = self.hub.intake.submit(envelope, authenticated=acted)
+        routed = self.hub.intake.route(envelope, authenticated=acted)
+        del acted  # the store needs no tree: let it go (3–4 times the payload) before the commit
+        result = self.hub.intake.commit(routed)
         stored = envelope if result.created else self.hub.store.get_message(result.message_id).envelope
         audit.info(
             "accepted service=soap:%s/%s agency=%s message=%s sender_message=%s duplicate=%s "

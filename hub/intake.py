@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
@@ -31,6 +32,15 @@ from .verify import XmlVerifier
 from .xml import parse_xml
 
 log = logging.getLogger("lienthong.intake")
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A message authenticated, routed and translated, ready for the store (see :meth:`Intake.route`)."""
+
+    envelope: Envelope
+    decision: RouteDecision
+    prepared: list[PreparedDelivery]
 
 
 def _whole_document(root: etree._Element) -> etree._Element:
@@ -53,14 +63,25 @@ class Intake:
         self.verifier = verifier
 
     def _prepare(
-        self, envelope: Envelope, tree: etree._Element | None, decision: RouteDecision
+        self, envelope: Envelope, parsed: list[etree._Element], decision: RouteDecision
     ) -> list[PreparedDelivery]:
+        """Each target's delivery. ``parsed`` holds the payload's tree (or nothing), and only it does.
+
+        The tree is lent to each target's adapter but handed to the last one: popped in the call, so
+        no frame here keeps it, and an adapter done with it (SoapAdapter after its translation) lets
+        the input go before it validates and writes its output — the two trees of a translation are
+        the largest things a request makes the hub hold.
+        """
         prepared = []
-        for target in decision.targets:
+        last = len(decision.targets) - 1
+        for index, target in enumerate(decision.targets):
             adapter = self.adapters.get(target)
             if adapter is None:
                 raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
-            prepared.append(adapter.prepare(envelope, tree))
+            # Chosen in the call itself, not through a local, which would hold it until the next turn.
+            prepared.append(
+                adapter.prepare(envelope, (parsed[0] if index < last else parsed.pop()) if parsed else None)
+            )
         return prepared
 
     def authenticate(
@@ -89,7 +110,24 @@ class Intake:
 
         ``tree`` is the payload already parsed by the caller (with the hardened parser), so it is not
         parsed twice. ``authenticated`` is what :meth:`authenticate` returned for this payload, when
-        the caller needed it first (the SOAP gateway reads the dossier code from it).
+        the caller needed it first (the SOAP gateway reads the dossier code from it). A caller that
+        holds a tree should rather call :meth:`route`, drop the tree, then :meth:`commit`.
+        """
+        return self.commit(self.route(envelope, tree=tree, authenticated=authenticated))
+
+    def route(
+        self,
+        envelope: Envelope,
+        *,
+        tree: etree._Element | None = None,
+        authenticated: etree._Element | None = None,
+    ) -> Routed:
+        """The first half of :meth:`submit`: authenticate, route and translate, nothing stored yet.
+
+        What comes back holds no tree. The parsed payload is the largest thing a request makes the
+        hub hold (libxml2 nodes take 3–4 times the bytes they were parsed from), and the store needs
+        none of it: parsed here, it is gone when this returns, before the store makes its own copies
+        of the payload; a caller that passed its own tree lets go of it before :meth:`commit`.
         """
         if tree is None and authenticated is None and envelope.is_xml:
             tree = parse_xml(envelope.payload)
@@ -105,7 +143,14 @@ class Intake:
                 agency=envelope.sender,
             )
         decision = self.router.decide(envelope, tree)
-        result = self.store.accept(envelope, decision, self._prepare(envelope, tree, decision))
+        parsed = [tree] if tree is not None else []
+        del tree, authenticated  # _prepare hands the tree on; a reference here would keep it
+        return Routed(envelope, decision, self._prepare(envelope, parsed, decision))
+
+    def commit(self, routed: Routed) -> AcceptResult:
+        """The second half of :meth:`submit`: store the message and its deliveries in one transaction."""
+        envelope, decision = routed.envelope, routed.decision
+        result = self.store.accept(envelope, decision, routed.prepared)
         if result.created:
             log.info(
                 "accepted %s from %s (%s) → %s",
@@ -139,7 +184,8 @@ class Intake:
             decision = self.router.decide(envelope, tree)
             if decision.status is RouteStatus.UNROUTABLE:
                 continue
-            self.store.reroute(envelope.message_id, decision, self._prepare(envelope, tree, decision))
+            parsed = [tree] if tree is not None else []
+            self.store.reroute(envelope.message_id, decision, self._prepare(envelope, parsed, decision))
             rerouted.append(envelope.message_id)
         if rerouted and self.on_accepted is not None:
             self.on_accepted()

@@ -26,7 +26,7 @@ from typing import Literal, Protocol
 from lxml import etree
 
 from .errors import InvalidMessageError, SchemaViolation
-from .xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, qname
+from .xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, qname, serialize
 
 SoapVersion = Literal["soap11", "soap12"]
 SHA256_URI = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -427,7 +427,7 @@ def body_payload(entry: etree._Element) -> bytes:
     included), so its prefixes keep their meaning, also in QName-valued text such as ``xsi:type``.
     Exclusive C14N, which a body signature uses, ignores the declarations the body does not use.
     """
-    return etree.tostring(entry, encoding="UTF-8", xml_declaration=True, with_tail=False)
+    return serialize(entry, with_tail=False)
 
 
 def foreign_header_blocks(header: etree._Element | None) -> list[str]:

@@ -54,7 +54,7 @@ from .translate import XsltMapping
 from .transports.http import HttpTransport
 from .transports.wsdl import WsdlError, WsdlOperation, ZeepResponse
 from .validate import XsdValidator
-from .xml import parse_xml
+from .xml import parse_xml, serialize
 
 
 class SoapOptions(BaseModel):
@@ -117,6 +117,7 @@ class SoapAdapter:
                 f"adapter '{self.name}' needs an XML payload, got {envelope.content_type}"
             )
         root = tree if tree is not None else parse_xml(envelope.payload)
+        del tree
         if self.input_schema is not None:
             self.input_schema.validate(root, what=f"payload for '{self.name}'", source=envelope.payload)
         out = root
@@ -128,6 +129,9 @@ class SoapAdapter:
                 hub_agency=self.hub_agency,
                 target_agency=self.config.agency,
             )
+        # Done with the input. When intake handed it over (see Intake._prepare) nothing else holds it, and
+        # it goes now rather than beside the translation while that is validated, signed and written.
+        del root
         if self.output_schema is not None:
             self.output_schema.validate(out, what=f"translation for '{self.name}'")
         if self.signer is not None:
@@ -135,7 +139,7 @@ class SoapAdapter:
             # without its signature (a target's schema may not allow ds:Signature at all), and
             # nothing may touch the bytes once they are signed. What is stored is what is sent.
             out = self.signer.sign(out)
-        payload = etree.tostring(out, xml_declaration=True, encoding="UTF-8")
+        payload = serialize(out)
         return PreparedDelivery(target=self.name, payload=payload, content_type="application/xml")
 
     # ------------------------------------------------------------------ delivery side

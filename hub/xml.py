@@ -8,6 +8,8 @@ XInclude, and bounds size and depth.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -102,9 +104,16 @@ def _check_tree(root: etree._Element, limits: XmlLimits, what: str) -> None:
     for sibling in root.itersiblings(preceding=True):
         if isinstance(sibling, etree._ProcessingInstruction):
             raise XmlRefusedError(f"{what}: processing instructions are not accepted")
-    stack: list[tuple[etree._Element, int]] = [(root, 1)]
-    while stack:
-        el, depth = stack.pop()
+    # Depth first with one child iterator per level, not a stack of every pending sibling: a list of
+    # 30,000 elements under one parent would otherwise hold 30,000 element proxies at once (~4 MB for
+    # a 9 MB document), as much as a tenth of the whole request's memory.
+    levels: list[Iterator[etree._Element]] = [iter((root,))]
+    while levels:
+        el = next(levels[-1], None)
+        if el is None:
+            levels.pop()
+            continue
+        depth = len(levels)
         if isinstance(el, etree._ProcessingInstruction):
             raise XmlRefusedError(f"{what}: processing instructions are not accepted (line {el.sourceline})")
         if isinstance(el, etree._Entity):
@@ -122,10 +131,26 @@ def _check_tree(root: etree._Element, limits: XmlLimits, what: str) -> None:
                     raise XmlRefusedError(
                         f"{what}: an attribute value exceeds {limits.max_attribute_bytes} bytes"
                     )
-        stack.extend((child, depth + 1) for child in el)
+        levels.append(iter(el))
     for sibling in root.itersiblings():
         if isinstance(sibling, etree._ProcessingInstruction):
             raise XmlRefusedError(f"{what}: processing instructions are not accepted")
+
+
+def serialize(element: etree._Element, *, with_tail: bool = True) -> bytes:
+    """``etree.tostring(element, xml_declaration=True, encoding="UTF-8")``, byte for byte, in half the
+    memory: how the hub writes the documents it stores (a body element, a translation).
+
+    tostring builds the whole document in libxml2's buffer, which grows by doubling, and then copies it
+    into a bytes object: ~2.2 times the document at its peak, 20 MB for a 9 MB payload. Written
+    through lxml's incremental writer into a BytesIO, the document exists once: the BytesIO grows in
+    place and hands its buffer over without a copy.
+    """
+    out = io.BytesIO()
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        xf.write(element, with_tail=with_tail)
+    return out.getvalue()
 
 
 def parse_trusted_file(path: str) -> etree._ElementTree:

@@ -298,6 +298,29 @@ def test_malformed_json_is_a_400_and_stores_nothing(hub_server: Any) -> None:
     assert row_counts(hub_server.project.database) == before
 
 
+@pytest.mark.parametrize(
+    ("payload_base64", "reason"),
+    [
+        ("PEhvU28v*", "Only base64 data is allowed"),  # a character outside the alphabet
+        ("PEhvU28vPg", "Incorrect padding"),  # cut short
+        ("PEhvU28vPg==QQ==", "Excess data after padding"),
+        ("PEhvU28vPg==ạ", "only ASCII characters"),  # once a 500 text/plain: a ValueError, not binascii's
+    ],
+    ids=["alphabet", "padding", "after-padding", "non-ascii"],
+)
+def test_a_payload_that_is_not_base64_is_a_422_and_stores_nothing(
+    hub_server: Any, payload_base64: str, reason: str
+) -> None:
+    before = row_counts(hub_server.project.database)
+    message = dossier() | {"payload_base64": payload_base64}
+
+    problem = assert_problem(hub_server.submit(message), 422, "invalid-message", "Invalid message")
+
+    assert problem["detail"].startswith("payload_base64 is not valid base64: ")
+    assert reason in problem["detail"]
+    assert row_counts(hub_server.project.database) == before
+
+
 def test_missing_fields_are_listed_by_location(hub_server: Any) -> None:
     before = row_counts(hub_server.project.database)
     response = hub_server.client.post("/api/v1/messages", json={"kind": "dossier", "payload": "<a/>"})

@@ -446,7 +446,7 @@ def test_an_internal_error_is_a_receiver_fault_that_leaks_nothing(
     def broken(_envelope: Any) -> Any:
         raise RuntimeError("db password is hunter2")
 
-    monkeypatch.setattr(soap_hub.hub.intake, "submit", broken)
+    monkeypatch.setattr(soap_hub.hub.intake, "commit", broken)
     with caplog.at_level(logging.ERROR, logger="lienthong.gateway"):
         response = post(soap_hub.client, "soap12", envelope("soap12", status_update()))
     assert_fault(response, "soap12", "Receiver")

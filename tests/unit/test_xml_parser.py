@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from lienthong.errors import XmlRefusedError
-from lienthong.xml import XmlLimits, parse_xml
+from lienthong.xml import XmlLimits, parse_xml, serialize
 
 ATTACKS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "xml-attacks" / "defusedxml"
 
@@ -87,3 +88,46 @@ def test_external_resources_are_refused_before_they_are_opened(data: bytes) -> N
     # The resolver refuses before libxml2 opens anything; its message proves it was asked.
     with pytest.raises(XmlRefusedError, match="external resources are not accepted"):
         parse_xml(data)
+
+
+def test_the_depth_limit_is_exact() -> None:
+    limits = XmlLimits(max_depth=5)
+    assert parse_xml(b"<a>" * 5 + b"</a>" * 5, limits=limits) is not None
+    with pytest.raises(XmlRefusedError, match="deeper than 5"):
+        parse_xml(b"<a>" * 6 + b"</a>" * 6, limits=limits)
+    # Depth is counted per branch: a deep branch after a wide one is still found.
+    wide_then_deep = b"<a>" + b"<b/>" * 5000 + b"<c>" * 5 + b"</c>" * 5 + b"</a>"
+    with pytest.raises(XmlRefusedError, match="deeper than 5"):
+        parse_xml(wide_then_deep, limits=limits)
+
+
+def test_what_is_refused_is_found_after_many_siblings() -> None:
+    many = b"<b>x</b>" * 20_000
+    with pytest.raises(XmlRefusedError, match=r"processing instructions are not accepted \(line 2\)"):
+        parse_xml(b"<a>" + many + b"<c>\n<?php x ?></c></a>")
+    limits = XmlLimits(max_attributes=2)
+    with pytest.raises(XmlRefusedError, match="attributes on one element"):
+        parse_xml(b"<a>" + many + b'<b><c p="1" q="2" r="3"/></b></a>', limits=limits)
+
+
+SERIALIZED = [
+    # Namespaces declared on ancestors (used, unused, default), Vietnamese text, tails, a comment,
+    # a processing instruction, CDATA, a character reference and escaped attribute values.
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<!--before--><e:Envelope xmlns:e="urn:e" xmlns:x="urn:x" '
+    b'xmlns="urn:default"><e:Body>\n  <d:KetQua xmlns:d="urn:d" a="&lt;&amp;&quot;\'">'
+    + '<d:Ten xsi:type="x:T" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">Giấy chứng nhận '.encode()
+    + b"<![CDATA[a<b]]> &#xD;</d:Ten>tail<!-- c --><Plain>default ns</Plain></d:KetQua>\n</e:Body>"
+    b"</e:Envelope><!--after-->",
+    "<HoSo><ChuHoSo>Nguyễn Thị Hương</ChuHoSo></HoSo>".encode("utf-16"),
+    b'<?xml version="1.0" encoding="ISO-8859-1"?><a>caf\xe9</a>',
+]
+
+
+@pytest.mark.parametrize("data", SERIALIZED, ids=["envelope", "utf-16", "latin-1"])
+@pytest.mark.parametrize("with_tail", [True, False])
+def test_serialize_writes_the_bytes_tostring_writes(data: bytes, with_tail: bool) -> None:
+    """Stored payloads are written with serialize: what is signed, verified and sent depends on every byte."""
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True))
+    for element in root.iter("*"):
+        expected = etree.tostring(element, xml_declaration=True, encoding="UTF-8", with_tail=with_tail)
+        assert serialize(element, with_tail=with_tail) == expected
