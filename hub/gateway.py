@@ -222,7 +222,7 @@ class SoapGateway:
         if body is None or digest is None:
             too_large = PayloadTooLargeError(f"the request exceeds {self.limit} bytes")
             _audit(too_large, service, identity, remote, None, digest)
-            return self._fault(version, too_large, digest, None, None).response()
+            return _fault(version, too_large, digest, None, None).response()
         call = _Call(
             service, version, request.headers.get("soapaction"), params, body, digest, identity, remote
         )
@@ -247,7 +247,7 @@ class SoapGateway:
         remote = remote_address(request)
         audit_refusal(problem.code, service=f"soap:{adapter}", remote=remote, detail=problem.message)
         version = SOAP_MEDIA.get(media, "soap11")
-        return self._fault(version, problem, digest, None, status).response()
+        return _fault(version, problem, digest, None, status).response()
 
     # ------------------------------------------------------------ SOAP (in a worker thread)
 
@@ -262,7 +262,7 @@ class SoapGateway:
             if exc.http_status >= 500 and not isinstance(exc, SoapRequestError):
                 return self._internal(call, exc)
             _audit(exc, call.service, call.identity, call.remote, call, call.digest)
-            return self._fault(call.version, exc, call.digest, call, None)
+            return _fault(call.version, exc, call.digest, call, None)
         except Exception as exc:
             return self._internal(call, exc)
 
@@ -334,17 +334,6 @@ class SoapGateway:
 
     # ------------------------------------------------------------ faults
 
-    def _fault(
-        self,
-        version: SoapVersion,
-        exc: HubError,
-        digest: str | None,
-        call: _Call | None,
-        http_status: int | None,
-        reference: str | None = None,
-    ) -> _Answer:
-        return _fault(version, exc, digest, call, http_status, reference)
-
     def _refused(
         self,
         version: SoapVersion,
@@ -353,7 +342,7 @@ class SoapGateway:
         call: _Call | None,
     ) -> _Answer:
         """401 / 403 with a Client / Sender fault inside: the HTTP layer refused, so HTTP says so too."""
-        answer = self._fault(version, exc, digest, call, exc.http_status)
+        answer = _fault(version, exc, digest, call, exc.http_status)
         if isinstance(exc, UnauthenticatedError):
             answer.headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
         return answer
@@ -371,14 +360,14 @@ class SoapGateway:
             exc_info=exc,
         )
         generic = HubError("the hub could not process the request; quote the reference to its operators")
-        return self._fault(call.version, generic, call.digest, call, None, reference=reference)
+        return _fault(call.version, generic, call.digest, call, None, reference=reference)
 
     def _unavailable(self, call: _Call, exc: ServiceUnavailableError) -> _Answer:
         """The hub cannot take the request now (its database is down): a Receiver / Server fault whose
         detail says when to retry, with HTTP 503 and Retry-After, which HTTP clients, proxies and load
         balancers understand as "try again". Nothing was stored, so resending the same message (same
         lt:messageId) is safe and is stored once. The outage is logged once, by the store."""
-        answer = self._fault(call.version, exc, call.digest, call, exc.http_status)
+        answer = _fault(call.version, exc, call.digest, call, exc.http_status)
         answer.headers["Retry-After"] = str(exc.retry_after)
         return answer
 
