@@ -1,7 +1,8 @@
 """Intake: the one service function every entry point (REST, SOAP, CLI) calls to accept a message.
 
-It runs the front of the pipeline in order — authenticate, route, translate (and sign) — and hands the
-result to the store in one transaction. Only after that commit does the caller get an answer, so
+It runs the front of the pipeline in order — authenticate, route, then each target's stages (validate,
+translate, validate, sign: :mod:`~lienthong.prepare`) — and hands the result to the store in one
+transaction. Only after that commit does the caller get an answer, so
 an acknowledged message survives any crash; anything that fails before it is refused whole.
 
 The hub acts only on what a signature covers. When a payload is signed, routing XPaths, the adapters'
@@ -22,9 +23,9 @@ from datetime import datetime
 
 from lxml import etree
 
-from .adapter import Adapter
 from .envelope import Envelope
 from .errors import SignatureError, SignatureMissingError, UnknownAdapterError
+from .prepare import Preparation
 from .route import Router
 from .store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
 from .verify import XmlVerifier
@@ -42,13 +43,13 @@ class Intake:
         self,
         store: Store,
         router: Router,
-        adapters: Mapping[str, Adapter],
+        preparations: Mapping[str, Preparation],
         on_accepted: Callable[[], None] | None = None,
         verifier: XmlVerifier | None = None,
     ) -> None:
         self.store = store
         self.router = router
-        self.adapters = adapters
+        self.preparations = preparations
         self.on_accepted = on_accepted
         self.verifier = verifier
 
@@ -57,10 +58,10 @@ class Intake:
     ) -> list[PreparedDelivery]:
         prepared = []
         for target in decision.targets:
-            adapter = self.adapters.get(target)
-            if adapter is None:
+            stages = self.preparations.get(target)
+            if stages is None:
                 raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
-            prepared.append(adapter.prepare(envelope, tree))
+            prepared.append(stages.prepare(envelope, tree))
         return prepared
 
     def authenticate(

@@ -28,8 +28,8 @@ from ruamel.yaml import YAML
 from sqlalchemy import Engine, create_engine, select
 
 from lienthong.demo import dossier_body
+from lienthong.samples import sample_dossiers
 from lienthong.store.schema import attempts, deliveries, messages
-from lienthong_adapters.land.samples import sample_dossiers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
