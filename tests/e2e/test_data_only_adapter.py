@@ -18,8 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from conftest import ROOT, Project, RunningHub
 from lxml import etree
+from support import LOOPBACK, ProcessGroup, free_port, hub_env, wait_for_port
 
 from lienthong.simulator import FaultPlan, SimulatorServer, simulator_spec
 from lienthong.xml import parse_xml
@@ -117,3 +119,36 @@ def test_a_declaration_reaches_the_simulator_the_yaml_declares(
         answer = parse_xml(stored.response or b"")
         case = answer.findtext(f".//{{{TAX_NS}}}MaHoSoThue")
         assert case == "THUE-5701234567-1", etree.tostring(answer)
+
+
+def test_hub_simulate_serves_the_simulator_from_the_yaml(
+    hub_factory: Callable[..., RunningHub], tmp_path: Path
+) -> None:
+    """``hub simulate tax -c DIR``: the stand-in a user starts by hand, read from the adapter file."""
+    project = tax_project(tmp_path)
+    port = free_port()
+    env = hub_env(database_url="sqlite:///:memory:", land_endpoint="http://127.0.0.1:9/unused")
+    with ProcessGroup(tmp_path / "logs") as group:
+        process = group.start(
+            "simulate", ["simulate", "tax", "-c", str(project.config_dir), "--port", str(port)], env
+        )
+        wait_for_port(port, alive=process.alive)
+        url = f"http://{LOOPBACK}:{port}"
+        project.update("adapters/tax.yaml", {"endpoint": f"{url}/soap/tax"})
+        hub = hub_factory(project)
+        body: dict[str, Any] = {
+            "message_id": "tokhai-0002",
+            "kind": "document",
+            "sender": "000.00.00.H49",
+            "document_id": "TK-2026-0002",
+            "content_type": "application/xml",
+            "payload_base64": base64.b64encode(DECLARATION).decode("ascii"),
+        }
+
+        accepted = hub.submit(body)
+        assert accepted.status_code == 202, accepted.text
+        hub.wait(accepted.json()["message_id"])
+
+        with httpx.Client(base_url=url, timeout=5) as client:
+            assert client.get("/_sim/stats").json()["unique"] == 1
+        assert "simulating tax at" in process.output()
