@@ -82,16 +82,15 @@ def check() -> None:
     """ruff and mypy, the one script that keeps the code clean."""
     run([str(BIN / "ruff"), "check", "."])
     run([str(BIN / "ruff"), "format", "--check", "."])
-    # The folders hub/ and adapters/ install as 'lienthong' and 'lienthong_adapters'; mypy cannot
-    # follow setuptools' editable import hook, so it reads them through links with the import names.
+    # The folder hub/ installs as 'lienthong'; mypy cannot follow setuptools' editable import hook,
+    # so it reads it through a link with the import name.
     links = ROOT / ".typecheck"
     links.mkdir(exist_ok=True)
-    for name, folder in (("lienthong", "hub"), ("lienthong_adapters", "adapters")):
-        link = links / name
-        if not link.is_symlink():
-            link.symlink_to(ROOT / folder, target_is_directory=True)
+    link = links / "lienthong"
+    if not link.is_symlink():
+        link.symlink_to(ROOT / "hub", target_is_directory=True)
     env = dict(os.environ, MYPYPATH=str(links))
-    run([str(BIN / "mypy"), "-p", "lienthong", "-p", "lienthong_adapters"], env=env)
+    run([str(BIN / "mypy"), "-p", "lienthong"], env=env)
 
 
 def main() -> None:

@@ -237,11 +237,10 @@ def _own_cpu() -> float:
 
 def _simulator_main(conn: Connection) -> None:
     """Child process: the land registry simulator, until the parent says stop."""
-    from lienthong.adapter import discover_plugins
-    from lienthong.simulator import create_simulator_app
+    from lienthong.configfile import load_configuration
+    from lienthong.simulator import create_simulator_app, simulator_spec
 
-    spec = discover_plugins()[PLUGIN].simulator
-    assert spec is not None
+    spec = simulator_spec(load_configuration(ROOT / "config", environ={}), PLUGIN)
     # BackgroundServer as in hub demo, not SimulatorServer: that one binds its own socket with
     # proto 0, so asyncio never sets TCP_NODELAY and every answer waits ~40 ms for a delayed ACK.
     with BackgroundServer(create_simulator_app(spec)) as server:
@@ -385,7 +384,7 @@ def database(backend: str, run_id: str) -> Iterator[str]:
 
 
 def request_bodies(prefix: str, count: int) -> list[bytes]:
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.samples import sample_dossiers
 
     bodies = []
     for sample in sample_dossiers(count, agency=PROVINCE):

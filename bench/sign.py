@@ -14,11 +14,11 @@ Documents, each timed as the hub handles it:
 
 Operations, in microseconds per document (best of ``--repeats`` passes after a warm-up):
 ``parse`` is ``lxml.etree.fromstring`` of the bytes, the yardstick; ``sign`` is
-``XmlSigner.sign`` of a parsed tree plus serialisation, as ``SoapAdapter.prepare`` does it;
+``XmlSigner.sign`` of a parsed tree plus serialisation, as ``Preparation.prepare`` does it;
 ``verify`` is signxml's ``XMLVerifier.verify`` of the signed bytes with the development CA as the
 trust anchor (parse, certificate chain, digest, signature). "per core" is one thread, 1e6 / µs.
 
-In context, ``SoapAdapter.prepare`` of the land adapter (validate, translate, validate, serialise:
+In context, ``Preparation.prepare`` of the land adapter (validate, translate, validate, serialise:
 all the intake work for one target) over the sample dossiers, unsigned and signed.
 
 Finally the one-time cost of loading a key (unencrypted PEM, encrypted PEM, PKCS#12), which is why
@@ -67,8 +67,9 @@ E = f"{{{EDXML_NS}}}"
 
 def land_request(size: int) -> bytes:
     """A TiepNhanHoSo request of about ``size`` bytes: one mapped sample, parcels repeated."""
-    from lienthong_adapters.land import MAPPING
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.samples import sample_dossiers
+
+    MAPPING = ROOT / "mappings" / "land" / "hoso-to-tiepnhanhoso.xsl"
 
     xslt = etree.XSLT(etree.parse(str(MAPPING)), access_control=etree.XSLTAccessControl.DENY_ALL)
     root = xslt(parse_xml(sample_dossiers(1, day=date(2026, 11, 21))[0].xml)).getroot()
@@ -161,15 +162,15 @@ def measure(name: str, data: bytes, policy: Policy, keystore: Keystore, ca: DevC
 
 
 def prepare_in_context(keystore: Keystore, repeats: int) -> dict[str, float]:
-    """Microseconds per ``SoapAdapter.prepare`` of the land adapter, without and with each key."""
+    """Microseconds per ``Preparation.prepare`` of the land adapter, without and with each key."""
 
-    from lienthong.adapter import build_adapters, discover_plugins
+    from dataclasses import replace
+
     from lienthong.configfile import load_configuration
-    from lienthong.soap_adapter import SoapAdapter
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.prepare import build_preparations
+    from lienthong.samples import sample_dossiers
 
-    adapter = build_adapters(load_configuration(ROOT / "config", environ={}), discover_plugins())["land"]
-    assert isinstance(adapter, SoapAdapter)
+    adapter = build_preparations(load_configuration(ROOT / "config", environ={}))["land"]
     envelopes = [s.envelope(sender=PROVINCE) for s in sample_dossiers(50, day=date(2026, 11, 21))]
     trees = [parse_xml(e.payload) for e in envelopes]
 
@@ -180,7 +181,7 @@ def prepare_in_context(keystore: Keystore, repeats: int) -> dict[str, float]:
     results = {"unsigned": per_op_us(prepare_all, repeats) / len(envelopes)}
     for key_id, label in ((DevCa.RSA_KEY_ID, "xmldsig RSA-SHA256"), (DevCa.EC_KEY_ID, "xmldsig ECDSA P-256")):
         key = keystore.get(key_id)
-        adapter.signer = XmlSigner("xmldsig", key.algorithm, key)
+        adapter = replace(adapter, signer=XmlSigner("xmldsig", key.algorithm, key))
         results[label] = per_op_us(prepare_all, repeats) / len(envelopes)
     return results
 

@@ -11,7 +11,7 @@ adapter's samples (``hoso.xsd``) and the ``TiepNhanHoSo`` requests the land mapp
 (``dangkydatdai.xsd``).
 
 For context it also times every XML stage of the intake path as the land adapter runs it
-(``Intake.submit`` → ``SoapAdapter.prepare``): parse, route, validate input, translate, validate
+(``Intake.submit`` → ``Preparation.prepare``): parse, route, validate input, translate, validate
 output, serialize — and ``prepare`` whole, as a cross-check of the sum.
 
 Each figure is microseconds per document: the median (and best) of ``--repeats`` passes over
@@ -38,12 +38,11 @@ from lxml import etree
 from rich.console import Console
 from rich.table import Table
 
-from lienthong.adapter import build_adapters, discover_plugins
 from lienthong.configfile import load_configuration
 from lienthong.envelope import Envelope
 from lienthong.errors import SchemaValidationError
+from lienthong.prepare import Preparation, build_preparations
 from lienthong.route import Router
-from lienthong.soap_adapter import SoapAdapter
 from lienthong.validate import SchemaExplainer, XsdValidator
 from lienthong.xml import parse_xml
 
@@ -79,7 +78,7 @@ def per_document(label: str, fn: Callable[[T], object], items: Sequence[T], repe
 
 @dataclass(frozen=True)
 class Corpus:
-    adapter: SoapAdapter
+    adapter: Preparation
     router: Router
     envelopes: list[Envelope]
     inputs: list[etree._Element]  # parsed HoSo dossiers
@@ -95,12 +94,10 @@ class Corpus:
 
 
 def load_corpus(count: int) -> Corpus:
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.samples import sample_dossiers
 
     config = load_configuration(ROOT / "config")
-    adapter = build_adapters(config, discover_plugins())[PLUGIN]
-    if not isinstance(adapter, SoapAdapter):
-        raise SystemExit(f"the '{PLUGIN}' adapter is not a SoapAdapter; this benchmark times its stages")
+    adapter = build_preparations(config)[PLUGIN]
     envelopes = [s.envelope(sender=PROVINCE) for s in sample_dossiers(count, agency=PROVINCE)]
     inputs = [parse_xml(e.payload) for e in envelopes]
     outputs = [parse_xml(adapter.prepare(e, t).payload) for e, t in zip(envelopes, inputs, strict=True)]
@@ -205,19 +202,19 @@ def stages(corpus: Corpus, repeats: int) -> tuple[list[Timing], list[Timing]]:
     adapter = corpus.adapter
     assert adapter.input_schema is not None
     assert adapter.output_schema is not None
-    assert adapter.mapping is not None
-    input_schema, output_schema, mapping = adapter.input_schema, adapter.output_schema, adapter.mapping
+    assert adapter.mapper is not None
+    input_schema, output_schema, mapping = adapter.input_schema, adapter.output_schema, adapter.mapper
     pairs = list(zip(corpus.envelopes, corpus.inputs, strict=True))
 
     def translate(pair: tuple[Envelope, etree._Element]) -> etree._Element:
         envelope, root = pair
-        return mapping.apply(  # the parameters SoapAdapter.prepare passes
-            root,
-            message_id=str(envelope.message_id),
-            sender=envelope.sender,
-            hub_agency=adapter.hub_agency,
-            target_agency=adapter.config.agency,
-        )
+        params = {  # the parameters Preparation.prepare passes
+            "message_id": str(envelope.message_id),
+            "sender": envelope.sender,
+            "hub_agency": adapter.hub_agency,
+            "target_agency": adapter.target_agency,
+        }
+        return mapping.apply(root, params)
 
     def serialize(root: etree._Element) -> bytes:
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
@@ -232,7 +229,7 @@ def stages(corpus: Corpus, repeats: int) -> tuple[list[Timing], list[Timing]]:
     ]
     checks = [
         per_document("  of parse: libxml2 alone (fromstring)", _plain_parse, corpus.input_bytes, repeats),
-        per_document("SoapAdapter.prepare (last 4 stages)", lambda p: adapter.prepare(*p), pairs, repeats),
+        per_document("Preparation.prepare (last 4 stages)", lambda p: adapter.prepare(*p), pairs, repeats),
     ]
     return path, checks
 
@@ -306,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" · xmlschema {xmlschema.__version__} · {args.docs} documents × {args.repeats} passes"
     )
     corpus = load_corpus(args.docs)
-    from lienthong_adapters.land import HOSO_SCHEMA, LAND_SCHEMA
+    HOSO_SCHEMA = ROOT / "schemas" / "province" / "hoso.xsd"
+    LAND_SCHEMA = ROOT / "schemas" / "land" / "dangkydatdai.xsd"
 
     comparisons = [
         compare("TiepNhanHoSo", LAND_SCHEMA, corpus.outputs, corpus.output_bytes, args.repeats),

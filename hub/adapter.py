@@ -1,62 +1,43 @@
 """The adapter plugin contract and its discovery.
 
-An adapter plugin is a name, an options model and a factory (:class:`AdapterSpec`), published as an
-entry point in the group ``lienthong.adapters``. The hub finds plugins through that group and never
-imports one by name, so a ministry adapter can live in any installed package.
+An adapter plugin is a name, an options model and a factory (:class:`AdapterSpec`). The hub runs the
+intake stages itself (``prepare``: validate, translate, validate, sign, serialise); a plugin only talks
+to its system at delivery, through the :class:`~lienthong.transports.base.Transport` the hub gives it.
+The generic SOAP plugin is built in (``plugin: soap``), so most adapters are a YAML file, a schema and
+a mapping. Plugins that need code are published as entry points in the group ``lienthong.adapters``;
+the hub finds them through that group and never imports one by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from lxml import etree
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import AdapterConfig, Configuration
 from .configfile import issue_at
-from .envelope import Envelope
 from .errors import ConfigError, ConfigIssue, HubError, UnknownAdapterError
-from .sign import Signer, build_signers
-from .store import Claim, Delivered, PreparedDelivery
-
-if TYPE_CHECKING:
-    from .simulator import SimulatorSpec
+from .store import Claim, Delivered
+from .transports.base import Transport
+from .transports.http import HttpTransport
 
 ENTRY_POINT_GROUP = "lienthong.adapters"
 
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
 
 class Adapter(Protocol):
-    """One configured connection to one ministry system."""
+    """One configured connection to one ministry system: what it does at delivery."""
 
     name: str
-
-    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
-        """Validate, translate (and sign) at intake, so the stored bytes are exactly what is sent.
-
-        Raises InvalidMessageError subclasses for input the target can never accept.
-        """
-        ...
 
     def deliver(self, claim: Claim) -> Delivered:
         """Send the prepared bytes once. Raises TransientDeliveryError or PermanentDeliveryError."""
         ...
-
-
-class SampleMessage(Protocol):
-    """A realistic message an adapter can generate for the demo and the benchmarks."""
-
-    @property
-    def dossier_code(self) -> str: ...
-
-    @property
-    def procedure_code(self) -> str: ...
-
-    @property
-    def xml(self) -> bytes: ...
 
 
 class NoOptions(BaseModel):
@@ -66,36 +47,37 @@ class NoOptions(BaseModel):
 
 
 @dataclass(frozen=True)
-class AdapterContext:
-    """What a factory gets: its own settings, checked options, and the hub it serves."""
+class AdapterContext(Generic[OptionsT]):
+    """What a factory gets: its own settings, its checked options, the hub it serves and the transport
+    to talk through (HTTP in production, a :class:`~lienthong.transports.memory.MemoryTransport` in tests)."""
 
     config: AdapterConfig
-    options: BaseModel
+    options: OptionsT
     hub_agency: str
     root: Path
-    #: Signs prepared payloads as the adapter's signing policy says; None for policy ``none``.
-    signer: Signer | None = None
+    transport: Transport
 
     def path(self, p: Path) -> Path:
+        """A path from the adapter's YAML, resolved from the configuration's root."""
         return p if p.is_absolute() else self.root / p
 
 
 @dataclass(frozen=True)
-class AdapterSpec:
-    """What a plugin publishes through its entry point."""
+class AdapterSpec(Generic[OptionsT]):
+    """What a plugin publishes: its name, the model its ``options:`` must satisfy and its factory."""
 
     name: str
     description: str
-    factory: Callable[[AdapterContext], Adapter]
-    options_model: type[BaseModel] = NoOptions
-    simulator: SimulatorSpec | None = None
-    #: Generates ``count`` sample messages (demo, benchmarks); None when the plugin has none.
-    samples: Callable[[int], Sequence[SampleMessage]] | None = None
+    factory: Callable[[AdapterContext[OptionsT]], Adapter]
+    options_model: type[OptionsT]
 
 
-def discover_plugins() -> dict[str, AdapterSpec]:
-    """Load every installed adapter plugin. A plugin that fails to load is an error, not a warning."""
-    plugins: dict[str, AdapterSpec] = {}
+def discover_plugins() -> dict[str, AdapterSpec[Any]]:
+    """The built-in plugins and every installed one. A plugin that fails to load, or that takes the
+    name of a built-in, is an error, not a warning."""
+    from .soap_adapter import SOAP_PLUGIN  # built in; imported late, as it loads zeep
+
+    plugins: dict[str, AdapterSpec[Any]] = {SOAP_PLUGIN.name: SOAP_PLUGIN}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             spec = ep.load()
@@ -103,8 +85,15 @@ def discover_plugins() -> dict[str, AdapterSpec]:
             raise HubError(f"adapter plugin '{ep.name}' ({ep.value}) failed to load: {exc}") from exc
         if not isinstance(spec, AdapterSpec):
             raise HubError(f"adapter plugin '{ep.name}' ({ep.value}) is not an AdapterSpec")
+        if ep.name in plugins and plugins[ep.name] is not spec:
+            raise HubError(f"adapter plugin '{ep.name}' ({ep.value}) takes the name of a built-in plugin")
         plugins[ep.name] = spec
     return plugins
+
+
+def http_transport(adapter: AdapterConfig) -> Transport:
+    """The production transport of one adapter, with its timeouts."""
+    return HttpTransport(timeout=adapter.timeout, connect_timeout=adapter.connect_timeout)
 
 
 def adapter_file(config: Configuration, name: str) -> str:
@@ -112,7 +101,7 @@ def adapter_file(config: Configuration, name: str) -> str:
 
 
 def check_adapters(
-    config: Configuration, plugins: Mapping[str, AdapterSpec], unloaded: Collection[str] = ()
+    config: Configuration, plugins: Mapping[str, AdapterSpec[Any]], unloaded: Collection[str] = ()
 ) -> list[ConfigIssue]:
     """Everything about adapters that YAML shape alone cannot tell: plugins, options, files on disk.
 
@@ -135,16 +124,22 @@ def check_adapters(
             )
         else:
             try:
-                spec.options_model.model_validate(adapter.options)
+                options = spec.options_model.model_validate(adapter.options)
             except ValidationError as exc:
                 for err in exc.errors():
                     path = ("options", *err["loc"])
                     key = ".".join(str(p) for p in path)
                     issues.append(issue_at(config, file, path, key, err["msg"]))
-        for key in ("wsdl", "input_schema", "schema", "mapping"):
-            value = getattr(adapter, "schema_" if key == "schema" else key)
-            if value is not None and not config.resolve(value).is_file():
-                issues.append(issue_at(config, file, (key,), key, f"file not found: {value}"))
+            else:  # a path among the options names a file of the project, as the common ones do
+                for field_name, value in options:
+                    if isinstance(value, Path) and not config.resolve(value).is_file():
+                        path = ("options", field_name)
+                        key = f"options.{field_name}"
+                        issues.append(issue_at(config, file, path, key, f"file not found: {value}"))
+        for path, value in _files(adapter):
+            if not config.resolve(value).is_file():
+                key = ".".join(str(p) for p in path)
+                issues.append(issue_at(config, file, path, key, f"file not found: {value}"))
     for index, rule in enumerate(config.routes.routes):
         for t_index, target in enumerate(rule.targets):
             if target not in config.adapters and target not in unloaded:
@@ -161,20 +156,33 @@ def check_adapters(
     return issues
 
 
+def _files(adapter: AdapterConfig) -> list[tuple[tuple[str, ...], Path]]:
+    """The files an adapter's common settings and its simulator name, by their key path in the YAML."""
+    files: list[tuple[tuple[str, ...], Path | None]] = [
+        (("input_schema",), adapter.input_schema),
+        (("schema",), adapter.schema_),
+        (("mapping",), adapter.mapping),
+    ]
+    if (sim := adapter.simulator) is not None:
+        files += [(("simulator", "schema"), sim.schema_), (("simulator", "wsdl"), sim.wsdl)]
+        files += [(("simulator", "operations", name), xslt) for name, xslt in sim.operations.items()]
+    return [(path, value) for path, value in files if value is not None]
+
+
 def build_adapters(
     config: Configuration,
-    plugins: Mapping[str, AdapterSpec],
+    plugins: Mapping[str, AdapterSpec[Any]],
     *,
-    signers: Mapping[str, Signer] | None = None,
+    transports: Mapping[str, Transport] | None = None,
     only: Collection[str] | None = None,
 ) -> dict[str, Adapter]:
-    """Construct every configured adapter (or those named in ``only``); ``signers`` (by adapter name)
-    default to the policies'.
+    """Construct every configured adapter (or those named in ``only``), each talking through its
+    transport in ``transports`` (by adapter name) or else over HTTP with its own timeouts.
 
-    A factory that fails (a schema, mapping or WSDL that cannot be loaded) becomes a configuration
+    A factory that fails (a WSDL that cannot be loaded, an operation it lacks) becomes a configuration
     issue on that adapter's file; every adapter is tried, and all issues are raised together.
     """
-    signers = build_signers(config) if signers is None else signers
+    transports = transports or {}
     adapters: dict[str, Adapter] = {}
     issues: list[ConfigIssue] = []
     for name, adapter_config in config.adapters.items():
@@ -184,12 +192,14 @@ def build_adapters(
         if spec is None:
             raise UnknownAdapterError(f"adapter '{name}' uses unknown plugin '{adapter_config.plugin}'")
         options = spec.options_model.model_validate(adapter_config.options)
+        given = transports.get(name)
+        transport = given if given is not None else http_transport(adapter_config)
         ctx = AdapterContext(
             config=adapter_config,
             options=options,
             hub_agency=config.hub.hub.agency,
             root=config.root,
-            signer=signers.get(name),
+            transport=transport,
         )
         try:
             adapters[name] = spec.factory(ctx)
@@ -200,6 +210,8 @@ def build_adapters(
                 issues.append(issue_at(config, file, path, issue.key, issue.message))
         except HubError as exc:
             issues.append(ConfigIssue(adapter_file(config, name), None, None, "", exc.message))
+        if name not in adapters and given is None:
+            transport.close()
     if issues:
         raise ConfigError(issues)
     return adapters

@@ -401,22 +401,21 @@ def worker(
 
 @app.command()
 def simulate(
-    plugin: Annotated[
-        str, typer.Argument(help="Adapter plugin whose ministry system to simulate, e.g. land.")
+    adapter: Annotated[
+        str,
+        typer.Argument(help="Adapter whose ministry system to simulate (its YAML's simulator:), e.g. land."),
     ],
+    config: ConfigDir = DEFAULT_CONFIG,
     host: str = "127.0.0.1",
     port: int = 8701,
 ) -> None:
-    """Run an adapter's ministry simulator (a real SOAP service) on loopback."""
-    from .adapter import discover_plugins
-    from .simulator import run_simulator
+    """Run an adapter's ministry simulator (a real SOAP service) on loopback, as its YAML declares it."""
+    from .simulator import run_simulator, simulator_spec
 
     with _errors():
-        spec = discover_plugins().get(plugin)
-        if spec is None or spec.simulator is None:
-            raise _fail(f"no simulator for adapter plugin '{plugin}'")
-        console.print(f"simulating {spec.simulator.name} at http://{host}:{port}{spec.simulator.path}")
-        run_simulator(spec.simulator, host, port)
+        spec = simulator_spec(_load(config), adapter)
+        console.print(f"simulating {spec.name} at http://{host}:{port}{spec.path}")
+        run_simulator(spec, host, port)
 
 
 @app.command()

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -29,12 +30,14 @@ from .deliver import DeliveryWorkers, Target
 from .errors import ConfigError
 from .inbound import InboundService, compile_inbound
 from .intake import Intake
+from .prepare import Preparation, build_preparations
 from .retry import RetryPolicy
 from .route import CompiledRule, Router
 from .sign import Signer, build_signers, check_signing
 from .store import Store
 from .store.migrate import ensure_current
 from .store.sql import SqlStore, create_store_engine
+from .transports.base import Transport
 from .verify import TrustStore, XmlVerifier
 
 log = logging.getLogger("lienthong")
@@ -72,6 +75,7 @@ class CheckedParts:
     key is decrypted, schema compiled or anchor read twice."""
 
     signers: dict[str, Signer]
+    preparations: dict[str, Preparation]
     adapters: dict[str, Adapter]
     trust: TrustStore
     inbound: dict[str, InboundService]
@@ -79,7 +83,11 @@ class CheckedParts:
 
 
 def check_configuration(
-    config: Configuration, plugins: Mapping[str, AdapterSpec], unloaded_adapters: Collection[str] = ()
+    config: Configuration,
+    plugins: Mapping[str, AdapterSpec[Any]],
+    unloaded_adapters: Collection[str] = (),
+    *,
+    transports: Mapping[str, Transport] | None = None,
 ) -> CheckedParts:
     """Every problem in the configuration, across all files, as one ConfigError pointing at YAML lines.
 
@@ -87,7 +95,8 @@ def check_configuration(
     caller credentials indexed, so that a wrong password or a duplicate API key shows here, not later.
     Every stage runs whatever another found: an adapter is built (its WSDL read, its mapping compiled)
     whenever its own file checks out, so one run of ``hub config check`` reports every error.
-    ``unloaded_adapters``: adapter files that did not load (see ``read_configuration``).
+    ``unloaded_adapters``: adapter files that did not load (see ``read_configuration``);
+    ``transports``: what adapters talk through instead of HTTP (tests), by adapter name.
     """
     issues = check_adapters(config, plugins, unloaded_adapters)
     issues += check_signing(config)
@@ -110,6 +119,7 @@ def check_configuration(
     inbound: dict[str, InboundService] = {}
     callers: CallerRegistry | None = None
     adapters: dict[str, Adapter] = {}
+    preparations: dict[str, Preparation] = {}
     try:
         signers = build_signers(config)
     except ConfigError as exc:
@@ -119,7 +129,11 @@ def check_configuration(
     faulty = {issue.file for issue in issues}
     buildable = [name for name in config.adapters if adapter_file(config, name) not in faulty]
     try:
-        adapters = build_adapters(config, plugins, signers=signers, only=buildable)
+        preparations = build_preparations(config, signers=signers, only=buildable)
+    except ConfigError as exc:
+        issues += exc.issues
+    try:
+        adapters = build_adapters(config, plugins, transports=transports, only=buildable)
     except ConfigError as exc:
         issues += exc.issues
     try:
@@ -135,19 +149,32 @@ def check_configuration(
     except ConfigError as exc:
         issues += exc.issues
     if issues or trust is None or callers is None:
+        for adapter in adapters.values():
+            close = getattr(adapter, "close", None)
+            if close is not None:
+                close()
         raise ConfigError(issues)
-    return CheckedParts(signers=signers, adapters=adapters, trust=trust, inbound=inbound, callers=callers)
+    return CheckedParts(
+        signers=signers,
+        preparations=preparations,
+        adapters=adapters,
+        trust=trust,
+        inbound=inbound,
+        callers=callers,
+    )
 
 
 def build_hub(
     config: Configuration,
     *,
     store: Store | None = None,
-    plugins: Mapping[str, AdapterSpec] | None = None,
+    plugins: Mapping[str, AdapterSpec[Any]] | None = None,
+    transports: Mapping[str, Transport] | None = None,
 ) -> Hub:
+    """``transports`` replace the HTTP transport of the adapters they name (tests without sockets)."""
     plugins = discover_plugins() if plugins is None else plugins
     # Keys are loaded here, once, and only when some adapter signs; each signer holds its key.
-    parts = check_configuration(config, plugins)
+    parts = check_configuration(config, plugins, transports=transports)
     adapters = parts.adapters
     store = store if store is not None else open_store(config)
     targets = {
@@ -160,7 +187,9 @@ def build_hub(
     }
     workers = DeliveryWorkers(store, targets, config.hub.workers)
     router = Router(config.routes)
-    intake = Intake(store, router, adapters, on_accepted=workers.wake, verifier=XmlVerifier(parts.trust))
+    intake = Intake(
+        store, router, parts.preparations, on_accepted=workers.wake, verifier=XmlVerifier(parts.trust)
+    )
     return Hub(
         config=config,
         store=store,

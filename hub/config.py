@@ -423,18 +423,74 @@ class InboundConfig(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class SimulatorConfig(Strict):
+    """A stand-in for the ministry system, declared as data: ``hub simulate <adapter>`` serves it, the
+    demo and the tests deliver to it. A SOAP 1.1/1.2 service that validates every request and answer
+    against ``schema`` and answers each operation through an XSLT (request body in, answer body out,
+    with parameters ``message_id``, ``received_at`` and ``sequence``)."""
+
+    path: str = Field(
+        pattern=r"^/[^\s?#]*$",
+        description="URL path the service answers at, e.g. /soap/land (not under /_sim, the control API).",
+    )
+    schema_: Path = Field(alias="schema", description="XSD validating request and answer bodies.")
+    wsdl: Path | None = Field(default=None, description="WSDL served at GET <path>?wsdl, if any.")
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the operation names use.")
+    operations: dict[str, Path] = Field(
+        min_length=1,
+        description="Request body element, as prefix:name with a prefix from 'namespaces', mapped to the "
+        "XSLT producing the answer body (by convention under mappings/<adapter>/simulator/).",
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("path")
+    @classmethod
+    def _not_control(cls, value: str) -> str:
+        if value.startswith("/_sim"):
+            raise ValueError("paths under /_sim belong to the simulator's control API")
+        return value
+
+    @field_validator("operations")
+    @classmethod
+    def _prefixed_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*", name):
+                raise ValueError(f"{name!r} is not prefix:name (e.g. dd:TiepNhanHoSo)")
+        return value
+
+    @model_validator(mode="after")
+    def _known_prefixes(self) -> SimulatorConfig:
+        for name in self.operations:
+            if name.split(":", 1)[0] not in self.namespaces:
+                raise ValueError(f"operation {name!r} uses a prefix not declared in 'namespaces'")
+        return self
+
+    def operation_tags(self) -> dict[str, Path]:
+        """The operations by Clark name of their request body element."""
+        out: dict[str, Path] = {}
+        for name, xslt in self.operations.items():
+            prefix, local = name.split(":", 1)
+            out[f"{{{self.namespaces[prefix]}}}{local}"] = xslt
+        return out
+
+
 class AdapterConfig(Strict):
-    """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system."""
+    """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system.
+
+    The hub runs the intake stages for every adapter from the settings here (input_schema → mapping →
+    schema → signing); what is specific to how the plugin talks (a WSDL, a SOAP operation) lives in
+    ``options``, checked against the plugin's own model."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Name routes use to target it.")
-    plugin: str = Field(description="Adapter plugin (entry point in group 'lienthong.adapters').")
+    plugin: str = Field(
+        description="Adapter plugin: 'soap' (built in), or an entry point in group 'lienthong.adapters'."
+    )
     agency: str = Field(description="Agency code of the ministry system behind this adapter.")
     description: str = ""
     endpoint: str = Field(description="URL of the ministry service.")
-    transport: Literal["soap11", "soap12"] = Field(default="soap11", description="Wire protocol.")
     timeout: Duration = Field(default=timedelta(seconds=30), description="Whole-call timeout.")
     connect_timeout: Duration = Field(default=timedelta(seconds=5), description="TCP connect timeout.")
-    wsdl: Path | None = Field(default=None, description="WSDL of the ministry service, under schemas/.")
     input_schema: Path | None = Field(
         default=None, description="XSD the provincial payload must satisfy before translation."
     )
@@ -449,7 +505,12 @@ class AdapterConfig(Strict):
         default=None, description="SOAP operations this ministry system calls on the hub, if any."
     )
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Plugin-specific settings, checked against the plugin's model."
+        default_factory=dict,
+        description="Plugin-specific settings, checked against the plugin's model (for 'soap': "
+        "transport, wsdl, operation, soap_action; see the plugin options below).",
+    )
+    simulator: SimulatorConfig | None = Field(
+        default=None, description="A simulated ministry system for development and tests (hub simulate)."
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

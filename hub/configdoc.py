@@ -86,7 +86,17 @@ def configuration_reference() -> str:
         "Durations are written `500ms`, `30s`, `5m`, `1h`, `2d`; sizes `512KiB`, `20MiB`.",
         "",
     ]
-    for path, root, about in _FILES:
+    from .soap_adapter import SoapOptions  # the built-in plugin's options, documented with the files
+
+    files: list[tuple[str, type[BaseModel], str]] = [
+        *_FILES,
+        (
+            "options: of plugin soap",
+            SoapOptions,
+            "The `options:` section of an adapter file with `plugin: soap` (the built-in SOAP adapter).",
+        ),
+    ]
+    for path, root, about in files:
         lines += [f"## `{path}`", "", about, ""]
         seen: dict[str, type[BaseModel]] = {}
         _models(root, seen)

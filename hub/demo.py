@@ -24,7 +24,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .adapter import AdapterSpec, discover_plugins
 from .api import create_app
 from .auth import API_KEY_HEADER, api_key_digest
 from .background import BackgroundServer
@@ -33,12 +32,13 @@ from .config import Caller, CircuitBreakerConfig, Configuration, RetryPolicyConf
 from .configfile import load_configuration
 from .errors import HubError, SignatureError
 from .keys import DevCa, create_dev_ca
-from .simulator import create_simulator_app
+from .samples import sample_dossiers
+from .simulator import create_simulator_app, simulator_spec
 from .store import DeliveryState
 from .verify import AgencyPolicy, TrustStore, XmlVerifier
 from .xml import parse_xml
 
-DEMO_PLUGIN = "land"
+DEMO_ADAPTER = "land"
 PROVINCE = "000.00.00.H49"
 REGISTRY_NS = "urn:lienthong:tnmt:dangkydatdai:1"
 HOSO_NS = "urn:lienthong:province:hoso:1"
@@ -76,7 +76,7 @@ def demo_configuration(
 ) -> Configuration:
     """The project's own configuration, with a fresh database, demo-sized retry timings and
     ``api_key`` for the one-stop system."""
-    land = config.adapters[DEMO_PLUGIN].model_copy(
+    land = config.adapters[DEMO_ADAPTER].model_copy(
         update={
             "endpoint": endpoint,
             "retry": RetryPolicyConfig(
@@ -98,13 +98,13 @@ def demo_configuration(
             "callers": demo_callers(config.hub.callers, api_key),
         }
     )
-    return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, DEMO_PLUGIN: land}})
+    return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, DEMO_ADAPTER: land}})
 
 
 def demo_signing(config: Configuration, keys_dir: Path) -> tuple[Configuration, DevCa]:
     """The configuration with development keys made in ``keys_dir`` (``hub keys dev-ca``) and the land
     adapter signing what it sends (xmldsig, RSA-SHA256 with the first key)."""
-    land = config.adapters[DEMO_PLUGIN]
+    land = config.adapters[DEMO_ADAPTER]
     ca = create_dev_ca(
         keys_dir,
         config.hub.hub.agency,
@@ -114,7 +114,7 @@ def demo_signing(config: Configuration, keys_dir: Path) -> tuple[Configuration, 
     keys = config.hub.keys.model_copy(update={"signing": ca.key_references()})
     land = land.model_copy(update={"signing": SigningPolicyConfig(policy="xmldsig")})
     hub = config.hub.model_copy(update={"keys": keys})
-    return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, DEMO_PLUGIN: land}}), ca
+    return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, DEMO_ADAPTER: land}}), ca
 
 
 def _verified(payloads: list[bytes], ca: DevCa) -> int:
@@ -174,9 +174,7 @@ def run_demo(
 ) -> int:
     root = project_root()
     config = load_configuration(root / "config")
-    spec: AdapterSpec | None = discover_plugins().get(DEMO_PLUGIN)
-    if spec is None or spec.simulator is None or spec.samples is None:
-        raise HubError(f"the '{DEMO_PLUGIN}' adapter plugin with its simulator and samples is not installed")
+    spec = simulator_spec(config, DEMO_ADAPTER)  # the registry, as config/adapters/land.yaml declares it
 
     workdir = root / "var" / "demo"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -188,10 +186,10 @@ def run_demo(
         f"The land registry is [bold red]down for {outage_seconds:.0f}s[/] at the start; the hub keeps every "
         "dossier and retries until it is back.\n"
     )
-    simulator = BackgroundServer(create_simulator_app(spec.simulator)).start()
+    simulator = BackgroundServer(create_simulator_app(spec)).start()
     sim = httpx.Client(base_url=simulator.url, timeout=10)
     sim.put("/_sim/faults", json={"outage_seconds": outage_seconds, "mode": "503"}).raise_for_status()
-    endpoint = simulator.url + spec.simulator.path
+    endpoint = simulator.url + spec.path
     api_key = secrets.token_urlsafe(32)
     demo = demo_configuration(config, database=workdir / "hub.db", endpoint=endpoint, api_key=api_key)
     ca: DevCa | None = None
@@ -207,7 +205,7 @@ def run_demo(
     console.print(f"hub API  {server.url}/docs   ·   land registry simulator {endpoint}")
     started = time.monotonic()
     try:
-        samples = spec.samples(count)
+        samples = sample_dossiers(count)
         accepted: dict[str, tuple[str, str]] = {}  # hub message id → (dossier code, applicant)
         for s in samples:
             r = _submit(api, dossier_body(s.dossier_code, s.procedure_code, s.xml))
@@ -241,7 +239,7 @@ def run_demo(
 
         _wait_for_deliveries(console, api, len(samples), timeout=max(60.0, outage_seconds * 4))
         # Fits 80 columns: light borders, and the applicant's name is the column that wraps.
-        table = Table(title=f"Hồ sơ đã chuyển / what went where (→ {DEMO_PLUGIN})", box=box.SIMPLE_HEAD)
+        table = Table(title=f"Hồ sơ đã chuyển / what went where (→ {DEMO_ADAPTER})", box=box.SIMPLE_HEAD)
         table.add_column("dossier (mã hồ sơ)", no_wrap=True)
         table.add_column("applicant (chủ hồ sơ)", ratio=1, min_width=12)
         for column in ("state", "tries", "registry case"):
@@ -292,7 +290,7 @@ def _wait_for_deliveries(console: Console, api: httpx.Client, expected: int, tim
     ) as progress:
         task = progress.add_task("delivering to the land registry", total=expected)
         while time.monotonic() < deadline:
-            counts = api.get("/healthz").json()["deliveries"].get(DEMO_PLUGIN, {})
+            counts = api.get("/healthz").json()["deliveries"].get(DEMO_ADAPTER, {})
             done = counts.get("delivered", 0) + counts.get("dead", 0)
             retrying = counts.get("failed", 0)
             progress.update(

@@ -1,7 +1,8 @@
 """Intake: the one service function every entry point (REST, SOAP, CLI) calls to accept a message.
 
-It runs the front of the pipeline in order — authenticate, route, translate (and sign) — and hands the
-result to the store in one transaction. Only after that commit does the caller get an answer, so
+It runs the front of the pipeline in order — authenticate, route, then each target's stages (validate,
+translate, validate, sign: :mod:`~lienthong.prepare`) — and hands the result to the store in one
+transaction. Only after that commit does the caller get an answer, so
 an acknowledged message survives any crash; anything that fails before it is refused whole.
 
 The hub acts only on what a signature covers. When a payload is signed, routing XPaths, the adapters'
@@ -23,9 +24,9 @@ from datetime import datetime
 
 from lxml import etree
 
-from .adapter import Adapter
 from .envelope import Envelope
 from .errors import SignatureError, SignatureMissingError, UnknownAdapterError
+from .prepare import Preparation
 from .route import Router
 from .store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
 from .verify import XmlVerifier
@@ -52,13 +53,13 @@ class Intake:
         self,
         store: Store,
         router: Router,
-        adapters: Mapping[str, Adapter],
+        preparations: Mapping[str, Preparation],
         on_accepted: Callable[[], None] | None = None,
         verifier: XmlVerifier | None = None,
     ) -> None:
         self.store = store
         self.router = router
-        self.adapters = adapters
+        self.preparations = preparations
         self.on_accepted = on_accepted
         self.verifier = verifier
 
@@ -75,12 +76,12 @@ class Intake:
         prepared = []
         last = len(decision.targets) - 1
         for index, target in enumerate(decision.targets):
-            adapter = self.adapters.get(target)
-            if adapter is None:
+            stages = self.preparations.get(target)
+            if stages is None:
                 raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
             # Chosen in the call itself, not through a local, which would hold it until the next turn.
             prepared.append(
-                adapter.prepare(envelope, (parsed[0] if index < last else parsed.pop()) if parsed else None)
+                stages.prepare(envelope, (parsed[0] if index < last else parsed.pop()) if parsed else None)
             )
         return prepared
 

@@ -40,7 +40,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .background import BackgroundServer
-from .errors import XmlRefusedError
+from .config import Configuration
+from .errors import HubError, XmlRefusedError
 from .xml import DEFAULT_LIMITS, HUB_NS, SOAP11_NS, SOAP12_NS, parse_trusted_file, parse_xml
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "SimulatorSpec",
     "create_simulator_app",
     "run_simulator",
+    "simulator_spec",
 ]
 
 FaultMode = Literal["503", "fault", "timeout", "reset"]
@@ -90,6 +92,24 @@ class SimulatorSpec:
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or self.path.startswith("/_sim"):
             raise ValueError(f"simulator path must start with '/' and not with '/_sim': {self.path!r}")
+
+
+def simulator_spec(config: Configuration, adapter: str) -> SimulatorSpec:
+    """The simulator an adapter's YAML declares, its files resolved from the configuration's root."""
+    settings = config.adapters.get(adapter)
+    if settings is None:
+        known = ", ".join(sorted(config.adapters)) or "none configured"
+        raise HubError(f"no adapter '{adapter}' in {config.config_dir} (configured: {known})")
+    sim = settings.simulator
+    if sim is None:
+        raise HubError(f"adapter '{adapter}' declares no simulator (a 'simulator:' section in its YAML)")
+    return SimulatorSpec(
+        name=adapter,
+        path=sim.path,
+        schema=config.resolve(sim.schema_),
+        operations={tag: config.resolve(xslt) for tag, xslt in sim.operation_tags().items()},
+        wsdl=config.resolve(sim.wsdl) if sim.wsdl is not None else None,
+    )
 
 
 @dataclass

@@ -1,13 +1,16 @@
-"""The generic SOAP/XML adapter: validate → translate → validate → sign at intake; send at delivery.
+"""The generic SOAP adapter, built in as ``plugin: soap``: it sends what the hub prepared, and reads
+the answer.
 
-Most ministry adapters are this class with different YAML, schemas and an XSLT mapping; a plugin
-only names the SOAP operation it calls (:class:`SoapOptions`).
+Most ministry adapters are this plugin with different YAML, schemas and an XSLT mapping: the hub runs
+the intake stages (``prepare``), and the adapter file's ``options`` (:class:`SoapOptions`) say how to
+call the service. Bytes travel through the :class:`~lienthong.transports.base.Transport` the hub
+hands over (HTTP, or a ``MemoryTransport`` in tests).
 
 Delivery takes one of two paths, chosen once, when the adapter is built:
 
-* **with a WSDL** (``wsdl:`` in the adapter file, the normal case): zeep loads the WSDL and its XSDs
-  from the local ``schemas/`` tree only, and the adapter refuses to start when the WSDL imports
-  anything over the network, has no binding for ``transport``, or lacks ``options.operation``. zeep
+* **with a WSDL** (``options.wsdl``, the normal case): zeep loads the WSDL and its XSDs from the local
+  ``schemas/`` tree only, and the adapter refuses to start when the WSDL imports anything over the
+  network, has no binding for ``options.transport``, or lacks ``options.operation``. zeep
   writes the envelope, takes the SOAPAction from the WSDL and reads the reply and its faults
   (``transports/wsdl.py``);
 * **without one**: the hub writes a plain document/literal envelope itself (``soap.py``), with
@@ -21,18 +24,18 @@ answer must match the request sent.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Literal
 
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault as ZeepFault
 
-from .adapter import AdapterContext
-from .envelope import Envelope
+from .adapter import AdapterContext, AdapterSpec
 from .errors import (
     ConfigError,
     ConfigIssue,
-    InvalidMessageError,
     PermanentDeliveryError,
     TransientDeliveryError,
     XmlRefusedError,
@@ -49,16 +52,23 @@ from .soap import (
     parse_envelope,
     request_hash,
 )
-from .store import Claim, Delivered, PreparedDelivery
-from .translate import XsltMapping
-from .transports.http import HttpTransport
+from .store import Claim, Delivered
+from .transports.base import TransportRequest
 from .transports.wsdl import WsdlError, WsdlOperation, ZeepResponse
-from .validate import XsdValidator
-from .xml import parse_xml, serialize
+from .xml import parse_xml
 
 
 class SoapOptions(BaseModel):
+    """The ``options:`` of an adapter with ``plugin: soap``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: Literal["soap11", "soap12"] = Field(default="soap11", description="Wire protocol.")
+    wsdl: Path | None = Field(
+        default=None,
+        description="WSDL of the ministry service, under schemas/; without one the hub writes a plain "
+        "document/literal envelope itself.",
+    )
 
     operation: str = Field(
         description="Name of the SOAP operation called, e.g. TiepNhanHoSo; with a WSDL, it must be "
@@ -76,73 +86,32 @@ _FailFactory = Callable[[_Failure, str], TransientDeliveryError | PermanentDeliv
 
 
 class SoapAdapter:
-    def __init__(self, ctx: AdapterContext) -> None:
+    def __init__(self, ctx: AdapterContext[SoapOptions]) -> None:
         cfg = ctx.config
         options = ctx.options
-        if not isinstance(options, SoapOptions):
-            raise TypeError("SoapAdapter needs SoapOptions")
         self.name = cfg.name
         self.config = cfg
         self.options = options
+        self.version = options.transport
         self.hub_agency = ctx.hub_agency
-        self.input_schema = XsdValidator(ctx.path(cfg.input_schema)) if cfg.input_schema else None
-        self.output_schema = XsdValidator(ctx.path(cfg.schema_)) if cfg.schema_ else None
-        self.mapping = XsltMapping(ctx.path(cfg.mapping)) if cfg.mapping else None
-        self.signer = ctx.signer
-        self.transport = HttpTransport(timeout=cfg.timeout, connect_timeout=cfg.connect_timeout)
+        self.transport = ctx.transport
         self.service = f"{cfg.agency}/{cfg.name}/{options.operation}"
         #: The WSDL path's operation, or None for the plain envelope path.
         self.wsdl: WsdlOperation | None = None
         self.endpoint = cfg.endpoint
-        if cfg.wsdl is not None:
+        if options.wsdl is not None:
             try:
                 self.wsdl = WsdlOperation.load(
-                    ctx.path(cfg.wsdl),
-                    version=cfg.transport,
+                    ctx.path(options.wsdl),
+                    version=options.transport,
                     operation=options.operation,
                     soap_action=options.soap_action,
                     http=self.transport,
                 )
             except WsdlError as exc:
-                self.transport.close()
                 issue = ConfigIssue(f"adapters/{cfg.name}.yaml", None, None, exc.key, exc.message)
                 raise ConfigError([issue]) from exc
             self.endpoint = cfg.endpoint or self.wsdl.address or ""
-
-    # ------------------------------------------------------------------ intake side
-
-    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
-        if not envelope.is_xml:
-            raise InvalidMessageError(
-                f"adapter '{self.name}' needs an XML payload, got {envelope.content_type}"
-            )
-        root = tree if tree is not None else parse_xml(envelope.payload)
-        del tree
-        if self.input_schema is not None:
-            self.input_schema.validate(root, what=f"payload for '{self.name}'", source=envelope.payload)
-        out = root
-        if self.mapping is not None:
-            out = self.mapping.apply(
-                root,
-                message_id=str(envelope.message_id),
-                sender=envelope.sender,
-                hub_agency=self.hub_agency,
-                target_agency=self.config.agency,
-            )
-        # Done with the input. When intake handed it over (see Intake._prepare) nothing else holds it, and
-        # it goes now rather than beside the translation while that is validated, signed and written.
-        del root
-        if self.output_schema is not None:
-            self.output_schema.validate(out, what=f"translation for '{self.name}'")
-        if self.signer is not None:
-            # Last, after the output schema accepted the document: the XSD describes the document
-            # without its signature (a target's schema may not allow ds:Signature at all), and
-            # nothing may touch the bytes once they are signed. What is stored is what is sent.
-            out = self.signer.sign(out)
-        payload = serialize(out)
-        return PreparedDelivery(target=self.name, payload=payload, content_type="application/xml")
-
-    # ------------------------------------------------------------------ delivery side
 
     def deliver(self, claim: Claim) -> Delivered:
         env = claim.envelope
@@ -160,11 +129,11 @@ class SoapAdapter:
                 request, headers = self._plain_request(header, claim.payload)
         except (ValueError, XmlRefusedError) as exc:
             raise PermanentDeliveryError(f"the stored payload cannot be sent: {exc}") from exc
-        response = self.transport.post(self.endpoint, request, headers)
+        response = self.transport.send(TransportRequest(url=self.endpoint, body=request, headers=headers))
         return self._interpret(request, response.status, response.headers, response.body)
 
     def _plain_request(self, header: HubHeader, payload: bytes) -> tuple[bytes, dict[str, str]]:
-        version = self.config.transport
+        version = self.version
         request = envelope_with_payload(envelope_skeleton(version, header), payload)
         headers = {"Content-Type": CONTENT_TYPES[version]}
         action = self.options.soap_action or self.options.operation
@@ -230,7 +199,7 @@ class SoapAdapter:
 
     def _read_plain(self, fail: _FailFactory, status: int, body: bytes) -> str | None:
         try:
-            parsed = parse_envelope(body, self.config.transport)
+            parsed = parse_envelope(body, self.version)
         except (XmlRefusedError, ValueError) as exc:
             raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
         if parsed.fault is not None:
@@ -244,6 +213,15 @@ class SoapAdapter:
 
     def close(self) -> None:
         self.transport.close()
+
+
+#: The built-in plugin behind ``plugin: soap``.
+SOAP_PLUGIN: Final = AdapterSpec[SoapOptions](
+    name="soap",
+    description="Generic SOAP 1.1/1.2 service, with or without a WSDL",
+    factory=SoapAdapter,
+    options_model=SoapOptions,
+)
 
 
 def _text(el: object) -> str | None:

@@ -1,2 +1,4 @@
-"""How delivery reaches a ministry: ``http`` (one POST through httpx: timeouts, bounds, safe retries) and
-``wsdl`` (zeep, built from a local WSDL, writing envelopes and reading replies over ``http``)."""
+"""How delivery reaches a ministry. ``base`` is the contract (:class:`Transport`: one request, one
+response); ``http`` carries it over sockets (httpx: timeouts, bounds, safe retries), ``memory`` through a
+handler function (tests without sockets); ``wsdl`` is zeep, built from a local WSDL, writing SOAP
+envelopes and reading replies that a transport carries."""

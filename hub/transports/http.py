@@ -1,4 +1,5 @@
-"""HTTP transport: one POST, classified into delivered, worth retrying later, or hopeless.
+"""HTTP transport: the :class:`~lienthong.transports.base.Transport` contract over sockets; one call,
+classified into delivered, worth retrying later, or hopeless.
 
 Tenacity retries inside one call only where that is always safe: a connection that was never
 established carried no request, so trying again at once cannot duplicate anything. Everything else
@@ -14,7 +15,6 @@ bounded in size, as every XML document the hub reads is.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -22,13 +22,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from ..errors import TransientDeliveryError
 from ..xml import DEFAULT_LIMITS
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+from .base import TransportRequest, TransportResponse
 
 
 class HttpTransport:
@@ -58,14 +52,17 @@ class HttpTransport:
         wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1),
         reraise=True,
     )
-    def _send(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        request = self._client.build_request("POST", url, content=body, headers=headers)
-        return self._client.send(request, stream=True)
+    def _send(self, request: TransportRequest) -> httpx.Response:
+        built = self._client.build_request(
+            request.method, request.url, content=request.body, headers=dict(request.headers)
+        )
+        return self._client.send(built, stream=True)
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResponse:
+    def send(self, request: TransportRequest) -> TransportResponse:
+        url, body = request.url, request.body
         deadline = time.monotonic() + (self.connect_timeout + self.timeout).total_seconds()
         try:
-            response = self._send(url, body, headers)
+            response = self._send(request)
             try:
                 content = self._read(response, url, body, deadline)
             finally:
@@ -78,7 +75,7 @@ class HttpTransport:
             raise TransientDeliveryError(
                 f"cannot reach {url}: {exc or type(exc).__name__}", request=body
             ) from exc
-        return HttpResponse(status=response.status_code, headers=dict(response.headers), body=content)
+        return TransportResponse(status=response.status_code, headers=dict(response.headers), body=content)
 
     def _read(self, response: httpx.Response, url: str, request: bytes, deadline: float) -> bytes:
         limit = self.max_response_bytes

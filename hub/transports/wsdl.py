@@ -4,8 +4,9 @@ Layered as python-zeep is: zeep's ``wsdl`` and ``xsd`` layers load the ministry'
 it imports, pick the binding (SOAP 1.1 or 1.2), know each operation, its ``soapAction`` and the
 port's address, write the Envelope and Header, and read replies and faults. The ``transport`` layer
 is the hub's (:class:`ZeepHttpxTransport`): it loads documents only from the local ``schemas/`` tree
-and POSTs with the adapter's pooled httpx client (:class:`~lienthong.transports.http.HttpTransport`:
-explicit timeouts, bounded answers, tenacity only for connections never established).
+and POSTs through the adapter's :class:`~lienthong.transports.base.Transport` (in production
+:class:`~lienthong.transports.http.HttpTransport`: explicit timeouts, bounded answers, tenacity only
+for connections never established).
 
 What zeep is *not* asked to do is render the Body. zeep writes a typed part only from Python values
 (it has no way to send a prepared element, python-zeep#1130); turning the stored payload into values
@@ -37,7 +38,8 @@ from zeep.wsdl.bindings.soap import Soap11Binding, Soap12Binding
 from ..errors import HubError
 from ..soap import HubHeaderBlocks, SoapVersion, envelope_with_payload
 from ..xml import HUB_NS, parse_xml
-from .http import HttpTransport
+from .base import Transport as HubTransport
+from .base import TransportRequest
 
 __all__ = [
     "WsdlError",
@@ -75,7 +77,7 @@ class WsdlError(HubError):
 
     code = "wsdl-invalid"
 
-    def __init__(self, message: str, *, key: str = "wsdl") -> None:
+    def __init__(self, message: str, *, key: str = "options.wsdl") -> None:
         super().__init__(message, detail={"key": key})
         self.key = key
 
@@ -100,14 +102,15 @@ class ZeepHttpxTransport(Transport):
     ``load`` is how zeep reads the WSDL and every XSD it imports: only files inside ``schemas`` are
     given, after the hub's hardened parser has accepted them; a URL, or a path leading out of the
     tree, is refused before anything is opened or connected to. ``post`` goes through the adapter's
-    :class:`HttpTransport`, whose errors already say whether trying again can help.
+    :class:`~lienthong.transports.base.Transport`, whose errors already say whether trying again can help.
     """
 
-    def __init__(self, http: HttpTransport, schemas: Path) -> None:
+    def __init__(self, http: HubTransport, schemas: Path) -> None:
         # Transport.__init__ is not called: it opens a requests.Session able to fetch any URL.
         self.cache = None
-        self.load_timeout = http.connect_timeout.total_seconds()
-        self.operation_timeout = http.timeout.total_seconds()
+        # Timeouts are the hub transport's (per adapter); zeep's own are never used.
+        self.load_timeout = None
+        self.operation_timeout = None
         self.logger = logging.getLogger(__name__)
         self._close_session = False
         self.http = http
@@ -148,7 +151,7 @@ class ZeepHttpxTransport(Transport):
 
     def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> ZeepResponse:
         body = message.encode("utf-8") if isinstance(message, str) else message
-        answer = self.http.post(address, body, dict(headers))
+        answer = self.http.send(TransportRequest(url=address, body=body, headers=dict(headers)))
         return ZeepResponse.of(answer.status, answer.headers, answer.body)
 
     def post_xml(self, address: str, envelope: etree._Element, headers: dict[str, str]) -> ZeepResponse:
@@ -206,7 +209,7 @@ class WsdlOperation:
         *,
         version: SoapVersion,
         operation: str,
-        http: HttpTransport,
+        http: HubTransport,
         soap_action: str | None = None,
         schemas: Path | None = None,
     ) -> WsdlOperation:
@@ -261,7 +264,7 @@ class WsdlOperation:
             other = "soap12" if version == "soap11" else "soap11"
             raise WsdlError(
                 f"{wsdl} has no SOAP {version[-2]}.{version[-1]} binding; is transport: {other} meant?",
-                key="transport",
+                key="options.transport",
             )
         for binding, address in bindings:
             if operation in binding.all():

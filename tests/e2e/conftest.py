@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from land_support import SIMULATOR
 from ruamel.yaml import YAML
 from support import MOTCUA_API_KEY, MOTCUA_HEADERS, MOTCUA_KEY_ENV
 
@@ -35,7 +36,6 @@ from lienthong.compose import Hub, build_hub
 from lienthong.config import Configuration
 from lienthong.configfile import load_configuration
 from lienthong.simulator import FaultPlan, SimulatorServer
-from lienthong_adapters.land import SIMULATOR
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB_SCRIPT = Path(sys.executable).parent / "hub"

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from land_support import LAND_NS
 from lxml import etree
 from support import MOTCUA_API_KEY, MOTCUA_KEY_ENV
 
 from lienthong.soap import SoapFault, parse_envelope
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS
-from lienthong_adapters.land import LAND_NS
 
 Version = Literal["soap11", "soap12"]
 VERSIONS: tuple[Version, ...] = ("soap11", "soap12")

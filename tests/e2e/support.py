@@ -28,8 +28,8 @@ from ruamel.yaml import YAML
 from sqlalchemy import Engine, create_engine, select
 
 from lienthong.demo import dossier_body
+from lienthong.samples import sample_dossiers
 from lienthong.store.schema import attempts, deliveries, messages
-from lienthong_adapters.land.samples import sample_dossiers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -40,7 +40,7 @@ MOTCUA_KEY_ENV = "HUB_MOTCUA_API_KEY"
 #: Headers a test client sends to act as the one-stop system.
 MOTCUA_HEADERS = {"X-API-Key": MOTCUA_API_KEY}
 #: Keys of an adapter file that name files; relative ones resolve from the project root.
-_ADAPTER_PATHS = ("wsdl", "input_schema", "schema", "mapping")
+_ADAPTER_PATHS = ("input_schema", "schema", "mapping")
 #: Variables of the developer's shell that would silently change what a test hub does.
 _INHERITED_OVERRIDES = (
     "HUB_CONFIG",
@@ -124,10 +124,15 @@ def build_config_dir(
             for key in _ADAPTER_PATHS:
                 if key in data and not Path(data[key]).is_absolute():
                     data[key] = str(REPO_ROOT / data[key])
-            for key in ("wsdl", "schema"):  # the inbound SOAP service's files
-                inbound = data.get("inbound") or {}
-                if key in inbound and not Path(inbound[key]).is_absolute():
-                    inbound[key] = str(REPO_ROOT / inbound[key])
+            for section in ("inbound", "options", "simulator"):  # the files these sections name
+                files = data.get(section) or {}
+                for key in ("wsdl", "schema"):
+                    if key in files and files[key] is not None and not Path(files[key]).is_absolute():
+                        files[key] = str(REPO_ROOT / files[key])
+            operations = (data.get("simulator") or {}).get("operations") or {}
+            for name, xslt in operations.items():
+                if not Path(xslt).is_absolute():
+                    operations[name] = str(REPO_ROOT / xslt)
         yaml.dump(data, path)
     return dest
 

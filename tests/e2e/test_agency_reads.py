@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from lienthong.demo import dossier_body
-from lienthong_adapters.land.samples import sample_dossiers
+from lienthong.samples import sample_dossiers
 
 PROVINCE = "000.00.00.H49"
 OTHER = "000.00.00.H22"

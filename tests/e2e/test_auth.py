@@ -37,7 +37,7 @@ from support import (
 )
 
 from lienthong.auth import server_tls_options
-from lienthong_adapters.land.samples import sample_dossiers
+from lienthong.samples import sample_dossiers
 
 PROVINCE = "000.00.00.H49"
 LAND = "000.00.00.G13"

@@ -19,7 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from lienthong.configfile import configuration_json_schema
-from lienthong_adapters.land.samples import sample_dossiers
+from lienthong.samples import sample_dossiers
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVINCE = "000.00.00.H49"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from land_support import SIMULATOR
 from support import (
     LOOPBACK,
     MOTCUA_HEADERS,
@@ -43,7 +44,6 @@ from support import (
 )
 
 from lienthong.simulator import SimulatorServer
-from lienthong_adapters.land import SIMULATOR
 
 pytestmark = pytest.mark.slow
 

@@ -28,9 +28,9 @@ from soap_support import HUB_ENVIRON, VERSIONS, ack, envelope, fault, fault_deta
 from sqlalchemy import Engine, event, text
 from support import LOOPBACK, dossier_body, free_port, wait_until
 
+from lienthong.samples import sample_dossiers
 from lienthong.store.migrate import upgrade
 from lienthong.store.sql import create_store_engine
-from lienthong_adapters.land.samples import sample_dossiers
 
 PROBLEM_JSON = "application/problem+json"
 LT = "{urn:lienthong:hub:1}"

@@ -67,7 +67,7 @@ def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def test_rest_unsigned_dossier_is_refused_when_the_province_must_sign(strict_hub: Any, audit: Any) -> None:
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.samples import sample_dossiers
 
     s = sample_dossiers(1)[0]
     r = strict_hub.client.post("/api/v1/messages", json=dossier_body(s.dossier_code, s.procedure_code, s.xml))
@@ -97,7 +97,7 @@ def test_rest_non_xml_payload_cannot_pass_for_an_agency_that_must_sign(strict_hu
 def test_rest_signed_dossier_is_accepted_and_a_tampered_one_refused(
     strict_hub: Any, dev_ca: DevCa, land_sim: Any
 ) -> None:
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.samples import sample_dossiers
 
     first, second = sample_dossiers(2)
     signed = sign(first.xml, dev_ca)
@@ -151,7 +151,7 @@ def test_soap_body_signed_with_the_provinces_certificate_is_refused_at_the_land_
 def test_rest_dossier_signed_with_the_registrys_certificate_is_refused_as_the_provinces(
     strict_hub: Any, dev_ca: DevCa, audit: Any
 ) -> None:
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.samples import sample_dossiers
 
     s = sample_dossiers(1)[0]
     signed = sign(s.xml, dev_ca, LAND)

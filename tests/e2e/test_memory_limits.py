@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from land_support import LAND_NS
 from soap_support import (
     HUB_ENVIRON,
     VERSIONS,
@@ -30,8 +31,6 @@ from soap_support import (
 from soap_support import post as soap_post
 from support import MOTCUA_API_KEY, wait_until
 from test_rest_intake import PROBLEM_JSON, assert_problem, dossier
-
-from lienthong_adapters.land import LAND_NS
 
 HubFactory = Callable[..., Any]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from land_support import SIMULATOR
 from support import (
     LOOPBACK,
     ProcessGroup,
@@ -35,7 +36,6 @@ from support import (
 )
 
 from lienthong.simulator import SimulatorServer
-from lienthong_adapters.land import SIMULATOR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

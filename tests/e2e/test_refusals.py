@@ -21,8 +21,8 @@ from soap_support import HUB_ENVIRON, LAND, LAND_HEADERS, PROVINCE, fault, fault
 from support import MOTCUA_API_KEY, dossier_body
 
 from lienthong.keys import DevCa, create_dev_ca
+from lienthong.samples import sample_dossiers
 from lienthong.xml import parse_xml
-from lienthong_adapters.land.samples import sample_dossiers
 
 PROBLEM_JSON = "application/problem+json"
 SOAP11 = "text/xml; charset=utf-8"

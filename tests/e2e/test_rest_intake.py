@@ -20,14 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
+from land_support import LAND_NS
 from lxml import etree
 from soap_support import row_counts
 
 from lienthong.breaker import BreakerState
+from lienthong.samples import HOSO_NS, PROCEDURE_CODE, SampleDossier, sample_dossiers
 from lienthong.soap import parse_envelope, request_hash
 from lienthong.xml import HUB_NS, SOAP11_NS, parse_xml
-from lienthong_adapters.land import LAND_NS
-from lienthong_adapters.land.samples import HOSO_NS, PROCEDURE_CODE, SampleDossier, sample_dossiers
 
 PROVINCE = "000.00.00.H49"
 DAY = date(2026, 11, 21)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from land_support import LAND_NS
 from lxml import etree
 from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMethod
@@ -48,7 +49,6 @@ from lienthong.keys import DevCa, Keystore, create_dev_ca
 from lienthong.sign import build_signer
 from lienthong.verify import TrustStore, verify_file
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
-from lienthong_adapters.land import LAND_NS
 
 LT = f"{{{HUB_NS}}}"
 DS = f"{{{XMLDSIG_NS}}}"
@@ -247,7 +247,7 @@ def test_the_same_body_under_the_same_id_in_a_regenerated_envelope_is_a_repeat(
 def test_a_rest_route_does_not_match_content_smuggled_into_the_signature(
     strict_hub: Any, dev_ca: DevCa
 ) -> None:
-    from lienthong_adapters.land.samples import sample_dossiers
+    from lienthong.samples import sample_dossiers
 
     sample = sample_dossiers(1)[0]
     signed = sign_as(None, sample.xml, dev_ca)

@@ -20,6 +20,7 @@ import pytest
 import requests
 import zeep
 import zeep.exceptions
+from land_support import LAND_NS
 from lxml import etree
 from soap_support import (
     DOSSIER,
@@ -49,9 +50,8 @@ from support import MOTCUA_API_KEY, dossier_body
 
 from lienthong.auth import api_key_digest
 from lienthong.envelope import derive_correlation_id
+from lienthong.samples import sample_dossiers
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS
-from lienthong_adapters.land import LAND_NS
-from lienthong_adapters.land.samples import sample_dossiers
 
 LT = f"{{{HUB_NS}}}"
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from land_support import LAND_NS, MAPPING, SIMULATOR
 from lxml import etree
 from signxml.exceptions import InvalidDigest, InvalidSignature
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
@@ -32,13 +33,12 @@ from lienthong.config import Configuration, KeyReference, RetryPolicyConfig, Sig
 from lienthong.configfile import load_configuration
 from lienthong.errors import ConfigError
 from lienthong.keys import DevCa, Keystore, SigningKey, create_dev_ca
+from lienthong.samples import sample_dossiers
 from lienthong.sign import EXC_C14N, SigningConfigError, SigningError, XmlSigner, build_signer, check_signing
 from lienthong.simulator import FaultPlan, SimulatorServer
 from lienthong.soap import HubHeader, build_envelope
 from lienthong.store import DeliveryState
 from lienthong.xml import EDXML_NS, SOAP11_NS, XMLDSIG_NS, parse_xml
-from lienthong_adapters.land import LAND_NS, MAPPING, SIMULATOR
-from lienthong_adapters.land.samples import sample_dossiers
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVINCE = "000.00.00.H49"

@@ -18,12 +18,12 @@ from datetime import date
 import httpx
 import pytest
 import zeep
+from land_support import LAND_NS, LAND_SCHEMA, MAPPING, SIMULATOR, SOAP_ACTION
 from lxml import etree
 
+from lienthong.samples import sample_dossiers
 from lienthong.simulator import FaultPlan, SimulatorServer
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml
-from lienthong_adapters.land import LAND_NS, LAND_SCHEMA, MAPPING, SIMULATOR, SOAP_ACTION
-from lienthong_adapters.land.samples import sample_dossiers
 
 SIM_NS = "urn:lienthong:simulator:1"
 

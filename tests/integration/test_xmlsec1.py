@@ -14,13 +14,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from land_support import MAPPING
 from lxml import etree
 
 from lienthong.keys import DevCa, Keystore, create_dev_ca
+from lienthong.samples import sample_dossiers
 from lienthong.sign import Policy, XmlSigner
 from lienthong.xml import parse_xml
-from lienthong_adapters.land import MAPPING
-from lienthong_adapters.land.samples import sample_dossiers
 
 PROVINCE = "000.00.00.H49"
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"

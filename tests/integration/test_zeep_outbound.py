@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION
 from lxml import etree
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
@@ -30,6 +31,8 @@ from lienthong.config import AdapterConfig
 from lienthong.configfile import load_configuration
 from lienthong.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from lienthong.keys import DevCa, Keystore, create_dev_ca
+from lienthong.prepare import Preparation
+from lienthong.samples import sample_dossiers
 from lienthong.sign import XmlSigner
 from lienthong.simulator import FaultPlan, SimulatorServer
 from lienthong.soap import HubHeader, build_envelope, payload_element_bytes, request_hash
@@ -38,8 +41,6 @@ from lienthong.store import Claim
 from lienthong.transports.http import HttpTransport
 from lienthong.transports.wsdl import WsdlError, ZeepHttpxTransport
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
-from lienthong_adapters.land import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION
-from lienthong_adapters.land.samples import sample_dossiers
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVINCE = "000.00.00.H49"
@@ -106,22 +107,23 @@ def received(registry: tuple[SimulatorServer, Recorder]) -> list[tuple[dict[str,
 
 
 def land_config(endpoint: str, **changes: Any) -> AdapterConfig:
-    """config/adapters/land.yaml as the project ships it, pointed at ``endpoint``, with ``changes``."""
+    """config/adapters/land.yaml as the project ships it, pointed at ``endpoint``, with ``changes``
+    (``wsdl`` and ``transport`` are options of the soap plugin)."""
     config = load_configuration(ROOT / "config", environ={"LAND_ENDPOINT": endpoint})
-    return config.adapters["land"].model_copy(update=changes)
+    land = config.adapters["land"]
+    options = {key: changes.pop(key) for key in ("wsdl", "transport") if key in changes}
+    return land.model_copy(update={**changes, "options": {**land.options, **options}})
 
 
-def make_adapter(
-    config: AdapterConfig,
-    *,
-    root: Path = ROOT,
-    signer: XmlSigner | None = None,
-    **options: Any,
-) -> SoapAdapter:
+def make_adapter(config: AdapterConfig, *, root: Path = ROOT, **options: Any) -> SoapAdapter:
     opts = SoapOptions.model_validate({**config.options, **options})
-    return SoapAdapter(
-        AdapterContext(config=config, options=opts, hub_agency=PROVINCE, root=root, signer=signer)
-    )
+    transport = HttpTransport(timeout=config.timeout, connect_timeout=config.connect_timeout)
+    ctx = AdapterContext(config=config, options=opts, hub_agency=PROVINCE, root=root, transport=transport)
+    try:
+        return SoapAdapter(ctx)
+    except ConfigError:
+        transport.close()
+        raise
 
 
 @pytest.fixture
@@ -138,11 +140,13 @@ def adapter_factory() -> Iterator[Callable[..., SoapAdapter]]:
         adapter.close()
 
 
-def claim_for(adapter: SoapAdapter, index: int = 0) -> Claim:
-    """What a worker hands the adapter: the prepared (translated, maybe signed) payload and its envelope."""
+def claim_for(adapter: SoapAdapter, index: int = 0, *, signer: XmlSigner | None = None) -> Claim:
+    """What a worker hands the adapter: the payload the hub's intake stages prepared (translated,
+    maybe signed) and its envelope."""
     dossier = sample_dossiers(index + 1, day=DAY)[index]
     envelope = dossier.envelope(sender=PROVINCE)
-    prepared = adapter.prepare(envelope, None)
+    project = load_configuration(ROOT / "config", environ={})
+    prepared = Preparation.from_config(project, adapter.config, signer=signer).prepare(envelope, None)
     now = datetime.now(UTC)
     return Claim(
         delivery_id=1,
@@ -264,8 +268,8 @@ def test_a_signed_payload_reaches_the_registry_verifiable(
 ) -> None:
     keystore = Keystore.load(dev_ca.key_references(), Path("/"))
     signer = XmlSigner(policy, "rsa-sha256", keystore.current)  # type: ignore[arg-type]
-    adapter = adapter_factory(land_config(sim.url), signer=signer)
-    claim = claim_for(adapter)
+    adapter = adapter_factory(land_config(sim.url))
+    claim = claim_for(adapter, signer=signer)
     assert parse_xml(claim.payload)[-1].tag == f"{{{XMLDSIG_NS}}}Signature"
 
     adapter.deliver(claim)
@@ -504,7 +508,7 @@ def test_a_wsdl_importing_a_remote_xsd_is_refused_without_a_connection(
         make_adapter(config, root=project)
 
     [issue] = caught.value.issues
-    assert issue.key == "wsdl"
+    assert issue.key == "options.wsdl"
     assert url in issue.message and "never over the network" in issue.message
     assert_nobody_connected(listener)
 

@@ -10,9 +10,9 @@ import pytest
 from lxml import etree
 from ruamel.yaml import YAML
 
-from lienthong.adapter import build_adapters, discover_plugins
 from lienthong.configfile import load_configuration
 from lienthong.envelope import MessageKind, new_envelope
+from lienthong.prepare import Preparation, build_preparations
 from lienthong.route import Router
 from lienthong.xml import parse_xml
 
@@ -26,9 +26,9 @@ def _c14n(data: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> tuple[Router, dict[str, object]]:
+def pipeline() -> tuple[Router, dict[str, Preparation]]:
     config = load_configuration(ROOT / "config")
-    return Router(config.routes), dict(build_adapters(config, discover_plugins()))
+    return Router(config.routes), build_preparations(config)
 
 
 def test_cases_exist() -> None:
@@ -36,7 +36,7 @@ def test_cases_exist() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parts[-4]}/{p.parts[-2]}")
-def test_case(case: Path, pipeline: tuple[Router, dict[str, object]]) -> None:
+def test_case(case: Path, pipeline: tuple[Router, dict[str, Preparation]]) -> None:
     router, adapters = pipeline
     spec = YAML(typ="safe").load(case.read_text(encoding="utf-8"))
     payload = (case.parent / "input.xml").read_bytes()
@@ -54,6 +54,6 @@ def test_case(case: Path, pipeline: tuple[Router, dict[str, object]]) -> None:
     assert decision.rule == spec["route"]
     assert list(decision.targets) == spec["targets"]
     for target in decision.targets:
-        prepared = adapters[target].prepare(envelope, tree)  # type: ignore[attr-defined]
+        prepared = adapters[target].prepare(envelope, tree)
         expected = case.parent / (f"expected-{target}.xml" if len(decision.targets) > 1 else "expected.xml")
         assert _c14n(prepared.payload) == _c14n(expected.read_bytes())

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 import zeep
+from land_support import CASES as CASES_DIR
+from land_support import HOSO_SCHEMA, LAND_NS, LAND_SCHEMA, LAND_WSDL, MAPPING, SOAP_ACTION
 from lxml import etree
 
+from lienthong.samples import HOSO_NS, SampleDossier, sample_dossiers
 from lienthong.xml import XSLT_NS, parse_xml
-from lienthong_adapters.land import HERE, HOSO_SCHEMA, LAND_NS, LAND_SCHEMA, LAND_WSDL, MAPPING, SOAP_ACTION
-from lienthong_adapters.land.samples import HOSO_NS, SampleDossier, sample_dossiers
 
-CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
+CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())
 DOSSIER_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}-\d{6}-\d{4}$")
 
 
@@ -97,7 +98,7 @@ def test_case_translates_to_the_expected_request(case: Path) -> None:
 
 
 def test_dates_become_xsd_datetimes_in_vietnam_time() -> None:
-    out = translate((HERE / "cases" / "transfer-basic" / "input.xml").read_bytes())
+    out = translate((CASES_DIR / "transfer-basic" / "input.xml").read_bytes())
     assert out.findtext(f"{{{LAND_NS}}}NgayTiepNhan") == "2026-11-21T08:30:15+07:00"
     assert out.findtext(f"{{{LAND_NS}}}NgayHenTra") == "2026-12-05T16:30:00+07:00"
 
@@ -119,7 +120,7 @@ def test_vietnamese_text_survives_in_nfc() -> None:
 
 def test_nfd_input_normalised_at_ingress_gives_the_same_request() -> None:
     """The mapping copies code points as they are; NFC at ingress is what makes decomposed input equal."""
-    source = (HERE / "cases" / "transfer-basic" / "input.xml").read_bytes()
+    source = (CASES_DIR / "transfer-basic" / "input.xml").read_bytes()
     decomposed = unicodedata.normalize("NFD", source.decode("utf-8")).encode("utf-8")
     assert decomposed != source
     assert c14n(translate(decomposed)) != c14n(translate(source))
@@ -128,7 +129,7 @@ def test_nfd_input_normalised_at_ingress_gives_the_same_request() -> None:
 
 
 def test_dossier_schema_refuses_bad_identifiers_and_dates() -> None:
-    source = (HERE / "cases" / "transfer-basic" / "input.xml").read_text("utf-8")
+    source = (CASES_DIR / "transfer-basic" / "input.xml").read_text("utf-8")
     for bad in (
         source.replace("000.00.00.H49-261121-0001", "H49-261121-0001"),
         source.replace("<NgayTiepNhan>20261121083015", "<NgayTiepNhan>2026-11-21 08:30"),
@@ -142,7 +143,7 @@ def test_dossier_schema_refuses_bad_identifiers_and_dates() -> None:
 
 
 def test_dossier_without_parcels_cannot_reach_the_land_registry() -> None:
-    root = parse_xml((HERE / "cases" / "transfer-basic" / "input.xml").read_bytes())
+    root = parse_xml((CASES_DIR / "transfer-basic" / "input.xml").read_bytes())
     for parcel in root.findall(f"{{{HOSO_NS}}}ThongTinThuaDat"):
         root.remove(parcel)
     assert HOSO.validate(root)  # fine for the province: parcels are optional in general

@@ -25,7 +25,7 @@ from typing import Final, cast
 
 from lxml import etree
 
-from lienthong import Envelope, MessageKind, new_envelope
+from .envelope import Envelope, MessageKind, new_envelope
 
 HOSO_NS: Final = "urn:lienthong:province:hoso:1"
 VN_TZ: Final = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")

@@ -1,0 +1,24 @@
+"""The land adapter as the tests see it: the files config/adapters/land.yaml names, and the registry
+simulator that file declares. The adapter itself is data (plugin: soap); nothing here is used by the hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from lienthong.configfile import load_configuration
+from lienthong.simulator import SimulatorSpec, simulator_spec
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+
+LAND_NS: Final = "urn:lienthong:tnmt:dangkydatdai:1"
+HOSO_SCHEMA: Final = ROOT / "schemas" / "province" / "hoso.xsd"
+LAND_SCHEMA: Final = ROOT / "schemas" / "land" / "dangkydatdai.xsd"
+LAND_WSDL: Final = ROOT / "schemas" / "land" / "dangkydatdai.wsdl"
+MAPPING: Final = ROOT / "mappings" / "land" / "hoso-to-tiepnhanhoso.xsl"
+SOAP_ACTION: Final = f"{LAND_NS}/TiepNhanHoSo"
+#: The land adapter's cases (input, route, expected translation).
+CASES: Final = ROOT / "adapters" / "land" / "cases"
+
+#: The registry simulator, as the shipped land.yaml declares it.
+SIMULATOR: Final[SimulatorSpec] = simulator_spec(load_configuration(ROOT / "config", environ={}), "land")

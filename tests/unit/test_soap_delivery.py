@@ -1,0 +1,282 @@
+"""The SOAP plugin's delivery logic and the workers around it, with no socket: the adapter talks
+through a MemoryTransport whose handler plays the land registry (its answer mapping, its faults).
+
+What is checked here is what the plugin makes of an answer: which HTTP statuses and SOAP faults are
+worth retrying, the ``requestHash`` an answer must echo, and what the workers record for each; the
+real-socket path is covered by tests/integration/test_zeep_outbound.py and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from lienthong import MemoryTransport, TransportRequest, TransportResponse
+from lienthong.adapter import build_adapters, discover_plugins
+from lienthong.compose import Hub, build_hub
+from lienthong.config import Configuration, RetryPolicyConfig
+from lienthong.configfile import load_configuration
+from lienthong.errors import PermanentDeliveryError, TransientDeliveryError
+from lienthong.samples import sample_dossiers
+from lienthong.soap import request_hash
+from lienthong.soap_adapter import SoapAdapter
+from lienthong.store import AttemptOutcome, Claim, DeliveryState, MessageFilter
+from lienthong.store.memory import MemoryStore
+from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml
+
+ROOT = Path(__file__).resolve().parents[2]
+LAND_NS = "urn:lienthong:tnmt:dangkydatdai:1"
+ENDPOINT = "http://registry.invalid/soap/land"  # never resolved: the transport is in memory
+_ANSWER = etree.XSLT(etree.parse(str(ROOT / "mappings" / "land" / "simulator" / "tiepnhanhoso-response.xsl")))
+Handler = Callable[[TransportRequest], TransportResponse]
+
+
+def configuration(**options: Any) -> Configuration:
+    """The shipped configuration, land pointed at ENDPOINT, with changed soap ``options`` and retries
+    that are due at once."""
+    config = load_configuration(ROOT / "config", environ={"LAND_ENDPOINT": ENDPOINT})
+    land = config.adapters["land"]
+    land = land.model_copy(
+        update={
+            "options": {**land.options, **options},
+            "retry": RetryPolicyConfig(initial_backoff=timedelta(0), jitter=timedelta(0), max_attempts=3),
+        }
+    )
+    return config.model_copy(update={"adapters": {"land": land}})
+
+
+def _version(envelope: etree._Element) -> str:
+    return SOAP11_NS if envelope.tag == f"{{{SOAP11_NS}}}Envelope" else SOAP12_NS
+
+
+def reply(
+    request: TransportRequest, body: etree._Element, *, status: int = 200, echo: bytes | None = None
+) -> TransportResponse:
+    """An answer in the request's SOAP version, echoing the hash of ``echo`` (default: the request)."""
+    ns = _version(parse_xml(request.body))
+    env = etree.Element(f"{{{ns}}}Envelope", nsmap={"s": ns, "lt": HUB_NS})
+    header = etree.SubElement(env, f"{{{ns}}}Header")
+    etree.SubElement(header, f"{{{HUB_NS}}}requestHash").text = request_hash(
+        request.body if echo is None else echo
+    )
+    etree.SubElement(env, f"{{{ns}}}Body").append(body)
+    media = "text/xml" if ns == SOAP11_NS else "application/soap+xml"
+    return TransportResponse(status, etree.tostring(env), {"content-type": media})
+
+
+def registry(request: TransportRequest, *, echo: bytes | None = None) -> TransportResponse:
+    """The land registry's answer, made by the simulator's answer mapping from the request body."""
+    envelope = parse_xml(request.body)
+    [entry] = envelope.find(f"{{{_version(envelope)}}}Body")  # type: ignore[misc]
+    answer = _ANSWER(
+        etree.ElementTree(copy.deepcopy(entry)),
+        message_id=etree.XSLT.strparam("m-1"),
+        received_at=etree.XSLT.strparam("2026-11-21T09:00:00+07:00"),
+        sequence="1",
+    ).getroot()
+    assert answer is not None
+    return reply(request, answer, echo=echo)
+
+
+def fault(request: TransportRequest, *, sender: bool) -> TransportResponse:
+    ns = _version(parse_xml(request.body))
+    el = etree.Element(f"{{{ns}}}Fault")
+    if ns == SOAP11_NS:
+        etree.SubElement(el, "faultcode").text = "s:Client" if sender else "s:Server"
+        etree.SubElement(el, "faultstring").text = "thửa đất không tồn tại"
+    else:
+        code = etree.SubElement(etree.SubElement(el, f"{{{ns}}}Code"), f"{{{ns}}}Value")
+        code.text = "s:Sender" if sender else "s:Receiver"
+        reason = etree.SubElement(el, f"{{{ns}}}Reason")
+        text = etree.SubElement(reason, f"{{{ns}}}Text", {"{http://www.w3.org/XML/1998/namespace}lang": "vi"})
+        text.text = "thửa đất không tồn tại"
+    return reply(request, el, status=500)
+
+
+def plain(status: int, body: bytes = b"Service Unavailable") -> Handler:
+    return lambda request: TransportResponse(status, body, {"content-type": "text/plain"})
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., tuple[SoapAdapter, MemoryTransport]]]:
+    built: list[SoapAdapter] = []
+
+    def build(handler: Handler, **options: Any) -> tuple[SoapAdapter, MemoryTransport]:
+        transport = MemoryTransport(handler)
+        adapters = build_adapters(
+            configuration(**options), discover_plugins(), transports={"land": transport}
+        )
+        adapter = adapters["land"]
+        assert isinstance(adapter, SoapAdapter)
+        built.append(adapter)
+        return adapter, transport
+
+    yield build
+    for adapter in built:
+        adapter.close()
+
+
+def claim() -> Claim:
+    """A claim for the first sample dossier, prepared by the hub's intake stages."""
+    from datetime import UTC, datetime
+
+    from lienthong.prepare import build_preparations
+
+    envelope = sample_dossiers(1)[0].envelope(sender="000.00.00.H49")
+    prepared = build_preparations(configuration())["land"].prepare(envelope, None)
+    now = datetime.now(UTC)
+    return Claim(
+        delivery_id=1,
+        target="land",
+        attempt=1,
+        round_attempt=1,
+        first_attempt_at=now,
+        payload=prepared.payload,
+        content_type=prepared.content_type,
+        envelope=envelope,
+        worker="test",
+        lease_until=now + timedelta(minutes=1),
+    )
+
+
+# ---------------------------------------------------------------- the plugin alone
+
+
+@pytest.mark.parametrize(("transport", "wsdl"), [("soap11", True), ("soap12", True), ("soap11", False)])
+def test_an_answer_echoing_the_request_is_delivered(
+    make: Callable[..., tuple[SoapAdapter, MemoryTransport]], transport: str, wsdl: bool
+) -> None:
+    options: dict[str, Any] = {"transport": transport} | ({} if wsdl else {"wsdl": None})
+    adapter, wire = make(registry, **options)
+    c = claim()
+
+    delivered = adapter.deliver(c)
+
+    [sent] = wire.requests
+    assert sent.url == ENDPOINT and sent.method == "POST"
+    assert delivered.request == sent.body and delivered.response_status == 200
+    assert c.payload.split(b"?>", 1)[1].strip() in sent.body  # the stored bytes travel as they are
+    if transport == "soap11":
+        assert sent.headers["SOAPAction"] == f'"{LAND_NS}/TiepNhanHoSo"'
+    else:
+        assert f'action="{LAND_NS}/TiepNhanHoSo"' in sent.headers["Content-Type"]
+    assert b"MaHoSoDatDai" in delivered.response
+
+
+@pytest.mark.parametrize("wsdl", [True, False], ids=["wsdl", "plain"])
+@pytest.mark.parametrize(
+    ("handler", "error", "message"),
+    [
+        (plain(503), TransientDeliveryError, "HTTP 503"),
+        (plain(429), TransientDeliveryError, "HTTP 429"),
+        (plain(408), TransientDeliveryError, "HTTP 408"),
+        (plain(400, b"Bad Request"), PermanentDeliveryError, "HTTP 400"),
+        (lambda r: fault(r, sender=True), PermanentDeliveryError, "thửa đất không tồn tại"),
+        (lambda r: fault(r, sender=False), TransientDeliveryError, "SOAP fault"),
+        (lambda r: registry(r, echo=b"other bytes"), TransientDeliveryError, "requestHash does not match"),
+        (plain(200, b"<not-soap/>"), TransientDeliveryError, "unreadable response"),
+    ],
+    ids=["503", "429", "408", "400", "sender-fault", "server-fault", "wrong-hash", "not-soap"],
+)
+def test_each_answer_is_classified(
+    make: Callable[..., tuple[SoapAdapter, MemoryTransport]],
+    handler: Handler,
+    error: type[Exception],
+    message: str,
+    wsdl: bool,
+) -> None:
+    adapter, wire = make(handler, **({} if wsdl else {"wsdl": None}))
+
+    with pytest.raises(error, match=message) as caught:
+        adapter.deliver(claim())
+
+    [sent] = wire.requests
+    assert getattr(caught.value, "request", None) == sent.body  # the attempt keeps what was sent
+
+
+def test_no_answer_at_all_is_left_to_the_transport_s_verdict(
+    make: Callable[..., tuple[SoapAdapter, MemoryTransport]],
+) -> None:
+    def unreachable(request: TransportRequest) -> TransportResponse:
+        raise TransientDeliveryError(f"cannot reach {request.url}: connection refused", request=request.body)
+
+    adapter, _ = make(unreachable)
+    with pytest.raises(TransientDeliveryError, match="connection refused"):
+        adapter.deliver(claim())
+
+
+def test_closing_the_adapter_closes_its_transport(
+    make: Callable[..., tuple[SoapAdapter, MemoryTransport]],
+) -> None:
+    adapter, wire = make(registry)
+    adapter.close()
+    assert wire.closed
+
+
+# ---------------------------------------------------------------- the workers around it
+
+
+def _hub(handlers: list[Handler]) -> Hub:
+    script = list(handlers)
+
+    def next_answer(request: TransportRequest) -> TransportResponse:
+        return script.pop(0)(request)
+
+    transport = MemoryTransport(next_answer)
+    hub = build_hub(configuration(), store=MemoryStore(), transports={"land": transport})
+    hub.intake.submit(sample_dossiers(1)[0].envelope(sender="000.00.00.H49"))
+    return hub
+
+
+def _run_due(hub: Hub) -> None:
+    while claims := hub.workers.claim(4):
+        for c in claims:
+            hub.workers.process(c)
+
+
+def test_a_transient_failure_is_retried_then_delivered() -> None:
+    hub = _hub([plain(503), lambda r: fault(r, sender=False), registry])
+    try:
+        _run_due(hub)
+        [record] = hub.store.list_messages(MessageFilter())
+        [delivery] = record.deliveries
+        assert delivery.state is DeliveryState.DELIVERED
+        assert [a.outcome for a in delivery.history] == [
+            AttemptOutcome.RETRY,
+            AttemptOutcome.RETRY,
+            AttemptOutcome.DELIVERED,
+        ]
+        assert delivery.history[0].error == f"HTTP 503 from {ENDPOINT}"
+    finally:
+        hub.close()
+
+
+def test_a_sender_fault_is_a_dead_letter_after_one_attempt() -> None:
+    hub = _hub([lambda r: fault(r, sender=True)])
+    try:
+        _run_due(hub)
+        [record] = hub.store.list_messages(MessageFilter())
+        [delivery] = record.deliveries
+        assert delivery.state is DeliveryState.DEAD
+        assert [a.outcome for a in delivery.history] == [AttemptOutcome.DEAD]
+        assert "thửa đất không tồn tại" in delivery.last_error
+    finally:
+        hub.close()
+
+
+def test_retries_end_in_a_dead_letter_when_attempts_run_out() -> None:
+    hub = _hub([plain(503)] * 3)  # max_attempts: 3
+    try:
+        _run_due(hub)
+        [record] = hub.store.list_messages(MessageFilter())
+        [delivery] = record.deliveries
+        assert delivery.state is DeliveryState.DEAD
+        assert len(delivery.history) == 3
+    finally:
+        hub.close()
