@@ -389,7 +389,7 @@ def request_bodies(prefix: str, count: int) -> list[bytes]:
     bodies = []
     for sample in sample_dossiers(count, agency=PROVINCE):
         body = {
-            "message_id": f"{prefix}-{sample.dossier_code}",
+            "sender_message_id": f"{prefix}-{sample.dossier_code}",
             "kind": "dossier",
             "sender": PROVINCE,
             "procedure_code": sample.procedure_code,

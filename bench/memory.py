@@ -80,7 +80,7 @@ def rest_request(size: int, message_id: str) -> bytes:
         total += len(piece)
     payload = b"".join([*parts, b"</HoSo>", tail])
     body = {
-        "message_id": message_id,
+        "sender_message_id": message_id,
         "kind": "dossier",
         "sender": PROVINCE,
         "procedure_code": sample.procedure_code,

@@ -31,9 +31,7 @@ from .auth import (
     API_KEY_HEADER,
     READ_ALL,
     CallerRegistry,
-    ForbiddenError,
     Identity,
-    UnauthenticatedError,
     authorize_request,
     forbid,
     identify_request,
@@ -45,11 +43,18 @@ from .breaker import BreakerState
 from .compose import Hub
 from .envelope import MessageKind, new_envelope
 from .errors import (
+    ForbiddenError,
     HubError,
     InvalidMessageError,
+    MalformedRequestError,
+    MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
+    RequestInvalidError,
     ServiceUnavailableError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
+    title_of,
 )
 from .limits import limit_requests
 from .public_url import public_base_url
@@ -66,34 +71,10 @@ from .store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
 
-TITLES: dict[str, str] = {
-    "invalid-message": "Thông điệp không hợp lệ / Invalid message",
-    "xml-refused": "XML bị từ chối / XML refused",
-    "schema-invalid": "Dữ liệu không đúng lược đồ / Schema validation failed",
-    "translation-failed": "Không chuyển đổi được dữ liệu / Translation failed",
-    "payload-too-large": "Dữ liệu quá lớn / Payload too large",
-    "idempotency-conflict": "Trùng mã thông điệp với nội dung khác / Message id reused for different content",
-    "not-found": "Không tìm thấy / Not found",
-    "malformed-request": "Yêu cầu sai cú pháp / Malformed request",
-    "unsupported-media-type": "Kiểu nội dung không được hỗ trợ / Unsupported media type",
-    "method-not-allowed": "Phương thức không được hỗ trợ / Method not allowed",
-    "request-invalid": "Yêu cầu không hợp lệ / Invalid request",
-    "unauthenticated": "Chưa xác thực / Not authenticated",
-    "forbidden": "Không có quyền / Forbidden",
-    "signature-error": "Lỗi chữ ký số / Signature error",
-    "soap-invalid": "Yêu cầu SOAP không hợp lệ / Invalid SOAP request",
-    "signature-missing": "Thiếu chữ ký số / Signature required",
-    "signature-invalid": "Chữ ký số không hợp lệ / Invalid signature",
-    "signature-refused": "Chữ ký số không được chấp nhận / Signature refused by policy",
-    "signing-failed": "Không ký số được / Signing failed",
-    "hub-error": "Lỗi hệ thống / Internal error",
-    "service-unavailable": "Tạm thời không phục vụ được / Temporarily unavailable",
-    "store-unavailable": "Cơ sở dữ liệu tạm thời không sẵn sàng / Database temporarily unavailable",
-}
-
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": PROBLEM_TYPE + code, "title": TITLES.get(code, code), "status": status, "detail": detail}
+    """An RFC 9457 problem whose title is the error code's, from the one table (``errors.TITLES``)."""
+    body = {"type": PROBLEM_TYPE + code, "title": str(title_of(code)), "status": status, "detail": detail}
     body.update(extra)
     return ProblemResponse(body, status_code=status)
 
@@ -101,13 +82,35 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 # ---------------------------------------------------------------- request and response models
 
 
+#: The request field that, until API 1.1, named the sender's id: accepted in place of
+#: ``sender_message_id``, and deprecated, since ``message_id`` is the hub's id everywhere else.
+DEPRECATED_SENDER_ID = "message_id"
+
+
+def _document_deprecated_sender_id(schema: dict[str, Any]) -> None:
+    """The OpenAPI schema says what the hub accepts: ``sender_message_id``, or the deprecated
+    ``message_id`` in its place, exactly one of the two."""
+    properties = schema.setdefault("properties", {})
+    properties[DEPRECATED_SENDER_ID] = {
+        **properties["sender_message_id"],
+        "title": "Message Id",
+        "deprecated": True,
+        "description": "Deprecated old name of sender_message_id; send sender_message_id instead.",
+    }
+    schema["required"] = [name for name in schema.get("required", []) if name != "sender_message_id"]
+    schema["oneOf"] = [{"required": ["sender_message_id"]}, {"required": [DEPRECATED_SENDER_ID]}]
+
+
 class SubmitMessage(BaseModel):
-    """A message from a provincial system. ``message_id`` is the sender's own id: resubmitting the
-    same id with the same content is safe and returns the first answer."""
+    """A message from a provincial system. ``sender_message_id`` is the sender's own id: resubmitting
+    the same id with the same content is safe and returns the first answer. The hub's id for the
+    message, answered as ``message_id``, is another id (docs/api.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_deprecated_sender_id)
 
-    message_id: str = Field(min_length=1, max_length=200, description="The sender's id for this message.")
+    sender_message_id: str = Field(
+        min_length=1, max_length=200, description="The sender's own id for this message."
+    )
     kind: MessageKind
     sender: str = Field(min_length=1, max_length=64, description="Agency code of the sending system.")
     recipient: str | None = Field(default=None, max_length=64)
@@ -124,6 +127,20 @@ class SubmitMessage(BaseModel):
     content_type: str = Field(default="application/xml", max_length=200)
     payload: str | None = Field(default=None, description="Payload as text (sent as UTF-8).")
     payload_base64: str | None = Field(default=None, description="Payload as base64, for exact bytes.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sender_id_by_its_old_name(cls, data: Any) -> Any:
+        """A client written for API 1.0 sends its id as ``message_id``: still taken, as that."""
+        if isinstance(data, dict) and DEPRECATED_SENDER_ID in data:
+            if "sender_message_id" in data:
+                message = "give the sender's id once, as 'sender_message_id' ('message_id' is its old name)"
+                raise ValueError(message)
+            data = {
+                ("sender_message_id" if key == DEPRECATED_SENDER_ID else key): value
+                for key, value in data.items()
+            }
+        return data
 
     @field_validator("*", mode="after")
     @classmethod
@@ -177,7 +194,8 @@ class RouteView(BaseModel):
 
 
 class Accepted(BaseModel):
-    message_id: uuid.UUID
+    message_id: uuid.UUID = Field(description="The hub's id for the message: the one to read it by.")
+    sender_message_id: str = Field(description="The sender's own id, as it was submitted.")
     correlation_id: uuid.UUID
     status_url: str
     duplicate: bool = Field(description="True when this repeats an earlier submission.")
@@ -373,11 +391,6 @@ def json_request(request: Request) -> None:
         )
 
 
-class UnsupportedMediaTypeError(HubError):
-    code = "unsupported-media-type"
-    http_status = 415
-
-
 Submitter = Annotated[Identity, caller_for("rest:submit")]
 Reader = Annotated[ReadAccess, Depends(read_access)]
 #: After the caller in a route's parameters, so that a stranger gets 401 before any 415.
@@ -527,7 +540,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         envelope = new_envelope(
             kind=body.kind,
             sender=body.sender,
-            sender_message_id=body.message_id,
+            sender_message_id=body.sender_message_id,
             payload=payload,
             content_type=body.content_type,
             recipient=body.recipient,
@@ -541,12 +554,12 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
             created_at=body.created_at,
         )
         result = hub.intake.submit(envelope)
-        record = hub.store.get_message(result.message_id) if not result.created else None
         status_url = f"{public_base_url(request, hub.config)}/api/v1/messages/{result.message_id}"
         response.headers["Location"] = status_url
         return Accepted(
             message_id=result.message_id,
-            correlation_id=record.envelope.correlation_id if record else envelope.correlation_id,
+            sender_message_id=envelope.sender_message_id,
+            correlation_id=result.correlation_id,
             status_url=status_url,
             duplicate=not result.created,
             route=_route_view(result.route),
@@ -572,14 +585,18 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         state: Annotated[list[DeliveryState] | None, Query()] = None,
         target: Annotated[list[str] | None, Query()] = None,
         unroutable: bool = False,
+        correlation_id: Annotated[
+            uuid.UUID | None, Query(description="Only the messages of this exchange (e.g. one dossier's).")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[MessageView]:
-        """Recent messages, optionally only those with deliveries in a state (e.g. dead) or unroutable;
-        only the caller's agency's, unless it may read all."""
+        """Recent messages, optionally only those with deliveries in a state (e.g. dead), unroutable,
+        or of one exchange (``correlation_id``); only the caller's agency's, unless it may read all."""
         flt = MessageFilter(
             states=state or (),
             targets=target or (),
             unroutable=unroutable,
+            correlation_id=correlation_id,
             parties=reader.parties,
             limit=limit,
         )
@@ -623,9 +640,11 @@ def _answer_errors(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            code, status, detail = "malformed-request", 400, "the request body is not valid JSON"
+            refusal: type[HubError] = MalformedRequestError
+            detail = "the request body is not valid JSON"
         else:
-            code, status, detail = "request-invalid", 422, "the request does not match the API contract"
+            refusal, detail = RequestInvalidError, "the request does not match the API contract"
+        code, status = refusal.code, refusal.http_status
         where = ", ".join(str(e["location"]) for e in errors[:5])
         audit_http_refusal(
             request, code, f"{detail}: {where}" if where else detail, service=_service(request)
@@ -634,19 +653,20 @@ def _answer_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {
-            404: "not-found",
-            405: "method-not-allowed",
-            413: "payload-too-large",
-            415: "unsupported-media-type",
-        }.get(exc.status_code, "malformed-request")
+        refusal: type[HubError] = {
+            404: NotFoundError,
+            405: MethodNotAllowedError,
+            413: PayloadTooLargeError,
+            415: UnsupportedMediaTypeError,
+        }.get(exc.status_code, MalformedRequestError)
+        code = refusal.code
         detail = str(exc.detail)
         if exc.status_code == 404:
             detail = f"nothing at {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not served at {request.url.path}"
         if _is_soap(request):
-            return http_refusal(request, exc.status_code, code, detail, exc.headers)
+            return http_refusal(request, exc.status_code, refusal(detail), exc.headers)
         # A 405 matched no route for its method, so no service either (FastAPI notes a near miss).
         audit_http_refusal(
             request, code, detail, service=_service(request) if exc.status_code != 405 else None

@@ -31,7 +31,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Caller, Configuration
-from .errors import ConfigError, ConfigIssue, HubError
+from .errors import ConfigError, ConfigIssue, ForbiddenError, UnauthenticatedError
 
 API_KEY_HEADER: Final = "X-API-Key"
 #: The right to read every agency's messages over REST. Granted only when listed as such: no pattern
@@ -44,20 +44,6 @@ audit = logging.getLogger("lienthong.audit")
 _log = logging.getLogger(__name__)
 
 Method = Literal["api-key", "certificate"]
-
-
-class UnauthenticatedError(HubError):
-    """No credential was presented, or the one presented belongs to no caller."""
-
-    code = "unauthenticated"
-    http_status = 401
-
-
-class ForbiddenError(HubError):
-    """The caller is known, but its access rights do not include what it asked for."""
-
-    code = "forbidden"
-    http_status = 403
 
 
 @dataclass(frozen=True)

@@ -452,7 +452,14 @@ def send(
     url: Annotated[str, typer.Option(help="Hub base URL.")] = "http://127.0.0.1:8600",
     kind: Annotated[MessageKind, typer.Option()] = MessageKind.DOSSIER,
     sender: Annotated[str | None, typer.Option(help="Sender agency code.")] = None,
-    message_id: Annotated[str | None, typer.Option(help="Sender's message id (default: new UUID).")] = None,
+    sender_message_id: Annotated[
+        str | None,
+        typer.Option(
+            "--sender-message-id",
+            "--message-id",  # its name before API 1.1, still taken
+            help="The sender's own id for the message (default: a new UUID).",
+        ),
+    ] = None,
     procedure: Annotated[str | None, typer.Option(help="Procedure code (mã TTHC).")] = None,
     dossier_code: Annotated[str | None, typer.Option(help="Dossier code (mã hồ sơ).")] = None,
     content_type: str = "application/xml",
@@ -474,7 +481,7 @@ def send(
         import base64
 
         body = {
-            "message_id": message_id or str(uuid.uuid4()),
+            "sender_message_id": sender_message_id or str(uuid.uuid4()),
             "kind": kind.value,
             "sender": sender,
             "procedure_code": procedure,

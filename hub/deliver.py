@@ -32,9 +32,9 @@ from .adapter import Adapter
 from .breaker import BreakerView, CircuitBreaker
 from .config import WorkerSettings
 from .envelope import utcnow
-from .errors import PermanentDeliveryError, StoreUnavailableError, TransientDeliveryError
+from .errors import ClaimLostError, PermanentDeliveryError, StoreUnavailableError, TransientDeliveryError
 from .retry import RetryPolicy
-from .store import Claim, ClaimLostError, Dead, Outcome, Store
+from .store import Claim, Dead, Outcome, Store
 
 log = logging.getLogger("lienthong.deliver")
 

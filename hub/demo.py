@@ -148,10 +148,12 @@ def _submit(client: httpx.Client, body: dict[str, object]) -> httpx.Response:
     return client.post("/api/v1/messages", json=body)
 
 
-def dossier_body(code: str, procedure: str, xml: bytes, message_id: str | None = None) -> dict[str, object]:
+def dossier_body(
+    code: str, procedure: str, xml: bytes, sender_message_id: str | None = None
+) -> dict[str, object]:
     """An intake request as the provincial one-stop system sends it (also used by the tests)."""
     return {
-        "message_id": message_id or f"motcua-{code}",
+        "sender_message_id": sender_message_id or f"motcua-{code}",
         "kind": "dossier",
         "sender": PROVINCE,
         "procedure_code": procedure,
@@ -229,7 +231,7 @@ def run_demo(
         other = _submit(
             api,
             dossier_body(
-                f"{PROVINCE}-000000-0001", "2.000488", first.xml, message_id=f"motcua-{uuid.uuid4()}"
+                f"{PROVINCE}-000000-0001", "2.000488", first.xml, sender_message_id=f"motcua-{uuid.uuid4()}"
             ),
         ).json()
         console.print(

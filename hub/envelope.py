@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -81,6 +81,10 @@ class Envelope:
         base = self.content_type.split(";", 1)[0].strip().lower()
         return base in {"application/xml", "text/xml", "application/soap+xml"} or base.endswith("+xml")
 
+    def header(self) -> EnvelopeHeader:
+        """Everything but the payload."""
+        return EnvelopeHeader(**{f.name: getattr(self, f.name) for f in fields(EnvelopeHeader)})
+
     def fingerprint(self) -> str:
         """Hash of everything the sender chose, so a repeated submission can be told from a new one.
 
@@ -106,6 +110,29 @@ class Envelope:
             h.update(b"\x1f")
         h.update(self.payload)
         return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class EnvelopeHeader:
+    """An envelope's metadata without its payload: what a delivery needs of the message it sends
+    (its ids, for the hub header), since it sends the prepared bytes, never the payload received.
+    A claim carries this, so that claiming does not load a payload of up to the intake limit."""
+
+    message_id: uuid.UUID
+    kind: MessageKind
+    sender: str
+    recipient: str | None
+    sender_message_id: str
+    correlation_id: uuid.UUID
+    content_type: str
+    procedure_code: str | None = None
+    dossier_code: str | None = None
+    document_id: str | None = None
+    document_type: str | None = None
+    causation_id: uuid.UUID | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    received_at: datetime = field(default_factory=utcnow)
 
 
 def new_envelope(

@@ -55,9 +55,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from .auth import (
-    ForbiddenError,
     Identity,
-    UnauthenticatedError,
     audit_refusal,
     authorize_request,
     forbid,
@@ -65,13 +63,20 @@ from .auth import (
     remote_address,
 )
 from .compose import Hub
-from .envelope import REQUEST_HASH_HEADER, Envelope, new_envelope
+from .envelope import REQUEST_HASH_HEADER, new_envelope
 from .errors import (
+    ForbiddenError,
     HubError,
+    NotFoundError,
     PayloadTooLargeError,
     SchemaValidationError,
     ServiceUnavailableError,
+    SignatureError,
+    SoapRequestError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
     XmlRefusedError,
+    title_of,
 )
 from .inbound import InboundService
 from .limits import body_not_kept
@@ -82,7 +87,6 @@ from .soap import (
     FaultCode,
     FaultMessage,
     ResponseHeader,
-    SoapRequestError,
     SoapVersion,
     body_payload,
     build_envelope,
@@ -91,6 +95,7 @@ from .soap import (
     foreign_header_blocks,
     read_request,
 )
+from .store import AcceptResult
 from .validate import column_of
 from .xml import HUB_NS, XmlLimits, parse_xml, qname
 
@@ -103,33 +108,6 @@ audit = logging.getLogger("lienthong.audit")
 SOAP_MEDIA: dict[str, SoapVersion] = {"text/xml": "soap11", "application/soap+xml": "soap12"}
 #: The media type of what is stored: the body element as a document of its own.
 STORED_MEDIA = "application/xml"
-
-#: (Vietnamese, English) titles of the fault reasons, by error code.
-_TITLES: dict[str, tuple[str, str]] = {
-    "xml-refused": ("XML bị từ chối", "XML refused"),
-    "schema-invalid": ("Dữ liệu không đúng lược đồ", "Schema validation failed"),
-    "invalid-message": ("Thông điệp không hợp lệ", "Invalid message"),
-    "translation-failed": ("Không chuyển đổi được dữ liệu", "Translation failed"),
-    "payload-too-large": ("Dữ liệu quá lớn", "Payload too large"),
-    "idempotency-conflict": (
-        "Trùng mã thông điệp với nội dung khác",
-        "Message id reused for different content",
-    ),
-    "unauthenticated": ("Chưa xác thực", "Not authenticated"),
-    "forbidden": ("Không có quyền", "Forbidden"),
-    "version-mismatch": ("Sai phiên bản SOAP", "SOAP version mismatch"),
-    "must-understand": ("Không xử lý được khối tiêu đề bắt buộc", "Mandatory header block not understood"),
-    "header-invalid": ("Tiêu đề SOAP không hợp lệ", "Invalid SOAP header"),
-    "soap-invalid": ("Thông điệp SOAP không hợp lệ", "Invalid SOAP message"),
-    "unknown-operation": ("Thao tác không được hỗ trợ", "Unknown operation"),
-    "not-found": ("Không tìm thấy dịch vụ", "No such service"),
-    "method-not-allowed": ("Phương thức không được hỗ trợ", "Method not allowed"),
-    "unsupported-media-type": ("Kiểu nội dung không được hỗ trợ", "Unsupported media type"),
-    "hub-error": ("Lỗi hệ thống", "Internal error"),
-    "service-unavailable": ("Tạm thời không phục vụ được", "Temporarily unavailable"),
-    "store-unavailable": ("Cơ sở dữ liệu tạm thời không sẵn sàng", "Database temporarily unavailable"),
-}
-_REFUSED = ("Yêu cầu bị từ chối", "Request refused")
 
 
 @dataclass
@@ -185,7 +163,7 @@ class SoapGateway:
         Public, like any service description: it holds no data and no secret."""
         service = self.services.get(adapter)
         if service is None:
-            return http_refusal(request, 404, "not-found", f"no inbound SOAP service '{adapter}'")
+            return http_refusal(request, 404, NotFoundError(f"no inbound SOAP service '{adapter}'"))
         params = {k.lower(): v for k, v in request.query_params.items()}
         endpoint = f"{public_base_url(request, self.hub.config)}/soap/{adapter}"
         data = None
@@ -195,7 +173,7 @@ class SoapGateway:
             data = service.published.render(endpoint, params["xsd"])
         if data is None:
             wanted = f"no schema '{params['xsd']}' here" if "xsd" in params else "no such document"
-            return http_refusal(request, 404, "not-found", f"{wanted}: the WSDL is at {endpoint}?wsdl")
+            return http_refusal(request, 404, NotFoundError(f"{wanted}: the WSDL is at {endpoint}?wsdl"))
         return Response(data, media_type="text/xml; charset=utf-8")
 
     async def call(self, request: Request, adapter: str) -> Response:
@@ -233,21 +211,18 @@ class SoapGateway:
     async def _unserved(self, request: Request, adapter: str, media: str, bad_media: bool) -> Response:
         """404 for an adapter without inbound service, 415 for a body that is not SOAP by its type."""
         digest, _ = await _read(request, keep=0)
+        problem: HubError
         if bad_media:
-            status, problem = (
-                415,
-                SoapRequestError(
-                    f"Content-Type {media or '(none)'} is neither text/xml (SOAP 1.1) nor "
-                    "application/soap+xml (SOAP 1.2)",
-                    code="unsupported-media-type",
-                ),
+            problem = UnsupportedMediaTypeError(
+                f"Content-Type {media or '(none)'} is neither text/xml (SOAP 1.1) nor "
+                "application/soap+xml (SOAP 1.2)"
             )
         else:
-            status, problem = 404, SoapRequestError(f"no inbound SOAP service '{adapter}'", code="not-found")
+            problem = NotFoundError(f"no inbound SOAP service '{adapter}'")
         remote = remote_address(request)
         audit_refusal(problem.code, service=f"soap:{adapter}", remote=remote, detail=problem.message)
         version = SOAP_MEDIA.get(media, "soap11")
-        return _fault(version, problem, digest, None, status).response()
+        return _fault(version, problem, digest, None, problem.http_status).response()
 
     # ------------------------------------------------------------ SOAP (in a worker thread)
 
@@ -315,7 +290,6 @@ class SoapGateway:
         routed = self.hub.intake.route(envelope, authenticated=acted)
         del acted  # the store needs no tree: let it go (3–4 times the payload) before the commit
         result = self.hub.intake.commit(routed)
-        stored = envelope if result.created else self.hub.store.get_message(result.message_id).envelope
         audit.info(
             "accepted service=soap:%s/%s agency=%s message=%s sender_message=%s duplicate=%s "
             "request_hash=%s header_blocks_set_apart=%s",
@@ -328,8 +302,8 @@ class SoapGateway:
             call.digest,
             ",".join(set_apart) or "-",
         )
-        ack = _ack(stored, result.message_id, duplicate=not result.created, route=result.route.status.value)
-        header_out = ResponseHeader(call.digest, hub_header.message_id, str(stored.correlation_id))
+        ack = _ack(result, envelope.sender_message_id)
+        header_out = ResponseHeader(call.digest, hub_header.message_id, str(result.correlation_id))
         return _Answer(build_envelope(call.version, header_out, ack), 200, call.version)
 
     # ------------------------------------------------------------ faults
@@ -381,7 +355,7 @@ def soap_router(hub: Hub) -> APIRouter:
 
 
 def http_refusal(
-    conn: HTTPConnection, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    conn: HTTPConnection, status: int, refusal: HubError, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A refusal before any SOAP service took the request (no such service or schema, a method the
     endpoint does not serve): a Client / Sender fault under the HTTP status, and its audit line.
@@ -390,9 +364,9 @@ def http_refusal(
     media, _ = _content_type(conn.headers.get("content-type", ""))
     version = SOAP_MEDIA.get(media, "soap11")
     method, path = conn.scope.get("method", "-"), conn.url.path
-    detail = f"{message} ({method} {path})"
-    audit_refusal(code, service=_service_of(path), remote=remote_address(conn), detail=detail)
-    answer = _fault(version, SoapRequestError(message, code=code), None, None, status)
+    detail = f"{refusal.message} ({method} {path})"
+    audit_refusal(refusal.code, service=_service_of(path), remote=remote_address(conn), detail=detail)
+    answer = _fault(version, refusal, None, None, status)
     return Response(answer.content, status, media_type=CONTENT_TYPES[version], headers=dict(headers or {}))
 
 
@@ -424,11 +398,11 @@ def _fault(
     if isinstance(exc, SoapRequestError):
         code, about_header, not_understood = exc.fault, exc.about_header, exc.not_understood
         reply = exc.reply_version or version
-    vi, en = _TITLES.get(exc.code, _REFUSED)
+    title = title_of(exc.code)
     fault = FaultMessage(
         code=code,
-        title_vi=vi,
-        title_en=en,
+        title_vi=title.vi,
+        title_en=title.en,
         text=exc.message,
         subcode=exc.code,
         detail=_detail(exc, reference, _violations(exc, call)),
@@ -509,15 +483,16 @@ def _audit(
     )
 
 
-def _ack(stored: Envelope, message_id: uuid.UUID, *, duplicate: bool, route: str) -> etree._Element:
+def _ack(result: AcceptResult, sender_message_id: str) -> etree._Element:
+    """``lt:Ack``; for a repeat, the first submission's ids and time, as the store answered them."""
     ack = etree.Element(qname(HUB_NS, "Ack"), nsmap={"lt": HUB_NS})
     for local, value in (
-        ("messageId", str(message_id)),
-        ("senderMessageId", stored.sender_message_id),
-        ("correlationId", str(stored.correlation_id)),
-        ("duplicate", "true" if duplicate else "false"),
-        ("routeStatus", route),
-        ("receivedAt", stored.received_at.isoformat()),
+        ("messageId", str(result.message_id)),
+        ("senderMessageId", sender_message_id),
+        ("correlationId", str(result.correlation_id)),
+        ("duplicate", "false" if result.created else "true"),
+        ("routeStatus", result.route.status.value),
+        ("receivedAt", result.received_at.isoformat()),
     ):
         etree.SubElement(ack, qname(HUB_NS, local)).text = value
     return ack
@@ -541,6 +516,8 @@ def _detail(exc: HubError, reference: str | None, violations: list[dict[str, obj
         etree.SubElement(detail, qname(HUB_NS, "reference")).text = reference
     if isinstance(exc, ServiceUnavailableError):
         etree.SubElement(detail, qname(HUB_NS, "retryAfter")).text = str(exc.retry_after)
+    if isinstance(exc, SignatureError):  # which rule refused it: what problem+json says as ``reason``
+        etree.SubElement(detail, qname(HUB_NS, "reason")).text = exc.reason
     for v in violations:
         el = etree.SubElement(detail, qname(HUB_NS, "violation"))
         for key in ("line", "column", "path", "message", "rule", "reason"):

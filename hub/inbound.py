@@ -27,8 +27,15 @@ from lxml import etree
 from .config import AdapterConfig, Configuration, InboundConfig
 from .configfile import issue_at
 from .envelope import MessageKind
-from .errors import ConfigError, ConfigIssue, InvalidMessageError, SchemaValidationError, XmlRefusedError
-from .soap import SoapRequestError
+from .errors import (
+    ConfigError,
+    ConfigIssue,
+    InvalidMessageError,
+    SchemaValidationError,
+    SoapHeaderError,
+    UnknownOperationError,
+    XmlRefusedError,
+)
 from .validate import XsdValidator
 from .xml import HUB_NS, parse_trusted_file, qname
 
@@ -103,15 +110,14 @@ class InboundService:
         """The operation a request calls: by its action and by its body element, which must agree."""
         by_action = self.by_action.get(action) if action else None
         if action and by_action is None:
-            raise SoapRequestError(f"no operation has the action {action!r}", code="unknown-operation")
+            raise UnknownOperationError(f"no operation has the action {action!r}")
         by_element = self.by_element.get(entry.tag)
         if by_element is None:
-            raise SoapRequestError(f"no operation takes a body element {entry.tag}", code="unknown-operation")
+            raise UnknownOperationError(f"no operation takes a body element {entry.tag}")
         if by_action is not None and by_action is not by_element:
-            raise SoapRequestError(
+            raise UnknownOperationError(
                 f"the action {action!r} names {by_action.name}, but the body holds {entry.tag}, "
                 f"the element of {by_element.name}",
-                code="unknown-operation",
             )
         return by_element
 
@@ -123,20 +129,16 @@ class InboundService:
                 continue
             local = etree.QName(el).localname
             if local in blocks:
-                raise SoapRequestError(f"lt:{local} appears twice", code="header-invalid", about_header=True)
+                raise SoapHeaderError(f"lt:{local} appears twice")
             try:
                 self.header_validator.validate(el, what=f"header block lt:{local}")
             except SchemaValidationError as exc:
-                raise SoapRequestError(
-                    exc.message, code="header-invalid", about_header=True, violations=exc.violations
-                ) from exc
+                raise SoapHeaderError(exc.message, violations=exc.violations) from exc
             if local in REQUEST_BLOCKS:
                 blocks[local] = el.text or ""
         if "messageId" not in blocks:
-            raise SoapRequestError(
+            raise SoapHeaderError(
                 f"the SOAP Header must carry lt:messageId ({{{HUB_NS}}}messageId): your id for this message",
-                code="header-invalid",
-                about_header=True,
             )
         return HubHeaderIn(
             message_id=blocks["messageId"],
@@ -159,28 +161,22 @@ class InboundService:
         vocabulary = {etree.QName(op.element).namespace for op in self.operations.values()}
         for el in header.iter():
             if isinstance(el.tag, str) and etree.QName(el).namespace in vocabulary:
-                raise SoapRequestError(
+                raise SoapHeaderError(
                     f"the SOAP Header carries {el.tag}, an element of this service's body: the hub acts "
                     "only on the (signed) body element, so business data in the Header is refused "
                     "(possible signature wrapping)",
-                    code="header-invalid",
-                    about_header=True,
                 )
 
     def check_binding(self, header: HubHeaderIn, op: InboundOperation, province: str) -> None:
         """``lt:client`` and ``lt:service``, when sent, must name what this request really is."""
         if header.client is not None and header.client != self.agency:
-            raise SoapRequestError(
+            raise SoapHeaderError(
                 f"lt:client says {header.client!r}, but this endpoint is for {self.agency}",
-                code="header-invalid",
-                about_header=True,
             )
         expected = f"{province}/{self.adapter}/{op.name}"
         if header.service is not None and header.service != expected:
-            raise SoapRequestError(
+            raise SoapHeaderError(
                 f"lt:service says {header.service!r}, but this request is {expected}",
-                code="header-invalid",
-                about_header=True,
             )
 
 

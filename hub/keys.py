@@ -29,13 +29,12 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from .config import KeyReference
-from .errors import HubError
+from .errors import KeystoreError
 
 __all__ = [
     "DevCa",
     "KeyKind",
     "Keystore",
-    "KeystoreError",
     "PrivateKey",
     "SigningKey",
     "create_dev_ca",
@@ -49,21 +48,6 @@ _EC_CURVES: Final = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 _PKCS12_SUFFIXES: Final = frozenset({".p12", ".pfx"})
 _PEM_KEY: Final = re.compile(rb"-----BEGIN ((?:[A-Z]+ )*PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL)
 _PEM_CERT: Final = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
-
-
-class KeystoreError(HubError):
-    """A signing key or certificate cannot be used; names the key and the file, never the password."""
-
-    code = "keystore-invalid"
-
-    def __init__(
-        self, message: str, *, key_id: str | None = None, path: Path | None = None, setting: str | None = None
-    ) -> None:
-        super().__init__(message, detail={"key": key_id, "file": str(path) if path else None})
-        self.key_id = key_id
-        self.path = path
-        #: the KeyReference field the problem concerns (key_file, certificate_file, password_env)
-        self.setting = setting
 
 
 @dataclass(frozen=True, repr=False)

@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import audit_refusal
+from .errors import HubError, OverBudgetError, PayloadTooLargeError, Title
 from .soap import CONTENT_TYPES, FaultMessage, SoapVersion, build_fault
 from .xml import HUB_NS, qname
 
@@ -48,9 +49,6 @@ log = logging.getLogger("lienthong.limits")
 RETRY_AFTER_SECONDS: Final = 2
 #: Where the per-request :class:`_Share` lives in the ASGI scope.
 _SCOPE_KEY: Final = "lienthong.body_share"
-
-_BUSY_VI, _BUSY_EN = "Hệ thống đang bận", "Hub busy"
-_TOO_LARGE_VI, _TOO_LARGE_EN = "Dữ liệu quá lớn", "Payload too large"
 
 
 class MemoryBudget:
@@ -86,7 +84,8 @@ class _OverBudgetError(Exception):
 
     Deliberately not a HubError: no exception handler of the app may turn it into an answer, since
     only :class:`RequestLimits`, which owns the budget, knows to answer 503 with ``Retry-After`` in
-    the caller's protocol. It never leaves that middleware.
+    the caller's protocol. It never leaves that middleware, which answers with the code and title of
+    ``errors.OverBudgetError``.
     """
 
 
@@ -181,26 +180,23 @@ class RequestLimits:
                 f"the hub holds as many request bodies as its memory budget allows "
                 f"({self.budget.capacity} bytes); send the request again in {RETRY_AFTER_SECONDS} s"
             )
-            code, vi, en, headers = (
-                "over-budget",
-                _BUSY_VI,
-                _BUSY_EN,
-                {"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
+            refusal: type[HubError] = OverBudgetError
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             log.warning(
                 "memory budget full: refused %s %s from %s with 503", scope.get("method"), path, remote
             )
         else:
             detail = f"request body exceeds {self.max_body_size} bytes"
-            code, vi, en, headers = "payload-too-large", _TOO_LARGE_VI, _TOO_LARGE_EN, {}
+            refusal, headers = PayloadTooLargeError, {}
+        code, title = refusal.code, refusal.title
         audit_refusal(code, service=_service(scope), remote=remote, detail=detail)
         response: Response
         if path.startswith("/soap/"):
-            response = _soap_fault(scope, status, code, vi, en, detail, headers)
+            response = _soap_fault(scope, status, code, title, detail, headers)
         else:
             body = {
                 "type": f"urn:lienthong:problem:{code}",
-                "title": f"{vi} / {en}",
+                "title": str(title),
                 "status": status,
                 "detail": detail,
             }
@@ -230,7 +226,7 @@ def _service(scope: Scope) -> str:
 
 
 def _soap_fault(
-    scope: Scope, status: int, code: str, vi: str, en: str, detail: str, headers: dict[str, str]
+    scope: Scope, status: int, code: str, title: Title, detail: str, headers: dict[str, str]
 ) -> Response:
     """A SOAP fault: Receiver (1.1: Server) for 503, the sender did nothing wrong and may send the same
     again; Sender (1.1: Client) for 413. No ``requestHash``: the request was not read, so the hub does
@@ -242,8 +238,8 @@ def _soap_fault(
     etree.SubElement(fault_detail, qname(HUB_NS, "message")).text = detail
     fault = FaultMessage(
         code="Receiver" if status >= 500 else "Sender",
-        title_vi=vi,
-        title_en=en,
+        title_vi=title.vi,
+        title_en=title.en,
         text=detail,
         subcode=code,
         detail=fault_detail,

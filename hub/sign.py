@@ -34,17 +34,16 @@ from signxml.xades.xades import XAdESSigner
 
 from .config import Configuration, KeyReference, SigningPolicyConfig
 from .configfile import issue_at
-from .errors import ConfigError, ConfigIssue, HubError, InvalidMessageError
-from .keys import Keystore, KeystoreError, SigningKey
+from .errors import ConfigError, ConfigIssue, KeystoreError, SigningConfigError, SigningError
+from .keys import Keystore, SigningKey
 from .xml import EDXML_NS, XMLDSIG_NS
 
 __all__ = [
     "EXC_C14N",
     "SIGNATURE_METHODS",
+    "Algorithm",
     "Policy",
     "Signer",
-    "SigningConfigError",
-    "SigningError",
     "XmlSigner",
     "build_signer",
     "build_signers",
@@ -71,23 +70,6 @@ class Signer(Protocol):
     """Signs one document; returns the signed document (the input tree is left as it was)."""
 
     def sign(self, root: etree._Element) -> etree._Element: ...
-
-
-class SigningError(InvalidMessageError):
-    """This document cannot be signed as the adapter's policy asks (e.g. edxml on a non-edXML root)."""
-
-    code = "signing-failed"
-
-
-class SigningConfigError(HubError):
-    """A signing policy cannot work with the key it names (wrong key type, expired certificate)."""
-
-    code = "signing-config-invalid"
-
-    def __init__(self, message: str, *, setting: str = "key") -> None:
-        super().__init__(message)
-        #: the adapter's signing setting at fault: key or algorithm
-        self.setting = setting
 
 
 class _ExcC14nXAdESSigner(XAdESSigner):

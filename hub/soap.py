@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 
 from lxml import etree
 
-from .errors import InvalidMessageError, SchemaViolation
+from .errors import SoapMustUnderstandError, SoapRequestError, SoapVersionMismatchError
 from .xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, qname, serialize
 
 SoapVersion = Literal["soap11", "soap12"]
@@ -369,36 +369,6 @@ def build_fault(version: SoapVersion, fault: FaultMessage, header: HubHeaderBloc
 # ---------------------------------------------------------------- reading a request sent to the hub
 
 
-class SoapRequestError(InvalidMessageError):
-    """A request breaks SOAP's rules or the hub header contract; ``fault`` says which fault answers it.
-
-    ``code`` is a stable key (``version-mismatch``, ``must-understand``, ``header-invalid``,
-    ``soap-invalid``, ``unknown-operation``…) that becomes the fault's subcode and detail code.
-    """
-
-    code = "soap-invalid"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str = "soap-invalid",
-        fault: FaultCode = "Sender",
-        about_header: bool = False,
-        violations: list[SchemaViolation] | None = None,
-        not_understood: tuple[str, ...] = (),
-        reply_version: SoapVersion | None = None,
-    ) -> None:
-        super().__init__(message, detail={"violations": [v.as_dict() for v in violations or []]})
-        self.code = code
-        self.fault = fault
-        self.about_header = about_header
-        self.violations = violations or []
-        self.not_understood = not_understood
-        #: Answer in this version rather than the request's (a SOAP 1.1 envelope sent as SOAP 1.2).
-        self.reply_version = reply_version
-
-
 #: Header blocks without a role/actor, or with one of these, are meant for the hub (the ultimate receiver).
 _OUR_ROLES = frozenset(
     {
@@ -444,18 +414,14 @@ def _check_version(root: etree._Element, version: SoapVersion) -> None:
         return
     if version == "soap11":
         if etree.QName(root).localname == "Envelope":
-            raise SoapRequestError(
-                f"a SOAP 1.1 request (text/xml) needs an Envelope in {SOAP11_NS}, not {root.tag}",
-                code="version-mismatch",
-                fault="VersionMismatch",
+            raise SoapVersionMismatchError(
+                f"a SOAP 1.1 request (text/xml) needs an Envelope in {SOAP11_NS}, not {root.tag}"
             )
         raise SoapRequestError(f"the request is not a SOAP Envelope but {root.tag}")
     # SOAP 1.2 Part 1 appendix A: a SOAP 1.1 envelope is answered with a SOAP 1.1 VersionMismatch.
     reply: SoapVersion | None = "soap11" if root.tag == qname(SOAP11_NS, "Envelope") else None
-    raise SoapRequestError(
+    raise SoapVersionMismatchError(
         f"a SOAP 1.2 request (application/soap+xml) needs an Envelope in {SOAP12_NS}, not {root.tag}",
-        code="version-mismatch",
-        fault="VersionMismatch",
         reply_version=reply,
     )
 
@@ -496,9 +462,7 @@ def _check_mandatory_blocks(header: etree._Element | None, version: SoapVersion)
         if block.get(role_attr, "").strip() in _OUR_ROLES:
             missed.append(block.tag)
     if missed:
-        raise SoapRequestError(
+        raise SoapMustUnderstandError(
             "mandatory header block(s) not understood: " + ", ".join(missed),
-            code="must-understand",
-            fault="MustUnderstand",
             not_understood=tuple(missed),
         )

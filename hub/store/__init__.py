@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from ..envelope import Envelope, MessageKind
+from ..envelope import Envelope, EnvelopeHeader, MessageKind
 
 
 class DeliveryState(StrEnum):
@@ -58,10 +58,17 @@ class PreparedDelivery:
 
 @dataclass(frozen=True)
 class AcceptResult:
+    """What the store holds for a submission, so that the answer to it (new or repeat) needs no re-read.
+
+    For a repeat, every field is the first submission's: its hub id, correlation id (which the sender
+    may have left to the hub to derive), reception time and current route."""
+
     message_id: uuid.UUID
     #: False when this was a repeat of a message accepted earlier (same sender id, same content).
     created: bool
     route: RouteDecision
+    correlation_id: uuid.UUID
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,11 @@ class Claim:
     attempt: int  # number of this attempt, 1-based, counted over the delivery's whole life
     round_attempt: int  # number of this attempt since the delivery was created or last replayed
     first_attempt_at: datetime  # start of the current round, for the retry policy's max_age
-    payload: bytes
+    payload: bytes  # the prepared delivery bytes: what is sent
     content_type: str
-    envelope: Envelope
+    #: The message's metadata, without its original payload (up to the intake limit): delivery sends
+    #: the prepared bytes above, so a claim never loads the payload it was translated from.
+    envelope: EnvelopeHeader
     worker: str
     lease_until: datetime
 
@@ -173,6 +182,8 @@ class MessageFilter:
     kind: MessageKind | None = None
     sender: str | None = None
     procedure_code: str | None = None
+    #: The messages of one exchange (a dossier's whole life, a document and its answers).
+    correlation_id: uuid.UUID | None = None
     unroutable: bool = False
     since: datetime | None = None
     parties: Parties | None = None
@@ -184,10 +195,6 @@ class StateCounts:
     by_target: dict[str, dict[DeliveryState, int]] = field(default_factory=dict)
     unroutable: int = 0
     messages: int = 0
-
-
-class ClaimLostError(Exception):
-    """The lease expired and another worker took the delivery over; this worker's result is void."""
 
 
 class Store(Protocol):
@@ -257,7 +264,6 @@ __all__ = [
     "AttemptOutcome",
     "AttemptRecord",
     "Claim",
-    "ClaimLostError",
     "Dead",
     "Delivered",
     "DeliveryRecord",

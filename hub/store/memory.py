@@ -21,14 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lienthong.envelope import Envelope, utcnow
-from lienthong.errors import IdempotencyConflictError, NotFoundError
+from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 
 from . import (
     AcceptResult,
     AttemptOutcome,
     AttemptRecord,
     Claim,
-    ClaimLostError,
     Delivered,
     DeliveryRecord,
     DeliveryState,
@@ -143,7 +142,13 @@ class MemoryStore:
             self._messages[envelope.message_id] = message
             self._keys[(envelope.sender, envelope.sender_message_id)] = envelope.message_id
             self._add_route(message, route, deliveries, now)
-        return AcceptResult(message_id=envelope.message_id, created=True, route=route)
+        return AcceptResult(
+            message_id=envelope.message_id,
+            created=True,
+            route=route,
+            correlation_id=stored.correlation_id,
+            received_at=stored.received_at,
+        )
 
     def _existing(self, envelope: Envelope, fingerprint: str) -> AcceptResult | None:
         message_id = self._keys.get((envelope.sender, envelope.sender_message_id))
@@ -156,7 +161,13 @@ class MemoryStore:
                 f"with different content (hub message {message_id}); send new content under a new id",
                 detail={"message_id": str(message_id), "sender_message_id": envelope.sender_message_id},
             )
-        return AcceptResult(message_id=message_id, created=False, route=message.routes[-1])
+        return AcceptResult(
+            message_id=message_id,
+            created=False,
+            route=message.routes[-1],
+            correlation_id=message.envelope.correlation_id,
+            received_at=message.envelope.received_at,
+        )
 
     def _add_route(
         self,
@@ -252,7 +263,7 @@ class MemoryStore:
                         first_attempt_at=d.round_started_at,
                         payload=d.payload,
                         content_type=d.content_type,
-                        envelope=self._messages[d.message_id].envelope,
+                        envelope=self._messages[d.message_id].envelope.header(),
                         worker=worker,
                         lease_until=lease_until,
                     )
@@ -373,6 +384,8 @@ class MemoryStore:
             return False
         if flt.procedure_code and env.procedure_code != flt.procedure_code:
             return False
+        if flt.correlation_id is not None and env.correlation_id != flt.correlation_id:
+            return False
         if flt.since and env.received_at < flt.since:
             return False
         if flt.unroutable and message.routes[-1].status is not RouteStatus.UNROUTABLE:
@@ -394,6 +407,7 @@ class MemoryStore:
             or (flt.kind is not None and env.kind != flt.kind)
             or (flt.sender and env.sender != flt.sender)
             or (flt.procedure_code and env.procedure_code != flt.procedure_code)
+            or (flt.correlation_id is not None and env.correlation_id != flt.correlation_id)
             or (flt.parties is not None and not self._party_to(self._messages[d.message_id], flt.parties))
         )
 

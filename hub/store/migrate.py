@@ -10,13 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from ..errors import HubError
+from ..errors import HubError, SchemaOutOfDateError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-
-class SchemaOutOfDateError(HubError):
-    code = "schema-out-of-date"
 
 
 def _config(engine: Engine) -> Config:

@@ -31,14 +31,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ..envelope import Envelope, MessageKind, utcnow
-from ..errors import IdempotencyConflictError, NotFoundError
+from ..envelope import Envelope, EnvelopeHeader, MessageKind, utcnow
+from ..errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 from . import (
     AcceptResult,
     AttemptOutcome,
     AttemptRecord,
     Claim,
-    ClaimLostError,
     Delivered,
     DeliveryRecord,
     DeliveryState,
@@ -109,10 +108,6 @@ class SqlStore:
         )
         self._availability = Availability()
 
-    @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> SqlStore:
-        return cls(create_store_engine(url, **kwargs))
-
     @contextmanager
     def _tx(self, operation: str) -> Iterator[Connection]:
         """One transaction; if the database is unavailable, a StoreUnavailableError (see _faults)."""
@@ -149,11 +144,24 @@ class SqlStore:
             if existing is None:
                 raise
             return existing
-        return AcceptResult(message_id=envelope.message_id, created=True, route=route)
+        return AcceptResult(
+            message_id=envelope.message_id,
+            created=True,
+            route=route,
+            correlation_id=envelope.correlation_id,
+            received_at=envelope.received_at,
+        )
 
     def _existing(self, conn: Connection, envelope: Envelope, fingerprint: str) -> AcceptResult | None:
         row = conn.execute(
-            select(idempotency_keys.c.fingerprint, idempotency_keys.c.message_id).where(
+            select(
+                idempotency_keys.c.fingerprint,
+                idempotency_keys.c.message_id,
+                messages.c.correlation_id,
+                messages.c.received_at,
+            )
+            .join(messages, messages.c.id == idempotency_keys.c.message_id)
+            .where(
                 idempotency_keys.c.sender == envelope.sender,
                 idempotency_keys.c.sender_message_id == envelope.sender_message_id,
             )
@@ -166,7 +174,13 @@ class SqlStore:
                 f"with different content (hub message {row.message_id}); send new content under a new id",
                 detail={"message_id": str(row.message_id), "sender_message_id": envelope.sender_message_id},
             )
-        return AcceptResult(message_id=row.message_id, created=False, route=self._route(conn, row.message_id))
+        return AcceptResult(
+            message_id=row.message_id,
+            created=False,
+            route=self._route(conn, row.message_id),
+            correlation_id=row.correlation_id,
+            received_at=row.received_at,
+        )
 
     def _insert_route(
         self,
@@ -243,7 +257,7 @@ class SqlStore:
             rows = conn.execute(query).mappings().all()
             if not rows:
                 return []
-            envelopes = self._envelopes(conn, {r["message_id"] for r in rows})
+            headers = self._headers(conn, {r["message_id"] for r in rows})
             expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
             if expired:
                 # The previous holders' leases ran out: they crashed or hung. Say so in the history.
@@ -276,7 +290,7 @@ class SqlStore:
                         first_attempt_at=round_started,
                         payload=row["payload"],
                         content_type=row["content_type"],
-                        envelope=envelopes[row["message_id"]],
+                        envelope=headers[row["message_id"]],
                         worker=worker,
                         lease_until=lease_until,
                     )
@@ -426,6 +440,8 @@ class SqlStore:
             query = query.where(messages.c.sender == flt.sender)
         if flt.procedure_code:
             query = query.where(messages.c.procedure_code == flt.procedure_code)
+        if flt.correlation_id is not None:
+            query = query.where(messages.c.correlation_id == flt.correlation_id)
         if flt.since:
             query = query.where(messages.c.received_at >= flt.since)
         if flt.parties is not None:
@@ -479,6 +495,12 @@ class SqlStore:
         if row is None:
             raise NotFoundError(f"message {message_id} has no route decision")
         return _decision(row._mapping)
+
+    def _headers(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, EnvelopeHeader]:
+        """The messages' metadata; not their payloads, which a claim never needs."""
+        columns = [c for c in messages.c if c.name not in {"payload", "fingerprint"}]
+        rows = conn.execute(select(*columns).where(messages.c.id.in_(list(ids)))).mappings()
+        return {row["id"]: _envelope_header(row) for row in rows}
 
     def _envelopes(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Envelope]:
         rows = conn.execute(select(messages).where(messages.c.id.in_(list(ids)))).mappings()
@@ -550,7 +572,7 @@ def _filter_deliveries(query: Any, flt: MessageFilter) -> Any:
         query = query.where(deliveries.c.state.in_([s.value for s in flt.states]))
     if flt.since:
         query = query.where(deliveries.c.created_at >= flt.since)
-    if flt.kind is not None or flt.sender or flt.procedure_code:
+    if flt.kind is not None or flt.sender or flt.procedure_code or flt.correlation_id is not None:
         sub = select(messages.c.id)
         if flt.kind is not None:
             sub = sub.where(messages.c.kind == flt.kind.value)
@@ -558,6 +580,8 @@ def _filter_deliveries(query: Any, flt: MessageFilter) -> Any:
             sub = sub.where(messages.c.sender == flt.sender)
         if flt.procedure_code:
             sub = sub.where(messages.c.procedure_code == flt.procedure_code)
+        if flt.correlation_id is not None:
+            sub = sub.where(messages.c.correlation_id == flt.correlation_id)
         query = query.where(deliveries.c.message_id.in_(sub))
     if flt.parties is not None:
         query = query.where(deliveries.c.message_id.in_(select(messages.c.id).where(_party_of(flt.parties))))
@@ -602,6 +626,26 @@ def _message_row(envelope: Envelope, fingerprint: str) -> dict[str, Any]:
         "received_at": envelope.received_at,
         "fingerprint": fingerprint,
     }
+
+
+def _envelope_header(row: Any) -> EnvelopeHeader:
+    return EnvelopeHeader(
+        message_id=row["id"],
+        kind=MessageKind(row["kind"]),
+        sender=row["sender"],
+        recipient=row["recipient"],
+        sender_message_id=row["sender_message_id"],
+        correlation_id=row["correlation_id"],
+        content_type=row["content_type"],
+        procedure_code=row["procedure_code"],
+        dossier_code=row["dossier_code"],
+        document_id=row["document_id"],
+        document_type=row["document_type"],
+        causation_id=row["causation_id"],
+        headers=dict(row["headers"]),
+        created_at=row["created_at"],
+        received_at=row["received_at"],
+    )
 
 
 def _envelope(row: Any) -> Envelope:

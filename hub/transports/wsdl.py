@@ -35,7 +35,7 @@ from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import ExternalReferenceForbidden
 from zeep.wsdl.bindings.soap import Soap11Binding, Soap12Binding
 
-from ..errors import HubError
+from ..errors import HubError, WsdlError
 from ..soap import HubHeaderBlocks, SoapVersion, envelope_with_payload
 from ..xml import HUB_NS, parse_xml
 from .base import Transport as HubTransport
@@ -70,16 +70,6 @@ def schemas_root(wsdl: Path) -> Path:
     rule the inbound WSDLs follow)."""
     wsdl = wsdl.resolve()
     return next((p for p in wsdl.parents if p.name == "schemas"), wsdl.parent)
-
-
-class WsdlError(HubError):
-    """A WSDL that cannot be used as configured; ``key`` names the adapter setting to fix."""
-
-    code = "wsdl-invalid"
-
-    def __init__(self, message: str, *, key: str = "options.wsdl") -> None:
-        super().__init__(message, detail={"key": key})
-        self.key = key
 
 
 @dataclass(frozen=True)
@@ -292,9 +282,6 @@ class WsdlOperation:
         elif not self.operation.soapaction and self.action:
             headers["SOAPAction"] = f'"{self.action}"'
         return envelope_with_payload(serialized.content, payload), headers
-
-    def send(self, address: str, request: bytes, headers: dict[str, str]) -> ZeepResponse:
-        return self.transport.post(address, request, headers)
 
     def read_reply(self, response: ZeepResponse) -> object:
         """zeep's reading of a reply: the result, or ``zeep.exceptions.Fault`` for a fault (or for a

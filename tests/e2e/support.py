@@ -273,7 +273,7 @@ def submit_samples(
 
         def submit(body: dict[str, object]) -> str:
             response = client.post("/api/v1/messages", json=body)
-            assert response.status_code == 202, f"{body['message_id']}: {response.text}"
+            assert response.status_code == 202, f"{body['sender_message_id']}: {response.text}"
             answer = response.json()
             assert answer["duplicate"] is False, answer
             assert answer["route"]["targets"] == ["land"], answer

@@ -52,14 +52,18 @@ class Hub:
         self.running = running
 
     def as_(self, name: str) -> httpx.Client:
-        client = self.running.client
+        client: httpx.Client = self.running.client
         client.headers["X-API-Key"] = KEYS[name]
         return client
 
-    def submit(self, name: str, sender: str, index: int, *, land: bool = True) -> str:
+    def submit(
+        self, name: str, sender: str, index: int, *, land: bool = True, correlation_id: str | None = None
+    ) -> str:
         s = sample_dossiers(index + 1)[index]
         body = dossier_body(s.dossier_code, s.procedure_code if land else "9.999999", s.xml)
-        body |= {"sender": sender, "message_id": f"{name}-{index}"}
+        body |= {"sender": sender, "sender_message_id": f"{name}-{index}"}
+        if correlation_id is not None:
+            body["correlation_id"] = correlation_id
         response = self.as_(name).post("/api/v1/messages", json=body)
         assert response.status_code == 202, response.text
         message_id: str = response.json()["message_id"]
@@ -99,6 +103,22 @@ def test_the_list_holds_only_the_callers_agencys_messages(hub: Hub, messages: di
     assert hub.listed("other", unroutable="true") == [messages["other_unroutable"]]
     assert set(hub.listed("motcua", target="land")) == {messages["province_to_land"]}
     assert hub.listed("motcua", limit=1) == [messages["province_to_land"]]
+
+
+def test_an_exchange_is_listed_by_correlation_id_within_what_the_caller_may_see(hub: Hub) -> None:
+    exchange = str(uuid.uuid4())
+    mine = hub.submit("motcua", PROVINCE, 0, correlation_id=exchange)
+    theirs = hub.submit("other", OTHER, 1, land=False, correlation_id=exchange)
+    elsewhere = hub.submit("motcua", PROVINCE, 2)
+
+    assert hub.listed("motcua", correlation_id=exchange) == [mine]
+    assert hub.listed("other", correlation_id=exchange) == [theirs]
+    assert hub.listed("auditor", correlation_id=exchange) == [theirs, mine]  # newest first
+    assert hub.listed("land", correlation_id=exchange) == [mine]
+    assert hub.listed("auditor", correlation_id=str(uuid.uuid4())) == []
+    assert elsewhere in hub.listed("motcua")
+    refused = hub.as_("motcua").get("/api/v1/messages", params={"correlation_id": "not-a-uuid"})
+    assert (refused.status_code, refused.headers["content-type"]) == (422, PROBLEM_JSON)
 
 
 @pytest.mark.parametrize("suffix", ["", "/payload"], ids=["status", "payload"])

@@ -29,7 +29,6 @@ from support import (
     MOTCUA_API_KEY,
     ProcessGroup,
     build_config_dir,
-    dossier_body,
     free_port,
     hub_env,
     sqlite_url,
@@ -37,6 +36,7 @@ from support import (
 )
 
 from lienthong.auth import server_tls_options
+from lienthong.demo import dossier_body
 from lienthong.samples import sample_dossiers
 
 PROVINCE = "000.00.00.H49"

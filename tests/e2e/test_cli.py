@@ -315,7 +315,8 @@ def test_send_submits_a_file_and_status_shows_its_delivery(
 
     result = hub_cli(
         "send", payload, "--url", hub_server.url, "--sender", PROVINCE,
-        "--procedure", s.procedure_code, "--dossier-code", s.dossier_code, "--message-id", "motcua-cli-1",
+        "--procedure", s.procedure_code, "--dossier-code", s.dossier_code,
+        "--sender-message-id", "motcua-cli-1",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
@@ -344,7 +345,7 @@ def test_send_posts_a_json_message_as_it_is(hub_cli: Cli, hub_server: Any, tmp_p
     message.write_text(
         json.dumps(
             {
-                "message_id": "qlvb-1",
+                "sender_message_id": "qlvb-1",
                 "kind": "document",
                 "sender": PROVINCE,
                 "content_type": "text/plain",
@@ -367,7 +368,7 @@ def test_send_points_at_the_mistake_in_a_malformed_json_file(
     hub_cli: Cli, hub_server: Any, tmp_path: Path
 ) -> None:
     message = tmp_path / "message.json"
-    message.write_text('{\n  "message_id": "x",\n  "kind": \n}\n', encoding="utf-8")
+    message.write_text('{\n  "sender_message_id": "x",\n  "kind": \n}\n', encoding="utf-8")
 
     result = hub_cli("send", message, "--url", hub_server.url)
 

@@ -180,15 +180,15 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
         assert sum(n - 1 for n in duplicates.values()) == stats["duplicates"], (duplicates, stats)
 
         # Taken over after the crash: exactly the deliveries in flight when the process died.
-        taken_over = {m for m, h in histories.items() if any(_lease_expired(a) for a in h)}
-        assert len(taken_over) == at_kill["in-flight"], (taken_over, at_kill)
+        expired = {m for m, h in histories.items() if any(_lease_expired(a) for a in h)}
+        assert len(expired) == at_kill["in-flight"], (expired, at_kill)
         for message_id, count in duplicates.items():
             history = histories[message_id]
             # Sent again only because an earlier attempt's worker died before it could record the
             # answer: each repeat follows an attempt taken over after its lease expired.
             assert history[-2:-1] and _lease_expired(history[-2]), (message_id, history)
             assert sum(_lease_expired(a) for a in history) >= count - 1, (message_id, history)
-        for message_id in set(accepted) - taken_over:
+        for message_id in set(accepted) - expired:
             assert len(histories[message_id]) == 1, histories[message_id]
             assert message_id not in duplicates
 

@@ -26,8 +26,9 @@ import httpx
 import pytest
 from soap_support import HUB_ENVIRON, VERSIONS, ack, envelope, fault, fault_detail, post, status_update
 from sqlalchemy import Engine, event, text
-from support import LOOPBACK, dossier_body, free_port, wait_until
+from support import LOOPBACK, free_port, wait_until
 
+from lienthong.demo import dossier_body
 from lienthong.samples import sample_dossiers
 from lienthong.store.migrate import upgrade
 from lienthong.store.sql import create_store_engine

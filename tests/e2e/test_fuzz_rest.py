@@ -18,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
 from support import MOTCUA_HEADERS
 
@@ -46,7 +47,10 @@ def test_no_request_gets_a_5xx_or_an_error_that_is_not_problem_json(
     # Loaded from the running hub, and driven through hypothesis directly: schemathesis' pytest
     # integration (``from_fixture``) does not run under this pytest.
     schema = schemathesis.openapi.from_url(f"{hub_server.url}/openapi.json", config=CONFIG, timeout=10)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result  # the description parses, every operation of it
+        operations.append(result.ok())
     assert {f"{op.method.upper()} {op.path}" for op in operations} == OPERATIONS
     answered: Counter[int] = Counter()
 

@@ -13,13 +13,23 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from soap_support import HUB_ENVIRON, LAND, PROVINCE, envelope, fault, post, row_counts, status_update
-from support import dossier_body
+from soap_support import (
+    HUB_ENVIRON,
+    LAND,
+    PROVINCE,
+    envelope,
+    fault,
+    fault_detail,
+    post,
+    row_counts,
+    status_update,
+)
 
 from lienthong.config import KeyReference, SigningPolicyConfig
+from lienthong.demo import dossier_body
 from lienthong.keys import DevCa, Keystore, create_dev_ca
 from lienthong.sign import build_signer
-from lienthong.xml import parse_xml
+from lienthong.xml import HUB_NS, parse_xml
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +91,7 @@ def test_rest_unsigned_dossier_is_refused_when_the_province_must_sign(strict_hub
 
 def test_rest_non_xml_payload_cannot_pass_for_an_agency_that_must_sign(strict_hub: Any) -> None:
     body = {
-        "message_id": "motcua-json-1",
+        "sender_message_id": "motcua-json-1",
         "kind": "status",
         "sender": PROVINCE,
         "content_type": "application/json",
@@ -164,3 +174,35 @@ def test_rest_dossier_signed_with_the_registrys_certificate_is_refused_as_the_pr
     assert f"does not speak for agency {PROVINCE}" in r.json()["detail"]
     assert row_counts(strict_hub.project.database)["messages"] == 0
     assert any("signer-not-bound" in m and PROVINCE in m for m in audit.messages)
+
+
+def _fault_titles(response: Any) -> str:
+    """The fault's title as ``vi / en``, read off its Reason (SOAP 1.2: one text per language)."""
+    root = etree.fromstring(response.content)
+    faultstring = root.findtext(".//faultstring")
+    if faultstring is not None:  # SOAP 1.1: "vi / en: text"
+        return faultstring.split(": ", 1)[0]
+    texts = {t.get("{http://www.w3.org/XML/1998/namespace}lang"): t.text or "" for t in root.iter("{*}Text")}
+    return f"{texts['vi'].split(': ', 1)[0]} / {texts['en'].split(': ', 1)[0]}"
+
+
+@pytest.mark.parametrize("version", ["soap11", "soap12"])
+def test_a_signature_refusal_has_the_same_title_and_reason_over_rest_and_soap(
+    strict_hub: Any, dev_ca: DevCa, version: str
+) -> None:
+    """A certificate speaking for another agency, over each path: one code, one bilingual title, and
+    the rule that refused it (``signer-not-bound``) in the problem and in the fault's lt:faultDetail."""
+    from lienthong.samples import sample_dossiers
+
+    s = sample_dossiers(1)[0]
+    rest = strict_hub.client.post(
+        "/api/v1/messages", json=dossier_body(s.dossier_code, s.procedure_code, sign(s.xml, dev_ca, LAND))
+    ).json()
+    body = sign(status_update().encode(), dev_ca).split(b"?>", 1)[1].strip().decode()
+    soap = post(strict_hub.client, version, envelope(version, body, message_id="dkdd-titles"))  # type: ignore[arg-type]
+
+    detail = fault_detail(soap)
+    assert rest["type"] == "urn:lienthong:problem:signature-invalid"
+    assert detail.findtext(f"{{{HUB_NS}}}code") == "signature-invalid"
+    assert rest["title"] == _fault_titles(soap) == "Chữ ký số không hợp lệ / Invalid signature"
+    assert rest["reason"] == detail.findtext(f"{{{HUB_NS}}}reason") == "signer-not-bound"

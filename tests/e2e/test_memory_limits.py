@@ -91,7 +91,7 @@ def test_an_anonymous_body_is_answered_401_before_it_is_sent(hub_factory: HubFac
     """The hub answers after the first 64 KB of a 19 MB body: it did not wait to read, let alone parse, it."""
     hub = hub_factory()
     declared = 19_000_000
-    first = b'{"message_id": "' + b"x" * 65_000
+    first = b'{"sender_message_id": "' + b"x" * 65_000
     if framing == "chunked":
         headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
         first = f"{len(first):x}\r\n".encode() + first + b"\r\n"

@@ -55,7 +55,7 @@ def test_the_status_link_of_a_submission_ignores_the_host_header(hub_factory: Ca
     hub = hub_factory()
     dossier = sample_dossiers(1)[0]
     body = {
-        "message_id": f"motcua-{uuid.uuid4()}",
+        "sender_message_id": f"motcua-{uuid.uuid4()}",
         "kind": "dossier",
         "sender": "000.00.00.H49",
         "procedure_code": dossier.procedure_code,

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from soap_support import HUB_ENVIRON, LAND, LAND_HEADERS, PROVINCE, fault, fault_detail
-from support import MOTCUA_API_KEY, dossier_body
+from support import MOTCUA_API_KEY
 
+from lienthong.demo import dossier_body
 from lienthong.keys import DevCa, create_dev_ca
 from lienthong.samples import sample_dossiers
 from lienthong.xml import parse_xml
@@ -59,14 +60,9 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 
 
 #: Text the sample dossier carries (names, ID numbers, addresses): never in an audit line.
-CITIZEN_DATA = [
-    t.strip()
-    for t in parse_xml(sample_dossiers(1)[0].xml).itertext()
-    if len(t.strip()) >= 6 and not t.strip().isascii()
-] + [
-    t.strip()
-    for t in parse_xml(sample_dossiers(1)[0].xml).itertext()
-    if t.strip().isdigit() and len(t.strip()) >= 9
+_TEXTS = [str(t).strip() for t in parse_xml(sample_dossiers(1)[0].xml).itertext()]
+CITIZEN_DATA = [t for t in _TEXTS if len(t) >= 6 and not t.isascii()] + [
+    t for t in _TEXTS if t.isdigit() and len(t) >= 9
 ]
 
 
@@ -78,11 +74,14 @@ def _schema_breaking() -> bytes:
 def _refuse_conflict(hub: Any) -> httpx.Response:
     first = dossier()
     assert hub.submit(first).status_code == 202
-    return hub.submit(first | {"payload_base64": base64.b64encode(sample_dossiers(2)[1].xml).decode()})
+    other = sample_dossiers(2)[1].xml
+    refused: httpx.Response = hub.submit(first | {"payload_base64": base64.b64encode(other).decode()})
+    return refused
 
 
 def _post_raw(hub: Any, data: bytes, content_type: str) -> httpx.Response:
-    return hub.client.post("/api/v1/messages", content=data, headers={"content-type": content_type})
+    client: httpx.Client = hub.client
+    return client.post("/api/v1/messages", content=data, headers={"content-type": content_type})
 
 
 SUBMIT, READ = "rest:submit", "rest:read"
@@ -155,7 +154,10 @@ def test_a_method_not_allowed_names_the_allowed_ones(hub_server: Any) -> None:
 def test_a_lone_surrogate_is_a_422_problem_not_a_500(
     hub_server: Any, audit: pytest.LogCaptureFixture, raw: bytes
 ) -> None:
-    data = b'{"message_id": "surrogate-1", "kind": "dossier", "sender": "%s", %s}' % (PROVINCE.encode(), raw)
+    data = b'{"sender_message_id": "surrogate-1", "kind": "dossier", "sender": "%s", %s}' % (
+        PROVINCE.encode(),
+        raw,
+    )
     response = hub_server.client.post(
         "/api/v1/messages", content=data, headers={"content-type": "application/json"}
     )

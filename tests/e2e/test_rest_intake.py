@@ -58,7 +58,7 @@ def sample(index: int = 0) -> SampleDossier:
 def body(
     payload: bytes,
     *,
-    message_id: str | None = None,
+    sender_message_id: str | None = None,
     procedure: str = PROCEDURE_CODE,
     dossier_code: str | None = "000.00.00.H49-261121-0001",
     content_type: str = "application/xml",
@@ -66,7 +66,7 @@ def body(
 ) -> dict[str, Any]:
     """A message as a one-stop system sends it: payload as base64, so the exact bytes travel."""
     return {
-        "message_id": message_id or f"motcua-{uuid.uuid4()}",
+        "sender_message_id": sender_message_id or f"motcua-{uuid.uuid4()}",
         "kind": "dossier",
         "sender": PROVINCE,
         "procedure_code": procedure,
@@ -224,7 +224,7 @@ def test_decomposed_vietnamese_metadata_is_stored_nfc_and_the_payload_untouched(
     recipient = "Văn phòng Đăng ký đất đai Quảng Ninh"
     message = body(
         nfd_payload,
-        message_id=unicodedata.normalize("NFD", sender_id),
+        sender_message_id=unicodedata.normalize("NFD", sender_id),
         recipient=unicodedata.normalize("NFD", recipient),
         dossier_code=s.dossier_code,
     )
@@ -241,7 +241,7 @@ def test_decomposed_vietnamese_metadata_is_stored_nfc_and_the_payload_untouched(
     assert back == nfd_payload
 
     # Composed or decomposed, it is the same message id: a resend in NFC is a duplicate.
-    again = {**message, "message_id": sender_id, "recipient": recipient}
+    again = {**message, "sender_message_id": sender_id, "recipient": recipient}
     repeat = hub_server.submit(again).json()
     assert (repeat["duplicate"], repeat["message_id"]) == (True, accepted["message_id"])
 
@@ -257,7 +257,8 @@ def test_the_same_message_sent_twice_is_delivered_once(hub_server: Any, land_sim
     assert (first.status_code, second.status_code) == (202, 202)
     a, b = first.json(), second.json()
     assert (a["duplicate"], b["duplicate"]) == (False, True)
-    assert b["message_id"] == a["message_id"]
+    assert b["message_id"] == a["message_id"] != message["sender_message_id"]
+    assert b["sender_message_id"] == a["sender_message_id"] == message["sender_message_id"]
     assert b["correlation_id"] == a["correlation_id"]
     assert second.headers["location"] == first.headers["location"]
     view = hub_server.wait(a["message_id"])
@@ -266,18 +267,47 @@ def test_the_same_message_sent_twice_is_delivered_once(hub_server: Any, land_sim
     assert land_sim.stats()["total"] == 1
 
 
+def test_the_deprecated_message_id_field_is_still_the_senders_id(hub_server: Any, land_sim: Any) -> None:
+    """API 1.0 clients name the sender's id ``message_id``: it is taken as ``sender_message_id``, so
+    the same message sent under either name is one message; both names at once is ambiguous."""
+    message = dossier()
+    old_style = {("message_id" if k == "sender_message_id" else k): v for k, v in message.items()}
+    assert "sender_message_id" not in old_style
+
+    first = hub_server.submit(old_style)
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    assert accepted["sender_message_id"] == message["sender_message_id"]
+    assert hub_server.wait(accepted["message_id"])["sender_message_id"] == message["sender_message_id"]
+
+    repeat = hub_server.submit(message).json()
+    assert (repeat["duplicate"], repeat["message_id"]) == (True, accepted["message_id"])
+
+    both = {**message, "message_id": "another-id"}
+    problem = assert_problem(hub_server.submit(both), 422, "request-invalid", "Invalid request")
+    assert any("sender_message_id" in e["message"] for e in problem["errors"])
+    assert row_counts(hub_server.project.database)["messages"] == 1
+
+
+def test_the_openapi_document_names_the_old_field_deprecated(hub_server: Any) -> None:
+    schema = hub_server.client.get("/openapi.json").json()["components"]["schemas"]["SubmitMessage"]
+    assert schema["properties"]["message_id"]["deprecated"] is True
+    assert "sender_message_id" in schema["properties"]
+    assert schema["oneOf"] == [{"required": ["sender_message_id"]}, {"required": ["message_id"]}]
+
+
 def test_a_reused_message_id_with_other_content_is_refused(hub_server: Any, land_sim: Any) -> None:
     message = dossier()
     accepted = hub_server.submit(message).json()
     hub_server.wait(accepted["message_id"])
     before = row_counts(hub_server.project.database)
 
-    changed = {**dossier(3), "message_id": message["message_id"]}
+    changed = {**dossier(3), "sender_message_id": message["sender_message_id"]}
     problem = assert_problem(
         hub_server.submit(changed), 409, "idempotency-conflict", "Message id reused for different content"
     )
 
-    assert message["message_id"] in problem["detail"]
+    assert message["sender_message_id"] in problem["detail"]
     assert "different content" in problem["detail"]
     assert problem["message_id"] == accepted["message_id"]
     assert row_counts(hub_server.project.database) == before
@@ -291,7 +321,7 @@ def test_malformed_json_is_a_400_and_stores_nothing(hub_server: Any) -> None:
     before = row_counts(hub_server.project.database)
     response = hub_server.client.post(
         "/api/v1/messages",
-        content=b'{"message_id": "x", "kind": ',
+        content=b'{"sender_message_id": "x", "kind": ',
         headers={"content-type": "application/json"},
     )
     assert_problem(response, 400, "malformed-request", "Malformed request")
@@ -326,7 +356,7 @@ def test_missing_fields_are_listed_by_location(hub_server: Any) -> None:
     response = hub_server.client.post("/api/v1/messages", json={"kind": "dossier", "payload": "<a/>"})
     problem = assert_problem(response, 422, "request-invalid", "Invalid request")
     locations = {e["location"] for e in problem["errors"]}
-    assert {"body.message_id", "body.sender"} <= locations
+    assert {"body.sender_message_id", "body.sender"} <= locations
     assert all(e["message"] for e in problem["errors"])
     assert row_counts(hub_server.project.database) == before
 

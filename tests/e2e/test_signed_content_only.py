@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from land_support import LAND_NS
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMethod
+from signxml.signer import XMLSigner
 from soap_support import (
     DOSSIER,
     HUB_ENVIRON,
@@ -42,9 +43,9 @@ from soap_support import (
     row_counts,
     status_update,
 )
-from support import dossier_body
 
 from lienthong.config import KeyReference, SigningPolicyConfig
+from lienthong.demo import dossier_body
 from lienthong.keys import DevCa, Keystore, create_dev_ca
 from lienthong.sign import build_signer
 from lienthong.verify import TrustStore, verify_file
@@ -274,6 +275,7 @@ def ws_security_envelope(version: Version, ca: DevCa) -> etree._Element:
     chain_path, key_path = ca.agencies[LAND]
     chain = x509.load_pem_x509_certificates(chain_path.read_bytes())
     key = load_pem_private_key(key_path.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
     signature = XMLSigner(
         method=SignatureConstructionMethod.detached,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,

@@ -46,9 +46,10 @@ from soap_support import (
     soap_headers,
     status_update,
 )
-from support import MOTCUA_API_KEY, dossier_body
+from support import MOTCUA_API_KEY
 
 from lienthong.auth import api_key_digest
+from lienthong.demo import dossier_body
 from lienthong.envelope import derive_correlation_id
 from lienthong.samples import sample_dossiers
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS
@@ -97,10 +98,10 @@ def test_the_wsdl_points_at_the_endpoint_it_was_fetched_from(soap_hub: Any) -> N
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/xml")
     wsdl = etree.fromstring(response.content)
-    addresses = [el.get("location") for el in wsdl.iter("{*}address")]
+    addresses = [el.get("location", "") for el in wsdl.iter("{*}address")]
     assert addresses == [f"{soap_hub.url}/soap/land"] * 2
     locations = sorted(
-        el.get("schemaLocation") for el in wsdl.iter("{http://www.w3.org/2001/XMLSchema}import")
+        el.get("schemaLocation", "") for el in wsdl.iter("{http://www.w3.org/2001/XMLSchema}import")
     )
     assert locations == [
         f"{soap_hub.url}/soap/land?xsd=hub/hub.xsd",
@@ -424,7 +425,9 @@ def test_schema_violations_are_located_and_explained(soap_hub: Any, version: Ver
     assert_fault(response, version, "Sender")
     detail = fault_detail(response)
     assert detail.findtext(f"{LT}code") == "schema-invalid"
-    violations = [{etree.QName(c).localname: c.text for c in v} for v in detail.iterfind(f"{LT}violation")]
+    violations = [
+        {etree.QName(c).localname: c.text or "" for c in v} for v in detail.iterfind(f"{LT}violation")
+    ]
     lines = data.decode().split("\n")
     by_path = {v["path"]: v for v in violations}
     state = by_path["/dd:CapNhatTrangThaiHoSo/dd:TrangThai"]
@@ -512,16 +515,16 @@ def test_each_operation_must_be_granted(
 # ---------------------------------------------------------------- zeep, from the published WSDL
 
 
-class RecordingTransport(zeep.Transport):  # type: ignore[misc]  # zeep is untyped
+class RecordingTransport(zeep.Transport):
     """zeep's transport, keeping the exact bytes of every request it posts."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]  # zeep is untyped
         self.sent: list[bytes] = []
 
     def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> Any:
         self.sent.append(message if isinstance(message, bytes) else message.encode("utf-8"))
-        return super().post(address, message, headers)
+        return super().post(address, message, headers)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -529,7 +532,8 @@ def zeep_client(soap_hub: Any) -> Iterator[tuple[zeep.Client, RecordingTransport
     session = requests.Session()
     session.headers["X-API-Key"] = LAND_KEY
     transport = RecordingTransport(session=session, timeout=10, operation_timeout=10)
-    yield zeep.Client(f"{soap_hub.url}/soap/land?wsdl", transport=transport), transport
+    client = zeep.Client(f"{soap_hub.url}/soap/land?wsdl", transport=transport)  # type: ignore[no-untyped-call]
+    yield client, transport
     session.close()
 
 

@@ -18,9 +18,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, inspect, text
 
+from lienthong.errors import SchemaOutOfDateError
 from lienthong.store.migrate import (
     MIGRATIONS_DIR,
-    SchemaOutOfDateError,
     current_revision,
     ensure_current,
     head_revision,

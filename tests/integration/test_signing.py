@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -31,10 +31,10 @@ from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 from lienthong.compose import build_hub
 from lienthong.config import Configuration, KeyReference, RetryPolicyConfig, SigningPolicyConfig
 from lienthong.configfile import load_configuration
-from lienthong.errors import ConfigError
+from lienthong.errors import ConfigError, SigningConfigError, SigningError
 from lienthong.keys import DevCa, Keystore, SigningKey, create_dev_ca
 from lienthong.samples import sample_dossiers
-from lienthong.sign import EXC_C14N, SigningConfigError, SigningError, XmlSigner, build_signer, check_signing
+from lienthong.sign import EXC_C14N, Algorithm, XmlSigner, build_signer, check_signing
 from lienthong.simulator import FaultPlan, SimulatorServer
 from lienthong.soap import HubHeader, build_envelope
 from lienthong.store import DeliveryState
@@ -52,6 +52,9 @@ SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 
+#: lxml-stubs lack DENY_ALL (in lxml since 2.2): XSLTs here may read and write nothing.
+DENY_ALL: etree.XSLTAccessControl = cast(Any, etree.XSLTAccessControl).DENY_ALL
+
 
 @pytest.fixture(scope="module")
 def dev_ca(tmp_path_factory: pytest.TempPathFactory) -> DevCa:
@@ -66,7 +69,7 @@ def keystore(dev_ca: DevCa) -> Keystore:
 @pytest.fixture(scope="module")
 def land_document() -> etree._Element:
     """A TiepNhanHoSo request as the land adapter makes it: a sample dossier through the mapping."""
-    xslt = etree.XSLT(etree.parse(str(MAPPING)), access_control=etree.XSLTAccessControl.DENY_ALL)
+    xslt = etree.XSLT(etree.parse(str(MAPPING)), access_control=DENY_ALL)
     root = xslt(parse_xml(sample_dossiers(1, day=date(2026, 11, 21))[0].xml)).getroot()
     assert root is not None
     return root
@@ -92,13 +95,13 @@ def check_signature(signature: etree._Element, key: SigningKey, method: str) -> 
     """Exclusive C14N, SHA-256, the algorithm asked for, URI="" with the two transforms, the chain."""
     signed_info = signature.find("ds:SignedInfo", DS)
     assert signed_info is not None
-    assert signed_info.find("ds:CanonicalizationMethod", DS).get("Algorithm") == EXC_C14N
-    assert signed_info.find("ds:SignatureMethod", DS).get("Algorithm") == method
+    assert signed_info.findall("ds:CanonicalizationMethod[@Algorithm]", DS)[0].get("Algorithm") == EXC_C14N
+    assert signed_info.findall("ds:SignatureMethod[@Algorithm]", DS)[0].get("Algorithm") == method
     reference = signed_info.find("ds:Reference", DS)
     assert reference is not None and reference.get("URI") == ""
     transforms = [t.get("Algorithm") for t in reference.iterfind("ds:Transforms/ds:Transform", DS)]
     assert transforms == [ENVELOPED, EXC_C14N]
-    assert reference.find("ds:DigestMethod", DS).get("Algorithm") == SHA256
+    assert reference.findall("ds:DigestMethod[@Algorithm]", DS)[0].get("Algorithm") == SHA256
     certificates = [c.text or "" for c in signature.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", DS)]
     expected = [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in key.chain]
     assert ["".join(c.split()) for c in certificates] == expected  # signer first, then the CA
@@ -112,7 +115,7 @@ def check_signature(signature: etree._Element, key: SigningKey, method: str) -> 
     ("algorithm", "method"), [("rsa-sha256", RSA_SHA256), ("ecdsa-sha256", ECDSA_SHA256)]
 )
 def test_xmldsig_enveloped_as_last_child_of_the_root(
-    land_document: etree._Element, keystore: Keystore, dev_ca: DevCa, algorithm: str, method: str
+    land_document: etree._Element, keystore: Keystore, dev_ca: DevCa, algorithm: Algorithm, method: str
 ) -> None:
     key = key_for(keystore, algorithm)
     before = serialise(land_document)
@@ -185,7 +188,7 @@ def test_one_signer_serves_many_threads(
 
 @pytest.mark.parametrize("algorithm", ["rsa-sha256", "ecdsa-sha256"])
 def test_xades_bes_signing_time_and_signing_certificate(
-    land_document: etree._Element, keystore: Keystore, dev_ca: DevCa, algorithm: str
+    land_document: etree._Element, keystore: Keystore, dev_ca: DevCa, algorithm: Algorithm
 ) -> None:
     key = key_for(keystore, algorithm)
     signer = XmlSigner("xades-bes", algorithm, key)
@@ -238,7 +241,7 @@ def _header(root: etree._Element) -> etree._Element:
     ],
 )
 def test_edxml_signature_is_the_last_child_of_edxmlheader(
-    shared_dir: Path, keystore: Keystore, dev_ca: DevCa, sample: str, algorithm: str
+    shared_dir: Path, keystore: Keystore, dev_ca: DevCa, sample: str, algorithm: Algorithm
 ) -> None:
     original = parse_xml((shared_dir / "testdata" / "edxml" / sample).read_bytes())
     had_signature = [c for c in _header(original) if etree.QName(c).localname == "Signature"]

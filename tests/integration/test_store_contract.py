@@ -21,17 +21,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
-from lienthong.errors import IdempotencyConflictError, NotFoundError
+from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 from lienthong.store import (
     AcceptResult,
     AttemptOutcome,
     Claim,
-    ClaimLostError,
     Dead,
     Delivered,
     DeliveryRecord,
     DeliveryState,
     MessageFilter,
+    Outcome,
     Parties,
     PreparedDelivery,
     RetryAt,
@@ -90,6 +90,7 @@ def make_envelope(
     procedure_code: str = "1.004227",
     received_at: datetime | None = None,
     recipient: str | None = "vpdk-dongnai",
+    correlation_id: uuid.UUID | None = None,
 ) -> Envelope:
     n = next(_numbers)
     envelope = new_envelope(
@@ -104,6 +105,7 @@ def make_envelope(
         document_type="Đăng ký biến động đất đai",
         headers={"x-nguoi-nop": "Nguyễn Văn An"},
         created_at=datetime(2026, 3, 1, 8, 30, tzinfo=ICT),
+        correlation_id=correlation_id,
     )
     return envelope if received_at is None else replace(envelope, received_at=received_at)
 
@@ -202,12 +204,24 @@ def test_repeated_accept_answers_like_the_first(store: Store) -> None:
     assert result.created is False
     assert result.message_id == first.message_id
     assert result.route == route
+    # The answer to a repeat is the first submission's, without reading the message again.
+    stored = store.get_message(first.message_id).envelope
+    assert (result.correlation_id, result.received_at) == (stored.correlation_id, stored.received_at)
+    assert result.received_at == first.received_at != again.received_at
     with pytest.raises(NotFoundError):
         store.get_message(again.message_id)
     assert [d.target for d in store.get_message(first.message_id).deliveries] == ["vpdk"]
     counts = store.counts()
     assert counts.messages == 1
     assert counts.by_target == {"vpdk": {DeliveryState.QUEUED: 1}}
+
+
+def test_a_new_accept_answers_with_what_was_stored(store: Store) -> None:
+    envelope = make_envelope(received_at=datetime(2026, 3, 2, 8, 0, tzinfo=ICT))
+    result = store.accept(envelope, routed("vpdk"), prepared("vpdk"))
+    stored = store.get_message(envelope.message_id).envelope
+    assert result.created is True
+    assert (result.correlation_id, result.received_at) == (stored.correlation_id, stored.received_at)
 
 
 def test_same_sender_id_with_other_content_is_a_conflict(store: Store) -> None:
@@ -354,6 +368,33 @@ def test_list_messages_filters(store: Store) -> None:
     }
 
 
+def test_list_messages_and_replay_by_correlation_id(store: Store) -> None:
+    """The messages of one exchange (a dossier and its status updates), and only those."""
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    exchange = uuid.uuid4()
+    first = accept_to(store, "vpdk", correlation_id=exchange, received_at=t0)
+    other = accept_to(store, "vpdk", received_at=t0 + timedelta(minutes=1))
+    answer = accept_to(
+        store, "thue", correlation_id=exchange, sender="vpdk-dongnai", received_at=t0 + timedelta(minutes=2)
+    )
+
+    def listed(**kwargs: Any) -> list[uuid.UUID]:
+        return [r.envelope.message_id for r in store.list_messages(MessageFilter(**kwargs))]
+
+    assert listed(correlation_id=exchange) == [answer, first]
+    assert listed(correlation_id=store.get_message(other).envelope.correlation_id) == [other]
+    assert listed(correlation_id=uuid.uuid4()) == []
+    assert listed(correlation_id=exchange, targets=["thue"]) == [answer]
+    assert listed(correlation_id=exchange, parties=Parties(["motcua-dongnai"])) == [first]  # not the answer
+    assert listed(correlation_id=exchange, parties=Parties(["vpdk-dongnai"])) == [answer, first]
+    assert listed(correlation_id=exchange, parties=Parties(["motcua-binhduong"])) == []
+
+    for claim in store.claim_due("w1", 3, LEASE):
+        store.record_outcome(claim, Dead("rejected"))
+    replayed = store.replay_dead(MessageFilter(correlation_id=exchange))
+    assert sorted(replayed) == sorted([delivery(store, first).id, delivery(store, answer).id])
+
+
 def test_list_messages_of_parties_holds_only_what_those_agencies_sent_received_or_were_routed(
     store: Store,
 ) -> None:
@@ -463,7 +504,10 @@ def test_a_claim_carries_what_the_worker_needs(store: Store) -> None:
     assert claim.target == "vpdk"
     assert (claim.attempt, claim.round_attempt) == (1, 1)
     assert (claim.payload, claim.content_type) == (prepared("vpdk")[0].payload, XML)
-    assert claim.envelope == envelope
+    # The message's metadata, not its original payload: delivery sends the prepared bytes above.
+    assert claim.envelope == store.get_message(envelope.message_id).envelope.header()
+    assert claim.envelope.message_id == envelope.message_id
+    assert not hasattr(claim.envelope, "payload")
     assert before <= claim.first_attempt_at <= utcnow()
     assert claim.lease_until == claim.first_attempt_at + LEASE
     d = delivery(store, envelope.message_id)
@@ -725,7 +769,7 @@ def test_replay_dead_requeues_only_matching_dead_deliveries(store: Store) -> Non
     a = accept_to(store, "vpdk")
     b = accept_to(store, "thue", sender="motcua-binhduong")
     c = accept_to(store, "bhxh")
-    outcomes = {"vpdk": Dead("HTTP 400"), "thue": Dead("HTTP 422"), "bhxh": Delivered()}
+    outcomes: dict[str, Outcome] = {"vpdk": Dead("HTTP 400"), "thue": Dead("HTTP 422"), "bhxh": Delivered()}
     first_claims = {}
     for claim in store.claim_due("w1", 3, LEASE):
         first_claims[claim.target] = claim
@@ -803,7 +847,7 @@ def test_bytes_and_vietnamese_text_come_back_exactly(store: Store) -> None:
     assert record.envelope.document_type == "Công văn"
     assert record.envelope.headers == {"x-trich-yeu": "Về việc cấp đổi sổ đỏ"}
     assert unicodedata.is_normalized("NFC", record.envelope.headers["x-trich-yeu"])
-    assert claim.payload == delivery_payload and claim.envelope.payload == payload
+    assert claim.payload == delivery_payload and claim.envelope.document_type == "Công văn"
     (d,) = record.deliveries
     assert (d.payload, d.content_type, d.response) == (delivery_payload, "application/x-edxml", response)
     assert (d.history[0].request, d.history[0].response) == (delivery_payload, response)

@@ -29,7 +29,7 @@ from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 from lienthong.adapter import AdapterContext
 from lienthong.config import AdapterConfig
 from lienthong.configfile import load_configuration
-from lienthong.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from lienthong.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError, WsdlError
 from lienthong.keys import DevCa, Keystore, create_dev_ca
 from lienthong.prepare import Preparation
 from lienthong.samples import sample_dossiers
@@ -39,7 +39,7 @@ from lienthong.soap import HubHeader, build_envelope, payload_element_bytes, req
 from lienthong.soap_adapter import SoapAdapter, SoapOptions
 from lienthong.store import Claim
 from lienthong.transports.http import HttpTransport
-from lienthong.transports.wsdl import WsdlError, ZeepHttpxTransport
+from lienthong.transports.wsdl import ZeepHttpxTransport
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +156,7 @@ def claim_for(adapter: SoapAdapter, index: int = 0, *, signer: XmlSigner | None 
         first_attempt_at=now,
         payload=prepared.payload,
         content_type=prepared.content_type,
-        envelope=envelope,
+        envelope=envelope.header(),
         worker="test",
         lease_until=now + timedelta(minutes=1),
     )
@@ -277,6 +277,7 @@ def test_a_signed_payload_reaches_the_registry_verifiable(
     # What the registry got, taken out of its SOAP Body, verifies against the hub's CA.
     [(_, wire)] = received
     [body] = parse_xml(wire).iterfind(f"{{{SOAP11_NS}}}Body/*")
+    result: VerifyResult | list[VerifyResult]
     if policy == "xades-bes":
         result, *_ = XAdESVerifier().verify(
             etree.tostring(body),
@@ -579,7 +580,9 @@ def test_a_transport_the_wsdl_does_not_bind_is_a_startup_error(project: Path) ->
     w = "http://schemas.xmlsoap.org/wsdl/"
     for el in tree.iter(f"{{{w}}}binding", f"{{{w}}}port"):
         if "12" in (el.get("name") or ""):
-            el.getparent().remove(el)
+            parent = el.getparent()
+            assert parent is not None
+            parent.remove(el)
     tree.write(str(wsdl), xml_declaration=True, encoding="UTF-8")
     config = land_config(
         "http://127.0.0.1:9/", wsdl=Path("schemas/land/dangkydatdai.wsdl"), transport="soap12"

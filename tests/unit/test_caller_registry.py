@@ -17,16 +17,14 @@ import pytest
 from lienthong.auth import (
     CLIENT_CERT_STATE,
     CallerRegistry,
-    ForbiddenError,
     Identity,
-    UnauthenticatedError,
     api_key_digest,
     client_certificate,
     note_peer_certificate,
     server_tls_options,
 )
 from lienthong.config import Caller, Configuration, HubSettings, RoutesConfig
-from lienthong.errors import ConfigError, HubError
+from lienthong.errors import ConfigError, ForbiddenError, HubError, UnauthenticatedError
 
 MOTCUA = "000.00.00.H49"
 LAND = "000.00.00.G13"

@@ -118,7 +118,7 @@ def test_permanent_rejection_is_dead_after_one_attempt() -> None:
     w.process(c)
     d = only_delivery(store)
     assert d.state is DeliveryState.DEAD
-    assert "thửa đất không tồn tại" in d.last_error
+    assert "thửa đất không tồn tại" in (d.last_error or "")
     assert w.claim(1) == []
 
 

@@ -3,40 +3,43 @@ adapter sees the whole document, and what is stored is one delivery per target."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from lxml import etree
 
 from lienthong.config import RouteRule, RoutesConfig
-from lienthong.envelope import Envelope, MessageKind, new_envelope
+from lienthong.envelope import MessageKind, new_envelope
 from lienthong.intake import Intake
+from lienthong.prepare import Preparation
 from lienthong.route import Router
-from lienthong.store import Claim, Delivered, PreparedDelivery, RouteStatus
+from lienthong.store import RouteStatus
 from lienthong.store.memory import MemoryStore
 
 
-class TranslatingAdapter:
+class RecordingMapper:
     """Writes what it was given under its own root, and notes it."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.seen: list[bytes] = []
 
-    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
-        assert tree is not None
+    def apply(self, tree: etree._Element, params: Mapping[str, str]) -> etree._Element:
         self.seen.append(etree.tostring(tree))
         out = etree.Element(self.name)
         out.extend(etree.fromstring(self.seen[-1]))
-        return PreparedDelivery(self.name, etree.tostring(out), "application/xml")
-
-    def deliver(self, claim: Claim) -> Delivered:
-        raise AssertionError("not delivered in this test")
+        return out
 
 
 def test_every_target_of_a_fan_out_translates_the_whole_document() -> None:
     targets = ["thue", "vpdk", "land"]
     router = Router(RoutesConfig(routes=[RouteRule(name="all", targets=targets)]))
-    adapters = {name: TranslatingAdapter(name) for name in targets}
+    mappers = {name: RecordingMapper(name) for name in targets}
+    stages = {
+        name: Preparation(target=name, target_agency="000.00.00.G13", hub_agency="000.00.00.H49", mapper=m)
+        for name, m in mappers.items()
+    }
     store = MemoryStore()
-    intake = Intake(store, router, adapters)
+    intake = Intake(store, router, stages)
     envelope = new_envelope(
         kind=MessageKind.DOSSIER,
         sender="000.00.00.H49",
@@ -48,6 +51,6 @@ def test_every_target_of_a_fan_out_translates_the_whole_document() -> None:
     result = intake.submit(envelope)
 
     assert result.created and result.route.status is RouteStatus.ROUTED
-    assert [a.seen for a in adapters.values()] == [[envelope.payload]] * len(targets)
+    assert [m.seen for m in mappers.values()] == [[envelope.payload]] * len(targets)
     record = store.get_message(result.message_id)
     assert [d.target for d in record.deliveries] == targets

@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 
 import lienthong.keys as keys_module
 from lienthong.config import KeyReference
-from lienthong.keys import DevCa, Keystore, KeystoreError, SigningKey, create_dev_ca
+from lienthong.errors import KeystoreError
+from lienthong.keys import DevCa, Keystore, SigningKey, create_dev_ca
 from lienthong.sign import XmlSigner
 from lienthong.xml import parse_xml
 

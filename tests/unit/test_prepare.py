@@ -59,7 +59,7 @@ def stages(log: list[str], *, broken: bool = False) -> Preparation:
         input_schema=XsdValidator(ROOT / "schemas" / "province" / "hoso.xsd"),
         mapper=RecordingMapper(log, broken=broken),
         output_schema=XsdValidator(ROOT / "schemas" / "land" / "dangkydatdai.xsd"),
-        signer=RecordingSigner(log),  # type: ignore[arg-type]  # a Signer by shape
+        signer=RecordingSigner(log),
     )
 
 

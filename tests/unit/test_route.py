@@ -58,7 +58,10 @@ def test_first_matching_rule_decides_and_fans_out() -> None:
     ],
 )
 def test_field_patterns(match: dict[str, object], fields: dict[str, str], expected: bool) -> None:
-    decision = router({"name": "r", "match": match, "targets": ["land"]}).decide(message(**fields))
+    envelope = message(
+        procedure_code=fields.get("procedure_code", "1.004227"), document_type=fields.get("document_type")
+    )
+    decision = router({"name": "r", "match": match, "targets": ["land"]}).decide(envelope)
     assert (decision.status is RouteStatus.ROUTED) is expected
 
 

@@ -139,7 +139,7 @@ def claim() -> Claim:
         first_attempt_at=now,
         payload=prepared.payload,
         content_type=prepared.content_type,
-        envelope=envelope,
+        envelope=envelope.header(),
         worker="test",
         lease_until=now + timedelta(minutes=1),
     )
@@ -166,7 +166,7 @@ def test_an_answer_echoing_the_request_is_delivered(
         assert sent.headers["SOAPAction"] == f'"{LAND_NS}/TiepNhanHoSo"'
     else:
         assert f'action="{LAND_NS}/TiepNhanHoSo"' in sent.headers["Content-Type"]
-    assert b"MaHoSoDatDai" in delivered.response
+    assert delivered.response is not None and b"MaHoSoDatDai" in delivered.response
 
 
 @pytest.mark.parametrize("wsdl", [True, False], ids=["wsdl", "plain"])
@@ -265,7 +265,7 @@ def test_a_sender_fault_is_a_dead_letter_after_one_attempt() -> None:
         [delivery] = record.deliveries
         assert delivery.state is DeliveryState.DEAD
         assert [a.outcome for a in delivery.history] == [AttemptOutcome.DEAD]
-        assert "thửa đất không tồn tại" in delivery.last_error
+        assert delivery.last_error is not None and "thửa đất không tồn tại" in delivery.last_error
     finally:
         hub.close()
 

@@ -8,6 +8,7 @@ import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from cryptography import x509
@@ -15,8 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import XMLSigner, namespaces
 from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMethod
+from signxml.signer import XMLSigner
+from signxml.util import namespaces
 
 from lienthong.config import AgencyTrust, SignerRule, TrustSettings
 from lienthong.errors import (
@@ -185,8 +187,20 @@ def sign_body(
     signature = xml_signer.sign(
         envelope, key=signer.key, cert=chain or [signer.cert], reference_uri=["#body-1"]
     )
-    envelope.find(f"{{{SOAP11_NS}}}Header/{{{WSSE}}}Security").append(signature)
+    child(envelope, f"{{{SOAP11_NS}}}Header/{{{WSSE}}}Security").append(signature)
     return reparse(envelope)
+
+
+#: An unprefixed ds:Signature. signxml types ``namespaces`` as dict[str, str], yet documents (and
+#: itself casts to) a None key for the default namespace.
+_DEFAULT_DS = cast(dict[str, str], {None: namespaces.ds})
+
+
+def child(el: etree._Element, path: str) -> etree._Element:
+    """``el.find(path)``, which the test needs to be there."""
+    found = el.find(path)
+    assert found is not None, path
+    return found
 
 
 def reparse(el: etree._Element) -> etree._Element:
@@ -222,12 +236,12 @@ def test_signed_body_moved_into_the_header_and_replaced_is_refused(
 ) -> None:
     envelope = sign_body(land)
     signed_body = body(envelope)
-    wrapper = etree.SubElement(envelope.find(f"{{{SOAP11_NS}}}Header"), "{urn:attacker}Wrapper")
+    wrapper = etree.SubElement(child(envelope, f"{{{SOAP11_NS}}}Header"), "{urn:attacker}Wrapper")
     envelope.remove(signed_body)
     wrapper.append(signed_body)
     evil = copy.deepcopy(signed_body)
     del evil.attrib[f"{{{WSU}}}Id"]
-    evil.find(".//{urn:test:thue}SoTien").text = EVIL
+    child(evil, ".//{urn:test:thue}SoTien").text = EVIL
     envelope.append(evil)
     attacked = etree.tostring(envelope)
 
@@ -246,8 +260,8 @@ def test_duplicate_ids_are_refused(verifier: XmlVerifier, land: Issued) -> None:
     envelope = sign_body(land)
     signed_body = body(envelope)
     evil = copy.deepcopy(signed_body)
-    evil.find(".//{urn:test:thue}SoTien").text = EVIL
-    envelope.find(f"{{{SOAP11_NS}}}Header").append(signed_body)  # moves it
+    child(evil, ".//{urn:test:thue}SoTien").text = EVIL
+    child(envelope, f"{{{SOAP11_NS}}}Header").append(signed_body)  # moves it
     envelope.append(evil)  # same wsu:Id
     with pytest.raises(SignaturePolicyError) as refused:
         verifier.verify(etree.tostring(envelope), agency=LAND, expect=BODY)
@@ -269,7 +283,7 @@ def test_comments_inserted_into_signed_text_do_not_truncate_what_the_hub_reads(
 
 def test_two_signatures_where_one_is_expected_are_refused(verifier: XmlVerifier, land: Issued) -> None:
     envelope = sign_body(land)
-    security = envelope.find(f".//{{{WSSE}}}Security")
+    security = child(envelope, f".//{{{WSSE}}}Security")
     security.append(copy.deepcopy(security[0]))
     with pytest.raises(SignaturePolicyError) as refused:
         verifier.verify(envelope, agency=LAND)
@@ -396,10 +410,10 @@ def test_signature_without_the_ds_prefix_verifies(verifier: XmlVerifier, land: I
         '<HoSo xmlns="urn:test:hoso"><MaHoSo>1</MaHoSo><ChuHoSo>Nguyễn Văn A</ChuHoSo></HoSo>'.encode()
     )
     xml_signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
-    xml_signer.namespaces = {None: namespaces.ds}
+    xml_signer.namespaces = _DEFAULT_DS
     signed = reparse(xml_signer.sign(doc, key=land.key, cert=[land.cert]))
     sig = signed.find(f"{{{XMLDSIG_NS}}}Signature")
-    assert sig is not None and sig.prefix is None
+    assert sig is not None and not sig.prefix  # lxml says None; its stubs type prefix as str
     verified = verifier.verify(signed, agency=LAND, expect="/*")
     assert verified.signed.findtext("{urn:test:hoso}ChuHoSo") == "Nguyễn Văn A"
     assert verified.signed.find(f"{{{XMLDSIG_NS}}}Signature") is None
@@ -411,7 +425,7 @@ def test_default_namespace_signature_over_a_real_xmlns_undeclaration_is_refused(
     """The xmlns="" work-around must never hide a change of namespace in signed content."""
     doc = parse_xml(b'<HoSo xmlns="urn:test:hoso"><MaHoSo xmlns="">1</MaHoSo></HoSo>')
     xml_signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
-    xml_signer.namespaces = {None: namespaces.ds}
+    xml_signer.namespaces = _DEFAULT_DS
     signed = reparse(xml_signer.sign(doc, key=land.key, cert=[land.cert]))
     with pytest.raises(SignaturePolicyError) as refused:
         verifier.verify(signed, agency=LAND)
@@ -425,9 +439,9 @@ def test_wcf_style_default_namespace_signature_with_exclusive_c14n(
     envelope = soap_request()
     body(envelope)[0].append(etree.fromstring(b'<GhiChu xmlns="">ok</GhiChu>'))
     xml_signer = XMLSigner(method=SignatureConstructionMethod.detached, c14n_algorithm=ExcC14N)
-    xml_signer.namespaces = {None: namespaces.ds}
+    xml_signer.namespaces = _DEFAULT_DS
     signature = xml_signer.sign(envelope, key=land.key, cert=[land.cert], reference_uri=["#body-1"])
-    envelope.find(f".//{{{WSSE}}}Security").append(signature)
+    child(envelope, f".//{{{WSSE}}}Security").append(signature)
     verified = verifier.verify(reparse(envelope), agency=LAND, expect=BODY_CHILD)
     assert verified.signed.findtext("GhiChu") == "ok"
 
