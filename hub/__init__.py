@@ -1,15 +1,20 @@
 """lienthong — the interoperability hub's public API.
 
 Adapters (and anything else outside the core) import only from here; everything else is internal
-and may change. tests/unit/test_public_api.py keeps this list complete and sorted.
+and may change. tests/unit/test_architecture.py keeps this list complete and sorted.
 """
 
 from __future__ import annotations
 
-from .adapter import Adapter, AdapterContext, AdapterSpec, NoOptions
-from .config import AdapterConfig, SimulatorConfig
-from .envelope import Envelope, MessageKind, new_envelope
-from .errors import (
+from lienthong.adapter import Adapter, AdapterContext, AdapterSpec, NoOptions
+from lienthong.config.models import AdapterConfig, SimulatorConfig
+from lienthong.delivery.soap_adapter import SoapAdapter, SoapOptions
+from lienthong.delivery.transports.base import Transport, TransportRequest, TransportResponse
+from lienthong.delivery.transports.http import HttpTransport
+from lienthong.delivery.transports.memory import MemoryTransport
+from lienthong.devtools.simulator import SimulatorSpec
+from lienthong.envelope import Envelope, MessageKind, new_envelope
+from lienthong.errors import (
     DeliveryError,
     HubError,
     InvalidMessageError,
@@ -19,15 +24,10 @@ from .errors import (
     TranslationError,
     XmlRefusedError,
 )
-from .prepare import Preparation
-from .simulator import SimulatorSpec
-from .soap_adapter import SoapAdapter, SoapOptions
-from .store import Claim, Delivered, PreparedDelivery
-from .translate import Mapper, XsltMapping
-from .transports.base import Transport, TransportRequest, TransportResponse
-from .transports.http import HttpTransport
-from .transports.memory import MemoryTransport
-from .xml import parse_xml
+from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.translate import Mapper, XsltMapping
+from lienthong.store import Claim, Delivered, PreparedDelivery
+from lienthong.xml import parse_xml
 
 __all__ = [
     "Adapter",

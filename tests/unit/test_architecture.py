@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import tomllib
 from pathlib import Path
 
 import lienthong
@@ -30,6 +31,17 @@ def test_public_api_is_sorted_and_complete() -> None:
         if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
     }
     assert exported == set(lienthong.__all__)
+
+
+def test_every_folder_of_the_package_is_installed() -> None:
+    """.ci installs from a fresh clone: a sub-package missing from pyproject.toml would not be there."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    folders = {
+        ".".join(["lienthong", *init.parent.relative_to(ROOT / "hub").parts])
+        for init in (ROOT / "hub").rglob("__init__.py")
+    }
+    assert listed == folders
 
 
 def test_hub_never_imports_an_adapter() -> None:
