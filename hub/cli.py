@@ -15,7 +15,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -489,6 +488,8 @@ def send(
             "content_type": content_type,
             "payload_base64": base64.b64encode(raw).decode("ascii"),
         }
+    import httpx  # only this command talks HTTP; every other `hub` command starts without it
+
     try:
         headers = {"X-API-Key": api_key} if api_key else {}
         response = httpx.post(f"{url.rstrip('/')}/api/v1/messages", json=body, headers=headers, timeout=30)
