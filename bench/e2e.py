@@ -58,12 +58,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from lienthong.api import create_app
-from lienthong.auth import API_KEY_HEADER, CallerRegistry, api_key_digest
-from lienthong.background import BackgroundServer
 from lienthong.compose import build_hub
-from lienthong.config import Caller, Configuration
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
+from lienthong.config.models import Caller, Configuration
+from lienthong.devtools.background import BackgroundServer
+from lienthong.intake.callers import API_KEY_HEADER, CallerRegistry, api_key_digest
+from lienthong.intake.rest import create_app
 from lienthong.store import DeliveryState
 from lienthong.store.migrate import upgrade
 from lienthong.store.schema import deliveries, messages
@@ -237,8 +237,8 @@ def _own_cpu() -> float:
 
 def _simulator_main(conn: Connection) -> None:
     """Child process: the land registry simulator, until the parent says stop."""
-    from lienthong.configfile import load_configuration
-    from lienthong.simulator import create_simulator_app, simulator_spec
+    from lienthong.config.files import load_configuration
+    from lienthong.devtools.simulator import create_simulator_app, simulator_spec
 
     spec = simulator_spec(load_configuration(ROOT / "config", environ={}), PLUGIN)
     # BackgroundServer as in hub demo, not SimulatorServer: that one binds its own socket with
@@ -384,7 +384,7 @@ def database(backend: str, run_id: str) -> Iterator[str]:
 
 
 def request_bodies(prefix: str, count: int) -> list[bytes]:
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     bodies = []
     for sample in sample_dossiers(count, agency=PROVINCE):

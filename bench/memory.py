@@ -64,7 +64,7 @@ MiB = 1024 * 1024
 
 def rest_request(size: int, message_id: str) -> bytes:
     """A dossier submission of ``size`` bytes (±1 KB): a sample dossier with many submitted papers."""
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     sample = sample_dossiers(1, agency=PROVINCE)[0]
     paper = (

@@ -50,9 +50,9 @@ from rich.console import Console
 from rich.table import Table
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from lienthong.config import KeyReference
-from lienthong.keys import DevCa, Keystore, create_dev_ca
-from lienthong.sign import Policy, XmlSigner
+from lienthong.config.models import KeyReference
+from lienthong.trust.keys import DevCa, Keystore, create_dev_ca
+from lienthong.trust.sign import Policy, XmlSigner
 from lienthong.xml import EDXML_NS, parse_xml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ E = f"{{{EDXML_NS}}}"
 
 def land_request(size: int) -> bytes:
     """A TiepNhanHoSo request of about ``size`` bytes: one mapped sample, parcels repeated."""
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     MAPPING = ROOT / "mappings" / "land" / "hoso-to-tiepnhanhoso.xsl"
 
@@ -166,9 +166,9 @@ def prepare_in_context(keystore: Keystore, repeats: int) -> dict[str, float]:
 
     from dataclasses import replace
 
-    from lienthong.configfile import load_configuration
-    from lienthong.prepare import build_preparations
-    from lienthong.samples import sample_dossiers
+    from lienthong.config.files import load_configuration
+    from lienthong.devtools.samples import sample_dossiers
+    from lienthong.pipeline.prepare import build_preparations
 
     adapter = build_preparations(load_configuration(ROOT / "config", environ={}))["land"]
     envelopes = [s.envelope(sender=PROVINCE) for s in sample_dossiers(50, day=date(2026, 11, 21))]

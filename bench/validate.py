@@ -38,12 +38,12 @@ from lxml import etree
 from rich.console import Console
 from rich.table import Table
 
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
 from lienthong.envelope import Envelope
 from lienthong.errors import SchemaValidationError
-from lienthong.prepare import Preparation, build_preparations
-from lienthong.route import Router
-from lienthong.validate import SchemaExplainer, XsdValidator
+from lienthong.pipeline.prepare import Preparation, build_preparations
+from lienthong.pipeline.route import Router
+from lienthong.pipeline.validate import SchemaExplainer, XsdValidator
 from lienthong.xml import parse_xml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ class Corpus:
 
 
 def load_corpus(count: int) -> Corpus:
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     config = load_configuration(ROOT / "config")
     adapter = build_preparations(config)[PLUGIN]

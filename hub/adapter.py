@@ -2,7 +2,8 @@
 
 An adapter plugin is a name, an options model and a factory (:class:`AdapterSpec`). The hub runs the
 intake stages itself (``prepare``: validate, translate, validate, sign, serialise); a plugin only talks
-to its system at delivery, through the :class:`~lienthong.transports.base.Transport` the hub gives it.
+to its system at delivery, through the :class:`~lienthong.delivery.transports.base.Transport` the hub
+gives it.
 The generic SOAP plugin is built in (``plugin: soap``), so most adapters are a YAML file, a schema and
 a mapping. Plugins that need code are published as entry points in the group ``lienthong.adapters``;
 the hub finds them through that group and never imports one by name.
@@ -18,12 +19,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .config import AdapterConfig, Configuration
-from .configfile import issue_at
-from .errors import ConfigError, ConfigIssue, HubError, UnknownAdapterError
-from .store import Claim, Delivered
-from .transports.base import Transport
-from .transports.http import HttpTransport
+from lienthong.config.files import issue_at
+from lienthong.config.models import AdapterConfig, Configuration
+from lienthong.delivery.transports.base import Transport
+from lienthong.delivery.transports.http import HttpTransport
+from lienthong.errors import ConfigError, ConfigIssue, HubError, UnknownAdapterError
+from lienthong.store import Claim, Delivered
 
 ENTRY_POINT_GROUP = "lienthong.adapters"
 
@@ -49,7 +50,8 @@ class NoOptions(BaseModel):
 @dataclass(frozen=True)
 class AdapterContext(Generic[OptionsT]):
     """What a factory gets: its own settings, its checked options, the hub it serves and the transport
-    to talk through (HTTP in production, a :class:`~lienthong.transports.memory.MemoryTransport` in tests)."""
+    to talk through (HTTP in production, a
+    :class:`~lienthong.delivery.transports.memory.MemoryTransport` in tests)."""
 
     config: AdapterConfig
     options: OptionsT
@@ -75,7 +77,7 @@ class AdapterSpec(Generic[OptionsT]):
 def discover_plugins() -> dict[str, AdapterSpec[Any]]:
     """The built-in plugins and every installed one. A plugin that fails to load, or that takes the
     name of a built-in, is an error, not a warning."""
-    from .soap_adapter import SOAP_PLUGIN  # built in; imported late, as it loads zeep
+    from lienthong.delivery.soap_adapter import SOAP_PLUGIN  # built in; imported late, as it loads zeep
 
     plugins: dict[str, AdapterSpec[Any]] = {SOAP_PLUGIN.name: SOAP_PLUGIN}
     for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -15,17 +15,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .config import Configuration
-from .configfile import load_configuration, read_configuration, write_json_schemas
-from .envelope import MessageKind
-from .errors import ConfigError, HubError
-from .store import DeliveryState, MessageFilter, MessageRecord
+from lienthong.config.files import load_configuration, read_configuration, write_json_schemas
+from lienthong.config.models import Configuration
+from lienthong.envelope import MessageKind
+from lienthong.errors import ConfigError, HubError
+from lienthong.store import DeliveryState, MessageFilter, MessageRecord
 
 app = typer.Typer(
     help="Trục liên thông — interoperability hub for provincial e-government.",
@@ -91,8 +90,8 @@ def _setup_logging(verbose: bool) -> None:
 @config_app.command("check")
 def config_check(config: ConfigDir = DEFAULT_CONFIG) -> None:
     """Report every configuration error with file, line, column and key."""
-    from .adapter import discover_plugins
-    from .compose import check_configuration
+    from lienthong.adapter import discover_plugins
+    from lienthong.compose import check_configuration
 
     with _errors():
         # Every stage runs on whatever loaded, so one run lists the errors of every file and check.
@@ -130,7 +129,7 @@ def config_reference(
     ),
 ) -> None:
     """Write the configuration reference (Markdown) generated from the configuration models."""
-    from .configdoc import configuration_reference
+    from lienthong.config.reference import configuration_reference
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(configuration_reference(), encoding="utf-8")
@@ -166,7 +165,7 @@ def keys_dev_ca(
 
     For development, the demo and tests only: the private keys are written unencrypted.
     """
-    from .keys import create_dev_ca
+    from lienthong.trust.keys import create_dev_ca
 
     with _errors():
         cfg = _load(config)
@@ -230,9 +229,9 @@ def sign_file(
     """Sign an XML document with the hub's key, as an adapter with that signing policy would."""
     from lxml import etree
 
-    from .keys import Keystore
-    from .sign import Policy, XmlSigner, edxml_header
-    from .xml import parse_xml
+    from lienthong.trust.keys import Keystore
+    from lienthong.trust.sign import Policy, XmlSigner, edxml_header
+    from lienthong.xml import parse_xml
 
     with _errors():
         cfg = _load(config)
@@ -275,9 +274,9 @@ def verify_command(
     config: ConfigDir = DEFAULT_CONFIG,
 ) -> None:
     """Verify an XML signature under the hub's trust policy; exit 1 when it is not valid."""
-    from .config import AgencyTrust, TrustSettings
-    from .errors import SignatureError
-    from .verify import TrustStore, error_report, report, verify_file
+    from lienthong.config.models import AgencyTrust, TrustSettings
+    from lienthong.errors import SignatureError
+    from lienthong.trust.verify import TrustStore, error_report, report, verify_file
 
     when = at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
     with _errors():
@@ -319,8 +318,8 @@ def verify_command(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigDir = DEFAULT_CONFIG) -> None:
     """Migrate the configured database to the current schema (run once per release on PostgreSQL)."""
-    from .store.migrate import current_revision, upgrade
-    from .store.sql import create_store_engine
+    from lienthong.store.migrate import current_revision, upgrade
+    from lienthong.store.sql import create_store_engine
 
     with _errors():
         cfg = _load(config)
@@ -353,10 +352,10 @@ def serve(
     """Run the REST API and the delivery workers."""
     import uvicorn
 
-    from ._allocator import tune_allocator
-    from .api import create_app
-    from .auth import server_tls_options
-    from .compose import build_hub
+    from lienthong._allocator import tune_allocator
+    from lienthong.compose import build_hub
+    from lienthong.intake.callers import server_tls_options
+    from lienthong.intake.rest import create_app
 
     _setup_logging(verbose)
     tune_allocator()  # before the first large allocation: request bodies, payloads, their trees
@@ -386,8 +385,8 @@ def worker(
     config: ConfigDir = DEFAULT_CONFIG, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
 ) -> None:
     """Run delivery workers only (more processes sharing one PostgreSQL database)."""
-    from ._allocator import tune_allocator
-    from .compose import build_hub
+    from lienthong._allocator import tune_allocator
+    from lienthong.compose import build_hub
 
     _setup_logging(verbose)
     tune_allocator()
@@ -410,7 +409,7 @@ def simulate(
     port: int = 8701,
 ) -> None:
     """Run an adapter's ministry simulator (a real SOAP service) on loopback, as its YAML declares it."""
-    from .simulator import run_simulator, simulator_spec
+    from lienthong.devtools.simulator import run_simulator, simulator_spec
 
     with _errors():
         spec = simulator_spec(_load(config), adapter)
@@ -434,7 +433,7 @@ def demo(
     ] = True,
 ) -> None:
     """Run the hub and a simulated land registry on loopback and watch dossiers flow through."""
-    from .demo import run_demo
+    from lienthong.devtools.demo import run_demo
 
     with _errors():
         code = run_demo(console, count=count, outage_seconds=outage, keep_running=keep_running, sign=sign)
@@ -489,6 +488,8 @@ def send(
             "content_type": content_type,
             "payload_base64": base64.b64encode(raw).decode("ascii"),
         }
+    import httpx  # only this command talks HTTP; every other `hub` command starts without it
+
     try:
         headers = {"X-API-Key": api_key} if api_key else {}
         response = httpx.post(f"{url.rstrip('/')}/api/v1/messages", json=body, headers=headers, timeout=30)
@@ -531,7 +532,7 @@ def status(
     config: ConfigDir = DEFAULT_CONFIG,
 ) -> None:
     """Show a message's route, deliveries and attempt history (read from the database)."""
-    from .compose import open_store
+    from lienthong.compose import open_store
 
     with _errors():
         store = open_store(_load(config))
@@ -554,7 +555,7 @@ def replay(
     limit: int = 1000,
 ) -> None:
     """Re-queue dead deliveries (one, or by filter), or re-route unroutable messages."""
-    from .compose import build_hub
+    from lienthong.compose import build_hub
 
     if not (message or target or unroutable):
         console.print("no filter given: re-queuing every dead delivery")
@@ -585,7 +586,7 @@ def callers_add_key(agency: Annotated[str, typer.Argument(help="Agency code of t
     """Make a new API key: shown once here; only its SHA-256 digest goes into hub.yaml."""
     import secrets
 
-    from .auth import api_key_digest
+    from lienthong.intake.callers import api_key_digest
 
     key = secrets.token_urlsafe(32)
     console.print(

@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from .adapter import (
+from lienthong.adapter import (
     Adapter,
     AdapterSpec,
     adapter_file,
@@ -22,23 +22,23 @@ from .adapter import (
     check_adapters,
     discover_plugins,
 )
-from .auth import CallerRegistry
-from .breaker import CircuitBreaker
-from .config import Configuration
-from .configfile import issue_at
-from .deliver import DeliveryWorkers, Target
-from .errors import ConfigError
-from .inbound import InboundService, compile_inbound
-from .intake import Intake
-from .prepare import Preparation, build_preparations
-from .retry import RetryPolicy
-from .route import CompiledRule, Router
-from .sign import Signer, build_signers, check_signing
-from .store import Store
-from .store.migrate import ensure_current
-from .store.sql import SqlStore, create_store_engine
-from .transports.base import Transport
-from .verify import TrustStore, XmlVerifier
+from lienthong.config.files import issue_at
+from lienthong.config.models import Configuration
+from lienthong.delivery.breaker import CircuitBreaker
+from lienthong.delivery.retry import RetryPolicy
+from lienthong.delivery.transports.base import Transport
+from lienthong.delivery.workers import DeliveryWorkers, Target
+from lienthong.errors import ConfigError
+from lienthong.intake.callers import CallerRegistry
+from lienthong.intake.inbound import InboundService, compile_inbound
+from lienthong.intake.service import Intake
+from lienthong.pipeline.prepare import Preparation, build_preparations
+from lienthong.pipeline.route import CompiledRule, Router
+from lienthong.store import Store
+from lienthong.store.migrate import ensure_current
+from lienthong.store.sql import SqlStore, create_store_engine
+from lienthong.trust.sign import Signer, build_signers, check_signing
+from lienthong.trust.verify import TrustStore, XmlVerifier
 
 log = logging.getLogger("lienthong")
 

@@ -2,7 +2,7 @@
 
 Whatever arrives (a dossier over REST, an official document, a status update over SOAP), the hub
 wraps it in an :class:`Envelope`. Metadata is normalised (NFC text, UUIDs); the payload is kept as
-the exact bytes received (of a SOAP request, the body element: see ``gateway.py``), because
+the exact bytes received (of a SOAP request, the body element: see ``soap_gateway.py``), because
 signatures and audits are about those bytes and nothing else.
 """
 

@@ -2,8 +2,8 @@
 
 Every error the hub raises on purpose is drawn here, rooted in :class:`HubError`. Each class carries
 its stable ``code``, the HTTP status an edge answers with, and its ``title`` in Vietnamese and English;
-:data:`TITLES` is derived from the tree, and both edges (problem+json in ``api.py``, SOAP Faults in
-``gateway.py``) take their titles from it, so REST and SOAP cannot say different things about the same
+:data:`TITLES` is derived from the tree, and both edges (problem+json in ``rest.py``, SOAP Faults in
+``soap_gateway.py``) take their titles from it, so REST and SOAP cannot say different things about the same
 error. Errors carry the context a person needs to act on them (file and line, message id, adapter);
 they become problem+json, SOAP Faults or CLI text only at the edges, so the core never decides how an
 error is shown.
@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:  # soap.py imports this module; these are only the names of two Literal types
-    from .soap import FaultCode, SoapVersion
+    from lienthong.soap import FaultCode, SoapVersion
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ class OverBudgetError(ServiceUnavailableError):
 class ClaimLostError(HubError):
     """The lease expired and another worker took the delivery over; this worker's result is void.
 
-    Never reaches a caller: a worker logs it and moves on (``deliver.py``)."""
+    Never reaches a caller: a worker logs it and moves on (``workers.py``)."""
 
     code = "claim-lost"
     title = Title("Mất quyền giao thông điệp", "Delivery claim lost")

@@ -5,7 +5,7 @@ Outbound (the hub calling a ministry): :func:`envelope_skeleton` and :func:`enve
 WSDL, ``transports/wsdl.py`` has zeep build the envelope and read the reply; the helpers here keep
 the payload's bytes and read the hub header blocks.
 
-Inbound (a ministry calling the hub, see ``gateway.py``): :func:`read_request` checks a request as the
+Inbound (a ministry calling the hub, see ``soap_gateway.py``): :func:`read_request` checks a request as the
 specs require of a receiver, and :func:`build_fault` writes the hub's faults.
 
 The hub's header blocks (namespace ``urn:lienthong:hub:1``) travel on every call:
@@ -25,8 +25,8 @@ from typing import Literal, Protocol
 
 from lxml import etree
 
-from .errors import SoapMustUnderstandError, SoapRequestError, SoapVersionMismatchError
-from .xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, qname, serialize
+from lienthong.errors import SoapMustUnderstandError, SoapRequestError, SoapVersionMismatchError
+from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, qname, serialize
 
 SoapVersion = Literal["soap11", "soap12"]
 SHA256_URI = "http://www.w3.org/2001/04/xmlenc#sha256"

@@ -15,7 +15,7 @@ from typing import Final
 
 from lxml import etree
 
-from .errors import XmlRefusedError
+from lienthong.errors import XmlRefusedError
 
 SOAP11_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS: Final = "http://www.w3.org/2003/05/soap-envelope"

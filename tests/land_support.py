@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from lienthong.configfile import load_configuration
-from lienthong.simulator import SimulatorSpec, simulator_spec
+from lienthong.config.files import load_configuration
+from lienthong.devtools.simulator import SimulatorSpec, simulator_spec
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from ..envelope import Envelope, EnvelopeHeader, MessageKind
+from lienthong.envelope import Envelope, EnvelopeHeader, MessageKind
 
 
 class DeliveryState(StrEnum):

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import exc as sa
 
-from ..errors import StoreUnavailableError
+from lienthong.errors import StoreUnavailableError
 
 log = logging.getLogger("lienthong.store")
 

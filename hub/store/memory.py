@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 from lienthong.envelope import Envelope, utcnow
 from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
-
-from . import (
+from lienthong.store import (
     AcceptResult,
     AttemptOutcome,
     AttemptRecord,

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from ..errors import HubError, SchemaOutOfDateError
+from lienthong.errors import HubError, SchemaOutOfDateError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -31,9 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ..envelope import Envelope, EnvelopeHeader, MessageKind, utcnow
-from ..errors import ClaimLostError, IdempotencyConflictError, NotFoundError
-from . import (
+from lienthong.envelope import Envelope, EnvelopeHeader, MessageKind, utcnow
+from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
+from lienthong.store import (
     AcceptResult,
     AttemptOutcome,
     AttemptRecord,
@@ -51,8 +51,15 @@ from . import (
     RouteStatus,
     StateCounts,
 )
-from ._faults import Availability
-from .schema import UtcDateTime, attempts, deliveries, idempotency_keys, messages, route_decisions
+from lienthong.store._faults import Availability
+from lienthong.store.schema import (
+    UtcDateTime,
+    attempts,
+    deliveries,
+    idempotency_keys,
+    messages,
+    route_decisions,
+)
 
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
 

@@ -44,7 +44,7 @@ from lienthong.errors import (
     SignaturePolicyError,
     XmlRefusedError,
 )
-from lienthong.verify import AgencyPolicy, TrustStore, Verified, XmlVerifier, locate_signature
+from lienthong.trust.verify import AgencyPolicy, TrustStore, Verified, XmlVerifier, locate_signature
 from lienthong.xml import XMLDSIG_NS, parse_xml
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "xmldsig"

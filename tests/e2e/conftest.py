@@ -29,13 +29,13 @@ from land_support import SIMULATOR
 from ruamel.yaml import YAML
 from support import MOTCUA_API_KEY, MOTCUA_HEADERS, MOTCUA_KEY_ENV
 
-from lienthong.api import create_app
-from lienthong.auth import CallerRegistry
-from lienthong.background import BackgroundServer
 from lienthong.compose import Hub, build_hub
-from lienthong.config import Configuration
-from lienthong.configfile import load_configuration
-from lienthong.simulator import FaultPlan, SimulatorServer
+from lienthong.config.files import load_configuration
+from lienthong.config.models import Configuration
+from lienthong.devtools.background import BackgroundServer
+from lienthong.devtools.simulator import FaultPlan, SimulatorServer
+from lienthong.intake.callers import CallerRegistry
+from lienthong.intake.rest import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB_SCRIPT = Path(sys.executable).parent / "hub"

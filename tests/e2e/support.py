@@ -27,8 +27,8 @@ import httpx
 from ruamel.yaml import YAML
 from sqlalchemy import Engine, create_engine, select
 
-from lienthong.demo import dossier_body
-from lienthong.samples import sample_dossiers
+from lienthong.devtools.demo import dossier_body
+from lienthong.devtools.samples import sample_dossiers
 from lienthong.store.schema import attempts, deliveries, messages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

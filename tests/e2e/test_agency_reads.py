@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lienthong.demo import dossier_body
-from lienthong.samples import sample_dossiers
+from lienthong.devtools.demo import dossier_body
+from lienthong.devtools.samples import sample_dossiers
 
 PROVINCE = "000.00.00.H49"
 OTHER = "000.00.00.H22"

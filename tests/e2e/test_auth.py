@@ -35,9 +35,9 @@ from support import (
     wait_for_port,
 )
 
-from lienthong.auth import server_tls_options
-from lienthong.demo import dossier_body
-from lienthong.samples import sample_dossiers
+from lienthong.devtools.demo import dossier_body
+from lienthong.devtools.samples import sample_dossiers
+from lienthong.intake.callers import server_tls_options
 
 PROVINCE = "000.00.00.H49"
 LAND = "000.00.00.G13"

@@ -18,8 +18,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from lienthong.configfile import configuration_json_schema
-from lienthong.samples import sample_dossiers
+from lienthong.config.files import configuration_json_schema
+from lienthong.devtools.samples import sample_dossiers
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVINCE = "000.00.00.H49"

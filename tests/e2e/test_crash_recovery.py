@@ -43,7 +43,7 @@ from support import (
     wait_until,
 )
 
-from lienthong.simulator import SimulatorServer
+from lienthong.devtools.simulator import SimulatorServer
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from conftest import ROOT, Project, RunningHub
 from lxml import etree
 from support import LOOPBACK, ProcessGroup, free_port, hub_env, wait_for_port
 
-from lienthong.simulator import FaultPlan, SimulatorServer, simulator_spec
+from lienthong.devtools.simulator import FaultPlan, SimulatorServer, simulator_spec
 from lienthong.xml import parse_xml
 
 FIXTURE = ROOT / "tests" / "fixtures" / "tax-adapter"

@@ -28,8 +28,8 @@ from soap_support import HUB_ENVIRON, VERSIONS, ack, envelope, fault, fault_deta
 from sqlalchemy import Engine, event, text
 from support import LOOPBACK, free_port, wait_until
 
-from lienthong.demo import dossier_body
-from lienthong.samples import sample_dossiers
+from lienthong.devtools.demo import dossier_body
+from lienthong.devtools.samples import sample_dossiers
 from lienthong.store.migrate import upgrade
 from lienthong.store.sql import create_store_engine
 

@@ -25,10 +25,10 @@ from soap_support import (
     status_update,
 )
 
-from lienthong.config import KeyReference, SigningPolicyConfig
-from lienthong.demo import dossier_body
-from lienthong.keys import DevCa, Keystore, create_dev_ca
-from lienthong.sign import build_signer
+from lienthong.config.models import KeyReference, SigningPolicyConfig
+from lienthong.devtools.demo import dossier_body
+from lienthong.trust.keys import DevCa, Keystore, create_dev_ca
+from lienthong.trust.sign import build_signer
 from lienthong.xml import HUB_NS, parse_xml
 
 
@@ -77,7 +77,7 @@ def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def test_rest_unsigned_dossier_is_refused_when_the_province_must_sign(strict_hub: Any, audit: Any) -> None:
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     s = sample_dossiers(1)[0]
     r = strict_hub.client.post("/api/v1/messages", json=dossier_body(s.dossier_code, s.procedure_code, s.xml))
@@ -107,7 +107,7 @@ def test_rest_non_xml_payload_cannot_pass_for_an_agency_that_must_sign(strict_hu
 def test_rest_signed_dossier_is_accepted_and_a_tampered_one_refused(
     strict_hub: Any, dev_ca: DevCa, land_sim: Any
 ) -> None:
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     first, second = sample_dossiers(2)
     signed = sign(first.xml, dev_ca)
@@ -161,7 +161,7 @@ def test_soap_body_signed_with_the_provinces_certificate_is_refused_at_the_land_
 def test_rest_dossier_signed_with_the_registrys_certificate_is_refused_as_the_provinces(
     strict_hub: Any, dev_ca: DevCa, audit: Any
 ) -> None:
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     s = sample_dossiers(1)[0]
     signed = sign(s.xml, dev_ca, LAND)
@@ -192,7 +192,7 @@ def test_a_signature_refusal_has_the_same_title_and_reason_over_rest_and_soap(
 ) -> None:
     """A certificate speaking for another agency, over each path: one code, one bilingual title, and
     the rule that refused it (``signer-not-bound``) in the problem and in the fault's lt:faultDetail."""
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     s = sample_dossiers(1)[0]
     rest = strict_hub.client.post(

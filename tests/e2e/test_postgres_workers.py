@@ -35,7 +35,7 @@ from support import (
     wait_until,
 )
 
-from lienthong.simulator import SimulatorServer
+from lienthong.devtools.simulator import SimulatorServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

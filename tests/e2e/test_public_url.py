@@ -16,7 +16,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from lienthong.samples import sample_dossiers
+from lienthong.devtools.samples import sample_dossiers
 
 XSD_IMPORT = "{http://www.w3.org/2001/XMLSchema}import"
 FORGED = "attacker.example"

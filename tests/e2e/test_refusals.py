@@ -20,9 +20,9 @@ import pytest
 from soap_support import HUB_ENVIRON, LAND, LAND_HEADERS, PROVINCE, fault, fault_detail
 from support import MOTCUA_API_KEY
 
-from lienthong.demo import dossier_body
-from lienthong.keys import DevCa, create_dev_ca
-from lienthong.samples import sample_dossiers
+from lienthong.devtools.demo import dossier_body
+from lienthong.devtools.samples import sample_dossiers
+from lienthong.trust.keys import DevCa, create_dev_ca
 from lienthong.xml import parse_xml
 
 PROBLEM_JSON = "application/problem+json"

@@ -24,8 +24,8 @@ from land_support import LAND_NS
 from lxml import etree
 from soap_support import row_counts
 
-from lienthong.breaker import BreakerState
-from lienthong.samples import HOSO_NS, PROCEDURE_CODE, SampleDossier, sample_dossiers
+from lienthong.delivery.breaker import BreakerState
+from lienthong.devtools.samples import HOSO_NS, PROCEDURE_CODE, SampleDossier, sample_dossiers
 from lienthong.soap import parse_envelope, request_hash
 from lienthong.xml import HUB_NS, SOAP11_NS, parse_xml
 

@@ -44,11 +44,11 @@ from soap_support import (
     status_update,
 )
 
-from lienthong.config import KeyReference, SigningPolicyConfig
-from lienthong.demo import dossier_body
-from lienthong.keys import DevCa, Keystore, create_dev_ca
-from lienthong.sign import build_signer
-from lienthong.verify import TrustStore, verify_file
+from lienthong.config.models import KeyReference, SigningPolicyConfig
+from lienthong.devtools.demo import dossier_body
+from lienthong.trust.keys import DevCa, Keystore, create_dev_ca
+from lienthong.trust.sign import build_signer
+from lienthong.trust.verify import TrustStore, verify_file
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
 
 LT = f"{{{HUB_NS}}}"
@@ -248,7 +248,7 @@ def test_the_same_body_under_the_same_id_in_a_regenerated_envelope_is_a_repeat(
 def test_a_rest_route_does_not_match_content_smuggled_into_the_signature(
     strict_hub: Any, dev_ca: DevCa
 ) -> None:
-    from lienthong.samples import sample_dossiers
+    from lienthong.devtools.samples import sample_dossiers
 
     sample = sample_dossiers(1)[0]
     signed = sign_as(None, sample.xml, dev_ca)

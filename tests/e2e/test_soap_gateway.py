@@ -48,10 +48,10 @@ from soap_support import (
 )
 from support import MOTCUA_API_KEY
 
-from lienthong.auth import api_key_digest
-from lienthong.demo import dossier_body
+from lienthong.devtools.demo import dossier_body
+from lienthong.devtools.samples import sample_dossiers
 from lienthong.envelope import derive_correlation_id
-from lienthong.samples import sample_dossiers
+from lienthong.intake.callers import api_key_digest
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS
 
 LT = f"{{{HUB_NS}}}"

@@ -29,15 +29,15 @@ from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from lienthong.compose import build_hub
-from lienthong.config import Configuration, KeyReference, RetryPolicyConfig, SigningPolicyConfig
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
+from lienthong.config.models import Configuration, KeyReference, RetryPolicyConfig, SigningPolicyConfig
+from lienthong.devtools.samples import sample_dossiers
+from lienthong.devtools.simulator import FaultPlan, SimulatorServer
 from lienthong.errors import ConfigError, SigningConfigError, SigningError
-from lienthong.keys import DevCa, Keystore, SigningKey, create_dev_ca
-from lienthong.samples import sample_dossiers
-from lienthong.sign import EXC_C14N, Algorithm, XmlSigner, build_signer, check_signing
-from lienthong.simulator import FaultPlan, SimulatorServer
 from lienthong.soap import HubHeader, build_envelope
 from lienthong.store import DeliveryState
+from lienthong.trust.keys import DevCa, Keystore, SigningKey, create_dev_ca
+from lienthong.trust.sign import EXC_C14N, Algorithm, XmlSigner, build_signer, check_signing
 from lienthong.xml import EDXML_NS, SOAP11_NS, XMLDSIG_NS, parse_xml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ import zeep
 from land_support import LAND_NS, LAND_SCHEMA, MAPPING, SIMULATOR, SOAP_ACTION
 from lxml import etree
 
-from lienthong.samples import sample_dossiers
-from lienthong.simulator import FaultPlan, SimulatorServer
+from lienthong.devtools.samples import sample_dossiers
+from lienthong.devtools.simulator import FaultPlan, SimulatorServer
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml
 
 SIM_NS = "urn:lienthong:simulator:1"

@@ -18,9 +18,9 @@ import pytest
 from land_support import MAPPING
 from lxml import etree
 
-from lienthong.keys import DevCa, Keystore, create_dev_ca
-from lienthong.samples import sample_dossiers
-from lienthong.sign import Policy, XmlSigner
+from lienthong.devtools.samples import sample_dossiers
+from lienthong.trust.keys import DevCa, Keystore, create_dev_ca
+from lienthong.trust.sign import Policy, XmlSigner
 from lienthong.xml import parse_xml
 
 PROVINCE = "000.00.00.H49"

@@ -27,19 +27,19 @@ from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from lienthong.adapter import AdapterContext
-from lienthong.config import AdapterConfig
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
+from lienthong.config.models import AdapterConfig
+from lienthong.delivery.soap_adapter import SoapAdapter, SoapOptions
+from lienthong.delivery.transports.http import HttpTransport
+from lienthong.delivery.transports.wsdl import ZeepHttpxTransport
+from lienthong.devtools.samples import sample_dossiers
+from lienthong.devtools.simulator import FaultPlan, SimulatorServer
 from lienthong.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError, WsdlError
-from lienthong.keys import DevCa, Keystore, create_dev_ca
-from lienthong.prepare import Preparation
-from lienthong.samples import sample_dossiers
-from lienthong.sign import XmlSigner
-from lienthong.simulator import FaultPlan, SimulatorServer
+from lienthong.pipeline.prepare import Preparation
 from lienthong.soap import HubHeader, build_envelope, payload_element_bytes, request_hash
-from lienthong.soap_adapter import SoapAdapter, SoapOptions
 from lienthong.store import Claim
-from lienthong.transports.http import HttpTransport
-from lienthong.transports.wsdl import ZeepHttpxTransport
+from lienthong.trust.keys import DevCa, Keystore, create_dev_ca
+from lienthong.trust.sign import XmlSigner
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ import pytest
 from lxml import etree
 from ruamel.yaml import YAML
 
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
 from lienthong.envelope import MessageKind, new_envelope
-from lienthong.prepare import Preparation, build_preparations
-from lienthong.route import Router
+from lienthong.pipeline.prepare import Preparation, build_preparations
+from lienthong.pipeline.route import Router
 from lienthong.xml import parse_xml
 
 ROOT = Path(__file__).resolve().parents[2]

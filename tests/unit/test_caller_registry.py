@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from lienthong.auth import (
+from lienthong.config.models import Caller, Configuration, HubSettings, RoutesConfig
+from lienthong.errors import ConfigError, ForbiddenError, HubError, UnauthenticatedError
+from lienthong.intake.callers import (
     CLIENT_CERT_STATE,
     CallerRegistry,
     Identity,
@@ -23,8 +25,6 @@ from lienthong.auth import (
     note_peer_certificate,
     server_tls_options,
 )
-from lienthong.config import Caller, Configuration, HubSettings, RoutesConfig
-from lienthong.errors import ConfigError, ForbiddenError, HubError, UnauthenticatedError
 
 MOTCUA = "000.00.00.H49"
 LAND = "000.00.00.G13"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lienthong.configfile import (
+from lienthong.config.files import (
     configuration_json_schema,
     issue_at,
     load_configuration,

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from lxml import etree
 
-from lienthong.breaker import CircuitBreaker
-from lienthong.config import CircuitBreakerConfig, RetryPolicyConfig, WorkerSettings
-from lienthong.deliver import DeliveryWorkers, Target
+from lienthong.config.models import CircuitBreakerConfig, RetryPolicyConfig, WorkerSettings
+from lienthong.delivery.breaker import CircuitBreaker
+from lienthong.delivery.retry import RetryPolicy
+from lienthong.delivery.workers import DeliveryWorkers, Target
 from lienthong.envelope import Envelope, MessageKind, new_envelope
 from lienthong.errors import PermanentDeliveryError, TransientDeliveryError
-from lienthong.retry import RetryPolicy
 from lienthong.store import (
     AttemptOutcome,
     Claim,

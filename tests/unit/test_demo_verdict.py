@@ -6,9 +6,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from lienthong.demo import signature_check
-from lienthong.keys import Keystore, create_dev_ca
-from lienthong.sign import XmlSigner
+from lienthong.devtools.demo import signature_check
+from lienthong.trust.keys import Keystore, create_dev_ca
+from lienthong.trust.sign import XmlSigner
 
 
 def test_nothing_checked_is_a_failure_not_a_tick(tmp_path: Path) -> None:

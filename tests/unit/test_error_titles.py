@@ -13,7 +13,6 @@ import pytest
 from lxml import etree
 
 import lienthong
-from lienthong.api import problem
 from lienthong.errors import (
     TITLES,
     ClaimLostError,
@@ -26,7 +25,8 @@ from lienthong.errors import (
     error_classes,
     title_of,
 )
-from lienthong.gateway import _fault
+from lienthong.intake.rest import problem
+from lienthong.intake.soap_gateway import _fault
 from lienthong.soap import SoapVersion
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS
 

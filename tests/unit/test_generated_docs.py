@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lienthong.configdoc import configuration_reference
+from lienthong.config.reference import configuration_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
 from lienthong.errors import ConfigError
-from lienthong.inbound import compile_inbound
+from lienthong.intake.inbound import compile_inbound
 from lienthong.xml import parse_xml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 from lxml import etree
 
-from lienthong.config import RouteRule, RoutesConfig
+from lienthong.config.models import RouteRule, RoutesConfig
 from lienthong.envelope import MessageKind, new_envelope
-from lienthong.intake import Intake
-from lienthong.prepare import Preparation
-from lienthong.route import Router
+from lienthong.intake.service import Intake
+from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.route import Router
 from lienthong.store import RouteStatus
 from lienthong.store.memory import MemoryStore
 

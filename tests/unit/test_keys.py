@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-import lienthong.keys as keys_module
-from lienthong.config import KeyReference
+import lienthong.trust.keys as keys_module
+from lienthong.config.models import KeyReference
 from lienthong.errors import KeystoreError
-from lienthong.keys import DevCa, Keystore, SigningKey, create_dev_ca
-from lienthong.sign import XmlSigner
+from lienthong.trust.keys import DevCa, Keystore, SigningKey, create_dev_ca
+from lienthong.trust.sign import XmlSigner
 from lienthong.xml import parse_xml
 
 PROVINCE = "000.00.00.H49"

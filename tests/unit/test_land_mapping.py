@@ -18,7 +18,7 @@ from land_support import CASES as CASES_DIR
 from land_support import HOSO_SCHEMA, LAND_NS, LAND_SCHEMA, LAND_WSDL, MAPPING, SOAP_ACTION
 from lxml import etree
 
-from lienthong.samples import HOSO_NS, SampleDossier, sample_dossiers
+from lienthong.devtools.samples import HOSO_NS, SampleDossier, sample_dossiers
 from lienthong.xml import XSLT_NS, parse_xml
 
 CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())

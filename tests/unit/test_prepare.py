@@ -12,12 +12,12 @@ import pytest
 from lxml import etree
 
 from lienthong.adapter import check_adapters, discover_plugins
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
+from lienthong.devtools.samples import sample_dossiers
 from lienthong.errors import ConfigError, SchemaValidationError
-from lienthong.prepare import Preparation
-from lienthong.samples import sample_dossiers
-from lienthong.translate import XsltMapping
-from lienthong.validate import XsdValidator
+from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.translate import XsltMapping
+from lienthong.pipeline.validate import XsdValidator
 from lienthong.xml import parse_xml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lienthong.breaker import BreakerState, BreakerView, CircuitBreaker
-from lienthong.config import CircuitBreakerConfig, RetryPolicyConfig
+from lienthong.config.models import CircuitBreakerConfig, RetryPolicyConfig
+from lienthong.delivery.breaker import BreakerState, BreakerView, CircuitBreaker
+from lienthong.delivery.retry import RetryPolicy
 from lienthong.envelope import MessageKind, new_envelope
 from lienthong.errors import PermanentDeliveryError, TransientDeliveryError
-from lienthong.retry import RetryPolicy
 from lienthong.store import Claim, Dead, RetryAt
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lienthong.config import RoutesConfig
+from lienthong.config.models import RoutesConfig
 from lienthong.envelope import Envelope, MessageKind, new_envelope
 from lienthong.errors import XmlRefusedError
-from lienthong.route import Router
+from lienthong.pipeline.route import Router
 from lienthong.store import RouteStatus
 
 NS = "urn:lienthong:province:hoso:1"

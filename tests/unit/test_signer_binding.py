@@ -15,9 +15,9 @@ from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 from test_verify_wrapping import BODY, LAND, NOW, Issued, make_ca, make_signer, sign_body
 
-from lienthong.config import AgencyTrust, SignerRule, TrustSettings
+from lienthong.config.models import AgencyTrust, SignerRule, TrustSettings
 from lienthong.errors import ConfigError, SignatureInvalidError, SignaturePolicyError
-from lienthong.verify import AgencyPolicy, TrustStore, XmlVerifier
+from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier
 
 PROVINCE = "000.00.00.H49"
 UNLISTED = "000.00.00.G05"

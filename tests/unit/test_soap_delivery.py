@@ -20,12 +20,12 @@ from lxml import etree
 from lienthong import MemoryTransport, TransportRequest, TransportResponse
 from lienthong.adapter import build_adapters, discover_plugins
 from lienthong.compose import Hub, build_hub
-from lienthong.config import Configuration, RetryPolicyConfig
-from lienthong.configfile import load_configuration
+from lienthong.config.files import load_configuration
+from lienthong.config.models import Configuration, RetryPolicyConfig
+from lienthong.delivery.soap_adapter import SoapAdapter
+from lienthong.devtools.samples import sample_dossiers
 from lienthong.errors import PermanentDeliveryError, TransientDeliveryError
-from lienthong.samples import sample_dossiers
 from lienthong.soap import request_hash
-from lienthong.soap_adapter import SoapAdapter
 from lienthong.store import AttemptOutcome, Claim, DeliveryState, MessageFilter
 from lienthong.store.memory import MemoryStore
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml
@@ -126,7 +126,7 @@ def claim() -> Claim:
     """A claim for the first sample dossier, prepared by the hub's intake stages."""
     from datetime import UTC, datetime
 
-    from lienthong.prepare import build_preparations
+    from lienthong.pipeline.prepare import build_preparations
 
     envelope = sample_dossiers(1)[0].envelope(sender="000.00.00.H49")
     prepared = build_preparations(configuration())["land"].prepare(envelope, None)

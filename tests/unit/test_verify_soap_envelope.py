@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lienthong.errors import SignaturePolicyError
-from lienthong.verify import TrustStore, soap_body_entry, verify_file
+from lienthong.trust.verify import TrustStore, soap_body_entry, verify_file
 from lienthong.xml import SOAP11_NS, SOAP12_NS, parse_xml
 
 ENTRY = '<m:NopThue xmlns:m="urn:test:thue"><m:SoTien>1000</m:SoTien></m:NopThue>'

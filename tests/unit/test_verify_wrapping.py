@@ -20,7 +20,7 @@ from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMeth
 from signxml.signer import XMLSigner
 from signxml.util import namespaces
 
-from lienthong.config import AgencyTrust, SignerRule, TrustSettings
+from lienthong.config.models import AgencyTrust, SignerRule, TrustSettings
 from lienthong.errors import (
     ConfigError,
     SignatureError,
@@ -28,7 +28,7 @@ from lienthong.errors import (
     SignatureMissingError,
     SignaturePolicyError,
 )
-from lienthong.verify import (
+from lienthong.trust.verify import (
     AgencyPolicy,
     TrustStore,
     Verified,

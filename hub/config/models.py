@@ -1,0 +1,572 @@
+"""Typed configuration models: what provincial IT staff may write in ``config/``.
+
+Every model forbids unknown keys, so a typo is an error with a file and line (see ``config.files``)
+instead of a setting silently ignored. Secrets never live here: a model holds the *name* of an
+environment variable or the path of a file, and the value is read when it is needed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> object:
+    """Accept ``500ms``, ``30s``, ``5m``, ``1h``, ``2d`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a duration; write it as 500ms, 30s, 5m, 1h or 2d")
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration: 500ms, 30s, 5m, 1h, 2d, or seconds as a number.",
+        }
+    ),
+]
+
+#: Agency codes the hub itself emits must follow QCVN 102:2016; codes it receives are opaque.
+AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- hub.yaml
+
+
+class HubIdentity(Strict):
+    name: str = Field(description="Human name of this hub, shown in the console and logs.")
+    agency: str = Field(description="Agency code (mã định danh) of the province that runs the hub.")
+
+    @field_validator("agency")
+    @classmethod
+    def _agency_code(cls, v: str) -> str:
+        if not AGENCY_CODE.match(v):
+            raise ValueError(f"{v!r} is not an agency code of the form 000.00.00.H49 (QCVN 102:2016)")
+        return v
+
+
+class DatabaseSettings(Strict):
+    url: str = Field(
+        default="sqlite:///var/hub.db",
+        description="SQLAlchemy URL. sqlite:///relative/path is resolved from the project root; "
+        "use postgresql+psycopg://user@host/db for several hub processes.",
+    )
+    pool_size: PositiveInt = Field(default=10, description="Connections kept open (PostgreSQL).")
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+
+
+class ApiSettings(Strict):
+    host: str = Field(default="127.0.0.1", description="Address the REST and SOAP endpoints listen on.")
+    port: int = Field(default=8600, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    max_body_size: ByteSize = Field(
+        default=ByteSize(20 * 1024 * 1024), description="Largest request body accepted, e.g. 20MiB."
+    )
+    max_payload_size: ByteSize = Field(
+        default=ByteSize(10 * 1024 * 1024), description="Largest decoded payload accepted, e.g. 10MiB."
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Base URL callers reach the hub at (e.g. https://lienthong.quangninh.gov.vn), written "
+        "into served WSDLs and status links. Default: the address the request arrived on; never the "
+        "request's Host header.",
+    )
+    memory_budget: ByteSize | None = Field(
+        default=None,
+        description="Most bytes of request bodies held at once, across all requests; beyond it a "
+        "request is answered 503 with Retry-After. Each byte held costs a few more while it is "
+        "processed (docs/benchmarks.md). Default: 4 x max_body_size.",
+    )
+
+    @property
+    def effective_memory_budget(self) -> int:
+        """The configured budget, or four bodies of the largest size accepted."""
+        return int(self.memory_budget) if self.memory_budget is not None else 4 * int(self.max_body_size)
+
+    @model_validator(mode="after")
+    def _budget_holds_one_body(self) -> ApiSettings:
+        if self.memory_budget is not None and self.memory_budget < self.max_body_size:
+            raise ValueError(
+                "memory_budget must be at least max_body_size, or a body of the largest size "
+                "accepted could never be served"
+            )
+        return self
+
+
+class WorkerSettings(Strict):
+    count: int = Field(default=4, ge=0, le=256, description="Delivery threads per hub process.")
+    batch_size: PositiveInt = Field(default=8, description="Deliveries claimed per database round trip.")
+    poll_interval: Duration = Field(
+        default=timedelta(milliseconds=500), description="How often idle workers look for due work."
+    )
+    lease: Duration = Field(
+        default=timedelta(seconds=15),
+        description="How long a claim lasts without a heartbeat; a live worker renews the claims of its "
+        "calls in flight every lease/3, so a call may take longer, and a crashed worker's deliveries "
+        "are taken over one lease after its last heartbeat.",
+    )
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=20), description="How long shutdown waits for in-flight deliveries."
+    )
+
+    @model_validator(mode="after")
+    def _lease_covers_poll(self) -> WorkerSettings:
+        if self.lease <= self.poll_interval:
+            raise ValueError("lease must be longer than poll_interval")
+        return self
+
+
+class KeyReference(Strict):
+    """Where a key lives; the password, if any, comes from the named environment variable."""
+
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Name of this key, e.g. hub-2026."
+    )
+    key_file: Path = Field(description="PEM or PKCS#12 (.p12/.pfx) file holding the private key.")
+    certificate_file: Path | None = Field(
+        default=None, description="PEM certificate chain (signer first), if not inside the PKCS#12 file."
+    )
+    password_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the key password."
+    )
+
+
+class KeySettings(Strict):
+    signing: list[KeyReference] = Field(
+        default_factory=list,
+        description="Signing keys, newest first: the first one signs new messages; the others stay "
+        "listed while signatures made with them must still verify.",
+    )
+
+
+#: Subject attributes a signer rule may name (case-insensitive), as X.500 attribute OIDs. A dotted OID
+#: (e.g. ``2.5.4.97``) names any other attribute.
+SUBJECT_ATTRIBUTES: Final[Mapping[str, str]] = {
+    "C": "2.5.4.6",
+    "ST": "2.5.4.8",
+    "L": "2.5.4.7",
+    "STREET": "2.5.4.9",
+    "O": "2.5.4.10",
+    "OU": "2.5.4.11",
+    "CN": "2.5.4.3",
+    "T": "2.5.4.12",
+    "TITLE": "2.5.4.12",
+    "SN": "2.5.4.4",
+    "SURNAME": "2.5.4.4",
+    "GIVENNAME": "2.5.4.42",
+    "SERIALNUMBER": "2.5.4.5",
+    "ORGANIZATIONIDENTIFIER": "2.5.4.97",
+    "UID": "0.9.2342.19200300.100.1.1",
+    "DC": "0.9.2342.19200300.100.1.25",
+    "E": "1.2.840.113549.1.9.1",
+    "EMAILADDRESS": "1.2.840.113549.1.9.1",
+}
+_DOTTED_OID: Final = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
+
+
+def subject_attribute_oid(name: str) -> str | None:
+    """The dotted OID a signer rule's attribute name stands for, or None if it names none."""
+    if _DOTTED_OID.match(name):
+        return name
+    return SUBJECT_ATTRIBUTES.get(name.upper())
+
+
+class SignerRule(Strict):
+    """Certificates that speak for an agency: all a rule lists must hold; any one rule suffices."""
+
+    subject: dict[str, str] = Field(
+        default_factory=dict,
+        description="Subject attributes the signer's certificate must carry, e.g. "
+        "{O: 'Văn phòng đăng ký đất đai*', OU: '000.00.00.G13'} or {UID: 'MST:0100109106'}. Values are "
+        "shell wildcards (*, ?, [..]) matched against the whole value, ignoring case and repeated spaces; "
+        "'{agency}' stands for the agency code claimed. Names: C, ST, L, STREET, O, OU, CN, T, SN, "
+        "GIVENNAME, SERIALNUMBER, ORGANIZATIONIDENTIFIER, UID, DC, E, or a dotted OID.",
+    )
+    certificate_sha256: str | None = Field(
+        default=None,
+        description="Hex SHA-256 fingerprint of the one certificate this rule pins (colons allowed), as "
+        "'openssl x509 -noout -fingerprint -sha256' prints it.",
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _known_attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            if subject_attribute_oid(name) is None:
+                known = ", ".join(dict.fromkeys(SUBJECT_ATTRIBUTES))
+                raise ValueError(f"{name!r} is not a subject attribute; use one of {known} or a dotted OID")
+            if not pattern.strip():
+                raise ValueError(f"the pattern for {name} is empty; write '*' to require only its presence")
+        return value
+
+    @field_validator("certificate_sha256")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.replace(":", "")):
+            raise ValueError("expected a SHA-256 fingerprint: 64 hex digits, colons allowed")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SignerRule:
+        if not self.subject and self.certificate_sha256 is None:
+            raise ValueError("a signer rule needs subject attributes, certificate_sha256, or both")
+        return self
+
+
+class AgencyTrust(Strict):
+    """Who may sign for one agency, and how strictly its signatures are checked."""
+
+    anchors: list[Path] = Field(
+        default_factory=list,
+        description="PEM files of CA certificates (or pinned signer certificates) trusted for this agency.",
+    )
+    signers: list[SignerRule] = Field(
+        default_factory=list,
+        description="Which certificates under the anchors speak for this agency (any one rule suffices). "
+        "Required when an anchor is also trusted for another agency (one national CA for all state "
+        "bodies): a certificate that chains to the anchor but matches no rule is refused "
+        "(signer-not-bound). Without rules, every certificate chaining to an anchor used by this agency "
+        "alone speaks for it.",
+    )
+    require_signature: bool = Field(default=True, description="Refuse unsigned messages from this agency.")
+    legacy_sha1: bool = Field(
+        default=False,
+        description="Accept RSA-SHA1 / SHA-1 digests from this agency (real senders still use them). "
+        "A weaker guarantee: enable only for named agencies, and plan to turn it off.",
+    )
+
+
+class TrustSettings(Strict):
+    agencies: dict[str, AgencyTrust] = Field(
+        default_factory=dict, description="Trust per agency code (mã định danh) of a sender."
+    )
+    default: AgencyTrust = Field(
+        default_factory=lambda: AgencyTrust(require_signature=False),
+        description="Policy for agencies not listed: by default signatures are verified when present "
+        "but not required, and no anchor is trusted. Its anchors speak for an unlisted agency only "
+        "through signers rules, usually with '{agency}' (e.g. subject: {OU: '{agency}'}).",
+    )
+
+
+class Caller(Strict):
+    """A system allowed to call the hub, bound to one agency code. Deny by default: a caller that
+    matches no entry here is refused. Only digests of API keys live in YAML, never the keys.
+
+    Reading (``rest:read``) shows a caller only the messages its agency is party to: those it sent,
+    those addressed to it, and those routed to an adapter whose ``agency`` is its own. Reading every
+    agency's messages is the separate right ``rest:read-all`` (the province's operators and auditors),
+    granted only when listed as such: no wildcard grants it."""
+
+    agency: str = Field(description="Agency code (mã định danh) the caller acts for.")
+    name: str = Field(description="Human name of the calling system, for logs and the console.")
+    api_key_sha256: list[str] = Field(
+        default_factory=list,
+        description="Hex SHA-256 digests of the caller's API keys (X-API-Key header).",
+    )
+    api_key_env: str | None = Field(
+        default=None, description="Name of an environment variable holding one more API key for this caller."
+    )
+    certificate_sha256: list[str] = Field(
+        default_factory=list,
+        description="Hex SHA-256 fingerprints of client certificates (mutual TLS) that identify this caller.",
+    )
+    services: list[str] = Field(
+        default_factory=list,
+        description="What the caller may call, as patterns: 'rest:submit', 'rest:read' (its own agency's "
+        "messages), 'rest:read-all' (every agency's; only when listed as such, never through a wildcard), "
+        "'soap:<adapter>/<operation>' (e.g. 'soap:land/*'). Nothing is allowed unless listed.",
+    )
+
+    @field_validator("api_key_sha256", "certificate_sha256")
+    @classmethod
+    def _hex_digests(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", v.replace(":", "")):
+                raise ValueError(f"{v!r} is not a SHA-256 digest (64 hex digits)")
+        return [v.replace(":", "").lower() for v in values]
+
+
+class TlsSettings(Strict):
+    """TLS for the hub's own endpoints; with ``client_ca_file``, callers may present certificates."""
+
+    certificate_file: Path = Field(description="PEM certificate chain of the hub's endpoint.")
+    key_file: Path = Field(description="PEM private key of the endpoint certificate.")
+    key_password_env: str | None = Field(default=None, description="Environment variable with its password.")
+    client_ca_file: Path | None = Field(
+        default=None, description="PEM CA certificates that client certificates must chain to (mutual TLS)."
+    )
+    require_client_certificate: bool = Field(
+        default=False, description="Refuse TLS connections without a client certificate."
+    )
+
+
+class HubSettings(Strict):
+    """The contents of ``config/hub.yaml``."""
+
+    hub: HubIdentity
+    database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
+    workers: WorkerSettings = WorkerSettings()
+    keys: KeySettings = KeySettings()
+    trust: TrustSettings = TrustSettings()
+    tls: TlsSettings | None = Field(default=None, description="Serve HTTPS (and accept client certificates).")
+    callers: list[Caller] = Field(
+        default_factory=list, description="Systems allowed to call the hub; everything else is refused."
+    )
+
+
+# ---------------------------------------------------------------- config/adapters/*.yaml
+
+
+class RetryPolicyConfig(Strict):
+    max_attempts: PositiveInt = Field(default=10, description="Attempts before the delivery is dead.")
+    max_age: Duration = Field(
+        default=timedelta(hours=24), description="Give up once the first attempt is this old."
+    )
+    initial_backoff: Duration = Field(default=timedelta(seconds=1), description="Wait after the 1st failure.")
+    max_backoff: Duration = Field(default=timedelta(minutes=10), description="Longest wait between tries.")
+    multiplier: float = Field(default=2.0, ge=1.0, description="Growth of the wait after each failure.")
+    jitter: Duration = Field(
+        default=timedelta(seconds=1), description="Random extra wait, so that retries do not arrive together."
+    )
+
+
+class CircuitBreakerConfig(Strict):
+    failure_threshold: PositiveInt = Field(
+        default=5, description="Consecutive transient failures that open the circuit."
+    )
+    reset_after: Duration = Field(
+        default=timedelta(seconds=30), description="How long the circuit stays open before one trial call."
+    )
+
+
+class SigningPolicyConfig(Strict):
+    policy: Literal["none", "xmldsig", "xades-bes", "edxml"] = Field(
+        default="none",
+        description="How outbound payloads are signed: none; xmldsig (enveloped, last child of the "
+        "root); xades-bes (xmldsig plus signing time and signing certificate); edxml (enveloped, as the "
+        "last child of edXMLHeader, per QCVN 102:2016).",
+    )
+    algorithm: Literal["rsa-sha256", "ecdsa-sha256"] = Field(
+        default="rsa-sha256", description="Signature algorithm; the key must be of the matching type."
+    )
+    key: str | None = Field(
+        default=None,
+        description="Id of the signing key to use (keys.signing in hub.yaml); default: the first.",
+    )
+
+
+class InboundOperation(Strict):
+    """One SOAP operation a ministry system calls on the hub, and how its body becomes an envelope."""
+
+    kind: Literal["dossier", "document", "status", "query", "answer"] = Field(
+        description="Kind of message the operation carries."
+    )
+    element: str = Field(description="Body element, as prefix:name with a prefix from 'namespaces'.")
+    soap_action: str | None = Field(default=None, description="SOAPAction (1.1) / action (1.2) value.")
+    dossier_code: str | None = Field(
+        default=None,
+        description="XPath giving the dossier code (mã hồ sơ); like the other XPaths here it is "
+        "evaluated with the body element as context node, e.g. 'dd:MaHoSoMotCua'.",
+    )
+    procedure_code: str | None = Field(default=None, description="XPath giving the procedure code.")
+    document_id: str | None = Field(default=None, description="XPath giving the document id.")
+    document_type: str | None = Field(default=None, description="XPath giving the document type.")
+    recipient: str | None = Field(
+        default=None, description="Agency code the message is for; default: this hub's province."
+    )
+
+
+class InboundConfig(Strict):
+    """What the hub publishes for this ministry system to call (results, status updates, documents)."""
+
+    wsdl: Path = Field(description="WSDL the hub serves at /soap/<adapter>?wsdl.")
+    schema_: Path = Field(alias="schema", description="XSD validating every inbound body.")
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes used in this section.")
+    operations: dict[str, InboundOperation] = Field(description="Operations by name.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SimulatorConfig(Strict):
+    """A stand-in for the ministry system, declared as data: ``hub simulate <adapter>`` serves it, the
+    demo and the tests deliver to it. A SOAP 1.1/1.2 service that validates every request and answer
+    against ``schema`` and answers each operation through an XSLT (request body in, answer body out,
+    with parameters ``message_id``, ``received_at`` and ``sequence``)."""
+
+    path: str = Field(
+        pattern=r"^/[^\s?#]*$",
+        description="URL path the service answers at, e.g. /soap/land (not under /_sim, the control API).",
+    )
+    schema_: Path = Field(alias="schema", description="XSD validating request and answer bodies.")
+    wsdl: Path | None = Field(default=None, description="WSDL served at GET <path>?wsdl, if any.")
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the operation names use.")
+    operations: dict[str, Path] = Field(
+        min_length=1,
+        description="Request body element, as prefix:name with a prefix from 'namespaces', mapped to the "
+        "XSLT producing the answer body (by convention under mappings/<adapter>/simulator/).",
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("path")
+    @classmethod
+    def _not_control(cls, value: str) -> str:
+        if value.startswith("/_sim"):
+            raise ValueError("paths under /_sim belong to the simulator's control API")
+        return value
+
+    @field_validator("operations")
+    @classmethod
+    def _prefixed_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*", name):
+                raise ValueError(f"{name!r} is not prefix:name (e.g. dd:TiepNhanHoSo)")
+        return value
+
+    @model_validator(mode="after")
+    def _known_prefixes(self) -> SimulatorConfig:
+        for name in self.operations:
+            if name.split(":", 1)[0] not in self.namespaces:
+                raise ValueError(f"operation {name!r} uses a prefix not declared in 'namespaces'")
+        return self
+
+    def operation_tags(self) -> dict[str, Path]:
+        """The operations by Clark name of their request body element."""
+        out: dict[str, Path] = {}
+        for name, xslt in self.operations.items():
+            prefix, local = name.split(":", 1)
+            out[f"{{{self.namespaces[prefix]}}}{local}"] = xslt
+        return out
+
+
+class AdapterConfig(Strict):
+    """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system.
+
+    The hub runs the intake stages for every adapter from the settings here (input_schema → mapping →
+    schema → signing); what is specific to how the plugin talks (a WSDL, a SOAP operation) lives in
+    ``options``, checked against the plugin's own model."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Name routes use to target it.")
+    plugin: str = Field(
+        description="Adapter plugin: 'soap' (built in), or an entry point in group 'lienthong.adapters'."
+    )
+    agency: str = Field(description="Agency code of the ministry system behind this adapter.")
+    description: str = ""
+    endpoint: str = Field(description="URL of the ministry service.")
+    timeout: Duration = Field(default=timedelta(seconds=30), description="Whole-call timeout.")
+    connect_timeout: Duration = Field(default=timedelta(seconds=5), description="TCP connect timeout.")
+    input_schema: Path | None = Field(
+        default=None, description="XSD the provincial payload must satisfy before translation."
+    )
+    schema_: Path | None = Field(
+        default=None, alias="schema", description="XSD the translated payload must satisfy."
+    )
+    mapping: Path | None = Field(default=None, description="XSLT turning the provincial payload into ours.")
+    retry: RetryPolicyConfig = RetryPolicyConfig()
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    signing: SigningPolicyConfig = SigningPolicyConfig()
+    inbound: InboundConfig | None = Field(
+        default=None, description="SOAP operations this ministry system calls on the hub, if any."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Plugin-specific settings, checked against the plugin's model (for 'soap': "
+        "transport, wsdl, operation, soap_action; see the plugin options below).",
+    )
+    simulator: SimulatorConfig | None = Field(
+        default=None, description="A simulated ministry system for development and tests (hub simulate)."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- config/routes.yaml
+
+OneOrMany = str | list[str]
+
+
+class RouteMatch(Strict):
+    """Every given field must match; patterns use shell wildcards (``1.004227*``, ``*.H49``)."""
+
+    kind: OneOrMany | None = None
+    procedure_code: OneOrMany | None = None
+    document_type: OneOrMany | None = None
+    sender: OneOrMany | None = None
+    recipient: OneOrMany | None = None
+    xpath: str | None = Field(
+        default=None, description="XPath 1.0 over the payload; the route matches when it is true."
+    )
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the xpath uses.")
+
+
+class RouteRule(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    description: str = ""
+    match: RouteMatch = RouteMatch()
+    targets: list[str] = Field(min_length=1, description="Adapters that receive the message (fan-out).")
+
+
+class RoutesConfig(Strict):
+    """The contents of ``config/routes.yaml``. The first rule that matches decides."""
+
+    routes: list[RouteRule] = Field(default_factory=list)
+
+
+class Configuration(BaseModel):
+    """Everything loaded from one config directory, with the project root paths resolve from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    root: Path
+    config_dir: Path
+    hub: HubSettings
+    adapters: dict[str, AdapterConfig]
+    routes: RoutesConfig
+    #: (file, key path) → (line, column), so later checks can still point at the YAML.
+    positions: dict[tuple[str, tuple[str | int, ...]], tuple[int, int]] = Field(default_factory=dict)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.root / path
+
+    def database_url(self) -> str:
+        url = self.hub.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+            return prefix + str(self.root / url[len(prefix) :])
+        return url

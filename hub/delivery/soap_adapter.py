@@ -1,0 +1,230 @@
+"""The generic SOAP adapter, built in as ``plugin: soap``: it sends what the hub prepared, and reads
+the answer.
+
+Most ministry adapters are this plugin with different YAML, schemas and an XSLT mapping: the hub runs
+the intake stages (``prepare``), and the adapter file's ``options`` (:class:`SoapOptions`) say how to
+call the service. Bytes travel through the :class:`~lienthong.delivery.transports.base.Transport` the hub
+hands over (HTTP, or a ``MemoryTransport`` in tests).
+
+Delivery takes one of two paths, chosen once, when the adapter is built:
+
+* **with a WSDL** (``options.wsdl``, the normal case): zeep loads the WSDL and its XSDs from the local
+  ``schemas/`` tree only, and the adapter refuses to start when the WSDL imports anything over the
+  network, has no binding for ``options.transport``, or lacks ``options.operation``. zeep
+  writes the envelope, takes the SOAPAction from the WSDL and reads the reply and its faults
+  (``transports/wsdl.py``);
+* **without one**: the hub writes a plain document/literal envelope itself (``soap.py``), with
+  ``options.soap_action`` (default: the operation name) — for services that publish no WSDL.
+
+Either way the Body holds the stored payload's exact bytes, the hub header blocks travel in the
+Header, the exact request and response bytes are kept on the attempt, and ``lt:requestHash`` in an
+answer must match the request sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Literal
+
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field
+from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import Fault as ZeepFault
+
+from lienthong.adapter import AdapterContext, AdapterSpec
+from lienthong.delivery.transports.base import TransportRequest
+from lienthong.delivery.transports.wsdl import WsdlError, WsdlOperation, ZeepResponse
+from lienthong.errors import (
+    ConfigError,
+    ConfigIssue,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    XmlRefusedError,
+)
+from lienthong.soap import (
+    CONTENT_TYPES,
+    HubHeader,
+    envelope_ns,
+    envelope_skeleton,
+    envelope_with_payload,
+    fault_code_local,
+    fault_is_sender_error,
+    hub_header_values,
+    parse_envelope,
+    request_hash,
+)
+from lienthong.store import Claim, Delivered
+from lienthong.xml import parse_xml
+
+
+class SoapOptions(BaseModel):
+    """The ``options:`` of an adapter with ``plugin: soap``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: Literal["soap11", "soap12"] = Field(default="soap11", description="Wire protocol.")
+    wsdl: Path | None = Field(
+        default=None,
+        description="WSDL of the ministry service, under schemas/; without one the hub writes a plain "
+        "document/literal envelope itself.",
+    )
+
+    operation: str = Field(
+        description="Name of the SOAP operation called, e.g. TiepNhanHoSo; with a WSDL, it must be "
+        "an operation of the binding for 'transport'."
+    )
+    soap_action: str | None = Field(
+        default=None,
+        description="SOAPAction value (SOAP 1.1) / action (1.2). With a WSDL it may be left out (the "
+        "WSDL's soapAction is used); a value that differs from the WSDL's is a configuration error.",
+    )
+
+
+_Failure = type[TransientDeliveryError | PermanentDeliveryError]
+_FailFactory = Callable[[_Failure, str], TransientDeliveryError | PermanentDeliveryError]
+
+
+class SoapAdapter:
+    def __init__(self, ctx: AdapterContext[SoapOptions]) -> None:
+        cfg = ctx.config
+        options = ctx.options
+        self.name = cfg.name
+        self.config = cfg
+        self.options = options
+        self.version = options.transport
+        self.hub_agency = ctx.hub_agency
+        self.transport = ctx.transport
+        self.service = f"{cfg.agency}/{cfg.name}/{options.operation}"
+        #: The WSDL path's operation, or None for the plain envelope path.
+        self.wsdl: WsdlOperation | None = None
+        self.endpoint = cfg.endpoint
+        if options.wsdl is not None:
+            try:
+                self.wsdl = WsdlOperation.load(
+                    ctx.path(options.wsdl),
+                    version=options.transport,
+                    operation=options.operation,
+                    soap_action=options.soap_action,
+                    http=self.transport,
+                )
+            except WsdlError as exc:
+                issue = ConfigIssue(f"adapters/{cfg.name}.yaml", None, None, exc.key, exc.message)
+                raise ConfigError([issue]) from exc
+            self.endpoint = cfg.endpoint or self.wsdl.address or ""
+
+    def deliver(self, claim: Claim) -> Delivered:
+        env = claim.envelope
+        header = HubHeader(
+            message_id=str(env.message_id),
+            correlation_id=str(env.correlation_id),
+            causation_id=str(env.causation_id) if env.causation_id else None,
+            client=self.hub_agency,
+            service=self.service,
+        )
+        try:
+            if self.wsdl is not None:
+                request, headers = self.wsdl.request(header, claim.payload)
+            else:
+                request, headers = self._plain_request(header, claim.payload)
+        except (ValueError, XmlRefusedError) as exc:
+            raise PermanentDeliveryError(f"the stored payload cannot be sent: {exc}") from exc
+        response = self.transport.send(TransportRequest(url=self.endpoint, body=request, headers=headers))
+        return self._interpret(request, response.status, response.headers, response.body)
+
+    def _plain_request(self, header: HubHeader, payload: bytes) -> tuple[bytes, dict[str, str]]:
+        version = self.version
+        request = envelope_with_payload(envelope_skeleton(version, header), payload)
+        headers = {"Content-Type": CONTENT_TYPES[version]}
+        action = self.options.soap_action or self.options.operation
+        if version == "soap11":
+            headers["SOAPAction"] = f'"{action}"'
+        else:
+            headers["Content-Type"] += f'; action="{action}"'
+        return request, headers
+
+    def _interpret(self, request: bytes, status: int, headers: dict[str, str], body: bytes) -> Delivered:
+        def fail(error: _Failure, message: str) -> TransientDeliveryError | PermanentDeliveryError:
+            return error(message, response=body, response_status=status, request=request)
+
+        looks_soap = body.lstrip()[:1] == b"<"
+        if (status >= 500 and not looks_soap) or status in (408, 429):
+            raise fail(TransientDeliveryError, f"HTTP {status} from {self.endpoint}")
+        if 400 <= status < 500 and not looks_soap:
+            raise fail(PermanentDeliveryError, f"HTTP {status} from {self.endpoint}")
+        if self.wsdl is not None:
+            echoed = self._read_with_zeep(self.wsdl, fail, status, headers, body)
+        else:
+            echoed = self._read_plain(fail, status, body)
+        if echoed is not None and echoed != request_hash(request):
+            raise fail(TransientDeliveryError, "response requestHash does not match the request sent")
+        return Delivered(response=body, response_status=status, request=request)
+
+    def _read_with_zeep(
+        self,
+        wsdl: WsdlOperation,
+        fail: _FailFactory,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> str | None:
+        """zeep reads the reply; the hub's parser sees the bytes first, as it sees all untrusted XML."""
+        echoed = entry = None
+        if body.strip():
+            try:
+                root = parse_xml(body, what="SOAP response")
+            except XmlRefusedError as exc:
+                raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
+            echoed = hub_header_values(root, wsdl.version).get("requestHash")
+            entry = root.find(f"{{{envelope_ns(wsdl.version)}}}Body/*")
+        try:
+            wsdl.read_reply(ZeepResponse.of(status, headers, body))
+        except ZeepFault as fault:
+            if fault.code is None:  # zeep's reading of a non-200 answer without a Fault
+                raise fail(TransientDeliveryError, f"HTTP {status} without a SOAP fault") from fault
+            detail = _text(fault.detail)
+            reason = f"{fault.message or ''}{f': {detail}' if detail else ''}"
+            message = f"SOAP fault {fault_code_local(fault.code)}: {reason}"
+            error = PermanentDeliveryError if fault_is_sender_error(fault.code) else TransientDeliveryError
+            raise fail(error, message) from fault
+        except ZeepError as exc:
+            raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
+        # zeep checked what the answer's element holds, but not the element's name.
+        expected = wsdl.reply_element
+        if expected is not None and entry is not None and entry.tag != expected:
+            raise fail(
+                TransientDeliveryError, f"unreadable response: the WSDL answers {expected}, not {entry.tag}"
+            )
+        return echoed
+
+    def _read_plain(self, fail: _FailFactory, status: int, body: bytes) -> str | None:
+        try:
+            parsed = parse_envelope(body, self.version)
+        except (XmlRefusedError, ValueError) as exc:
+            raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
+        if parsed.fault is not None:
+            fault = parsed.fault
+            detail = f": {fault.detail}" if fault.detail else ""
+            message = f"SOAP fault {fault.code}: {fault.reason}{detail}"
+            raise fail(PermanentDeliveryError if fault.is_sender_error else TransientDeliveryError, message)
+        if status >= 300:
+            raise fail(TransientDeliveryError, f"HTTP {status} without a SOAP fault")
+        return parsed.header.get("requestHash")
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+#: The built-in plugin behind ``plugin: soap``.
+SOAP_PLUGIN: Final = AdapterSpec[SoapOptions](
+    name="soap",
+    description="Generic SOAP 1.1/1.2 service, with or without a WSDL",
+    factory=SoapAdapter,
+    options_model=SoapOptions,
+)
+
+
+def _text(el: object) -> str | None:
+    if not isinstance(el, etree._Element):
+        return None
+    return " ".join(str(t).strip() for t in el.itertext() if str(t).strip()) or None

@@ -1,0 +1,705 @@
+"""REST intake for provincial systems. Thin routes: validate the request, call one service, answer.
+
+Every error leaves as ``application/problem+json`` (RFC 9457) with a title in Vietnamese and English,
+and every refusal leaves one line on ``lienthong.audit`` (``refusal.py``); under ``/soap/`` errors are
+SOAP Faults (``soap_gateway.py``). Every route but ``/healthz`` and the API docs needs a caller identity
+(see ``callers.py``): submitting needs the service ``rest:submit`` and may only send as the caller's own
+agency; reading needs ``rest:read`` and shows only the messages of the caller's agency, unless the
+caller holds ``rest:read-all`` (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import binascii
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.types import Receive, Scope, Send
+
+from lienthong.compose import Hub
+from lienthong.delivery.breaker import BreakerState
+from lienthong.envelope import MessageKind, new_envelope
+from lienthong.errors import (
+    ForbiddenError,
+    HubError,
+    InvalidMessageError,
+    MalformedRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RequestInvalidError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
+    title_of,
+)
+from lienthong.intake.callers import (
+    API_KEY_HEADER,
+    READ_ALL,
+    CallerRegistry,
+    Identity,
+    authorize_request,
+    forbid,
+    identify_request,
+    note_peer_certificate,
+    registry_of,
+    remote_address,
+)
+from lienthong.intake.limits import limit_requests
+from lienthong.intake.public_url import public_base_url
+from lienthong.intake.refusal import (
+    CatchAll,
+    ProblemResponse,
+    audit_http_refusal,
+    log,
+    new_reference,
+    note_caller,
+    refusal_detail,
+)
+from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
+
+PROBLEM_TYPE = "urn:lienthong:problem:"
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem whose title is the error code's, from the one table (``errors.TITLES``)."""
+    body = {"type": PROBLEM_TYPE + code, "title": str(title_of(code)), "status": status, "detail": detail}
+    body.update(extra)
+    return ProblemResponse(body, status_code=status)
+
+
+# ---------------------------------------------------------------- request and response models
+
+
+#: The request field that, until API 1.1, named the sender's id: accepted in place of
+#: ``sender_message_id``, and deprecated, since ``message_id`` is the hub's id everywhere else.
+DEPRECATED_SENDER_ID = "message_id"
+
+
+def _document_deprecated_sender_id(schema: dict[str, Any]) -> None:
+    """The OpenAPI schema says what the hub accepts: ``sender_message_id``, or the deprecated
+    ``message_id`` in its place, exactly one of the two."""
+    properties = schema.setdefault("properties", {})
+    properties[DEPRECATED_SENDER_ID] = {
+        **properties["sender_message_id"],
+        "title": "Message Id",
+        "deprecated": True,
+        "description": "Deprecated old name of sender_message_id; send sender_message_id instead.",
+    }
+    schema["required"] = [name for name in schema.get("required", []) if name != "sender_message_id"]
+    schema["oneOf"] = [{"required": ["sender_message_id"]}, {"required": [DEPRECATED_SENDER_ID]}]
+
+
+class SubmitMessage(BaseModel):
+    """A message from a provincial system. ``sender_message_id`` is the sender's own id: resubmitting
+    the same id with the same content is safe and returns the first answer. The hub's id for the
+    message, answered as ``message_id``, is another id (docs/api.md)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_deprecated_sender_id)
+
+    sender_message_id: str = Field(
+        min_length=1, max_length=200, description="The sender's own id for this message."
+    )
+    kind: MessageKind
+    sender: str = Field(min_length=1, max_length=64, description="Agency code of the sending system.")
+    recipient: str | None = Field(default=None, max_length=64)
+    procedure_code: str | None = Field(default=None, max_length=64, description="Mã TTHC, e.g. 1.004227.")
+    dossier_code: str | None = Field(default=None, max_length=64, description="Mã hồ sơ.")
+    document_id: str | None = Field(default=None, max_length=256)
+    document_type: str | None = Field(default=None, max_length=64)
+    correlation_id: uuid.UUID | None = Field(
+        default=None, description="Defaults to one derived from the dossier code or document id."
+    )
+    causation_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    headers: dict[str, str] = Field(default_factory=dict, max_length=64)
+    content_type: str = Field(default="application/xml", max_length=200)
+    payload: str | None = Field(default=None, description="Payload as text (sent as UTF-8).")
+    payload_base64: str | None = Field(default=None, description="Payload as base64, for exact bytes.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sender_id_by_its_old_name(cls, data: Any) -> Any:
+        """A client written for API 1.0 sends its id as ``message_id``: still taken, as that."""
+        if isinstance(data, dict) and DEPRECATED_SENDER_ID in data:
+            if "sender_message_id" in data:
+                message = "give the sender's id once, as 'sender_message_id' ('message_id' is its old name)"
+                raise ValueError(message)
+            data = {
+                ("sender_message_id" if key == DEPRECATED_SENDER_ID else key): value
+                for key, value in data.items()
+            }
+        return data
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode_text(cls, value: object) -> object:
+        """JSON can carry a lone surrogate (``"\\ud800"``), which is no Unicode text: no UTF-8 payload,
+        database column or log line can hold it, so it is refused here, where the field is named."""
+        texts = [value] if isinstance(value, str) else []
+        if isinstance(value, dict):
+            texts = [*value.keys(), *value.values()]
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                message = "text holds a lone surrogate (such as \\ud800), which UTF-8 cannot encode"
+                raise ValueError(message) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> SubmitMessage:
+        if (self.payload is None) == (self.payload_base64 is None):
+            raise ValueError("give exactly one of 'payload' or 'payload_base64'")
+        return self
+
+    def payload_bytes(self) -> bytes:
+        if self.payload is not None:
+            return self.payload.encode("utf-8")
+        assert self.payload_base64 is not None
+        try:
+            # Strict, as base64.b64decode(validate=True), but from the text itself: b64decode would
+            # first copy it into bytes, as large as the request. A non-ASCII character is a ValueError.
+            return binascii.a2b_base64(self.payload_base64, strict_mode=True)
+        except ValueError as exc:
+            raise InvalidMessageError(f"payload_base64 is not valid base64: {exc}") from exc
+
+    def take_payload(self) -> bytes:
+        """The payload's bytes, the model forgetting its text form as it gives them.
+
+        The text is as large as the request, and FastAPI holds the model until the route returns: kept,
+        it would sit beside the payload, its parsed tree and the translation through all of intake.
+        """
+        payload = self.payload_bytes()
+        self.payload = self.payload_base64 = None
+        return payload
+
+
+class RouteView(BaseModel):
+    status: str
+    rule: str | None
+    targets: list[str]
+    reason: str
+
+
+class Accepted(BaseModel):
+    message_id: uuid.UUID = Field(description="The hub's id for the message: the one to read it by.")
+    sender_message_id: str = Field(description="The sender's own id, as it was submitted.")
+    correlation_id: uuid.UUID
+    status_url: str
+    duplicate: bool = Field(description="True when this repeats an earlier submission.")
+    route: RouteView
+
+
+class AttemptView(BaseModel):
+    number: int
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    error: str | None
+    response_status: int | None
+
+
+class DeliveryView(BaseModel):
+    target: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    delivered_at: datetime | None
+    history: list[AttemptView]
+
+
+class MessageView(BaseModel):
+    message_id: uuid.UUID
+    sender_message_id: str
+    kind: MessageKind
+    sender: str
+    recipient: str | None
+    procedure_code: str | None
+    dossier_code: str | None
+    document_id: str | None
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None
+    content_type: str
+    payload_sha256: str
+    payload_size: int
+    received_at: datetime
+    route: RouteView
+    route_history: list[RouteView]
+    deliveries: list[DeliveryView]
+
+
+def _route_view(r: Any) -> RouteView:
+    return RouteView(status=r.status.value, rule=r.rule, targets=list(r.targets), reason=r.reason)
+
+
+def message_view(record: MessageRecord) -> MessageView:
+    env = record.envelope
+    return MessageView(
+        message_id=env.message_id,
+        sender_message_id=env.sender_message_id,
+        kind=env.kind,
+        sender=env.sender,
+        recipient=env.recipient,
+        procedure_code=env.procedure_code,
+        dossier_code=env.dossier_code,
+        document_id=env.document_id,
+        correlation_id=env.correlation_id,
+        causation_id=env.causation_id,
+        content_type=env.content_type,
+        payload_sha256=env.payload_sha256,
+        payload_size=len(env.payload),
+        received_at=env.received_at,
+        route=_route_view(record.route),
+        route_history=[_route_view(r) for r in record.route_history],
+        deliveries=[
+            DeliveryView(
+                target=d.target,
+                state=d.state,
+                attempts=d.attempts,
+                next_attempt_at=d.next_attempt_at,
+                last_error=d.last_error,
+                delivered_at=d.delivered_at,
+                history=[
+                    AttemptView(
+                        number=a.number,
+                        worker=a.worker,
+                        started_at=a.started_at,
+                        finished_at=a.finished_at,
+                        outcome=a.outcome.value if a.outcome else None,
+                        error=a.error,
+                        response_status=a.response_status,
+                    )
+                    for a in d.history
+                ],
+            )
+            for d in record.deliveries
+        ],
+    )
+
+
+def health_view(hub: Hub) -> dict[str, object]:
+    """``/healthz``: message and delivery counts, and each adapter's circuit as this process sees it.
+
+    A breaker is per process, so each hub process answers for its own view."""
+    counts = hub.store.counts()
+    breakers = hub.workers.breakers()
+    degraded = any(view.state is not BreakerState.CLOSED for view in breakers.values())
+    return {
+        "status": "degraded" if degraded else "ok",
+        "messages": counts.messages,
+        "unroutable": counts.unroutable,
+        "deliveries": {t: {s.value: n for s, n in c.items()} for t, c in counts.by_target.items()},
+        "adapters": {name: view.as_dict() for name, view in sorted(breakers.items())},
+    }
+
+
+async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After: nothing was stored, and the same request may simply be sent again."""
+    assert isinstance(exc, ServiceUnavailableError)
+    response = problem(exc.http_status, exc.code, exc.message, **exc.detail)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+# ---------------------------------------------------------------- application
+
+
+def get_hub(request: Request) -> Hub:
+    """The hub this app was built with (see create_app); tests swap it in the composition root."""
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+#: Documents the header in OpenAPI; the check itself (key or client certificate) is ``callers.py``'s.
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    scheme_name="ApiKey",
+    description="The caller's API key. Callers with a client certificate (mutual TLS) need none.",
+    auto_error=False,
+)
+
+
+def caller_for(service: str) -> Any:
+    """A dependency that identifies the caller and checks it may call ``service`` (401 / 403)."""
+
+    def dependency(request: Request, _key: Annotated[str | None, Security(api_key_scheme)]) -> Identity:
+        identity = identify_request(request, service)
+        note_caller(request, identity, service)
+        authorize_request(request, identity, service)
+        return identity
+
+    return Depends(dependency)
+
+
+@dataclass(frozen=True)
+class ReadAccess:
+    """A reader, and the messages it may see: ``parties`` None means every agency's (``rest:read-all``)."""
+
+    identity: Identity
+    parties: Parties | None
+
+
+def read_access(
+    request: Request, hub: HubDep, _key: Annotated[str | None, Security(api_key_scheme)]
+) -> ReadAccess:
+    """``rest:read`` shows a caller the messages its agency is party to: those it sent, those addressed
+    to it, and those routed to an adapter standing for it (what its system receives from the hub).
+    Only ``rest:read-all``, listed as such, shows everything: the province's operators and auditors."""
+    identity = identify_request(request, "rest:read")
+    if registry_of(request).reads_all(identity):
+        note_caller(request, identity, READ_ALL)
+        return ReadAccess(identity, None)
+    note_caller(request, identity, "rest:read")
+    authorize_request(request, identity, "rest:read")
+    adapters = [a.name for a in hub.config.adapters.values() if a.agency == identity.agency]
+    return ReadAccess(identity, Parties([identity.agency], adapters))
+
+
+def readable_message(hub: Hub, access: ReadAccess, message_id: uuid.UUID) -> MessageRecord:
+    """The message if this reader may see it. Another agency's message is "not found", word for word
+    as an unknown id is, so that a reader cannot even learn which ids exist."""
+    if access.parties is None:
+        return hub.store.get_message(message_id)
+    flt = MessageFilter(message_ids=[message_id], parties=access.parties, limit=1)
+    for record in hub.store.list_messages(flt):
+        return record
+    raise NotFoundError(f"no message with id {message_id}")
+
+
+def json_request(request: Request) -> None:
+    """415 for a body that does not say it is JSON: it would otherwise be read as something else."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {media or '(none)'} is not application/json", detail={"accept": "application/json"}
+        )
+
+
+Submitter = Annotated[Identity, caller_for("rest:submit")]
+Reader = Annotated[ReadAccess, Depends(read_access)]
+#: After the caller in a route's parameters, so that a stranger gets 401 before any 415.
+JsonRequest = Annotated[None, Depends(json_request)]
+
+#: The service each route is, for the audit line of a refusal made before the caller was identified.
+ROUTE_SERVICES: dict[str, str] = {
+    "submit": "rest:submit",
+    "message_status": "rest:read",
+    "message_payload": "rest:read",
+    "list_messages": "rest:read",
+}
+
+
+async def read_submission(request: Request) -> SubmitMessage:
+    """The submitted message, read from the body only once the caller is known and allowed to submit.
+
+    Not a body parameter: FastAPI reads and parses those before any dependency runs, authentication
+    included, so an anonymous caller could make the hub buffer and parse a body up to
+    ``api.max_body_size`` just to be told 401. ``Submission`` is declared after ``Submitter`` and
+    dependencies resolve in order. The body is gathered in one bytearray (no list of chunks joined
+    into a copy) and parsed by pydantic straight from the JSON bytes (no intermediate dict), so the
+    payload exists once as JSON text and once as the model's string.
+    """
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+    if not data:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    try:
+        return SubmitMessage.model_validate_json(data)
+    except ValidationError as exc:
+        errors = [
+            _surrogate_as_text_error(e)
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def _surrogate_as_text_error(error: Any) -> Any:
+    """pydantic's JSON parser refuses a lone surrogate escape (``"\\ud800"``) as invalid JSON; the JSON
+    grammar allows it, so the sender deserves the same 422 as when the model's own check finds it:
+    the text is not Unicode, whatever field holds it."""
+    message = str(error.get("msg", ""))
+    if error.get("type") == "json_invalid" and ("surrogate" in message or "hex escape" in message):
+        return {
+            "type": "string_unicode",
+            "loc": tuple(error.get("loc", ())),
+            "msg": f"text holds a lone surrogate (such as \\ud800), which UTF-8 cannot encode ({message})",
+        }
+    return error
+
+
+Submission = Annotated[SubmitMessage, Depends(read_submission)]
+
+#: What FastAPI would document for ``submit`` if its body were a parameter (clients and fuzzers read it).
+SUBMIT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitMessage"}}},
+    },
+    "responses": {
+        "422": {
+            "description": "Validation Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+        }
+    },
+}
+
+
+class _HubApp(FastAPI):
+    """FastAPI that notes the TLS client certificate before any middleware wraps ``send``, and
+    documents the submitted message."""
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, plus the schemas ``SUBMIT_OPENAPI`` refers to (read by a dependency, so
+        FastAPI does not know them)."""
+        if self.openapi_schema is None:
+            document = super().openapi()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            submit = SubmitMessage.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, schema in submit.pop("$defs", {}).items():
+                schemas.setdefault(name, schema)
+            schemas.setdefault("SubmitMessage", submit)
+        return self.openapi_schema  # type: ignore[return-value]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        note_peer_certificate(scope, send)
+        await super().__call__(scope, receive, send)
+
+
+def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:
+    """The REST API; ``callers`` defaults to the registry built from ``hub.yaml`` and the environment."""
+    settings = hub.config.hub.api
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_workers:
+            hub.workers.start()
+        try:
+            yield
+        finally:
+            if manage_workers:
+                hub.workers.stop()
+
+    app = _HubApp(
+        title="Lien thong hub — trục tích hợp liên thông",
+        version="1.0",
+        description="Intake and status API for provincial systems (Một cửa điện tử, QLVB).",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.callers = callers if callers is not None else hub.callers
+    app.state.memory_budget = limit_requests(
+        app, int(settings.max_body_size), settings.effective_memory_budget
+    )
+    from lienthong.intake.soap_gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
+
+    app.include_router(soap_router(hub))
+    _answer_errors(app)
+
+    @app.post(
+        "/api/v1/messages",
+        status_code=202,
+        response_model=Accepted,
+        tags=["intake"],
+        openapi_extra=SUBMIT_OPENAPI,
+        responses={415: {"description": "The body is not sent as application/json."}},
+    )
+    def submit(
+        caller: Submitter,
+        _json: JsonRequest,
+        body: Submission,
+        request: Request,
+        response: Response,
+        hub: HubDep,
+    ) -> Accepted:
+        """Accept a message. 202 means it is stored: it will be delivered, or shown as dead, never lost."""
+        if body.sender != caller.agency:
+            message = f"caller {caller.agency} may not send as {body.sender}"
+            raise forbid(caller, "rest:submit", message, remote=remote_address(request))
+        payload = body.take_payload()
+        if len(payload) > int(settings.max_payload_size):
+            raise PayloadTooLargeError(
+                f"payload of {len(payload)} bytes exceeds {int(settings.max_payload_size)}"
+            )
+        envelope = new_envelope(
+            kind=body.kind,
+            sender=body.sender,
+            sender_message_id=body.sender_message_id,
+            payload=payload,
+            content_type=body.content_type,
+            recipient=body.recipient,
+            procedure_code=body.procedure_code,
+            dossier_code=body.dossier_code,
+            document_id=body.document_id,
+            document_type=body.document_type,
+            correlation_id=body.correlation_id,
+            causation_id=body.causation_id,
+            headers=body.headers,
+            created_at=body.created_at,
+        )
+        result = hub.intake.submit(envelope)
+        status_url = f"{public_base_url(request, hub.config)}/api/v1/messages/{result.message_id}"
+        response.headers["Location"] = status_url
+        return Accepted(
+            message_id=result.message_id,
+            sender_message_id=envelope.sender_message_id,
+            correlation_id=result.correlation_id,
+            status_url=status_url,
+            duplicate=not result.created,
+            route=_route_view(result.route),
+        )
+
+    @app.get("/api/v1/messages/{message_id}", response_model=MessageView, tags=["status"])
+    def message_status(message_id: uuid.UUID, hub: HubDep, reader: Reader) -> MessageView:
+        """Where a message is: its route and, per target, its state and every attempt."""
+        return message_view(readable_message(hub, reader, message_id))
+
+    @app.get("/api/v1/messages/{message_id}/payload", tags=["status"])
+    def message_payload(message_id: uuid.UUID, hub: HubDep, reader: Reader) -> Response:
+        """The payload exactly as it was received, byte for byte."""
+        env = readable_message(hub, reader, message_id).envelope
+        return Response(
+            env.payload, media_type=env.content_type, headers={"Digest": f"sha-256={env.payload_sha256}"}
+        )
+
+    @app.get("/api/v1/messages", response_model=list[MessageView], tags=["status"])
+    def list_messages(
+        hub: HubDep,
+        reader: Reader,
+        state: Annotated[list[DeliveryState] | None, Query()] = None,
+        target: Annotated[list[str] | None, Query()] = None,
+        unroutable: bool = False,
+        correlation_id: Annotated[
+            uuid.UUID | None, Query(description="Only the messages of this exchange (e.g. one dossier's).")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[MessageView]:
+        """Recent messages, optionally only those with deliveries in a state (e.g. dead), unroutable,
+        or of one exchange (``correlation_id``); only the caller's agency's, unless it may read all."""
+        flt = MessageFilter(
+            states=state or (),
+            targets=target or (),
+            unroutable=unroutable,
+            correlation_id=correlation_id,
+            parties=reader.parties,
+            limit=limit,
+        )
+        return [message_view(r) for r in hub.store.list_messages(flt)]
+
+    @app.get("/healthz", tags=["operations"])
+    def health(hub: HubDep) -> dict[str, object]:
+        """Liveness and what this process sees: 200 with ``degraded`` while a circuit is open (the hub
+        still accepts and stores; deliveries to that ministry wait), 503 while the database is down."""
+        return health_view(hub)
+
+    return app
+
+
+# ---------------------------------------------------------------- errors and refusals
+
+
+def _answer_errors(app: FastAPI) -> None:
+    """Every error as problem+json (a SOAP Fault under ``/soap/``); every refusal audited once."""
+    from lienthong.intake.soap_gateway import http_refusal, internal_fault
+
+    app.add_middleware(CatchAll, answer=_internal_answer(internal_fault))
+    app.add_exception_handler(ServiceUnavailableError, unavailable)  # 503 + Retry-After, before HubError's
+
+    @app.exception_handler(HubError)
+    async def _hub_error(request: Request, exc: HubError) -> Response:
+        if exc.http_status == 500:  # the hub's own error, not a refusal: its details go to the log
+            return _internal(request, exc, internal_fault)
+        response = problem(exc.http_status, exc.code, exc.message, **exc.detail)
+        if isinstance(exc, UnauthenticatedError):
+            response.headers["WWW-Authenticate"] = "ApiKey"
+        refusal = exc.http_status < 500
+        if refusal and not isinstance(exc, UnauthenticatedError | ForbiddenError):  # callers.py audited those
+            audit_http_refusal(request, exc.code, refusal_detail(exc), service=_service(request))
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            refusal: type[HubError] = MalformedRequestError
+            detail = "the request body is not valid JSON"
+        else:
+            refusal, detail = RequestInvalidError, "the request does not match the API contract"
+        code, status = refusal.code, refusal.http_status
+        where = ", ".join(str(e["location"]) for e in errors[:5])
+        audit_http_refusal(
+            request, code, f"{detail}: {where}" if where else detail, service=_service(request)
+        )
+        return problem(status, code, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        refusal: type[HubError] = {
+            404: NotFoundError,
+            405: MethodNotAllowedError,
+            413: PayloadTooLargeError,
+            415: UnsupportedMediaTypeError,
+        }.get(exc.status_code, MalformedRequestError)
+        code = refusal.code
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"nothing at {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not served at {request.url.path}"
+        if _is_soap(request):
+            return http_refusal(request, exc.status_code, refusal(detail), exc.headers)
+        # A 405 matched no route for its method, so no service either (FastAPI notes a near miss).
+        audit_http_refusal(
+            request, code, detail, service=_service(request) if exc.status_code != 405 else None
+        )
+        response = problem(exc.status_code, code, detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+
+def _service(request: Request) -> str | None:
+    """The service named in the audit line: as the caller was authorised for, else by the route."""
+    noted: str | None = getattr(request.state, "service", None)
+    route = getattr(request.scope.get("route"), "name", None)
+    return noted or ROUTE_SERVICES.get(route or "")
+
+
+def _is_soap(conn: HTTPConnection) -> bool:
+    path = conn.url.path
+    return path == "/soap" or path.startswith("/soap/")
+
+
+def _internal(request: Request, exc: Exception, soap_fault: Callable[[str], Response]) -> Response:
+    """A generic 500 for the caller, the error and its reference for the operators."""
+    reference = new_reference()
+    log.error("internal error ref=%s %s %s", reference, request.method, request.url.path, exc_info=exc)
+    return _internal_answer(soap_fault)(request.scope, reference)
+
+
+def _internal_answer(soap_fault: Callable[[str], Response]) -> Callable[[Scope, str], Response]:
+    def answer(scope: Scope, reference: str) -> Response:
+        if _is_soap(HTTPConnection(scope)):
+            return soap_fault(reference)
+        detail = "the hub could not process the request; quote the reference to its operators"
+        return problem(500, "hub-error", detail, reference=reference)
+
+    return answer

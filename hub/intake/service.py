@@ -1,0 +1,193 @@
+"""Intake: the one service function every entry point (REST, SOAP, CLI) calls to accept a message.
+
+It runs the front of the pipeline in order — authenticate, route, then each target's stages (validate,
+translate, validate, sign: :mod:`~lienthong.pipeline.prepare`) — and hands the result to the store in one
+transaction. Only after that commit does the caller get an answer, so
+an acknowledged message survives any crash; anything that fails before it is refused whole.
+
+The hub acts only on what a signature covers. When a payload is signed, routing XPaths, the adapters'
+input schemas and mappings all see :attr:`Verified.signed`: a canonical copy of the signed element
+without the signature, and so without whatever a sender (or anyone on the way) can add to a signed
+document without breaking its signature — comments (outside the digest of a ``URI=""`` reference),
+a ``ds:Object`` or ``KeyInfo`` content inside the enveloped signature. What is stored is still the
+payload as received, signature included, so ``hub verify`` and xmlsec1 can check it again.
+Unsigned payloads (where the agency's policy allows them) are acted on as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from lienthong.envelope import Envelope
+from lienthong.errors import SignatureError, SignatureMissingError, UnknownAdapterError
+from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.route import Router
+from lienthong.store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
+from lienthong.trust.verify import XmlVerifier
+from lienthong.xml import parse_xml
+
+log = logging.getLogger("lienthong.intake")
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A message authenticated, routed and translated, ready for the store (see :meth:`Intake.route`)."""
+
+    envelope: Envelope
+    decision: RouteDecision
+    prepared: list[PreparedDelivery]
+
+
+def _whole_document(root: etree._Element) -> etree._Element:
+    return root
+
+
+class Intake:
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        preparations: Mapping[str, Preparation],
+        on_accepted: Callable[[], None] | None = None,
+        verifier: XmlVerifier | None = None,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.preparations = preparations
+        self.on_accepted = on_accepted
+        self.verifier = verifier
+
+    def _prepare(
+        self, envelope: Envelope, parsed: list[etree._Element], decision: RouteDecision
+    ) -> list[PreparedDelivery]:
+        """Each target's delivery. ``parsed`` holds the payload's tree (or nothing), and only it does.
+
+        The tree is lent to each target's adapter but handed to the last one: popped in the call, so
+        no frame here keeps it, and an adapter done with it (SoapAdapter after its translation) lets
+        the input go before it validates and writes its output — the two trees of a translation are
+        the largest things a request makes the hub hold.
+        """
+        prepared = []
+        last = len(decision.targets) - 1
+        for index, target in enumerate(decision.targets):
+            stages = self.preparations.get(target)
+            if stages is None:
+                raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
+            # Chosen in the call itself, not through a local, which would hold it until the next turn.
+            prepared.append(
+                stages.prepare(envelope, (parsed[0] if index < last else parsed.pop()) if parsed else None)
+            )
+        return prepared
+
+    def authenticate(
+        self, tree: etree._Element, agency: str, *, at: datetime | None = None
+    ) -> etree._Element:
+        """Check the sender's signature under its agency's trust policy, or refuse the message; return
+        what the hub may act on.
+
+        The root of ``tree`` must be what the signature covers; what comes back is the verifier's
+        canonical copy of it (comment-free, the enveloped signature removed), never ``tree`` itself.
+        Unsigned content passes, as it is, only where the agency's policy allows it.
+        """
+        if self.verifier is None:
+            return tree
+        verified = self.verifier.check(tree, agency, expect=_whole_document, at=at)
+        return tree if verified is None else verified.signed
+
+    def submit(
+        self,
+        envelope: Envelope,
+        *,
+        tree: etree._Element | None = None,
+        authenticated: etree._Element | None = None,
+    ) -> AcceptResult:
+        """Authenticate, route, translate and store; raises HubError subclasses for refused input.
+
+        ``tree`` is the payload already parsed by the caller (with the hardened parser), so it is not
+        parsed twice. ``authenticated`` is what :meth:`authenticate` returned for this payload, when
+        the caller needed it first (the SOAP gateway reads the dossier code from it). A caller that
+        holds a tree should rather call :meth:`route`, drop the tree, then :meth:`commit`.
+        """
+        return self.commit(self.route(envelope, tree=tree, authenticated=authenticated))
+
+    def route(
+        self,
+        envelope: Envelope,
+        *,
+        tree: etree._Element | None = None,
+        authenticated: etree._Element | None = None,
+    ) -> Routed:
+        """The first half of :meth:`submit`: authenticate, route and translate, nothing stored yet.
+
+        What comes back holds no tree. The parsed payload is the largest thing a request makes the
+        hub hold (libxml2 nodes take 3–4 times the bytes they were parsed from), and the store needs
+        none of it: parsed here, it is gone when this returns, before the store makes its own copies
+        of the payload; a caller that passed its own tree lets go of it before :meth:`commit`.
+        """
+        if tree is None and authenticated is None and envelope.is_xml:
+            tree = parse_xml(envelope.payload)
+        if authenticated is not None:
+            tree = authenticated
+        elif tree is not None:
+            tree = self.authenticate(tree, envelope.sender)
+        elif self.verifier is not None and self.verifier.trust.policy_for(envelope.sender).require_signature:
+            raise SignatureMissingError(
+                f"this agency's messages must be signed XML; a {envelope.content_type} payload "
+                "cannot carry an XML signature",
+                reason="unsigned",
+                agency=envelope.sender,
+            )
+        decision = self.router.decide(envelope, tree)
+        parsed = [tree] if tree is not None else []
+        del tree, authenticated  # _prepare hands the tree on; a reference here would keep it
+        return Routed(envelope, decision, self._prepare(envelope, parsed, decision))
+
+    def commit(self, routed: Routed) -> AcceptResult:
+        """The second half of :meth:`submit`: store the message and its deliveries in one transaction."""
+        envelope, decision = routed.envelope, routed.decision
+        result = self.store.accept(envelope, decision, routed.prepared)
+        if result.created:
+            log.info(
+                "accepted %s from %s (%s) → %s",
+                result.message_id,
+                envelope.sender,
+                envelope.sender_message_id,
+                ", ".join(decision.targets) or "unroutable",
+            )
+            if self.on_accepted is not None:
+                self.on_accepted()
+        return result
+
+    def reroute_unroutable(self, message_ids: Sequence[uuid.UUID] = (), limit: int = 1000) -> list[uuid.UUID]:
+        """Route unroutable messages again with the current rules (after the operator fixed them)."""
+        rerouted = []
+        for record in self.store.list_messages(
+            MessageFilter(message_ids=message_ids, unroutable=True, limit=limit)
+        ):
+            envelope = record.envelope
+            tree = None
+            if envelope.is_xml:
+                # Act on what the signature covered at intake, as intake did: checked again at the time
+                # of receipt, so an expired certificate does not strand a message accepted before.
+                try:
+                    tree = self.authenticate(
+                        parse_xml(envelope.payload), envelope.sender, at=envelope.received_at
+                    )
+                except SignatureError as exc:
+                    log.warning("not re-routed %s: %s", envelope.message_id, exc.message)
+                    continue
+            decision = self.router.decide(envelope, tree)
+            if decision.status is RouteStatus.UNROUTABLE:
+                continue
+            parsed = [tree] if tree is not None else []
+            self.store.reroute(envelope.message_id, decision, self._prepare(envelope, parsed, decision))
+            rerouted.append(envelope.message_id)
+        if rerouted and self.on_accepted is not None:
+            self.on_accepted()
+        return rerouted

@@ -1,0 +1,1 @@
+"""Trust: the hub's signing keys, signing outbound payloads and verifying what agencies sign."""
