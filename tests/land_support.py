@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from lienthong.config.files import load_configuration
+from project_support import LAND_ADAPTER, adapter_configuration
+
 from lienthong.devtools.simulator import SimulatorSpec, simulator_spec
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -17,8 +18,8 @@ LAND_SCHEMA: Final = ROOT / "schemas" / "land" / "dangkydatdai.xsd"
 LAND_WSDL: Final = ROOT / "schemas" / "land" / "dangkydatdai.wsdl"
 MAPPING: Final = ROOT / "mappings" / "land" / "hoso-to-tiepnhanhoso.xsl"
 SOAP_ACTION: Final = f"{LAND_NS}/TiepNhanHoSo"
-#: The land adapter's cases (input, route, expected translation).
-CASES: Final = ROOT / "adapters" / "land" / "cases"
+#: The land adapter's cases (input, metadata, expected output).
+CASES: Final = LAND_ADAPTER.cases
 
 #: The registry simulator, as the shipped land.yaml declares it.
-SIMULATOR: Final[SimulatorSpec] = simulator_spec(load_configuration(ROOT / "config", environ={}), "land")
+SIMULATOR: Final[SimulatorSpec] = simulator_spec(adapter_configuration(LAND_ADAPTER), "land")

@@ -1,8 +1,10 @@
 """End-to-end fixtures: the hub over real HTTP on loopback, a real land registry simulator, the CLI.
 
-Nothing is faked inside the hub. Every hub runs from a project directory of its own (a copy of
-``config/`` beside links to the repository's ``schemas/`` and ``mappings/``), with a fresh SQLite
-file, the simulator's endpoint and retry timings short enough for a test. The same directory is what
+Nothing is faked inside the hub. Every hub runs from a project directory of its own, assembled from
+the tests' own pieces (tests/project_support.py: a hub.yaml for tests, the land adapter, the land
+route), with a fresh SQLite file, the simulator's endpoint and retry timings short enough for a test;
+never from the shipped ``config/``, so another adapter or route there changes no test here (only the
+tests about what ships read it: ``shipped_project``, ``ROOT / "config"``). The same directory is what
 a ``hub ... -c DIR`` subprocess reads, so the CLI and the running hub share one database, as an
 operator's would. No TestClient: requests go through uvicorn, sockets and the ASGI stack a user hits.
 
@@ -18,7 +20,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 from land_support import SIMULATOR
+from project_support import LAND_ADAPTER, AdapterSource, assemble_project
 from ruamel.yaml import YAML
 from support import MOTCUA_API_KEY, MOTCUA_HEADERS, MOTCUA_KEY_ENV
 
@@ -73,7 +76,7 @@ def _yaml() -> YAML:
 
 @dataclass
 class Project:
-    """A hub project on disk: ``config/`` (editable), links to the shared schemas and mappings."""
+    """A hub project on disk: ``config/`` (editable), links to its adapters' schemas and mappings."""
 
     root: Path
 
@@ -110,8 +113,17 @@ class Project:
         return load_configuration(self.config_dir, environ={})
 
 
-def copy_project(dest: Path) -> Project:
-    """A pristine copy of the repository's configuration, resolving schemas and mappings as the repo does."""
+def new_project(
+    dest: Path, *, adapters: Sequence[AdapterSource] = (LAND_ADAPTER,), routes: Sequence[Tree] | None = None
+) -> Project:
+    """A project assembled from the tests' pieces: hub.yaml for tests, ``adapters``, ``routes``
+    (default: the land route); see :func:`project_support.assemble_project`."""
+    assemble_project(dest, adapters=adapters, routes=routes)
+    return Project(dest)
+
+
+def copy_shipped_project(dest: Path) -> Project:
+    """A copy of the shipped configuration, resolving schemas and mappings as the repository does."""
     dest.mkdir(parents=True)
     shutil.copytree(ROOT / "config", dest / "config")
     for shared in ("schemas", "mappings"):
@@ -121,8 +133,16 @@ def copy_project(dest: Path) -> Project:
 
 @pytest.fixture
 def pristine_project(tmp_path: Path) -> Project:
-    """The repository's configuration, untouched, in a directory of its own (to break, or to run in)."""
-    return copy_project(tmp_path / "pristine")
+    """A test project with no test settings applied (hub.yaml for tests, land, the land route), in a
+    directory of its own: to break on purpose, or to run the CLI in."""
+    return new_project(tmp_path / "pristine")
+
+
+@pytest.fixture
+def shipped_project(tmp_path: Path) -> Project:
+    """The repository's own configuration, untouched, in a directory of its own: only for tests about
+    what ships (``hub demo`` runs it as a newcomer would)."""
+    return copy_shipped_project(tmp_path / "shipped")
 
 
 #: Timings for tests: retries within a second, a breaker that resets fast, a short shutdown.
@@ -148,9 +168,10 @@ TEST_WORKERS: Tree = {
 def project_factory(tmp_path: Path) -> Callable[..., Project]:
     """Build a project for a hub under test: the repository's config with test settings applied.
 
-    ``routes`` replaces routes.yaml; ``retry``, ``breaker`` and ``land`` are merged into land.yaml,
+    ``routes`` replaces the land route; ``retry``, ``breaker`` and ``land`` are merged into land.yaml,
     ``api`` and ``workers`` into hub.yaml; ``callers`` replaces hub.yaml's callers;
-    ``extra_adapters`` maps a name to an endpoint for more land instances.
+    ``extra_adapters`` maps a name to an endpoint for more land instances; ``adapters`` adds adapters
+    from other sources (their YAML as it comes: endpoints and timings are the test's to set).
     """
     made = 0
 
@@ -165,10 +186,11 @@ def project_factory(tmp_path: Path) -> Callable[..., Project]:
         land: Mapping[str, Any] | None = None,
         extra_adapters: Mapping[str, str] | None = None,
         callers: list[Tree] | None = None,
+        adapters: Sequence[AdapterSource] = (),
     ) -> Project:
         nonlocal made
         made += 1
-        project = copy_project(tmp_path / f"project-{made}")
+        project = new_project(tmp_path / f"project-{made}", adapters=(LAND_ADAPTER, *adapters), routes=routes)
         project.update(
             "hub.yaml",
             {
@@ -190,8 +212,6 @@ def project_factory(tmp_path: Path) -> Callable[..., Project]:
         )
         for name, url in (extra_adapters or {}).items():
             project.add_adapter(name, url)
-        if routes is not None:
-            project.set_routes(routes)
         if callers is not None:
             project.write("hub.yaml", project.read("hub.yaml") | {"callers": callers})
         return project

@@ -8,7 +8,6 @@ ends with an exception, so a failing run shows what the hub said. All traffic st
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
+from project_support import LAND_ADAPTER, make_paths_absolute, write_config
 from ruamel.yaml import YAML
 from sqlalchemy import Engine, create_engine, select
 
@@ -31,7 +31,6 @@ from lienthong.devtools.demo import dossier_body
 from lienthong.devtools.samples import sample_dossiers
 from lienthong.store.schema import attempts, deliveries, messages
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 PROVINCE = "000.00.00.H49"
 #: The one-stop system's API key in tests; hubs get it through the variable hub.yaml names for it.
@@ -39,8 +38,6 @@ MOTCUA_API_KEY = "test-motcua-key-not-a-secret"
 MOTCUA_KEY_ENV = "HUB_MOTCUA_API_KEY"
 #: Headers a test client sends to act as the one-stop system.
 MOTCUA_HEADERS = {"X-API-Key": MOTCUA_API_KEY}
-#: Keys of an adapter file that name files; relative ones resolve from the project root.
-_ADAPTER_PATHS = ("input_schema", "schema", "mapping")
 #: Variables of the developer's shell that would silently change what a test hub does.
 _INHERITED_OVERRIDES = (
     "HUB_CONFIG",
@@ -106,33 +103,21 @@ def _merge(node: Any, overrides: Mapping[str, Any]) -> None:
 def build_config_dir(
     dest: Path, *, hub: Mapping[str, Any] | None = None, land: Mapping[str, Any] | None = None
 ) -> Path:
-    """Copy the project's ``config/`` to ``dest`` and merge ``hub`` into hub.yaml, ``land`` into land.yaml.
+    """Write a test project's ``config/`` to ``dest``; merge ``hub`` into hub.yaml, ``land`` into land.yaml.
 
-    The copy lives outside the checkout, so the file paths in the adapter files are made absolute
-    (from this checkout, wherever it is): the hub resolves relative ones from the config dir's parent.
-    The database URL and the land endpoint stay ``${...}`` references, set through :func:`hub_env`.
+    The files come from the tests' own pieces (tests/project_support.py: hub.yaml for tests, the land
+    adapter, the land route), not from the shipped ``config/``. The directory lives away from the
+    adapter's schemas and mappings, so the paths its adapter file names are made absolute (the hub
+    resolves relative ones from the config dir's parent). The database URL and the land endpoint stay
+    ``${...}`` references, set through :func:`hub_env`.
     """
-    shutil.copytree(REPO_ROOT / "config", dest)
+    write_config(dest, adapters=(LAND_ADAPTER,))
     yaml = YAML()  # round-trip: comments and ${...} references survive
-    edits = {dest / "hub.yaml": hub or {}, dest / "adapters" / "land.yaml": land or {}}
-    for adapter_file in sorted((dest / "adapters").glob("*.yaml")):
-        edits.setdefault(adapter_file, {})
-    for path, overrides in edits.items():
+    for path, overrides in ((dest / "hub.yaml", hub or {}), (dest / "adapters" / "land.yaml", land or {})):
         data = yaml.load(path)
         _merge(data, overrides)
         if path.parent.name == "adapters":
-            for key in _ADAPTER_PATHS:
-                if key in data and not Path(data[key]).is_absolute():
-                    data[key] = str(REPO_ROOT / data[key])
-            for section in ("inbound", "options", "simulator"):  # the files these sections name
-                files = data.get(section) or {}
-                for key in ("wsdl", "schema"):
-                    if key in files and files[key] is not None and not Path(files[key]).is_absolute():
-                        files[key] = str(REPO_ROOT / files[key])
-            operations = (data.get("simulator") or {}).get("operations") or {}
-            for name, xslt in operations.items():
-                if not Path(xslt).is_absolute():
-                    operations[name] = str(REPO_ROOT / xslt)
+            make_paths_absolute(data, LAND_ADAPTER.root)
         yaml.dump(data, path)
     return dest
 

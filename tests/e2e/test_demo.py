@@ -13,10 +13,10 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_delivers_every_dossier_through_an_outage(
-    hub_cli: Callable[..., subprocess.CompletedProcess[str]], pristine_project: Any
+    hub_cli: Callable[..., subprocess.CompletedProcess[str]], shipped_project: Any
 ) -> None:
     # Run from a checkout of its own (config/ copied, schemas and mappings linked): var/demo/ lands there.
-    checkout = pristine_project.root
+    checkout = shipped_project.root
 
     started = time.monotonic()
     result = hub_cli("demo", "--count", "6", "--outage", "2", cwd=checkout, timeout=60)

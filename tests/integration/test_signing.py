@@ -8,7 +8,6 @@ import base64
 import copy
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from land_support import LAND_NS, MAPPING, SIMULATOR
 from lxml import etree
+from project_support import assemble_project
 from signxml.exceptions import InvalidDigest, InvalidSignature
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
@@ -321,10 +321,8 @@ def test_an_expired_certificate_is_refused_at_startup(keystore: Keystore) -> Non
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the repository's config/ beside links to its schemas and mappings."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    for shared in ("schemas", "mappings"):
-        (tmp_path / shared).symlink_to(ROOT / shared, target_is_directory=True)
+    """A test project (hub.yaml for tests, the land adapter and route), to edit."""
+    assemble_project(tmp_path)
     return tmp_path
 
 

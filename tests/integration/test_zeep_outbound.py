@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION
 from lxml import etree
+from project_support import LAND_ADAPTER, adapter_configuration
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from lienthong.adapter import AdapterContext
-from lienthong.config.files import load_configuration
 from lienthong.config.models import AdapterConfig
 from lienthong.delivery.soap_adapter import SoapAdapter, SoapOptions
 from lienthong.delivery.transports.http import HttpTransport
@@ -107,9 +107,9 @@ def received(registry: tuple[SimulatorServer, Recorder]) -> list[tuple[dict[str,
 
 
 def land_config(endpoint: str, **changes: Any) -> AdapterConfig:
-    """config/adapters/land.yaml as the project ships it, pointed at ``endpoint``, with ``changes``
-    (``wsdl`` and ``transport`` are options of the soap plugin)."""
-    config = load_configuration(ROOT / "config", environ={"LAND_ENDPOINT": endpoint})
+    """config/adapters/land.yaml as the project ships it (alone), pointed at ``endpoint``, with
+    ``changes`` (``wsdl`` and ``transport`` are options of the soap plugin)."""
+    config = adapter_configuration(LAND_ADAPTER, environ={"LAND_ENDPOINT": endpoint})
     land = config.adapters["land"]
     options = {key: changes.pop(key) for key in ("wsdl", "transport") if key in changes}
     return land.model_copy(update={**changes, "options": {**land.options, **options}})
@@ -145,7 +145,7 @@ def claim_for(adapter: SoapAdapter, index: int = 0, *, signer: XmlSigner | None 
     maybe signed) and its envelope."""
     dossier = sample_dossiers(index + 1, day=DAY)[index]
     envelope = dossier.envelope(sender=PROVINCE)
-    project = load_configuration(ROOT / "config", environ={})
+    project = adapter_configuration(LAND_ADAPTER)
     prepared = Preparation.from_config(project, adapter.config, signer=signer).prepare(envelope, None)
     now = datetime.now(UTC)
     return Claim(

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from project_support import assemble_project
 from ruamel.yaml import YAML
 
 from lienthong.config.files import load_configuration
@@ -17,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def project(tmp_path: Path, schemas: Path | None = None) -> Path:
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    (tmp_path / "schemas").symlink_to(schemas or ROOT / "schemas", target_is_directory=True)
-    (tmp_path / "mappings").symlink_to(ROOT / "mappings", target_is_directory=True)
-    return tmp_path / "config"
+    """A test project with the land adapter; ``schemas`` replaces the schemas it links to."""
+    config = assemble_project(tmp_path)
+    if schemas is not None:
+        shutil.rmtree(tmp_path / "schemas")  # links only: the repository's files stay
+        (tmp_path / "schemas").symlink_to(schemas, target_is_directory=True)
+    return config
 
 
 def edit_inbound(config: Path, **changes: object) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from project_support import LAND_ADAPTER, ROOT
 
+from lienthong.config.files import load_configuration
 from lienthong.config.models import RoutesConfig
 from lienthong.envelope import Envelope, MessageKind, new_envelope
 from lienthong.errors import XmlRefusedError
 from lienthong.pipeline.route import Router
 from lienthong.store import RouteStatus
+from lienthong.xml import parse_xml
 
 NS = "urn:lienthong:province:hoso:1"
 WITH_PARCEL = f'<HoSo xmlns="{NS}"><ThongTinThuaDat/></HoSo>'.encode()
@@ -98,3 +101,16 @@ def test_xpath_rules_refuse_hostile_payloads() -> None:
     r = router({"name": "x", "match": {"xpath": "true()"}, "targets": ["land"]})
     with pytest.raises(XmlRefusedError):
         r.decide(message(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'))
+
+
+def test_the_shipped_routes_send_the_land_case_to_the_land_registry() -> None:
+    """What ships (config/routes.yaml), not what tests assemble: a land-transfer dossier, as the land
+    adapter's case has it, goes to the land registry, whatever other routes are added beside it."""
+    routes = load_configuration(ROOT / "config", environ={}).routes
+    dossier = (LAND_ADAPTER.cases / "transfer-basic" / "input.xml").read_bytes()
+    envelope = message(dossier, procedure_code="1.004227")
+
+    decision = Router(routes).decide(envelope, parse_xml(dossier))
+
+    assert decision.rule == "land-transfer"
+    assert "land" in decision.targets

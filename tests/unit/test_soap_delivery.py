@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from project_support import LAND_ADAPTER, adapter_configuration, base_routes
 
 from lienthong import MemoryTransport, TransportRequest, TransportResponse
 from lienthong.adapter import build_adapters, discover_plugins
 from lienthong.compose import Hub, build_hub
-from lienthong.config.files import load_configuration
 from lienthong.config.models import Configuration, RetryPolicyConfig
 from lienthong.delivery.soap_adapter import SoapAdapter
 from lienthong.devtools.samples import sample_dossiers
@@ -38,9 +38,9 @@ Handler = Callable[[TransportRequest], TransportResponse]
 
 
 def configuration(**options: Any) -> Configuration:
-    """The shipped configuration, land pointed at ENDPOINT, with changed soap ``options`` and retries
-    that are due at once."""
-    config = load_configuration(ROOT / "config", environ={"LAND_ENDPOINT": ENDPOINT})
+    """The land adapter and route in a configuration of their own, land pointed at ENDPOINT, with
+    changed soap ``options`` and retries that are due at once."""
+    config = adapter_configuration(LAND_ADAPTER, environ={"LAND_ENDPOINT": ENDPOINT}, routes=base_routes())
     land = config.adapters["land"]
     land = land.model_copy(
         update={
