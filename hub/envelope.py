@@ -134,6 +134,10 @@ class EnvelopeHeader:
     created_at: datetime | None = None
     received_at: datetime = field(default_factory=utcnow)
 
+    def with_payload(self, payload: bytes) -> Envelope:
+        """The whole envelope again, as a store that read the payload apart rebuilds it."""
+        return Envelope(payload=payload, **{f.name: getattr(self, f.name) for f in fields(EnvelopeHeader)})
+
 
 def new_envelope(
     *,

@@ -656,24 +656,7 @@ def _envelope_header(row: Any) -> EnvelopeHeader:
 
 
 def _envelope(row: Any) -> Envelope:
-    return Envelope(
-        message_id=row["id"],
-        kind=MessageKind(row["kind"]),
-        sender=row["sender"],
-        recipient=row["recipient"],
-        sender_message_id=row["sender_message_id"],
-        correlation_id=row["correlation_id"],
-        payload=row["payload"],
-        content_type=row["content_type"],
-        procedure_code=row["procedure_code"],
-        dossier_code=row["dossier_code"],
-        document_id=row["document_id"],
-        document_type=row["document_type"],
-        causation_id=row["causation_id"],
-        headers=dict(row["headers"]),
-        created_at=row["created_at"],
-        received_at=row["received_at"],
-    )
+    return _envelope_header(row).with_payload(row["payload"])
 
 
 def _decision(row: Any) -> RouteDecision:
