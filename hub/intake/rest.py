@@ -10,30 +10,27 @@ caller holds ``rest:read-all`` (docs/api.md).
 
 from __future__ import annotations
 
-import binascii
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from lienthong.compose import Hub
 from lienthong.delivery.breaker import BreakerState
-from lienthong.envelope import MessageKind, new_envelope
+from lienthong.envelope import new_envelope
 from lienthong.errors import (
     ForbiddenError,
     HubError,
-    InvalidMessageError,
     MalformedRequestError,
     MethodNotAllowedError,
     NotFoundError,
@@ -67,6 +64,13 @@ from lienthong.intake.refusal import (
     note_caller,
     refusal_detail,
 )
+from lienthong.intake.rest_models import (
+    Accepted,
+    MessageView,
+    SubmitMessage,
+    message_view,
+    route_view,
+)
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
@@ -77,218 +81,6 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": PROBLEM_TYPE + code, "title": str(title_of(code)), "status": status, "detail": detail}
     body.update(extra)
     return ProblemResponse(body, status_code=status)
-
-
-# ---------------------------------------------------------------- request and response models
-
-
-#: The request field that, until API 1.1, named the sender's id: accepted in place of
-#: ``sender_message_id``, and deprecated, since ``message_id`` is the hub's id everywhere else.
-DEPRECATED_SENDER_ID = "message_id"
-
-
-def _document_deprecated_sender_id(schema: dict[str, Any]) -> None:
-    """The OpenAPI schema says what the hub accepts: ``sender_message_id``, or the deprecated
-    ``message_id`` in its place, exactly one of the two."""
-    properties = schema.setdefault("properties", {})
-    properties[DEPRECATED_SENDER_ID] = {
-        **properties["sender_message_id"],
-        "title": "Message Id",
-        "deprecated": True,
-        "description": "Deprecated old name of sender_message_id; send sender_message_id instead.",
-    }
-    schema["required"] = [name for name in schema.get("required", []) if name != "sender_message_id"]
-    schema["oneOf"] = [{"required": ["sender_message_id"]}, {"required": [DEPRECATED_SENDER_ID]}]
-
-
-class SubmitMessage(BaseModel):
-    """A message from a provincial system. ``sender_message_id`` is the sender's own id: resubmitting
-    the same id with the same content is safe and returns the first answer. The hub's id for the
-    message, answered as ``message_id``, is another id (docs/api.md)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_deprecated_sender_id)
-
-    sender_message_id: str = Field(
-        min_length=1, max_length=200, description="The sender's own id for this message."
-    )
-    kind: MessageKind
-    sender: str = Field(min_length=1, max_length=64, description="Agency code of the sending system.")
-    recipient: str | None = Field(default=None, max_length=64)
-    procedure_code: str | None = Field(default=None, max_length=64, description="Mã TTHC, e.g. 1.004227.")
-    dossier_code: str | None = Field(default=None, max_length=64, description="Mã hồ sơ.")
-    document_id: str | None = Field(default=None, max_length=256)
-    document_type: str | None = Field(default=None, max_length=64)
-    correlation_id: uuid.UUID | None = Field(
-        default=None, description="Defaults to one derived from the dossier code or document id."
-    )
-    causation_id: uuid.UUID | None = None
-    created_at: datetime | None = None
-    headers: dict[str, str] = Field(default_factory=dict, max_length=64)
-    content_type: str = Field(default="application/xml", max_length=200)
-    payload: str | None = Field(default=None, description="Payload as text (sent as UTF-8).")
-    payload_base64: str | None = Field(default=None, description="Payload as base64, for exact bytes.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sender_id_by_its_old_name(cls, data: Any) -> Any:
-        """A client written for API 1.0 sends its id as ``message_id``: still taken, as that."""
-        if isinstance(data, dict) and DEPRECATED_SENDER_ID in data:
-            if "sender_message_id" in data:
-                message = "give the sender's id once, as 'sender_message_id' ('message_id' is its old name)"
-                raise ValueError(message)
-            data = {
-                ("sender_message_id" if key == DEPRECATED_SENDER_ID else key): value
-                for key, value in data.items()
-            }
-        return data
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _unicode_text(cls, value: object) -> object:
-        """JSON can carry a lone surrogate (``"\\ud800"``), which is no Unicode text: no UTF-8 payload,
-        database column or log line can hold it, so it is refused here, where the field is named."""
-        texts = [value] if isinstance(value, str) else []
-        if isinstance(value, dict):
-            texts = [*value.keys(), *value.values()]
-        for text in texts:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                message = "text holds a lone surrogate (such as \\ud800), which UTF-8 cannot encode"
-                raise ValueError(message) from None
-        return value
-
-    @model_validator(mode="after")
-    def _one_payload(self) -> SubmitMessage:
-        if (self.payload is None) == (self.payload_base64 is None):
-            raise ValueError("give exactly one of 'payload' or 'payload_base64'")
-        return self
-
-    def payload_bytes(self) -> bytes:
-        if self.payload is not None:
-            return self.payload.encode("utf-8")
-        assert self.payload_base64 is not None
-        try:
-            # Strict, as base64.b64decode(validate=True), but from the text itself: b64decode would
-            # first copy it into bytes, as large as the request. A non-ASCII character is a ValueError.
-            return binascii.a2b_base64(self.payload_base64, strict_mode=True)
-        except ValueError as exc:
-            raise InvalidMessageError(f"payload_base64 is not valid base64: {exc}") from exc
-
-    def take_payload(self) -> bytes:
-        """The payload's bytes, the model forgetting its text form as it gives them.
-
-        The text is as large as the request, and FastAPI holds the model until the route returns: kept,
-        it would sit beside the payload, its parsed tree and the translation through all of intake.
-        """
-        payload = self.payload_bytes()
-        self.payload = self.payload_base64 = None
-        return payload
-
-
-class RouteView(BaseModel):
-    status: str
-    rule: str | None
-    targets: list[str]
-    reason: str
-
-
-class Accepted(BaseModel):
-    message_id: uuid.UUID = Field(description="The hub's id for the message: the one to read it by.")
-    sender_message_id: str = Field(description="The sender's own id, as it was submitted.")
-    correlation_id: uuid.UUID
-    status_url: str
-    duplicate: bool = Field(description="True when this repeats an earlier submission.")
-    route: RouteView
-
-
-class AttemptView(BaseModel):
-    number: int
-    worker: str
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: str | None
-    error: str | None
-    response_status: int | None
-
-
-class DeliveryView(BaseModel):
-    target: str
-    state: DeliveryState
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    delivered_at: datetime | None
-    history: list[AttemptView]
-
-
-class MessageView(BaseModel):
-    message_id: uuid.UUID
-    sender_message_id: str
-    kind: MessageKind
-    sender: str
-    recipient: str | None
-    procedure_code: str | None
-    dossier_code: str | None
-    document_id: str | None
-    correlation_id: uuid.UUID
-    causation_id: uuid.UUID | None
-    content_type: str
-    payload_sha256: str
-    payload_size: int
-    received_at: datetime
-    route: RouteView
-    route_history: list[RouteView]
-    deliveries: list[DeliveryView]
-
-
-def _route_view(r: Any) -> RouteView:
-    return RouteView(status=r.status.value, rule=r.rule, targets=list(r.targets), reason=r.reason)
-
-
-def message_view(record: MessageRecord) -> MessageView:
-    env = record.envelope
-    return MessageView(
-        message_id=env.message_id,
-        sender_message_id=env.sender_message_id,
-        kind=env.kind,
-        sender=env.sender,
-        recipient=env.recipient,
-        procedure_code=env.procedure_code,
-        dossier_code=env.dossier_code,
-        document_id=env.document_id,
-        correlation_id=env.correlation_id,
-        causation_id=env.causation_id,
-        content_type=env.content_type,
-        payload_sha256=env.payload_sha256,
-        payload_size=len(env.payload),
-        received_at=env.received_at,
-        route=_route_view(record.route),
-        route_history=[_route_view(r) for r in record.route_history],
-        deliveries=[
-            DeliveryView(
-                target=d.target,
-                state=d.state,
-                attempts=d.attempts,
-                next_attempt_at=d.next_attempt_at,
-                last_error=d.last_error,
-                delivered_at=d.delivered_at,
-                history=[
-                    AttemptView(
-                        number=a.number,
-                        worker=a.worker,
-                        started_at=a.started_at,
-                        finished_at=a.finished_at,
-                        outcome=a.outcome.value if a.outcome else None,
-                        error=a.error,
-                        response_status=a.response_status,
-                    )
-                    for a in d.history
-                ],
-            )
-            for d in record.deliveries
-        ],
-    )
 
 
 def health_view(hub: Hub) -> dict[str, object]:
@@ -562,7 +354,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
             correlation_id=result.correlation_id,
             status_url=status_url,
             duplicate=not result.created,
-            route=_route_view(result.route),
+            route=route_view(result.route),
         )
 
     @app.get("/api/v1/messages/{message_id}", response_model=MessageView, tags=["status"])
