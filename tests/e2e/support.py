@@ -122,6 +122,14 @@ def build_config_dir(
     return dest
 
 
+def agencies_signing_under_one_ca(ca_certificate: Path, *agencies: str) -> dict[str, Any]:
+    """hub.yaml's ``trust`` section where each agency must sign, all under one CA, and each binds its
+    own certificates by the agency code in their OU (as the 'hub keys dev-ca' snippet does)."""
+    anchors = [str(ca_certificate)]
+    rule = {"anchors": anchors, "require_signature": True}
+    return {"trust": {"agencies": {a: {**rule, "signers": [{"subject": {"OU": a}}]} for a in agencies}}}
+
+
 def sqlite_url(path: Path) -> str:
     """An absolute SQLite URL (``sqlite:////abs/path``): relative ones resolve from the project root."""
     return f"sqlite:///{path.resolve()}"

@@ -24,6 +24,7 @@ from soap_support import (
     row_counts,
     status_update,
 )
+from support import agencies_signing_under_one_ca
 
 from lienthong.config.models import KeyReference, SigningPolicyConfig
 from lienthong.devtools.demo import dossier_body
@@ -55,18 +56,7 @@ def strict_hub(
     """Both the province and the land registry must sign, with certificates from the one dev CA; each
     binds its own certificates by the agency code in their OU, as the 'hub keys dev-ca' snippet does."""
     project = project_factory(land_sim.url)
-    anchors = [str(dev_ca.ca_certificate)]
-    project.update(
-        "hub.yaml",
-        {
-            "trust": {
-                "agencies": {
-                    a: {"anchors": anchors, "require_signature": True, "signers": [{"subject": {"OU": a}}]}
-                    for a in (PROVINCE, LAND)
-                }
-            }
-        },
-    )
+    project.update("hub.yaml", agencies_signing_under_one_ca(dev_ca.ca_certificate, PROVINCE, LAND))
     return hub_factory(project, environ=HUB_ENVIRON)
 
 

@@ -43,6 +43,7 @@ from soap_support import (
     row_counts,
     status_update,
 )
+from support import agencies_signing_under_one_ca
 
 from lienthong.config.models import KeyReference, SigningPolicyConfig
 from lienthong.devtools.demo import dossier_body
@@ -120,18 +121,7 @@ def strict_hub(
             },
         ],
     )
-    anchors = [str(dev_ca.ca_certificate)]
-    project.update(
-        "hub.yaml",
-        {
-            "trust": {
-                "agencies": {
-                    a: {"anchors": anchors, "require_signature": True, "signers": [{"subject": {"OU": a}}]}
-                    for a in (PROVINCE, LAND)
-                }
-            }
-        },
-    )
+    project.update("hub.yaml", agencies_signing_under_one_ca(dev_ca.ca_certificate, PROVINCE, LAND))
     return hub_factory(project, environ=HUB_ENVIRON)
 
 
