@@ -126,26 +126,34 @@ def _check_depth(text: str, max_depth: int, what: str) -> None:
             depth -= 1
 
 
+#: The vocabulary as the default namespace; lxml-stubs type nsmap keys as str only.
+_NSMAP: Final[Any] = {None: JSON_NS}
+
+
+def _new(tag: str) -> etree._Element:
+    return etree.Element(tag, nsmap=_NSMAP)
+
+
 def value_to_tree(value: Any, key: str | None = None) -> etree._Element:
     """A Python JSON value (as :func:`loads` returns it) as the XML representation of JSON."""
     if isinstance(value, dict):
-        el = etree.Element(_MAP, nsmap={None: JSON_NS})
+        el = _new(_MAP)
         for k, v in value.items():
             el.append(value_to_tree(v, k))
     elif isinstance(value, list):
-        el = etree.Element(_ARRAY, nsmap={None: JSON_NS})
+        el = _new(_ARRAY)
         for v in value:
             el.append(value_to_tree(v))
     elif isinstance(value, bool):
-        el = etree.Element(_BOOLEAN, nsmap={None: JSON_NS})
+        el = _new(_BOOLEAN)
         el.text = "true" if value else "false"
     elif value is None:
-        el = etree.Element(_NULL, nsmap={None: JSON_NS})
+        el = _new(_NULL)
     elif isinstance(value, int | Decimal | float):
-        el = etree.Element(_NUMBER, nsmap={None: JSON_NS})
+        el = _new(_NUMBER)
         el.text = str(value)
     elif isinstance(value, str):
-        el = etree.Element(_STRING, nsmap={None: JSON_NS})
+        el = _new(_STRING)
         el.text = value
     else:
         raise TypeError(f"not a JSON value: {type(value).__name__}")
