@@ -23,7 +23,7 @@ from lienthong.config.files import issue_at
 from lienthong.config.models import AdapterConfig, Configuration
 from lienthong.delivery.transports.base import Transport
 from lienthong.delivery.transports.http import HttpTransport
-from lienthong.errors import ConfigError, ConfigIssue, HubError, UnknownAdapterError
+from lienthong.errors import ConfigError, ConfigIssue, HubError, PermanentDeliveryError, UnknownAdapterError
 from lienthong.store import Claim, Delivered
 
 ENTRY_POINT_GROUP = "lienthong.adapters"
@@ -112,36 +112,42 @@ def check_adapters(
     issues: list[ConfigIssue] = []
     for name, adapter in config.adapters.items():
         file = adapter_file(config, name)
-        spec = plugins.get(adapter.plugin)
-        if spec is None:
-            known = ", ".join(sorted(plugins)) or "none installed"
-            issues.append(
-                issue_at(
-                    config,
-                    file,
-                    ("plugin",),
-                    "plugin",
-                    f"unknown adapter plugin '{adapter.plugin}' ({known})",
-                )
-            )
-        else:
+
+        def add(path: tuple[str | int, ...], message: str) -> None:
+            issues.append(issue_at(config, file, path, ".".join(str(p) for p in path), message))  # noqa: B023
+
+        for op_name in adapter.operation_names():
+            where = adapter.operation_path(op_name)
+            settings = adapter.operation_config(op_name)
+            plugin_at = (*where, "plugin") if where and adapter.operations[op_name].plugin else ("plugin",)
+            spec = plugins.get(settings.plugin or "")
+            if spec is None:
+                known = ", ".join(sorted(plugins)) or "none installed"
+                add(plugin_at, f"unknown adapter plugin '{settings.plugin}' ({known})")
+                continue
             try:
-                options = spec.options_model.model_validate(adapter.options)
+                options = spec.options_model.model_validate(settings.options)
             except ValidationError as exc:
                 for err in exc.errors():
-                    path = ("options", *err["loc"])
-                    key = ".".join(str(p) for p in path)
-                    issues.append(issue_at(config, file, path, key, err["msg"]))
+                    add((*where, "options", *err["loc"]), err["msg"])
             else:  # a path among the options names a file of the project, as the common ones do
                 for field_name, value in options:
                     if isinstance(value, Path) and not config.resolve(value).is_file():
-                        path = ("options", field_name)
-                        key = f"options.{field_name}"
-                        issues.append(issue_at(config, file, path, key, f"file not found: {value}"))
+                        add((*where, "options", field_name), f"file not found: {value}")
+            for key, value in (
+                ("input_schema", settings.input_schema),
+                ("schema", settings.schema_),
+                ("mapping", settings.mapping),
+            ):
+                if value is not None and not config.resolve(value).is_file():
+                    add((*where, key), f"file not found: {value}")
+            schema = settings.schema_
+            signs = settings.signing.policy != "none"
+            if signs and schema is not None and schema.suffix.lower() == ".json":
+                add((*where, "signing"), "a JSON request cannot carry an XML signature: set policy none here")
         for path, value in _files(adapter):
             if not config.resolve(value).is_file():
-                key = ".".join(str(p) for p in path)
-                issues.append(issue_at(config, file, path, key, f"file not found: {value}"))
+                add(path, f"file not found: {value}")
     for index, rule in enumerate(config.routes.routes):
         for t_index, target in enumerate(rule.targets):
             if target not in config.adapters and target not in unloaded:
@@ -159,12 +165,8 @@ def check_adapters(
 
 
 def _files(adapter: AdapterConfig) -> list[tuple[tuple[str, ...], Path]]:
-    """The files an adapter's common settings and its simulator name, by their key path in the YAML."""
-    files: list[tuple[tuple[str, ...], Path | None]] = [
-        (("input_schema",), adapter.input_schema),
-        (("schema",), adapter.schema_),
-        (("mapping",), adapter.mapping),
-    ]
+    """The files an adapter's simulator names, by their key path in the YAML."""
+    files: list[tuple[tuple[str, ...], Path | None]] = []
     if (sim := adapter.simulator) is not None:
         files += [(("simulator", "schema"), sim.schema_), (("simulator", "wsdl"), sim.wsdl)]
         files += [(("simulator", "operations", name), xslt) for name, xslt in sim.operations.items()]
@@ -190,30 +192,73 @@ def build_adapters(
     for name, adapter_config in config.adapters.items():
         if only is not None and name not in only:
             continue
-        spec = plugins.get(adapter_config.plugin)
-        if spec is None:
-            raise UnknownAdapterError(f"adapter '{name}' uses unknown plugin '{adapter_config.plugin}'")
-        options = spec.options_model.model_validate(adapter_config.options)
-        given = transports.get(name)
-        transport = given if given is not None else http_transport(adapter_config)
-        ctx = AdapterContext(
-            config=adapter_config,
-            options=options,
-            hub_agency=config.hub.hub.agency,
-            root=config.root,
-            transport=transport,
-        )
-        try:
-            adapters[name] = spec.factory(ctx)
-        except ConfigError as exc:  # re-pointed at the adapter's YAML, with line numbers where known
+        built: dict[str, Adapter] = {}
+        for op_name in adapter_config.operation_names():
+            where = adapter_config.operation_path(op_name)
+            settings = adapter_config.operation_config(op_name)
+            spec = plugins.get(settings.plugin or "")
+            if spec is None:
+                raise UnknownAdapterError(f"adapter '{name}' uses unknown plugin '{settings.plugin}'")
+            options = spec.options_model.model_validate(settings.options)
+            given = transports.get(name)
+            transport = given if given is not None else http_transport(settings)
+            ctx = AdapterContext(
+                config=settings,
+                options=options,
+                hub_agency=config.hub.hub.agency,
+                root=config.root,
+                transport=transport,
+            )
             file = adapter_file(config, name)
-            for issue in exc.issues:
-                path = tuple(issue.key.split(".")) if issue.key else ()
-                issues.append(issue_at(config, file, path, issue.key, issue.message))
-        except HubError as exc:
-            issues.append(ConfigIssue(adapter_file(config, name), None, None, "", exc.message))
-        if name not in adapters and given is None:
-            transport.close()
+            try:
+                built[op_name] = spec.factory(ctx)
+            except ConfigError as exc:  # re-pointed at the adapter's YAML, with line numbers where known
+                for issue in exc.issues:
+                    path = (*where, *issue.key.split(".")) if issue.key else where
+                    issues.append(issue_at(config, file, path, ".".join(path), issue.message))
+            except HubError as exc:
+                issues.append(issue_at(config, file, where, ".".join(where), exc.message))
+            if op_name not in built and given is None:
+                transport.close()
+        if len(built) == len(adapter_config.operation_names()):
+            adapters[name] = (
+                built[next(iter(built))]
+                if not adapter_config.operations
+                else (OperationsAdapter(name, built))
+            )
+        else:
+            for adapter in built.values():
+                _close(adapter)
     if issues:
         raise ConfigError(issues)
     return adapters
+
+
+class OperationsAdapter:
+    """An adapter with several operations: one plugin instance per operation, each delivery handed to
+    the one its prepared bytes were made for (``Claim.operation``)."""
+
+    def __init__(self, name: str, operations: Mapping[str, Adapter]) -> None:
+        self.name = name
+        self.operations = dict(operations)
+
+    def deliver(self, claim: Claim) -> Delivered:
+        if claim.operation is None:  # stored before this adapter had operations: its first
+            return next(iter(self.operations.values())).deliver(claim)
+        adapter = self.operations.get(claim.operation)
+        if adapter is None:
+            raise PermanentDeliveryError(
+                f"adapter '{self.name}' has no operation '{claim.operation}' any more "
+                f"(configured: {', '.join(self.operations)}); restore it, then replay"
+            )
+        return adapter.deliver(claim)
+
+    def close(self) -> None:
+        for adapter in self.operations.values():
+            _close(adapter)
+
+
+def _close(adapter: Adapter) -> None:
+    close = getattr(adapter, "close", None)
+    if close is not None:
+        close()

@@ -32,7 +32,7 @@ from lienthong.errors import ConfigError
 from lienthong.intake.callers import CallerRegistry
 from lienthong.intake.inbound import InboundService, compile_inbound
 from lienthong.intake.service import Intake
-from lienthong.pipeline.prepare import Preparation, build_preparations
+from lienthong.pipeline.prepare import Stages, build_preparations
 from lienthong.pipeline.route import CompiledRule, Router
 from lienthong.store import Store
 from lienthong.store.migrate import ensure_current
@@ -75,7 +75,7 @@ class CheckedParts:
     key is decrypted, schema compiled or anchor read twice."""
 
     signers: dict[str, Signer]
-    preparations: dict[str, Preparation]
+    preparations: dict[str, Stages]
     adapters: dict[str, Adapter]
     trust: TrustStore
     inbound: dict[str, InboundService]
@@ -119,7 +119,7 @@ def check_configuration(
     inbound: dict[str, InboundService] = {}
     callers: CallerRegistry | None = None
     adapters: dict[str, Adapter] = {}
-    preparations: dict[str, Preparation] = {}
+    preparations: dict[str, Stages] = {}
     try:
         signers = build_signers(config)
     except ConfigError as exc:

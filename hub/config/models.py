@@ -475,32 +475,94 @@ class SimulatorConfig(Strict):
         return out
 
 
+#: What an operation's ``accepts`` says for a payload in JSON (the W3C XML representation's ``fn:map``).
+ACCEPTS_JSON: Final = "json"
+_OPERATION_NAME: Final = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+
+
+class OperationConfig(Strict):
+    """One thing the hub sends to a ministry system: its own schemas, mapping and call. What it leaves
+    out (plugin, endpoint, signing) it takes from the adapter."""
+
+    accepts: list[str] = Field(
+        default_factory=list,
+        description="Root elements (prefix:name, prefixes from the adapter's 'namespaces'; a bare name for "
+        "an element in no namespace, such as tax's DATA) of the routed payloads this operation takes, "
+        "or 'json' for a JSON payload. A message routed to the adapter "
+        "goes to the first operation that accepts it; empty: any payload (put such an operation last).",
+    )
+    when: str | None = Field(
+        default=None,
+        description="XPath 1.0 over the payload that must also be true, e.g. for two operations taking "
+        "the same element (prefixes from the adapter's 'namespaces').",
+    )
+    plugin: str | None = Field(default=None, description="Plugin for this operation; default: the adapter's.")
+    endpoint: str | None = Field(default=None, description="URL for this operation; default: the adapter's.")
+    input_schema: Path | None = Field(
+        default=None, description="XSD the routed payload must satisfy before translation."
+    )
+    schema_: Path | None = Field(
+        default=None,
+        alias="schema",
+        description="Schema the translation must satisfy: an XSD, or a JSON Schema (*.schema.json) for "
+        "JSON output.",
+    )
+    mapping: Path | None = Field(
+        default=None, description="Mapping turning the routed payload into this operation's request."
+    )
+    signing: SigningPolicyConfig | None = Field(
+        default=None, description="Signing for this operation; default: the adapter's."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Plugin-specific settings of this operation (see the plugin)."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class AdapterConfig(Strict):
     """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system.
 
-    The hub runs the intake stages for every adapter from the settings here (input_schema → mapping →
-    schema → signing); what is specific to how the plugin talks (a WSDL, a SOAP operation) lives in
-    ``options``, checked against the plugin's own model."""
+    The hub runs the intake stages for every operation from the settings here (input_schema → mapping
+    → schema → signing); what is specific to how the plugin talks (a WSDL, a SOAP operation, a JSON
+    endpoint) lives in ``options``, checked against the plugin's own model. A system that takes one
+    kind of message writes these at the top; one that takes several lists ``operations``."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Name routes use to target it.")
-    plugin: str = Field(
-        description="Adapter plugin: 'soap' (built in), or an entry point in group 'lienthong.adapters'."
+    plugin: str | None = Field(
+        default=None,
+        description="Adapter plugin: 'soap' or 'rest' (built in), or an entry point in group "
+        "'lienthong.adapters'. With 'operations', the default for those that name none.",
     )
     agency: str = Field(description="Agency code of the ministry system behind this adapter.")
     description: str = ""
-    endpoint: str = Field(description="URL of the ministry service.")
+    endpoint: str | None = Field(
+        default=None, description="URL of the ministry service (with 'operations': their default)."
+    )
     timeout: Duration = Field(default=timedelta(seconds=30), description="Whole-call timeout.")
     connect_timeout: Duration = Field(default=timedelta(seconds=5), description="TCP connect timeout.")
     input_schema: Path | None = Field(
         default=None, description="XSD the provincial payload must satisfy before translation."
     )
     schema_: Path | None = Field(
-        default=None, alias="schema", description="XSD the translated payload must satisfy."
+        default=None,
+        alias="schema",
+        description="Schema the translated payload must satisfy (XSD, or *.schema.json for JSON).",
     )
-    mapping: Path | None = Field(default=None, description="XSLT turning the provincial payload into ours.")
+    mapping: Path | None = Field(
+        default=None, description="Mapping (XSLT, or declarative YAML) turning the payload into ours."
+    )
     retry: RetryPolicyConfig = RetryPolicyConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     signing: SigningPolicyConfig = SigningPolicyConfig()
+    namespaces: dict[str, str] = Field(
+        default_factory=dict, description="Prefixes the operations' 'accepts' and 'when' use."
+    )
+    operations: dict[str, OperationConfig] = Field(
+        default_factory=dict,
+        description="What the hub sends to this system, by operation name, when it takes more than one "
+        "kind of message (instead of input_schema/mapping/schema/options at the top).",
+    )
     inbound: InboundConfig | None = Field(
         default=None, description="SOAP operations this ministry system calls on the hub, if any."
     )
@@ -513,7 +575,91 @@ class AdapterConfig(Strict):
         default=None, description="A simulated ministry system for development and tests (hub simulate)."
     )
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        # What _one_form checks, for editors: without operations, plugin and endpoint are required.
+        json_schema_extra={
+            "if": {"not": {"required": ["operations"]}},
+            "then": {"required": ["plugin", "endpoint"]},
+        },
+    )
+
+    @field_validator("operations")
+    @classmethod
+    def _operation_names(cls, value: dict[str, OperationConfig]) -> dict[str, OperationConfig]:
+        for name in value:
+            if not re.fullmatch(_OPERATION_NAME, name):
+                raise ValueError(f"{name!r} is not an operation name (letters, digits, '_', '.', '-')")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AdapterConfig:
+        if self.operations:
+            top = [
+                k
+                for k, v in (
+                    ("input_schema", self.input_schema),
+                    ("schema", self.schema_),
+                    ("mapping", self.mapping),
+                    ("options", self.options or None),
+                )
+                if v
+            ]
+            if top:
+                raise ValueError(
+                    f"with 'operations', {', '.join(top)} belong inside each operation, not at the top"
+                )
+            for name, op in self.operations.items():
+                if (op.plugin or self.plugin) is None:
+                    raise ValueError(f"operation {name!r} names no plugin, and the adapter gives none")
+                if (op.endpoint or self.endpoint) is None:
+                    raise ValueError(f"operation {name!r} names no endpoint, and the adapter gives none")
+                for element in op.accepts:
+                    prefix, sep, _ = element.rpartition(":")
+                    if sep and prefix not in self.namespaces:
+                        raise ValueError(
+                            f"operation {name!r} accepts {element!r}: write prefix:name with a prefix "
+                            "declared under 'namespaces', a name in no namespace, or 'json'"
+                        )
+        else:
+            if self.plugin is None:
+                raise ValueError("'plugin' is required (soap, rest, or an installed plugin)")
+            if self.endpoint is None:
+                raise ValueError("'endpoint' is required")
+        return self
+
+    def operation_names(self) -> list[str]:
+        """The operations in the order they are tried; the single-operation form has one, named after
+        its ``options.operation`` (or ``default``)."""
+        if self.operations:
+            return list(self.operations)
+        return [str(self.options.get("operation") or "default")]
+
+    def operation_config(self, name: str) -> AdapterConfig:
+        """This adapter as one operation sees it: the operation's settings in place of the adapter's
+        defaults, and no ``operations``. A plugin is built from this, so plugins need not know about
+        operations at all."""
+        if not self.operations:
+            return self
+        op = self.operations[name]
+        return self.model_copy(
+            update={
+                "plugin": op.plugin or self.plugin,
+                "endpoint": op.endpoint or self.endpoint,
+                "input_schema": op.input_schema,
+                "schema_": op.schema_,
+                "mapping": op.mapping,
+                "signing": op.signing or self.signing,
+                "options": op.options,
+                "operations": {},
+            }
+        )
+
+    def operation_path(self, name: str) -> tuple[str, ...]:
+        """Where an operation's settings sit in the YAML (for error positions)."""
+        return ("operations", name) if self.operations else ()
 
 
 # ---------------------------------------------------------------- config/routes.yaml

@@ -98,7 +98,7 @@ class SoapAdapter:
         self.service = f"{cfg.agency}/{cfg.name}/{options.operation}"
         #: The WSDL path's operation, or None for the plain envelope path.
         self.wsdl: WsdlOperation | None = None
-        self.endpoint = cfg.endpoint
+        self.endpoint = cfg.endpoint or ""
         if options.wsdl is not None:
             try:
                 self.wsdl = WsdlOperation.load(

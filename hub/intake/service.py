@@ -26,7 +26,7 @@ from lxml import etree
 
 from lienthong.envelope import Envelope
 from lienthong.errors import SignatureError, SignatureMissingError, UnknownAdapterError
-from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.prepare import Stages, payload_tree
 from lienthong.pipeline.route import Router
 from lienthong.store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
 from lienthong.trust.verify import XmlVerifier
@@ -53,7 +53,7 @@ class Intake:
         self,
         store: Store,
         router: Router,
-        preparations: Mapping[str, Preparation],
+        preparations: Mapping[str, Stages],
         on_accepted: Callable[[], None] | None = None,
         verifier: XmlVerifier | None = None,
     ) -> None:
@@ -143,6 +143,8 @@ class Intake:
                 reason="unsigned",
                 agency=envelope.sender,
             )
+        if tree is None:  # JSON (unsigned, where that is allowed) is routed and mapped as its XML form
+            tree = payload_tree(envelope)
         decision = self.router.decide(envelope, tree)
         parsed = [tree] if tree is not None else []
         del tree, authenticated  # _prepare hands the tree on; a reference here would keep it
@@ -171,7 +173,7 @@ class Intake:
             MessageFilter(message_ids=message_ids, unroutable=True, limit=limit)
         ):
             envelope = record.envelope
-            tree = None
+            tree = None if envelope.is_xml else payload_tree(envelope)
             if envelope.is_xml:
                 # Act on what the signature covered at intake, as intake did: checked again at the time
                 # of receipt, so an expired certificate does not strand a message accepted before.

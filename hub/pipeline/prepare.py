@@ -10,63 +10,140 @@ What is stored is what is sent.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from lxml import etree
 
 from lienthong.config.files import issue_at
-from lienthong.config.models import AdapterConfig, Configuration
+from lienthong.config.models import ACCEPTS_JSON, AdapterConfig, Configuration
 from lienthong.envelope import Envelope
-from lienthong.errors import ConfigError, ConfigIssue, HubError, InvalidMessageError
+from lienthong.errors import ConfigError, ConfigIssue, HubError, InvalidMessageError, TranslationError
+from lienthong.jsonxml import (
+    JSON_CONTENT_TYPE,
+    is_json_content_type,
+    is_json_tree,
+    json_to_tree,
+    tree_to_json,
+)
 from lienthong.pipeline.translate import Mapper, load_mapper
 from lienthong.pipeline.validate import XsdValidator
 from lienthong.store import PreparedDelivery
 from lienthong.trust.sign import Signer
-from lienthong.xml import parse_xml, serialize
+from lienthong.xml import parse_xml, qname, serialize
 
-__all__ = ["Preparation", "build_preparations"]
+__all__ = ["AdapterStages", "Preparation", "Stages", "build_preparations", "load_schema", "payload_tree"]
+
+
+class SchemaValidator(Protocol):
+    """An XSD or a JSON Schema, compiled; raises SchemaValidationError listing the violations."""
+
+    def validate(self, root: etree._Element, *, what: str, source: bytes | None = None) -> None: ...
+
+
+def load_schema(path: Path) -> SchemaValidator:
+    """The validator for a schema file: a JSON Schema (``*.json``) for JSON documents, else an XSD."""
+    if path.suffix.lower() == ".json":
+        from lienthong.pipeline.json_schema import JsonSchemaValidator  # only adapters speaking JSON
+
+        validator: SchemaValidator = JsonSchemaValidator(path)
+        return validator
+    return XsdValidator(path)
+
+
+def payload_tree(envelope: Envelope) -> etree._Element | None:
+    """The payload as a tree the hub can act on: XML parsed, JSON as its XML representation."""
+    if envelope.is_xml:
+        return parse_xml(envelope.payload)
+    if is_json_content_type(envelope.content_type):
+        return json_to_tree(envelope.payload)
+    return None
+
+
+class Stages(Protocol):
+    """What intake needs of a target: the exact bytes it will receive, for one message."""
+
+    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery: ...
 
 
 @dataclass(frozen=True)
 class Preparation:
-    """The stages for one adapter, compiled once; :meth:`prepare` runs them for one message."""
+    """The stages for one adapter operation, compiled once; :meth:`prepare` runs them for one message."""
 
     target: str
     target_agency: str
     hub_agency: str
-    input_schema: XsdValidator | None = None
+    input_schema: SchemaValidator | None = None
     mapper: Mapper | None = None
-    output_schema: XsdValidator | None = None
+    output_schema: SchemaValidator | None = None
     #: Signs what the output schema accepted, as the adapter's signing policy says; None for ``none``.
     signer: Signer | None = None
+    #: The adapter operation these stages feed (None: the adapter has no named operations).
+    operation: str | None = None
+    #: Clark names of the payload roots this operation takes (``json`` for JSON); empty: any.
+    accepts: frozenset[str] = frozenset()
+    when: etree.XPath | None = None
 
     @classmethod
     def from_config(
-        cls, config: Configuration, adapter: AdapterConfig, *, signer: Signer | None = None
+        cls,
+        config: Configuration,
+        adapter: AdapterConfig,
+        *,
+        signer: Signer | None = None,
+        operation: str | None = None,
     ) -> Preparation:
-        """Compile the adapter's schemas and mapping, resolved from the configuration's root.
+        """Compile the schemas and mapping of ``adapter`` (or of its ``operation``), resolved from the
+        configuration's root.
 
         Raises HubError (SchemaValidationError, TranslationError) for a file that cannot be loaded."""
+        accepts: frozenset[str] = frozenset()
+        when = None
+        if operation is not None and adapter.operations:
+            op = adapter.operations[operation]
+            accepts = frozenset(_clark(e, adapter.namespaces) for e in op.accepts)
+            if op.when is not None:
+                try:
+                    when = etree.XPath(op.when, namespaces=adapter.namespaces or None)
+                except etree.XPathSyntaxError as exc:
+                    raise TranslationError(
+                        f"operation '{operation}': invalid XPath in 'when': {exc}"
+                    ) from exc
+        settings = adapter.operation_config(operation) if operation is not None else adapter
         return cls(
             target=adapter.name,
             target_agency=adapter.agency,
             hub_agency=config.hub.hub.agency,
-            input_schema=XsdValidator(config.resolve(adapter.input_schema)) if adapter.input_schema else None,
-            mapper=load_mapper(config.resolve(adapter.mapping)) if adapter.mapping else None,
-            output_schema=XsdValidator(config.resolve(adapter.schema_)) if adapter.schema_ else None,
+            input_schema=load_schema(config.resolve(settings.input_schema))
+            if settings.input_schema
+            else None,
+            mapper=load_mapper(config.resolve(settings.mapping)) if settings.mapping else None,
+            output_schema=load_schema(config.resolve(settings.schema_)) if settings.schema_ else None,
             signer=signer,
+            operation=operation,
+            accepts=accepts,
+            when=when,
         )
+
+    def takes(self, root: etree._Element) -> bool:
+        """Whether this operation is for a payload whose tree is ``root``."""
+        if self.accepts:
+            tag = ACCEPTS_JSON if is_json_tree(root) else root.tag
+            if tag not in self.accepts:
+                return False
+        return self.when is None or bool(self.when(root))
 
     def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
         """The exact bytes to store and send. Raises InvalidMessageError subclasses for input the
         target can never accept; ``tree`` is the payload as the hub may act on it (see ``intake``)."""
-        if not envelope.is_xml:
-            raise InvalidMessageError(
-                f"adapter '{self.target}' needs an XML payload, got {envelope.content_type}"
-            )
-        root = tree if tree is not None else parse_xml(envelope.payload)
+        root = tree if tree is not None else payload_tree(envelope)
         del tree
+        if root is None:
+            raise InvalidMessageError(
+                f"adapter '{self.target}' needs an XML or JSON payload, got {envelope.content_type}"
+            )
         if self.input_schema is not None:
             self.input_schema.validate(root, what=f"payload for '{self.target}'", source=envelope.payload)
         out = root
@@ -83,12 +160,57 @@ class Preparation:
         del root
         if self.output_schema is not None:
             self.output_schema.validate(out, what=f"translation for '{self.target}'")
+        if is_json_tree(out):
+            if self.signer is not None:
+                raise TranslationError(
+                    f"adapter '{self.target}' signs what it sends, but its mapping produced JSON, which "
+                    "an XML signature cannot cover: set signing.policy none for this operation"
+                )
+            return PreparedDelivery(
+                target=self.target,
+                payload=tree_to_json(out),
+                content_type=JSON_CONTENT_TYPE,
+                operation=self.operation,
+            )
         if self.signer is not None:
             # Last, after the output schema accepted the document: the XSD describes the document
             # without its signature, and nothing may touch the bytes once they are signed.
             out = self.signer.sign(out)
         payload = serialize(out)
-        return PreparedDelivery(target=self.target, payload=payload, content_type="application/xml")
+        return PreparedDelivery(
+            target=self.target, payload=payload, content_type="application/xml", operation=self.operation
+        )
+
+
+@dataclass(frozen=True)
+class AdapterStages:
+    """An adapter's operations in the order they are tried: a message goes to the first that takes it."""
+
+    target: str
+    operations: Sequence[Preparation]
+
+    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
+        root = tree if tree is not None else payload_tree(envelope)
+        del tree
+        if root is None:
+            raise InvalidMessageError(
+                f"adapter '{self.target}' needs an XML or JSON payload, got {envelope.content_type}"
+            )
+        for stages in self.operations:
+            if stages.takes(root):
+                return stages.prepare(envelope, root)
+        what = "a JSON payload" if is_json_tree(root) else f"a payload whose root is {root.tag}"
+        names = ", ".join(s.operation or "?" for s in self.operations)
+        raise InvalidMessageError(
+            f"adapter '{self.target}' has no operation for {what} (operations: {names})"
+        )
+
+
+def _clark(element: str, namespaces: Mapping[str, str]) -> str:
+    if element == ACCEPTS_JSON:
+        return ACCEPTS_JSON
+    prefix, _, local = element.rpartition(":")
+    return qname(namespaces[prefix], local) if prefix else local
 
 
 def build_preparations(
@@ -96,26 +218,49 @@ def build_preparations(
     *,
     signers: Mapping[str, Signer] | None = None,
     only: Collection[str] | None = None,
-) -> dict[str, Preparation]:
-    """The stages of every configured adapter (or those in ``only``), with ``signers`` by adapter name.
+) -> dict[str, Stages]:
+    """The stages of every configured adapter (or those in ``only``), with ``signers`` by adapter name
+    (and by ``adapter/operation`` for an operation with its own signing policy).
 
     A schema or mapping that cannot be loaded is a configuration issue on the adapter's file, at the
     key that names it; every adapter is tried and all issues are raised together."""
     signers = signers or {}
-    prepared: dict[str, Preparation] = {}
+    prepared: dict[str, Stages] = {}
     issues: list[ConfigIssue] = []
     for name, adapter in config.adapters.items():
         if only is not None and name not in only:
             continue
-        try:
-            prepared[name] = Preparation.from_config(config, adapter, signer=signers.get(name))
-        except HubError as exc:
-            file = f"{config.config_dir.name}/adapters/{name}.yaml"
-            key = _failing_key(config, adapter, exc)
-            issues.append(issue_at(config, file, (key,) if key else (), key, exc.message))
+        if not adapter.operations:
+            try:
+                prepared[name] = Preparation.from_config(config, adapter, signer=signers.get(name))
+            except HubError as exc:
+                issues.append(_issue(config, adapter, adapter, (), exc))
+            continue
+        operations: list[Preparation] = []
+        for op_name, op in adapter.operations.items():
+            signer = signers.get(f"{name}/{op_name}") if op.signing else signers.get(name)
+            try:
+                operations.append(Preparation.from_config(config, adapter, signer=signer, operation=op_name))
+            except HubError as exc:
+                where = ("operations", op_name)
+                issues.append(_issue(config, adapter, adapter.operation_config(op_name), where, exc))
+        prepared[name] = AdapterStages(target=name, operations=tuple(operations))
     if issues:
         raise ConfigError(issues)
     return prepared
+
+
+def _issue(
+    config: Configuration,
+    adapter: AdapterConfig,
+    settings: AdapterConfig,
+    where: tuple[str, ...],
+    exc: HubError,
+) -> ConfigIssue:
+    file = f"{config.config_dir.name}/adapters/{adapter.name}.yaml"
+    key = _failing_key(config, settings, exc)
+    path = (*where, key) if key else where
+    return issue_at(config, file, path, ".".join(path), exc.message)
 
 
 def _failing_key(config: Configuration, adapter: AdapterConfig, exc: HubError) -> str:

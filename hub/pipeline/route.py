@@ -14,6 +14,7 @@ from lxml import etree
 
 from lienthong.config.models import RouteMatch, RouteRule, RoutesConfig
 from lienthong.envelope import Envelope
+from lienthong.jsonxml import is_json_content_type, json_to_tree
 from lienthong.store import RouteDecision, RouteStatus
 from lienthong.xml import parse_xml
 
@@ -78,8 +79,11 @@ class Router:
 
     def decide(self, envelope: Envelope, tree: etree._Element | None = None) -> RouteDecision:
         """Pick the first matching rule. ``tree`` is the parsed payload, if the caller has it already."""
-        if tree is None and self._needs_tree and envelope.is_xml:
-            tree = parse_xml(envelope.payload)
+        if tree is None and self._needs_tree:
+            if envelope.is_xml:
+                tree = parse_xml(envelope.payload)
+            elif is_json_content_type(envelope.content_type):
+                tree = json_to_tree(envelope.payload)
         for compiled in self.rules:
             if compiled.matches(envelope, tree):
                 rule = compiled.rule

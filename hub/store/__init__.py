@@ -54,6 +54,8 @@ class PreparedDelivery:
     target: str
     payload: bytes
     content_type: str
+    #: The adapter operation the bytes are for (see AdapterConfig.operations); None before there were any.
+    operation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Claim:
     envelope: EnvelopeHeader
     worker: str
     lease_until: datetime
+    #: The adapter operation to call; None for deliveries stored before adapters had operations.
+    operation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ class DeliveryRecord:
     content_type: str
     response: bytes | None
     history: tuple[AttemptRecord, ...] = ()
+    operation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ class _Delivery:
     lease_until: datetime | None = None
     last_error: str | None = None
     response: bytes | None = None
+    operation: str | None = None
     response_status: int | None = None
     delivered_at: datetime | None = None
     history: list[AttemptRecord] = field(default_factory=list)
@@ -186,6 +187,7 @@ class MemoryStore:
                 created_at=now,
                 updated_at=now,
                 next_attempt_at=now,
+                operation=p.operation,
             )
             self._deliveries[delivery.id] = delivery
             message.delivery_ids.append(delivery.id)
@@ -265,6 +267,7 @@ class MemoryStore:
                         envelope=self._messages[d.message_id].envelope.header(),
                         worker=worker,
                         lease_until=lease_until,
+                        operation=d.operation,
                     )
                 )
         return claims
@@ -479,6 +482,7 @@ def _delivery_record(d: _Delivery) -> DeliveryRecord:
         content_type=d.content_type,
         response=d.response,
         history=tuple(d.history),
+        operation=d.operation,
     )
 
 

@@ -116,6 +116,7 @@ deliveries = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("message_id", Uuid, ForeignKey("messages.id"), nullable=False),
     Column("target", String(63), nullable=False),
+    Column("operation", String(100)),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("round_attempts", Integer, nullable=False),

@@ -214,6 +214,7 @@ class SqlStore:
                     {
                         "message_id": message_id,
                         "target": p.target,
+                        "operation": p.operation,
                         "state": DeliveryState.QUEUED.value,
                         "attempts": 0,
                         "round_attempts": 0,
@@ -300,6 +301,7 @@ class SqlStore:
                         envelope=headers[row["message_id"]],
                         worker=worker,
                         lease_until=lease_until,
+                        operation=row["operation"],
                     )
                 )
             # One statement for all claimed rows and one for their attempts, not two per row.
@@ -698,4 +700,5 @@ def _delivery(row: Any, history: list[AttemptRecord]) -> DeliveryRecord:
         content_type=row["content_type"],
         response=row["response"],
         history=tuple(history),
+        operation=row["operation"],
     )

@@ -213,12 +213,26 @@ def build_signer(policy: SigningPolicyConfig, keystore: Keystore | None) -> Sign
     return signer
 
 
+def signing_policies(config: Configuration) -> dict[str, tuple[str, tuple[str, ...], SigningPolicyConfig]]:
+    """Every policy that signs, by signer name: the adapter's (its name) and those of operations with
+    their own (``adapter/operation``), each with its adapter and where it sits in the adapter's YAML."""
+    out: dict[str, tuple[str, tuple[str, ...], SigningPolicyConfig]] = {}
+    for name, adapter in config.adapters.items():
+        if adapter.signing.policy != "none":
+            out[name] = (name, (), adapter.signing)
+        for op_name, op in adapter.operations.items():
+            if op.signing is not None and op.signing.policy != "none":
+                out[f"{name}/{op_name}"] = (name, ("operations", op_name), op.signing)
+    return out
+
+
 def build_signers(config: Configuration, keystore: Keystore | None = None) -> dict[str, Signer]:
-    """One signer per adapter whose policy signs; the keystore is loaded (once) only if one does.
+    """One signer per policy that signs (see :func:`signing_policies`); the keystore is loaded (once)
+    only if one does.
 
     Problems become one :class:`ConfigError` pointing at the YAML lines concerned.
     """
-    needed = {name: a.signing for name, a in config.adapters.items() if a.signing.policy != "none"}
+    needed = signing_policies(config)
     if not needed:
         return {}
     hub_file = f"{config.config_dir.name}/hub.yaml"
@@ -236,8 +250,8 @@ def build_signers(config: Configuration, keystore: Keystore | None = None) -> di
             ) from exc
     signers: dict[str, Signer] = {}
     issues: list[ConfigIssue] = []
-    for name, policy in needed.items():
-        file = f"{config.config_dir.name}/adapters/{name}.yaml"
+    for name, (adapter, where, policy) in needed.items():
+        file = f"{config.config_dir.name}/adapters/{adapter}.yaml"
         try:
             signer = build_signer(policy, keystore)
         except SigningConfigError as exc:
@@ -245,10 +259,11 @@ def build_signers(config: Configuration, keystore: Keystore | None = None) -> di
             if exc.setting == "algorithm" and keystore is not None:
                 fitting = [k.id for k in keystore.all if k.algorithm == policy.algorithm]
                 message += f"; set signing.key to one of: {', '.join(fitting)}" if fitting else ""
-            path = ("signing", exc.setting)
-            issues.append(issue_at(config, file, path, f"signing.{exc.setting}", message))
+            at = (*where, "signing", exc.setting)
+            issues.append(issue_at(config, file, at, ".".join(at), message))
         except KeystoreError as exc:
-            issues.append(issue_at(config, file, ("signing", "key"), "signing.key", exc.message))
+            at = (*where, "signing", "key")
+            issues.append(issue_at(config, file, at, ".".join(at), exc.message))
         else:
             if signer is not None:
                 signers[name] = signer
@@ -269,7 +284,7 @@ def check_signing(config: Configuration, environ: Mapping[str, str] = os.environ
     hub_file = f"{config.config_dir.name}/hub.yaml"
     refs = config.hub.keys.signing
     ids = [r.id for r in refs]
-    signing = {name: a.signing for name, a in config.adapters.items() if a.signing.policy != "none"}
+    signing = signing_policies(config)
     for index, key_id in enumerate(ids):
         if key_id in ids[:index]:
             path = ("keys", "signing", index, "id")
@@ -278,17 +293,19 @@ def check_signing(config: Configuration, environ: Mapping[str, str] = os.environ
                     config, hub_file, path, f"keys.signing[{index}].id", f"key id '{key_id}' is listed twice"
                 )
             )
-    for name, policy in signing.items():
-        file = f"{config.config_dir.name}/adapters/{name}.yaml"
+    for adapter, where, policy in signing.values():
+        file = f"{config.config_dir.name}/adapters/{adapter}.yaml"
         if not refs:
             message = (
                 f"signing policy {policy.policy} needs a signing key, but keys.signing in hub.yaml is empty "
                 "('hub keys dev-ca' makes development keys)"
             )
-            issues.append(issue_at(config, file, ("signing", "policy"), "signing.policy", message))
+            at = (*where, "signing", "policy")
+            issues.append(issue_at(config, file, at, ".".join(at), message))
         elif policy.key is not None and policy.key not in ids:
             message = f"unknown signing key '{policy.key}' (keys.signing in hub.yaml has: {', '.join(ids)})"
-            issues.append(issue_at(config, file, ("signing", "key"), "signing.key", message))
+            at = (*where, "signing", "key")
+            issues.append(issue_at(config, file, at, ".".join(at), message))
     if signing:
         for index, ref in enumerate(refs):
             issues.extend(_check_reference(config, hub_file, index, ref, environ))

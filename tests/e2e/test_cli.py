@@ -206,6 +206,10 @@ def schema_errors(value: object, schema: dict[str, Any], root: dict[str, Any], a
         _TYPES[t](value) for t in ([types] if isinstance(types, str) else types)
     ):
         return [*errors, f"{at}: {value!r} is not of type {types}"]
+    if "not" in schema and not schema_errors(value, schema["not"], root, at):
+        errors.append(f"{at}: {value!r} matches what is excluded")
+    if "if" in schema and "then" in schema and not schema_errors(value, schema["if"], root, at):
+        errors += schema_errors(value, schema["then"], root, at)
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{at}: {value!r} not in {schema['enum']}")
     if "const" in schema and value != schema["const"]:
