@@ -512,11 +512,12 @@ def _print_record(record: MessageRecord) -> None:
     )
     table = Table("target", "state", "attempt", "started", "outcome", "error")
     for d in record.deliveries:
+        target = f"{d.target}/{d.operation}" if d.operation else d.target
         if not d.history:
-            table.add_row(d.target, d.state.value, "-", "-", "-", d.last_error or "")
+            table.add_row(target, d.state.value, "-", "-", "-", d.last_error or "")
         for a in d.history:
             table.add_row(
-                d.target,
+                target,
                 d.state.value,
                 str(a.number),
                 a.started_at.strftime("%H:%M:%S.%f")[:-3],

@@ -149,6 +149,9 @@ class AttemptView(BaseModel):
 
 class DeliveryView(BaseModel):
     target: str
+    operation: str | None = Field(
+        default=None, description="The adapter operation the delivery calls (None: the adapter has one)."
+    )
     state: DeliveryState
     attempts: int
     next_attempt_at: datetime | None
@@ -203,6 +206,7 @@ def message_view(record: MessageRecord) -> MessageView:
         deliveries=[
             DeliveryView(
                 target=d.target,
+                operation=d.operation,
                 state=d.state,
                 attempts=d.attempts,
                 next_attempt_at=d.next_attempt_at,
