@@ -484,7 +484,8 @@ class AdapterConfig(Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Name routes use to target it.")
     plugin: str = Field(
-        description="Adapter plugin: 'soap' (built in), or an entry point in group 'lienthong.adapters'."
+        description="Adapter plugin: 'soap' or 'rest' (built in), or an entry point in group "
+        "'lienthong.adapters'."
     )
     agency: str = Field(description="Agency code of the ministry system behind this adapter.")
     description: str = ""
