@@ -19,6 +19,8 @@ from lienthong.config.files import issue_at
 from lienthong.config.models import AdapterConfig, Configuration
 from lienthong.envelope import Envelope
 from lienthong.errors import ConfigError, ConfigIssue, HubError, InvalidMessageError
+from lienthong.jsonxml import is_json_tree, tree_to_json
+from lienthong.pipeline.json_schema import JsonSchemaValidator
 from lienthong.pipeline.translate import Mapper, load_mapper
 from lienthong.pipeline.validate import XsdValidator
 from lienthong.store import PreparedDelivery
@@ -37,7 +39,7 @@ class Preparation:
     hub_agency: str
     input_schema: XsdValidator | None = None
     mapper: Mapper | None = None
-    output_schema: XsdValidator | None = None
+    output_schema: XsdValidator | JsonSchemaValidator | None = None
     #: Signs what the output schema accepted, as the adapter's signing policy says; None for ``none``.
     signer: Signer | None = None
 
@@ -54,7 +56,13 @@ class Preparation:
             hub_agency=config.hub.hub.agency,
             input_schema=XsdValidator(config.resolve(adapter.input_schema)) if adapter.input_schema else None,
             mapper=load_mapper(config.resolve(adapter.mapping)) if adapter.mapping else None,
-            output_schema=XsdValidator(config.resolve(adapter.schema_)) if adapter.schema_ else None,
+            output_schema=(
+                (JsonSchemaValidator if adapter.schema_.name.endswith(".schema.json") else XsdValidator)(
+                    config.resolve(adapter.schema_)
+                )
+                if adapter.schema_
+                else None
+            ),
             signer=signer,
         )
 
@@ -83,6 +91,10 @@ class Preparation:
         del root
         if self.output_schema is not None:
             self.output_schema.validate(out, what=f"translation for '{self.target}'")
+        if is_json_tree(out):
+            return PreparedDelivery(
+                target=self.target, payload=tree_to_json(out), content_type="application/json"
+            )
         if self.signer is not None:
             # Last, after the output schema accepted the document: the XSD describes the document
             # without its signature, and nothing may touch the bytes once they are signed.
