@@ -16,6 +16,7 @@ import typing
 if typing.TYPE_CHECKING:
     from lienthong.adapter import Adapter, AdapterContext, AdapterSpec, NoOptions
     from lienthong.config.models import AdapterConfig, SimulatorConfig
+    from lienthong.delivery.rest_adapter import RestAdapter, RestOptions
     from lienthong.delivery.soap_adapter import SoapAdapter, SoapOptions
     from lienthong.delivery.transports.base import Transport, TransportRequest, TransportResponse
     from lienthong.delivery.transports.http import HttpTransport
@@ -57,6 +58,8 @@ _SOURCES: dict[str, str] = {
     "PermanentDeliveryError": "lienthong.errors",
     "Preparation": "lienthong.pipeline.prepare",
     "PreparedDelivery": "lienthong.store",
+    "RestAdapter": "lienthong.delivery.rest_adapter",
+    "RestOptions": "lienthong.delivery.rest_adapter",
     "SchemaValidationError": "lienthong.errors",
     "SimulatorConfig": "lienthong.config.models",
     "SimulatorSpec": "lienthong.devtools.simulator",
@@ -92,6 +95,8 @@ __all__ = [
     "PermanentDeliveryError",
     "Preparation",
     "PreparedDelivery",
+    "RestAdapter",
+    "RestOptions",
     "SchemaValidationError",
     "SimulatorConfig",
     "SimulatorSpec",

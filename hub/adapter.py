@@ -4,9 +4,10 @@ An adapter plugin is a name, an options model and a factory (:class:`AdapterSpec
 intake stages itself (``prepare``: validate, translate, validate, sign, serialise); a plugin only talks
 to its system at delivery, through the :class:`~lienthong.delivery.transports.base.Transport` the hub
 gives it.
-The generic SOAP plugin is built in (``plugin: soap``), so most adapters are a YAML file, a schema and
-a mapping. Plugins that need code are published as entry points in the group ``lienthong.adapters``;
-the hub finds them through that group and never imports one by name.
+The generic SOAP and REST/JSON plugins are built in (``plugin: soap``, ``plugin: rest``), so most
+adapters are a YAML file, a schema and a mapping. Plugins that need code are published as entry
+points in the group ``lienthong.adapters``; the hub finds them through that group and never imports
+one by name.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ class AdapterSpec(Generic[OptionsT]):
 def discover_plugins() -> dict[str, AdapterSpec[Any]]:
     """The built-in plugins and every installed one. A plugin that fails to load, or that takes the
     name of a built-in, is an error, not a warning."""
-    from lienthong.delivery.soap_adapter import SOAP_PLUGIN  # built in; imported late, as it loads zeep
+    # Built in; imported late, as they load zeep and jsonschema_rs.
+    from lienthong.delivery.rest_adapter import REST_PLUGIN
+    from lienthong.delivery.soap_adapter import SOAP_PLUGIN
 
-    plugins: dict[str, AdapterSpec[Any]] = {SOAP_PLUGIN.name: SOAP_PLUGIN}
+    plugins: dict[str, AdapterSpec[Any]] = {SOAP_PLUGIN.name: SOAP_PLUGIN, REST_PLUGIN.name: REST_PLUGIN}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             spec = ep.load()

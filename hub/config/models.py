@@ -569,7 +569,8 @@ class AdapterConfig(Strict):
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Plugin-specific settings, checked against the plugin's model (for 'soap': "
-        "transport, wsdl, operation, soap_action; see the plugin options below).",
+        "transport, wsdl, operation, soap_action; for 'rest': method, api_key, session, success…; see "
+        "the plugin options below).",
     )
     simulator: SimulatorConfig | None = Field(
         default=None, description="A simulated ministry system for development and tests (hub simulate)."

@@ -86,9 +86,9 @@ def configuration_reference() -> str:
         "Durations are written `500ms`, `30s`, `5m`, `1h`, `2d`; sizes `512KiB`, `20MiB`.",
         "",
     ]
-    from lienthong.delivery.soap_adapter import (
-        SoapOptions,  # the built-in plugin's options, documented with the files
-    )
+    # The built-in plugins' options, documented with the files.
+    from lienthong.delivery.rest_adapter import RestOptions
+    from lienthong.delivery.soap_adapter import SoapOptions
 
     files: list[tuple[str, type[BaseModel], str]] = [
         *_FILES,
@@ -96,6 +96,12 @@ def configuration_reference() -> str:
             "options: of plugin soap",
             SoapOptions,
             "The `options:` section of an adapter file with `plugin: soap` (the built-in SOAP adapter).",
+        ),
+        (
+            "options: of plugin rest",
+            RestOptions,
+            "The `options:` section of an adapter file with `plugin: rest` (the built-in REST/JSON "
+            "adapter; see docs/rest.md).",
         ),
     ]
     for path, root, about in files:
@@ -111,8 +117,7 @@ def configuration_reference() -> str:
             for field_name, field in model.model_fields.items():
                 key = field.alias or field_name
                 about_field = (field.description or "").replace("|", "\\|")
-                lines.append(
-                    f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {about_field} |"
-                )
+                kind = _type_name(field.annotation).replace("|", "\\|")  # a table cell
+                lines.append(f"| `{key}` | {kind} | {_default(field)} | {about_field} |")
             lines.append("")
     return "\n".join(lines)

@@ -40,7 +40,7 @@ __all__ = ["AdapterStages", "Preparation", "Stages", "build_preparations", "load
 class SchemaValidator(Protocol):
     """An XSD or a JSON Schema, compiled; raises SchemaValidationError listing the violations."""
 
-    def validate(self, root: etree._Element, *, what: str, source: bytes | None = None) -> None: ...
+    def validate(self, root: etree._Element, /, *, what: str, source: bytes | None = None) -> None: ...
 
 
 def load_schema(path: Path) -> SchemaValidator:
