@@ -158,16 +158,27 @@ def check_adapters(
     return issues
 
 
-def _files(adapter: AdapterConfig) -> list[tuple[tuple[str, ...], Path]]:
+def _files(adapter: AdapterConfig) -> list[tuple[tuple[str | int, ...], Path]]:
     """The files an adapter's common settings and its simulator name, by their key path in the YAML."""
-    files: list[tuple[tuple[str, ...], Path | None]] = [
+    files: list[tuple[tuple[str | int, ...], Path | None]] = [
         (("input_schema",), adapter.input_schema),
         (("schema",), adapter.schema_),
         (("mapping",), adapter.mapping),
     ]
     if (sim := adapter.simulator) is not None:
-        files += [(("simulator", "schema"), sim.schema_), (("simulator", "wsdl"), sim.wsdl)]
-        files += [(("simulator", "operations", name), xslt) for name, xslt in sim.operations.items()]
+        flat = not sim.services
+        for index, service in enumerate(sim.service_list()):
+            at: tuple[str | int, ...] = ("simulator",) if flat else ("simulator", "services", index)
+            files += [((*at, "schema"), service.schema_), ((*at, "wsdl"), service.wsdl)]
+            for name, op in service.operations.items():
+                files.append(((*at, "operations", name), op.answer))  # the short form's line, or the key's
+                files += [
+                    ((*at, "operations", name, k), getattr(op, k))
+                    for k in ("request_schema", "answer_schema")
+                ]
+                files += [
+                    ((*at, "operations", name, "then", i, "body"), s.body) for i, s in enumerate(op.then)
+                ]
     return [(path, value) for path, value in files if value is not None]
 
 
