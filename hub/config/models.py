@@ -507,6 +507,12 @@ def _operation(value: object) -> object:
     return {"answer": value} if isinstance(value, str | Path) else value
 
 
+#: An operation, or just the path of its answer XSLT (the short form).
+SimulatorOperationOrPath = Annotated[
+    SimulatorOperation, BeforeValidator(_operation, json_schema_input_type=SimulatorOperation | str)
+]
+
+
 class SimulatorQuery(Strict):
     """The query operation: what the simulated system holds and in which status (for reconciliation)."""
 
@@ -542,7 +548,7 @@ class SimulatorService(Strict):
     namespaces: dict[str, str] = Field(
         default_factory=dict, description="Prefixes the operation names and XPaths use."
     )
-    operations: dict[str, Annotated[SimulatorOperation, BeforeValidator(_operation)]] = Field(
+    operations: dict[str, SimulatorOperationOrPath] = Field(
         min_length=1,
         description="SOAP: request body element as prefix:name, mapped to the answer XSLT (short form) or "
         "to an operation; REST: operation name mapped to an operation.",
@@ -630,7 +636,7 @@ class SimulatorConfig(Strict):
     )
     wsdl: Path | None = Field(default=None, description="WSDL served at GET <path>?wsdl, if any.")
     namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the operation names use.")
-    operations: dict[str, Annotated[SimulatorOperation, BeforeValidator(_operation)]] = Field(
+    operations: dict[str, SimulatorOperationOrPath] = Field(
         default_factory=dict,
         description="Request body element, as prefix:name with a prefix from 'namespaces', mapped to the "
         "XSLT producing the answer body (by convention under mappings/<adapter>/simulator/), or to an "

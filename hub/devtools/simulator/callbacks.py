@@ -35,7 +35,7 @@ from lienthong.devtools.simulator.spec import CallbackTarget, StepSpec
 from lienthong.errors import HubError
 from lienthong.trust.keys import Keystore
 from lienthong.trust.sign import Signer, build_signer
-from lienthong.xml import HUB_NS, SOAP11_NS, parse_trusted_file
+from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_trusted_file, parse_xml
 
 __all__ = ["CallbackRunner"]
 
@@ -195,4 +195,14 @@ class CallbackRunner:
             return f"{type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:
             return None
-        return f"HTTP {response.status_code}: {response.text[:500]}"
+        return f"HTTP {response.status_code}: {_reason(response)}"
+
+
+def _reason(response: httpx.Response) -> str:
+    """The hub's SOAP fault string (1.1) or first reason text (1.2) when there is one, else the text."""
+    try:
+        env = parse_xml(response.content, what="hub answer")
+    except HubError:
+        return response.text[:500]
+    reason = env.findtext(".//faultstring") or env.findtext(f".//{{{SOAP12_NS}}}Reason/{{{SOAP12_NS}}}Text")
+    return (reason or response.text)[:500]
