@@ -206,3 +206,24 @@ def test_rest_faults_rejections_and_outages(justice: SimulatorServer) -> None:
         with pytest.raises(httpx.TransportError):
             http.post("/api/hotich/NhanDKHT", json=registration(), headers={"X-Message-Id": "hub-x"})
         assert justice.stats()["faults_served"] == 2
+
+
+def test_the_shipped_land_simulator_holds_its_callback_without_a_hub_url(tmp_path: Path) -> None:
+    """land.yaml's registry moves a dossier to 'processing' by itself; its status push waits, held, for a
+    simulator that knows where the hub is, instead of calling anyone or retrying in a loop."""
+    from project_support import LAND_ADAPTER, adapter_configuration
+
+    spec = simulator_spec(adapter_configuration(LAND_ADAPTER), "land", store=str(tmp_path / "land.db"))
+    assert spec.callbacks is None
+    with SimulatorServer(spec) as server, httpx.Client(base_url=server.base_url, timeout=10) as http:
+        dossier, request = land_request(0)
+        assert http.post(server.url, content=request, headers=SOAP_HEADERS).status_code == 200
+        held = wait_for(
+            lambda: [s for s in http.get("/_sim/steps").json() if s["state"] == "held"],
+            timeout=15,
+            what="held",
+        )
+        [record] = records(server, key=dossier)
+    assert record["status"] == "processing"
+    assert [(s["step"], s["attempts"]) for s in held] == [(1, 0)]
+    assert "no hub URL" in held[0]["last_error"]

@@ -42,7 +42,6 @@ __all__ = ["CallbackRunner"]
 log = logging.getLogger("lienthong.simulator")
 #: Callback message ids are UUIDs derived from (simulator, service, message id, step): stable across retries.
 _CALLBACK_NS: Final = uuid.UUID("8d8a3f0e-5b8c-4b7e-9a51-2f3f6c1d7a10")
-_NO_HUB_WAIT: Final = 5.0  # how often a step that must call waits for a hub URL that is not given
 
 
 def _signer(target: CallbackTarget) -> Signer | None:
@@ -108,6 +107,12 @@ class CallbackRunner:
     async def run(self) -> None:
         """Until cancelled: run every due step, then sleep until the next one is due or :meth:`wake`."""
         self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
+        if self.target is not None and (held := self.core.store.release_held()):
+            log.info(
+                "simulator %s: %d callback(s) held for want of a hub URL are due now",
+                self.core.spec.name,
+                held,
+            )
         timeout = self.target.retry_max if self.target else 30.0
         async with httpx.AsyncClient(timeout=min(timeout, 10.0)) as http:
             while True:
@@ -137,8 +142,8 @@ class CallbackRunner:
             self.core.store.step_done(step, spec.status, following, called=False)
             return
         if self.target is None:
-            why = "no hub URL given (hub simulate --hub-url, HUB_URL or the YAML's hub_url)"
-            self.core.store.step_failed(step.id, why, time.time() + _NO_HUB_WAIT)
+            why = "held: no hub URL given (hub simulate --hub-url, HUB_URL or the YAML's hub_url)"
+            self.core.store.hold(step.id, why)
             return
         data, callback_id = step.body, step.callback_id
         if data is None or callback_id is None:

@@ -276,6 +276,16 @@ class RecordStore:
             )
             return [dict(row) for row in rows]
 
+    def hold(self, step_id: int, why: str) -> None:
+        """Set a step aside until a simulator that can run it starts (one that knows the hub's URL)."""
+        with self._transaction() as db:
+            db.execute("UPDATE steps SET state = 'held', last_error = ? WHERE id = ?", (why, step_id))
+
+    def release_held(self) -> int:
+        """Make held steps due again; how many there were."""
+        with self._transaction() as db:
+            return db.execute("UPDATE steps SET state = 'pending' WHERE state = 'held'").rowcount
+
     def keep_body(self, step_id: int, body: bytes, callback_id: str) -> None:
         """Fix what a callback sends before its first attempt, so every retry sends the same bytes."""
         with self._transaction() as db:
