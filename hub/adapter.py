@@ -142,6 +142,11 @@ def check_adapters(
             if not config.resolve(value).is_file():
                 key = ".".join(str(p) for p in path)
                 issues.append(issue_at(config, file, path, key, f"file not found: {value}"))
+        for path, call in _simulator_calls(adapter):
+            if adapter.inbound is None or call not in adapter.inbound.operations:
+                known = ", ".join(adapter.inbound.operations) if adapter.inbound else "no 'inbound:' section"
+                message = f"the simulator calls '{call}', not an inbound operation of this adapter ({known})"
+                issues.append(issue_at(config, file, path, ".".join(map(str, path)), message))
     for index, rule in enumerate(config.routes.routes):
         for t_index, target in enumerate(rule.targets):
             if target not in config.adapters and target not in unloaded:
@@ -180,6 +185,20 @@ def _files(adapter: AdapterConfig) -> list[tuple[tuple[str | int, ...], Path]]:
                     ((*at, "operations", name, "then", i, "body"), s.body) for i, s in enumerate(op.then)
                 ]
     return [(path, value) for path, value in files if value is not None]
+
+
+def _simulator_calls(adapter: AdapterConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """The inbound operations the simulator's later steps call, by their key path in the YAML."""
+    if (sim := adapter.simulator) is None:
+        return []
+    calls: list[tuple[tuple[str | int, ...], str]] = []
+    for index, service in enumerate(sim.service_list()):
+        at: tuple[str | int, ...] = ("simulator",) if not sim.services else ("simulator", "services", index)
+        for name, op in service.operations.items():
+            for i, step in enumerate(op.then):
+                if step.call is not None:
+                    calls.append(((*at, "operations", name, "then", i, "call"), step.call))
+    return calls
 
 
 def build_adapters(
