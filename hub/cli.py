@@ -439,7 +439,7 @@ def simulate(
         )
         for service in spec.services:
             console.print(
-                f"simulating {spec.name} ({service.protocol}) at http://{host}:{port}{service.path}"
+                f"simulating {spec.name} at http://{host}:{port}{service.path} ({service.protocol})"
             )
         console.print(
             f"records in {spec.store}; "
