@@ -240,7 +240,7 @@ def _simulator_main(conn: Connection) -> None:
     from lienthong.config.files import load_configuration
     from lienthong.devtools.simulator import create_simulator_app, simulator_spec
 
-    spec = simulator_spec(load_configuration(ROOT / "config", environ={}), PLUGIN)
+    spec = simulator_spec(load_configuration(ROOT / "config", environ={}), PLUGIN, store=":memory:")
     # BackgroundServer as in hub demo, not SimulatorServer: that one binds its own socket with
     # proto 0, so asyncio never sets TCP_NODELAY and every answer waits ~40 ms for a delayed ACK.
     with BackgroundServer(create_simulator_app(spec)) as server:

@@ -151,6 +151,10 @@ def check_adapters(
         for path, value in _files(adapter):
             if not config.resolve(value).is_file():
                 add(path, f"file not found: {value}")
+        for path, call in _simulator_calls(adapter):
+            if adapter.inbound is None or call not in adapter.inbound.operations:
+                known = ", ".join(adapter.inbound.operations) if adapter.inbound else "no 'inbound:' section"
+                add(path, f"the simulator calls '{call}', not an inbound operation of this adapter ({known})")
     for index, rule in enumerate(config.routes.routes):
         for t_index, target in enumerate(rule.targets):
             if target not in config.adapters and target not in unloaded:
@@ -167,13 +171,38 @@ def check_adapters(
     return issues
 
 
-def _files(adapter: AdapterConfig) -> list[tuple[tuple[str, ...], Path]]:
+def _files(adapter: AdapterConfig) -> list[tuple[tuple[str | int, ...], Path]]:
     """The files an adapter's simulator names, by their key path in the YAML."""
-    files: list[tuple[tuple[str, ...], Path | None]] = []
+    files: list[tuple[tuple[str | int, ...], Path | None]] = []
     if (sim := adapter.simulator) is not None:
-        files += [(("simulator", "schema"), sim.schema_), (("simulator", "wsdl"), sim.wsdl)]
-        files += [(("simulator", "operations", name), xslt) for name, xslt in sim.operations.items()]
+        flat = not sim.services
+        for index, service in enumerate(sim.service_list()):
+            at: tuple[str | int, ...] = ("simulator",) if flat else ("simulator", "services", index)
+            files += [((*at, "schema"), service.schema_), ((*at, "wsdl"), service.wsdl)]
+            for name, op in service.operations.items():
+                files.append(((*at, "operations", name), op.answer))  # the short form's line, or the key's
+                files += [
+                    ((*at, "operations", name, k), getattr(op, k))
+                    for k in ("request_schema", "answer_schema")
+                ]
+                files += [
+                    ((*at, "operations", name, "then", i, "body"), s.body) for i, s in enumerate(op.then)
+                ]
     return [(path, value) for path, value in files if value is not None]
+
+
+def _simulator_calls(adapter: AdapterConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """The inbound operations the simulator's later steps call, by their key path in the YAML."""
+    if (sim := adapter.simulator) is None:
+        return []
+    calls: list[tuple[tuple[str | int, ...], str]] = []
+    for index, service in enumerate(sim.service_list()):
+        at: tuple[str | int, ...] = ("simulator",) if not sim.services else ("simulator", "services", index)
+        for name, op in service.operations.items():
+            for i, step in enumerate(op.then):
+                if step.call is not None:
+                    calls.append(((*at, "operations", name, "then", i, "call"), step.call))
+    return calls
 
 
 def build_adapters(

@@ -407,13 +407,44 @@ def simulate(
     config: ConfigDir = DEFAULT_CONFIG,
     host: str = "127.0.0.1",
     port: int = 8701,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite file of its records (':memory:' forgets); default: the YAML's store, "
+            "or var/sim/<adapter>.db."
+        ),
+    ] = None,
+    hub_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HUB_URL", help="Hub its callbacks go to (POST <url>/soap/<adapter>); none: no callbacks."
+        ),
+    ] = None,
+    sign_key: Annotated[
+        Path | None, typer.Option(help="Private key (PEM or PKCS#12) signing its callbacks, as its agency.")
+    ] = None,
+    sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for --sign-key.")] = None,
 ) -> None:
-    """Run an adapter's ministry simulator (a real SOAP service) on loopback, as its YAML declares it."""
+    """Run an adapter's ministry simulator (real SOAP or REST services) on loopback, as its YAML says."""
     from lienthong.devtools.simulator import run_simulator, simulator_spec
 
     with _errors():
-        spec = simulator_spec(_load(config), adapter)
-        console.print(f"simulating {spec.name} at http://{host}:{port}{spec.path}")
+        spec = simulator_spec(
+            _load(config),
+            adapter,
+            store=store,
+            hub_url=hub_url,
+            sign_key=sign_key,
+            sign_certificate=sign_cert,
+        )
+        for service in spec.services:
+            console.print(
+                f"simulating {spec.name} at http://{host}:{port}{service.path} ({service.protocol})"
+            )
+        console.print(
+            f"records in {spec.store}; "
+            + (f"callbacks to {spec.callbacks.url}" if spec.callbacks else "no callbacks (no --hub-url)")
+        )
         run_simulator(spec, host, port)
 
 

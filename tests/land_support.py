@@ -21,5 +21,7 @@ SOAP_ACTION: Final = f"{LAND_NS}/TiepNhanHoSo"
 #: The land adapter's cases (input, metadata, expected output).
 CASES: Final = LAND_ADAPTER.cases
 
-#: The registry simulator, as the shipped land.yaml declares it.
-SIMULATOR: Final[SimulatorSpec] = simulator_spec(adapter_configuration(LAND_ADAPTER), "land")
+#: The registry simulator, as the shipped land.yaml declares it; each server keeps its records in memory.
+SIMULATOR: Final[SimulatorSpec] = simulator_spec(
+    adapter_configuration(LAND_ADAPTER), "land", store=":memory:"
+)

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -423,24 +424,144 @@ class InboundConfig(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class SimulatorConfig(Strict):
-    """A stand-in for the ministry system, declared as data: ``hub simulate <adapter>`` serves it, the
-    demo and the tests deliver to it. A SOAP 1.1/1.2 service that validates every request and answer
-    against ``schema`` and answers each operation through an XSLT (request body in, answer body out,
-    with parameters ``message_id``, ``received_at`` and ``sequence``)."""
+_PREFIXED_NAME: Final = re.compile(r"[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*")
+_HTTP_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
+
+class SimulatorStep(Strict):
+    """One later step of a simulated case: after a delay, optionally call the hub, then set the status.
+
+    Steps chain: each waits ``after`` from the end of the one before (the first from acceptance)."""
+
+    after: Duration = Field(default=timedelta(0), description="Delay before this step, e.g. 3s.")
+    call: str | None = Field(
+        default=None,
+        description="Operation of this adapter's 'inbound:' section the simulator calls on the hub "
+        "(POST <hub>/soap/<adapter>, SOAP 1.1), e.g. CapNhatTrangThaiHoSo. Omit for a status change only "
+        "(a polled system whose result is ready after a while).",
+    )
+    body: Path | None = Field(
+        default=None,
+        description="XSLT turning the stored request into the call's body (parameters message_id, key, "
+        "sequence, received_at, status, now). Required with 'call'.",
+    )
+    status: str | None = Field(
+        default=None,
+        description="The record's status once the step is done (for a call: once the hub took it).",
+    )
+
+    @model_validator(mode="after")
+    def _call_has_body(self) -> SimulatorStep:
+        if (self.call is None) != (self.body is None):
+            raise ValueError("'call' and 'body' go together: a call needs the XSLT making its body")
+        if self.call is None and self.status is None:
+            raise ValueError("a step does something: give 'call' and 'body', or 'status', or both")
+        return self
+
+
+class SimulatorOperation(Strict):
+    """How the simulated system answers one operation and what it does with the case afterwards."""
+
+    answer: Path = Field(description="XSLT producing the answer body from the request body.")
+    key: str | None = Field(
+        default=None,
+        description="XPath 1.0 giving the record's business key (e.g. the dossier code), evaluated with "
+        "the request body element (SOAP) or the JSON tree's root map (REST) as context node.",
+    )
+    status: str = Field(default="received", description="Status of a newly accepted record.")
+    then: list[SimulatorStep] = Field(default_factory=list, description="Later steps, in order.")
+    lookup: bool = Field(
+        default=False,
+        description="The operation reads the case its 'key' names instead of opening one (a polled "
+        "result): the answer XSLT gets that record's status, message_id, sequence and received_at "
+        "(status '' when none is held), and nothing is recorded.",
+    )
+    # REST only
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
+        default="POST", description="REST: HTTP method of the operation."
+    )
+    path: str | None = Field(
+        default=None, pattern=r"^/[^\s?#]*$", description="REST: URL path; default: the service's path."
+    )
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description="REST: top-level body fields and the values that select this operation among those "
+        "sharing method and path, e.g. {service: DongBoHoSoMC}.",
+    )
+    request_schema: Path | None = Field(
+        default=None, description="REST: JSON Schema (*.schema.json) the request body must satisfy."
+    )
+    answer_schema: Path | None = Field(
+        default=None, description="REST: JSON Schema (*.schema.json) the answer must satisfy."
+    )
+
+    @model_validator(mode="after")
+    def _lookup_reads(self) -> SimulatorOperation:
+        if self.lookup and (self.key is None or self.then):
+            raise ValueError("a lookup operation needs 'key' (the case it reads) and has no 'then'")
+        return self
+
+
+def _operation(value: object) -> object:
+    """The short form ``prefix:Name: answer.xsl`` is an operation with only an answer."""
+    return {"answer": value} if isinstance(value, str | Path) else value
+
+
+#: An operation, or just the path of its answer XSLT (the short form).
+SimulatorOperationOrPath = Annotated[
+    SimulatorOperation, BeforeValidator(_operation, json_schema_input_type=SimulatorOperation | str)
+]
+
+
+class SimulatorQuery(Strict):
+    """The query operation: what the simulated system holds and in which status (for reconciliation)."""
+
+    element: str | None = Field(
+        default=None,
+        description="SOAP: request body element, as prefix:name, e.g. dd:TraCuuHoSo; children status, "
+        "key, operation, since, until, limit (any namespace) filter. The answer is <element>Response "
+        "in the same namespace (docs/simulators.md).",
+    )
+    method: Literal["GET", "POST"] = Field(default="GET", description="REST: HTTP method.")
+    path: str | None = Field(
+        default=None,
+        pattern=r"^/[^\s?#]*$",
+        description="REST: URL path; filters as query parameters (GET) or JSON fields (POST).",
+    )
+
+
+class SimulatorService(Strict):
+    """One endpoint of a simulated system: a SOAP service or a set of REST/JSON operations."""
+
+    protocol: Literal["soap", "rest"] = Field(
+        default="soap", description="soap (1.1 and 1.2) or rest (JSON)."
+    )
     path: str = Field(
         pattern=r"^/[^\s?#]*$",
-        description="URL path the service answers at, e.g. /soap/land (not under /_sim, the control API).",
+        description="URL path the service answers at, e.g. /soap/land (not under /_sim, the control API); "
+        "REST: the default path of its operations.",
     )
-    schema_: Path = Field(alias="schema", description="XSD validating request and answer bodies.")
-    wsdl: Path | None = Field(default=None, description="WSDL served at GET <path>?wsdl, if any.")
-    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the operation names use.")
-    operations: dict[str, Path] = Field(
+    schema_: Path | None = Field(
+        default=None, alias="schema", description="SOAP: XSD validating request and answer bodies."
+    )
+    wsdl: Path | None = Field(default=None, description="SOAP: WSDL served at GET <path>?wsdl, if any.")
+    namespaces: dict[str, str] = Field(
+        default_factory=dict, description="Prefixes the operation names and XPaths use."
+    )
+    operations: dict[str, SimulatorOperationOrPath] = Field(
         min_length=1,
-        description="Request body element, as prefix:name with a prefix from 'namespaces', mapped to the "
-        "XSLT producing the answer body (by convention under mappings/<adapter>/simulator/).",
+        description="SOAP: request body element as prefix:name, mapped to the answer XSLT (short form) or "
+        "to an operation; REST: operation name mapped to an operation.",
     )
+    message_id_header: str = Field(
+        default="X-Message-Id",
+        description="REST: header carrying the idempotency key (the hub's message id).",
+    )
+    message_id_field: str | None = Field(
+        default=None,
+        description="REST: body field (dotted path through objects) holding the idempotency key instead.",
+    )
+    query: SimulatorQuery | None = Field(default=None, description="The query operation, if served.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -451,28 +572,155 @@ class SimulatorConfig(Strict):
             raise ValueError("paths under /_sim belong to the simulator's control API")
         return value
 
-    @field_validator("operations")
+    @model_validator(mode="after")
+    def _fits_protocol(self) -> SimulatorService:
+        if self.protocol == "soap":
+            if self.schema_ is None:
+                raise ValueError("a SOAP service needs 'schema' (the XSD of its bodies)")
+            names = list(self.operations)
+            if self.query is not None:
+                if self.query.element is None:
+                    raise ValueError("a SOAP service's query needs 'element' (prefix:name)")
+                names.append(self.query.element)
+            for name in names:
+                if not _PREFIXED_NAME.fullmatch(name):
+                    raise ValueError(f"{name!r} is not prefix:name (e.g. dd:TiepNhanHoSo)")
+                if name.split(":", 1)[0] not in self.namespaces:
+                    raise ValueError(f"operation {name!r} uses a prefix not declared in 'namespaces'")
+        elif self.query is not None and self.query.path is None:
+            raise ValueError("a REST service's query needs 'path'")
+        return self
+
+    def clark(self, name: str) -> str:
+        """A ``prefix:name`` of this service as a Clark name ``{uri}name``."""
+        prefix, local = name.split(":", 1)
+        return f"{{{self.namespaces[prefix]}}}{local}"
+
+    def operation_tags(self) -> dict[str, Path]:
+        """SOAP: the answer XSLTs by Clark name of their request body element."""
+        return {self.clark(name): op.answer for name, op in self.operations.items()}
+
+
+class SimulatorSigning(Strict):
+    """Signs what the simulator sends the hub, as the agency it stands for does; files from env or CLI."""
+
+    policy: Literal["xmldsig", "xades-bes"] = Field(default="xmldsig", description="Signature shape.")
+    algorithm: Literal["rsa-sha256", "ecdsa-sha256"] = Field(default="rsa-sha256", description="Algorithm.")
+    key_file_env: str = Field(
+        description="Environment variable naming the private key file (PEM or PKCS#12)."
+    )
+    certificate_file_env: str | None = Field(
+        default=None, description="Environment variable naming the PEM certificate chain file."
+    )
+    password_env: str | None = Field(
+        default=None, description="Environment variable holding the key password."
+    )
+
+
+class SimulatorConfig(Strict):
+    """A stand-in for the ministry system, declared as data: ``hub simulate <adapter>`` serves it, the
+    demo and the tests deliver to it. Each service validates requests and answers against its schemas
+    and answers each operation through an XSLT (parameters ``message_id``, ``received_at``,
+    ``sequence``); every accepted request is a record in SQLite, idempotent on its message id.
+
+    One SOAP service may be written flat (path, schema, wsdl, namespaces, operations); several, SOAP or
+    REST, on one port go under ``services``."""
+
+    path: str | None = Field(
+        default=None,
+        pattern=r"^/[^\s?#]*$",
+        description="URL path the service answers at, e.g. /soap/land (not under /_sim, the control API).",
+    )
+    schema_: Path | None = Field(
+        default=None, alias="schema", description="XSD validating request and answer bodies."
+    )
+    wsdl: Path | None = Field(default=None, description="WSDL served at GET <path>?wsdl, if any.")
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the operation names use.")
+    operations: dict[str, SimulatorOperationOrPath] = Field(
+        default_factory=dict,
+        description="Request body element, as prefix:name with a prefix from 'namespaces', mapped to the "
+        "XSLT producing the answer body (by convention under mappings/<adapter>/simulator/), or to an "
+        "operation with answer, key, status and then.",
+    )
+    query: SimulatorQuery | None = Field(default=None, description="The query operation, if served.")
+    services: list[SimulatorService] = Field(
+        default_factory=list, description="Several services on one port (instead of the flat form)."
+    )
+    store: str | None = Field(
+        default=None,
+        description="SQLite file of the simulator's records, relative to the project root; ':memory:' "
+        "forgets on restart. Default: var/sim/<adapter>.db.",
+    )
+    hub_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s?#]+$",
+        description="Base URL of the hub the callbacks go to (hub simulate --hub-url or HUB_URL overrides).",
+    )
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the API key the simulator calls the hub with."
+    )
+    signing: SimulatorSigning | None = Field(
+        default=None, description="Sign callback bodies (XMLDSig), as the agency behind this adapter does."
+    )
+    retry_initial: Duration = Field(
+        default=timedelta(milliseconds=500),
+        description="First wait before a callback the hub refused is sent again.",
+    )
+    retry_max: Duration = Field(
+        default=timedelta(seconds=30), description="Longest wait between callback attempts."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("path")
     @classmethod
-    def _prefixed_names(cls, value: dict[str, Path]) -> dict[str, Path]:
-        for name in value:
-            if not re.fullmatch(r"[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*", name):
-                raise ValueError(f"{name!r} is not prefix:name (e.g. dd:TiepNhanHoSo)")
+    def _not_control(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("/_sim"):
+            raise ValueError("paths under /_sim belong to the simulator's control API")
         return value
 
     @model_validator(mode="after")
-    def _known_prefixes(self) -> SimulatorConfig:
-        for name in self.operations:
-            if name.split(":", 1)[0] not in self.namespaces:
-                raise ValueError(f"operation {name!r} uses a prefix not declared in 'namespaces'")
+    def _one_form(self) -> SimulatorConfig:
+        flat = self.path is not None or self.operations or self.schema_ is not None
+        if flat and self.services:
+            raise ValueError(
+                "write one service flat (path, schema, operations) or several under 'services', not both"
+            )
+        if not flat and not self.services:
+            raise ValueError("declare a service: path, schema and operations, or a list under 'services'")
+        if flat:
+            try:
+                self.service_list()  # the flat form is checked as the service it stands for
+            except ValidationError as exc:
+                raise ValueError(
+                    "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+                ) from None
+        paths = [s.path for s in self.service_list() if s.protocol == "soap"]
+        if len(paths) != len(set(paths)):
+            raise ValueError("two SOAP services on one path")
         return self
 
+    def service_list(self) -> list[SimulatorService]:
+        """Every service, the flat form as a one-element list."""
+        if self.services:
+            return list(self.services)
+        return [
+            SimulatorService.model_validate(
+                {
+                    "protocol": "soap",
+                    "path": self.path,
+                    "schema": self.schema_,
+                    "wsdl": self.wsdl,
+                    "namespaces": self.namespaces,
+                    "operations": self.operations,
+                    "query": self.query,
+                }
+            )
+        ]
+
     def operation_tags(self) -> dict[str, Path]:
-        """The operations by Clark name of their request body element."""
-        out: dict[str, Path] = {}
-        for name, xslt in self.operations.items():
-            prefix, local = name.split(":", 1)
-            out[f"{{{self.namespaces[prefix]}}}{local}"] = xslt
-        return out
+        """The first SOAP service's answer XSLTs by Clark name of their request body element."""
+        return next(s for s in self.service_list() if s.protocol == "soap").operation_tags()
 
 
 #: What an operation's ``accepts`` says for a payload in JSON (the W3C XML representation's ``fn:map``).

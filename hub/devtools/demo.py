@@ -182,7 +182,8 @@ def run_demo(
 ) -> int:
     root = project_root()
     config = load_configuration(root / "config")
-    spec = simulator_spec(config, DEMO_ADAPTER)  # the registry, as config/adapters/land.yaml declares it
+    # the registry, as config/adapters/land.yaml declares it; its records kept for this run only
+    spec = simulator_spec(config, DEMO_ADAPTER, store=":memory:")
 
     workdir = root / "var" / "demo"
     shutil.rmtree(workdir, ignore_errors=True)

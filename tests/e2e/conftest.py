@@ -253,7 +253,9 @@ class Simulator:
 
     def request_hash(self, message_id: str) -> str:
         """The hash the registry computed over the request bytes it got (kept by the simulator only)."""
-        return str(self.server.app.state.simulator.records[message_id].request_hash)
+        [record] = self.client.get("/_sim/records").json()
+        assert record["message_id"] == message_id, record
+        return str(record["request_hash"])
 
 
 @pytest.fixture(scope="session")

@@ -201,3 +201,30 @@ def test_an_undeclared_prefix_in_the_simulator_is_an_error(tmp_path: Path) -> No
     [issue] = [str(i) for i in caught.value.issues]
     assert issue.startswith("config/adapters/land.yaml:7:1 [simulator]: ")
     assert "prefix not declared in 'namespaces'" in issue
+
+
+def test_a_simulator_step_must_call_an_inbound_operation(tmp_path: Path) -> None:
+    simulator = textwrap.dedent(
+        """\
+        simulator:
+          path: /soap/land
+          schema: schemas/land/dangkydatdai.xsd
+          namespaces: {dd: "urn:lienthong:tnmt:dangkydatdai:1"}
+          operations:
+            dd:TiepNhanHoSo:
+              answer: mappings/land/simulator/tiepnhanhoso-response.xsl
+              then:
+                - call: CapNhatTrangThai
+                  body: mappings/land/simulator/capnhattrangthai-callback.xsl
+        """
+    )
+    config = load_configuration(
+        project(tmp_path, "options:\n  operation: TiepNhanHoSo\n", simulator), environ={}
+    )
+
+    issues = [str(i) for i in check_adapters(config, discover_plugins())]
+
+    assert issues == [
+        "config/adapters/land.yaml:15:11 [simulator.operations.dd:TiepNhanHoSo.then.0.call]: the simulator "
+        "calls 'CapNhatTrangThai', not an inbound operation of this adapter (no 'inbound:' section)"
+    ]

@@ -1,0 +1,79 @@
+"""Serving a simulator: in the foreground (``hub simulate``), or on a free loopback port in a thread."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+
+from lienthong.devtools.background import BackgroundServer
+from lienthong.devtools.simulator.app import create_simulator_app
+from lienthong.devtools.simulator.core import SimulatorCore
+from lienthong.devtools.simulator.faults import FaultPlan
+from lienthong.devtools.simulator.spec import SimulatorSpec
+
+__all__ = ["SimulatorServer", "run_simulator"]
+
+
+def run_simulator(
+    spec: SimulatorSpec, host: str = "127.0.0.1", port: int = 8701, faults: FaultPlan | None = None
+) -> None:
+    """Serve the simulator in the foreground until interrupted (CLI, manual testing)."""
+    # h11, because the "reset" fault reaches the connection through h11's transport; the lifespan runs
+    # the callback task.
+    config = uvicorn.Config(
+        create_simulator_app(spec, faults), host=host, port=port, http="h11", ws="none", lifespan="on"
+    )
+    uvicorn.Server(config).run()
+
+
+class SimulatorServer:
+    """The simulator on a free loopback port in a background thread: ``with SimulatorServer(spec) as s:``.
+
+    Stopping it closes its records; starting another on the same ``spec.store`` file is a restart."""
+
+    def __init__(
+        self, spec: SimulatorSpec, faults: FaultPlan | None = None, *, host: str = "127.0.0.1"
+    ) -> None:
+        self.spec, self.host, self.port = spec, host, 0
+        self.faults = faults or FaultPlan()
+        self.app: Starlette = create_simulator_app(spec, self.faults)
+        self._server: BackgroundServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.spec.path
+
+    @property
+    def core(self) -> SimulatorCore:
+        core: SimulatorCore = self.app.state.simulator
+        return core
+
+    def stats(self) -> dict[str, int]:
+        return self.core.stats()
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._server = BackgroundServer(
+            self.app, self.host, http="h11", ws="none", lifespan="on", timeout_graceful_shutdown=2
+        ).start(timeout)
+        self.port = self._server.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(timeout=10)
+            self.core.store.close()
+        self._server = None
+
+    def __enter__(self) -> SimulatorServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
