@@ -49,6 +49,7 @@ class TrailRow:
 
 def trail_rows(entries: Sequence[TrailEntry], agency_of: Mapping[str, str]) -> list[TrailRow]:
     """The rows, oldest first; ``agency_of`` maps adapter names to their agencies, to name systems."""
+    # An agency behind several adapters (land, land-copy) is named by the first, alphabetically.
     adapter_of = {agency: name for name, agency in sorted(agency_of.items(), reverse=True)}
     rows: list[TrailRow] = []
     for entry in entries:
