@@ -575,6 +575,39 @@ def status(
 
 
 @app.command()
+def trail(
+    dossier_code: Annotated[str, typer.Argument(help="Dossier code (mã hồ sơ).")],
+    config: ConfigDir = DEFAULT_CONFIG,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the trail as JSON (GET /api/v1/dossiers/{code}'s shape).")
+    ] = False,
+) -> None:
+    """Show every message in and out for one dossier, across all systems, in time order (read from the
+    database); exit 1 when there is none."""
+    from lienthong.compose import open_store
+    from lienthong.intake.rest_models import checked_dossier_code, trail_view
+    from lienthong.trail import trail_rows, trail_table
+
+    with _errors():
+        cfg = _load(config)
+        code = checked_dossier_code(dossier_code)
+        store = open_store(cfg)
+        try:
+            entries = store.dossier_trail(code)
+        finally:
+            store.close()
+    if not entries:
+        raise _fail(f"no message about dossier {code} in the hub's database")
+    if as_json:
+        public_url = cfg.hub.api.public_url
+        view = trail_view(code, entries, public_url.rstrip("/") if public_url else None)
+        sys.stdout.write(view.model_dump_json(indent=2) + "\n")
+        return
+    agencies = {name: adapter.agency for name, adapter in cfg.adapters.items()}
+    console.print(trail_table(code, trail_rows(entries, agencies)))
+
+
+@app.command()
 def replay(
     config: ConfigDir = DEFAULT_CONFIG,
     message: Annotated[

@@ -194,6 +194,7 @@ ROUTE_SERVICES: dict[str, str] = {
     "message_status": "rest:read",
     "message_payload": "rest:read",
     "list_messages": "rest:read",
+    "dossier_trail": "rest:read",
 }
 
 
@@ -299,9 +300,11 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     app.state.memory_budget = limit_requests(
         app, int(settings.max_body_size), settings.effective_memory_budget
     )
+    from lienthong.intake.dossiers import dossier_router  # a dossier's trail, built on this module
     from lienthong.intake.soap_gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
 
     app.include_router(soap_router(hub))
+    app.include_router(dossier_router())
     _answer_errors(app)
 
     @app.post(

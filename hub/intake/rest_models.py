@@ -7,15 +7,18 @@ fuzzer read — is one small module, and the routes stay thin.
 from __future__ import annotations
 
 import binascii
+import unicodedata
 import uuid
+from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lienthong.envelope import MessageKind
-from lienthong.errors import InvalidMessageError
-from lienthong.store import DeliveryState, MessageRecord
+from lienthong.envelope import MessageKind, derive_correlation_id, nfc
+from lienthong.errors import InvalidMessageError, RequestInvalidError
+from lienthong.store import DeliveryState, MessageRecord, TrailDelivery, TrailEntry
 
 #: The request field that, until API 1.1, named the sender's id: accepted in place of
 #: ``sender_message_id``, and deprecated, since ``message_id`` is the hub's id everywhere else.
@@ -228,3 +231,108 @@ def message_view(record: MessageRecord) -> MessageView:
             for d in record.deliveries
         ],
     )
+
+
+# ---------------------------------------------------------------- a dossier's trail
+
+#: The longest dossier code the hub stores (``messages.dossier_code``, as ``SubmitMessage`` allows).
+DOSSIER_CODE_MAX = 64
+
+
+def checked_dossier_code(text: str) -> str:
+    """The dossier code a reader asks for, in the NFC form intake stores codes in; a code no message
+    can have (too long, control characters) is the reader's mistake, not an unknown dossier."""
+    code = nfc(text) or ""
+    problem = None
+    if len(code) > DOSSIER_CODE_MAX:
+        problem = f"a dossier code has at most {DOSSIER_CODE_MAX} characters, not {len(code)}"
+    elif any(unicodedata.category(ch) == "Cc" for ch in code):
+        problem = "a dossier code holds no control characters (U+0000–U+001F, U+007F–U+009F)"
+    if problem is not None:
+        raise RequestInvalidError(
+            f"invalid dossier code: {problem}",
+            detail={"errors": [{"location": "path.code", "message": problem}]},
+        )
+    return code
+
+
+class TrailDeliveryView(BaseModel):
+    """One delivery of a message on the trail: the system it goes to and how it has fared."""
+
+    #: A field of TrailDelivery the view lacks is an error, not silently dropped (see trail_view).
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(description="The adapter (the system) it is delivered to.")
+    state: DeliveryState
+    attempts: int = Field(description="Attempts so far, over the delivery's whole life.")
+    last_error: str | None
+    delivered_at: datetime | None
+    response_status: int | None = Field(description="HTTP status of the system's last answer.")
+    updated_at: datetime = Field(description="When its state last changed.")
+    status_url: str | None = Field(
+        description="The message's status resource, with every attempt of this delivery. Always set "
+        "by the API; `hub trail --json` sets it only when `api.public_url` is configured."
+    )
+
+
+class TrailMessageView(BaseModel):
+    """One message in or out of the hub about the dossier."""
+
+    message_id: uuid.UUID = Field(description="The hub's id for the message.")
+    kind: MessageKind
+    sender: str = Field(description="Agency code of the system that sent it to the hub.")
+    recipient: str | None
+    sender_message_id: str
+    received_at: datetime
+    procedure_code: str | None
+    dossier_code: str | None = Field(
+        description="Null for a message that names only the dossier's correlation id."
+    )
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None = Field(description="The message that caused this one, if known.")
+    route: RouteView = Field(description="The route decision in force.")
+    status_url: str | None = Field(description="Its status resource (see the deliveries' status_url).")
+    deliveries: list[TrailDeliveryView]
+
+
+class DossierTrail(BaseModel):
+    """Every message of one dossier, in and out, across all systems, oldest first."""
+
+    dossier_code: str
+    correlation_id: uuid.UUID = Field(description="The correlation id derived from the dossier code.")
+    messages: list[TrailMessageView]
+
+
+def trail_view(code: str, entries: Sequence[TrailEntry], base_url: str | None) -> DossierTrail:
+    """The trail as the API and ``hub trail --json`` show it; links under ``base_url`` when known."""
+    messages = []
+    for entry in entries:
+        env = entry.envelope
+        url = None if base_url is None else f"{base_url}/api/v1/messages/{env.message_id}"
+        messages.append(
+            TrailMessageView(
+                message_id=env.message_id,
+                kind=env.kind,
+                sender=env.sender,
+                recipient=env.recipient,
+                sender_message_id=env.sender_message_id,
+                received_at=env.received_at,
+                procedure_code=env.procedure_code,
+                dossier_code=env.dossier_code,
+                correlation_id=env.correlation_id,
+                causation_id=env.causation_id,
+                route=route_view(entry.route),
+                status_url=url,
+                deliveries=[_trail_delivery_view(d, url) for d in entry.deliveries],
+            )
+        )
+    return DossierTrail(
+        dossier_code=code, correlation_id=derive_correlation_id(code, None), messages=messages
+    )
+
+
+def _trail_delivery_view(delivery: TrailDelivery, status_url: str | None) -> TrailDeliveryView:
+    """Every field of the store's TrailDelivery but its row id, by name: a field added there is shown
+    once TrailDeliveryView declares it (and refused until then, by ``extra="forbid"``)."""
+    shown = {f.name: getattr(delivery, f.name) for f in fields(delivery) if f.name != "id"}
+    return TrailDeliveryView(**shown, status_url=status_url)

@@ -161,6 +161,32 @@ class MessageRecord:
 
 
 @dataclass(frozen=True)
+class TrailDelivery:
+    """One delivery on a dossier's trail: where it went and how it fared, without the bytes sent or
+    answered. Each field is the ``deliveries`` column of the same name, and the stores fill it field
+    by field (:func:`dataclasses.fields`), so showing one more column on the trail is one field here."""
+
+    id: int
+    target: str
+    state: DeliveryState
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+    response_status: int | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One message on a dossier's trail: its metadata (never its payload), the route decision in
+    force and its deliveries, oldest first."""
+
+    envelope: EnvelopeHeader
+    route: RouteDecision
+    deliveries: tuple[TrailDelivery, ...]
+
+
+@dataclass(frozen=True)
 class Parties:
     """Agencies whose messages a reader may see, for :attr:`MessageFilter.parties`.
 
@@ -249,6 +275,14 @@ class Store(Protocol):
 
     def list_messages(self, flt: MessageFilter) -> list[MessageRecord]: ...
 
+    def dossier_trail(self, dossier_code: str, parties: Parties | None = None) -> list[TrailEntry]:
+        """Every message of one dossier, from and to every system, oldest first (``received_at``,
+        then message id): those whose ``dossier_code`` is ``dossier_code``, and those whose
+        correlation id is the one derived from it (``derive_correlation_id``), which a system that
+        names only the correlation id still joins. ``parties`` is the read boundary of
+        :attr:`MessageFilter.parties`; None reads every agency's. Payloads are never loaded."""
+        ...
+
     def replay_dead(self, flt: MessageFilter) -> list[int]:
         """Re-queue dead deliveries matching the filter; returns their ids."""
         ...
@@ -283,4 +317,6 @@ __all__ = [
     "RouteStatus",
     "StateCounts",
     "Store",
+    "TrailDelivery",
+    "TrailEntry",
 ]

@@ -16,11 +16,11 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from lienthong.envelope import Envelope, utcnow
+from lienthong.envelope import Envelope, derive_correlation_id, utcnow
 from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 from lienthong.store import (
     AcceptResult,
@@ -40,6 +40,8 @@ from lienthong.store import (
     RouteStatus,
     StateCounts,
     Store,
+    TrailDelivery,
+    TrailEntry,
 )
 
 _CLAIMABLE = (DeliveryState.QUEUED, DeliveryState.FAILED)
@@ -360,6 +362,25 @@ class MemoryStore:
             found.sort(key=lambda m: m.envelope.received_at, reverse=True)
             return [self._record(m) for m in found[: max(flt.limit, 0)]]
 
+    def dossier_trail(self, dossier_code: str, parties: Parties | None = None) -> list[TrailEntry]:
+        correlation_id = derive_correlation_id(dossier_code, None)
+        with self._lock:
+            found = [
+                m
+                for m in self._messages.values()
+                if (m.envelope.dossier_code == dossier_code or m.envelope.correlation_id == correlation_id)
+                and (parties is None or self._party_to(m, parties))
+            ]
+            found.sort(key=lambda m: (m.envelope.received_at, m.envelope.message_id))
+            return [
+                TrailEntry(
+                    envelope=m.envelope.header(),
+                    route=m.routes[-1],
+                    deliveries=tuple(_trail_delivery(self._deliveries[i]) for i in m.delivery_ids),
+                )
+                for m in found
+            ]
+
     def counts(self) -> StateCounts:
         with self._lock:
             by_target: dict[str, dict[DeliveryState, int]] = {}
@@ -484,6 +505,11 @@ def _delivery_record(d: _Delivery) -> DeliveryRecord:
         history=tuple(d.history),
         operation=d.operation,
     )
+
+
+def _trail_delivery(d: _Delivery) -> TrailDelivery:
+    """SqlStore's columns of the same names: every field of TrailDelivery, attribute by attribute."""
+    return TrailDelivery(**{f.name: getattr(d, f.name) for f in fields(TrailDelivery)})
 
 
 if TYPE_CHECKING:  # mypy proves that the class keeps the contract

@@ -50,6 +50,7 @@ from lienthong.store import (
     RouteDecision,
     RouteStatus,
     StateCounts,
+    TrailEntry,
 )
 from lienthong.store._faults import Availability
 from lienthong.store.schema import (
@@ -467,6 +468,12 @@ class SqlStore:
         with self._tx("list_messages") as conn:
             ids = [row.id for row in conn.execute(query)]
             return self._records(conn, ids)
+
+    def dossier_trail(self, dossier_code: str, parties: Parties | None = None) -> list[TrailEntry]:
+        from lienthong.store._sqltrail import select_trail  # it builds on this module's helpers
+
+        with self._tx("dossier_trail") as conn:
+            return select_trail(conn, dossier_code, parties)
 
     def counts(self) -> StateCounts:
         with self._tx("counts") as conn:

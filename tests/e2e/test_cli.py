@@ -57,7 +57,7 @@ def test_help_lists_every_command(hub_cli: Cli) -> None:
     result = hub_cli("--help")
     assert result.returncode == 0, result.stderr
     listed = set(re.findall(r"^│ (\w+) ", result.stdout.split("Commands", 1)[1], re.MULTILINE))
-    expected = {"serve", "worker", "demo", "config", "db", "send", "status", "replay", "simulate"}
+    expected = {"serve", "worker", "demo", "config", "db", "send", "status", "trail", "replay", "simulate"}
     assert expected <= listed
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
+from lienthong.envelope import Envelope, MessageKind, derive_correlation_id, new_envelope, utcnow
 from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 from lienthong.store import (
     AcceptResult,
@@ -38,6 +38,7 @@ from lienthong.store import (
     RouteDecision,
     RouteStatus,
     Store,
+    TrailDelivery,
 )
 from lienthong.store.memory import MemoryStore
 from lienthong.store.migrate import upgrade
@@ -445,6 +446,112 @@ def test_replay_dead_of_parties_requeues_only_their_messages(store: Store) -> No
 def test_get_message_of_an_unknown_id_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError):
         store.get_message(uuid.uuid4())
+
+
+# ---------------------------------------------------------------------- a dossier's trail
+
+TRAIL_CODE = "000.00.00.H49-261121-0001"
+
+
+def about(code: str | None, **kwargs: Any) -> Envelope:
+    """A message about dossier ``code``, joined to it as intake joins one: the correlation id derived
+    from the code. ``code`` None: a message that names only that correlation id, not the dossier."""
+    envelope = make_envelope(**kwargs)
+    return replace(
+        envelope, dossier_code=code, correlation_id=derive_correlation_id(code or TRAIL_CODE, None)
+    )
+
+
+def test_a_dossiers_trail_is_every_message_about_it_oldest_first(store: Store) -> None:
+    t0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    # The one-stop system sends the dossier; the land registry receives it at the second attempt.
+    dossier = about(TRAIL_CODE, sender="H49", recipient=None, received_at=t0)
+    store.accept(dossier, routed("land"), prepared("land"))
+    store.record_outcome(claim_one(store), RetryAt(utcnow(), "connection refused", response_status=503))
+    store.record_outcome(claim_one(store), Delivered(b"<Ack/>", response_status=200))
+    # Tax answers naming only the correlation id; the one-stop system refuses the forward.
+    tax = about(
+        None, sender="G12", recipient="G13", kind=MessageKind.ANSWER, received_at=t0 + timedelta(hours=1)
+    )
+    store.accept(tax, routed("motcua", rule="tax-answer"), prepared("motcua"))
+    store.record_outcome(claim_one(store), Dead("rejected: unknown dossier", response_status=400))
+    # Two status updates from the land registry in the same instant, nobody routes them; one is re-routed.
+    at = t0 + timedelta(hours=2)
+    first, second = sorted(
+        (
+            about(TRAIL_CODE, sender="G13", recipient="H49", kind=MessageKind.STATUS, received_at=at)
+            for _ in "ab"
+        ),
+        key=lambda e: e.message_id,
+    )
+    store.accept(second, UNROUTABLE, [])
+    store.accept(first, UNROUTABLE, [])
+    store.reroute(first.message_id, routed(rule="status-to-motcua"), [])
+    # Other dossiers, before and after, and one whose code only begins like this one's.
+    accept_to(store, "land", sender="H49", received_at=t0 + timedelta(minutes=30))
+    store.accept(
+        about(TRAIL_CODE + "9", sender="H49", received_at=t0 + timedelta(minutes=31)), UNROUTABLE, []
+    )
+
+    trail = store.dossier_trail(TRAIL_CODE)
+
+    expected = [dossier, tax, first, second]
+    assert [e.envelope.message_id for e in trail] == [m.message_id for m in expected]  # time, then id
+    for entry, envelope in zip(trail, expected, strict=True):
+        assert entry.envelope == envelope.header()  # every field of the metadata, in UTC
+        assert entry.route == store.get_message(envelope.message_id).route  # the decision in force
+    assert trail[2].route == routed(rule="status-to-motcua")
+    assert trail[3].route == UNROUTABLE and trail[3].deliveries == ()
+    land, motcua = trail[0].deliveries[0], trail[1].deliveries[0]
+    assert (land.target, land.state, land.attempts, land.last_error, land.response_status) == (
+        "land",
+        DeliveryState.DELIVERED,
+        2,
+        None,
+        200,
+    )
+    stored = delivery(store, dossier.message_id)
+    assert (land.id, land.delivered_at, land.updated_at) == (
+        stored.id,
+        stored.delivered_at,
+        stored.updated_at,
+    )
+    assert land.delivered_at is not None and land.delivered_at.tzinfo is not None
+    assert motcua == TrailDelivery(
+        id=delivery(store, tax.message_id).id,
+        target="motcua",
+        state=DeliveryState.DEAD,
+        attempts=1,
+        last_error="rejected: unknown dossier",
+        delivered_at=None,
+        response_status=400,
+        updated_at=delivery(store, tax.message_id).updated_at,
+    )
+    assert store.dossier_trail("000.00.00.H49-261121-9999") == []
+
+
+def test_a_trail_holds_only_what_the_parties_may_read(store: Store) -> None:
+    t0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    dossier = about(TRAIL_CODE, sender="H49", recipient=None, received_at=t0)
+    store.accept(dossier, routed("land", "tax"), prepared("land", "tax"))
+    status = about(TRAIL_CODE, sender="G13", recipient="H49", received_at=t0 + timedelta(minutes=1))
+    store.accept(status, UNROUTABLE, [])
+    notice = about(None, sender="G12", recipient="G13", received_at=t0 + timedelta(minutes=2))
+    store.accept(notice, routed("land"), prepared("land"))
+
+    def trail(parties: Parties | None) -> list[uuid.UUID]:
+        return [e.envelope.message_id for e in store.dossier_trail(TRAIL_CODE, parties)]
+
+    everything = [dossier.message_id, status.message_id, notice.message_id]
+    assert trail(None) == everything
+    assert trail(Parties(["H49"])) == [dossier.message_id, status.message_id]  # sender, recipient
+    assert trail(Parties(["G13"], targets=["land"])) == everything  # routed to it, sender, recipient
+    assert trail(Parties(["G12"], targets=["tax"])) == [dossier.message_id, notice.message_id]
+    assert trail(Parties(["H22"])) == []
+    assert trail(Parties([])) == []  # a reader of no agency sees nothing, not everything
+    # What a party sees of a message it may read is the whole message: every delivery.
+    (seen,) = store.dossier_trail(TRAIL_CODE, Parties(["G12"], targets=["tax"]))[:1]
+    assert [d.target for d in seen.deliveries] == ["land", "tax"]
 
 
 # ---------------------------------------------------------------------- claiming
