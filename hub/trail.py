@@ -59,7 +59,8 @@ def trail_rows(entries: Sequence[TrailEntry], agency_of: Mapping[str, str]) -> l
             TrailRow(env.received_at, "in", sender, env.kind.value, _route(entry), str(env.message_id))
         )
         for d in entry.deliveries:
-            target = f"{d.target} · {agency_of[d.target]}" if d.target in agency_of else d.target
+            name = f"{d.target}/{d.operation}" if d.operation else d.target
+            target = f"{name} · {agency_of[d.target]}" if d.target in agency_of else name
             rows.append(
                 TrailRow(d.delivered_at or d.updated_at, "out", target, env.kind.value, _delivery(d), "")
             )

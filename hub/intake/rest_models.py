@@ -263,6 +263,7 @@ class TrailDeliveryView(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target: str = Field(description="The adapter (the system) it is delivered to.")
+    operation: str | None = Field(description="The adapter's operation it calls (None: it has one).")
     state: DeliveryState
     attempts: int = Field(description="Attempts so far, over the delivery's whole life.")
     last_error: str | None

@@ -168,6 +168,7 @@ class TrailDelivery:
 
     id: int
     target: str
+    operation: str | None
     state: DeliveryState
     attempts: int
     last_error: str | None

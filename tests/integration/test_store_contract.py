@@ -473,7 +473,8 @@ def test_a_dossiers_trail_is_every_message_about_it_oldest_first(store: Store) -
     tax = about(
         None, sender="G12", recipient="G13", kind=MessageKind.ANSWER, received_at=t0 + timedelta(hours=1)
     )
-    store.accept(tax, routed("motcua", rule="tax-answer"), prepared("motcua"))
+    to_motcua = PreparedDelivery("motcua", b"<CapNhat/>", XML, operation="CapNhatTrangThai")
+    store.accept(tax, routed("motcua", rule="tax-answer"), [to_motcua])
     store.record_outcome(claim_one(store), Dead("rejected: unknown dossier", response_status=400))
     # Two status updates from the land registry in the same instant, nobody routes them; one is re-routed.
     at = t0 + timedelta(hours=2)
@@ -520,6 +521,7 @@ def test_a_dossiers_trail_is_every_message_about_it_oldest_first(store: Store) -
     assert motcua == TrailDelivery(
         id=delivery(store, tax.message_id).id,
         target="motcua",
+        operation="CapNhatTrangThai",
         state=DeliveryState.DEAD,
         attempts=1,
         last_error="rejected: unknown dossier",
