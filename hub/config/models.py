@@ -588,7 +588,8 @@ class AdapterConfig(Strict):
         default=None, description="A simulated ministry system for development and tests (hub simulate)."
     )
     lookup: LookupConfig | None = Field(
-        default=None, description="A synchronous lookup through this adapter (GET /api/v1/lookups/<name>/<key>)."
+        default=None,
+        description="A synchronous lookup through this adapter (GET /api/v1/lookups/<name>/<key>).",
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

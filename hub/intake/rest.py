@@ -302,6 +302,9 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     from lienthong.intake.soap_gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
 
     app.include_router(soap_router(hub))
+    from lienthong.intake.lookups import lookup_router  # synchronous lookups (docs/api.md)
+
+    app.include_router(lookup_router(hub, api_key_scheme))
     _answer_errors(app)
 
     @app.post(

@@ -253,7 +253,7 @@ class SqlStore:
                     reason=route.reason,
                 )
             )
-            delivery_id = conn.execute(
+            inserted = conn.execute(
                 insert(deliveries).values(
                     message_id=envelope.message_id,
                     target=exchange.target,
@@ -269,7 +269,9 @@ class SqlStore:
                     updated_at=now,
                     delivered_at=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None
+            delivery_id = inserted[0]
             conn.execute(
                 insert(attempts).values(
                     delivery_id=delivery_id,
