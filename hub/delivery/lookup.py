@@ -204,7 +204,12 @@ class LookupService:
     def check(self, key: str) -> None:
         """Refuse a key that fails the lookup's check (or is no printable text at all), naming it."""
         spec = self.config.key
-        detail: dict[str, object] = {"adapter": self.name, spec.name: key, "check": spec.check}
+        detail: dict[str, object] = {
+            "adapter": self.name,
+            "key": key,
+            "key_name": spec.name,
+            "check": spec.check,
+        }
         if not key or len(key) > _MAX_KEY or not key.isprintable() or key != key.strip():
             raise LookupKeyInvalidError(
                 f"{spec.name} '{key}' is not a key: expected 1-{_MAX_KEY} printable characters",
@@ -224,7 +229,7 @@ class LookupService:
             except SchemaValidationError as exc:
                 raise LookupKeyInvalidError(
                     f"{self.config.key.name} '{key}' does not fit {self.name}'s request: {exc.message}",
-                    detail={"adapter": self.name, self.config.key.name: key},
+                    detail={"adapter": self.name, "key": key, "key_name": self.config.key.name},
                 ) from exc
         return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
 

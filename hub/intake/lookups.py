@@ -101,7 +101,7 @@ def lookup_router(hub: Hub, api_key_scheme: Any) -> APIRouter:
         adapter: str,
         key: Annotated[str, PathParam(description="The key, e.g. an enterprise code 5700100256.")],
         request: Request,
-        _key: Annotated[str | None, Security(api_key_scheme)],
+        _key: str | None = Security(api_key_scheme),  # a default, not Annotated: the scheme is local
     ) -> Response:
         """Ask a ministry system through the hub, now (business: the EntCert of an enterprise code)."""
         service = service_for(request, adapter)
