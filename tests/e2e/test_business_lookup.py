@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import HUB_ENVIRON, RunningHub, Simulator
+from conftest import HUB_ENVIRON, Project, RunningHub, Simulator
 from project_support import ROOT, AdapterSource
-from support import MOTCUA_KEY_ENV, PROVINCE, free_port
+from support import LOOPBACK, MOTCUA_KEY_ENV, PROVINCE, ProcessGroup, free_port, hub_env, wait_for_port
 
 from lienthong.config.files import load_configuration
 from lienthong.devtools.simulator import FaultPlan, SimulatorServer, simulator_spec
@@ -292,3 +293,21 @@ def test_the_soap_operation_answers_the_same(lookup_hub: Factory, business_sim: 
     assert WRONG_DIGIT.encode() in refused.content
     assert business_sim.stats()["total"] == 1
     assert refused.headers["content-type"].startswith("application/soap+xml")
+
+
+def test_hub_simulate_business_serves_the_register(
+    shipped_project: Project, lookup_hub: Factory, tmp_path: Path
+) -> None:
+    """``hub simulate business``: the shipped adapter's stand-in, started by hand, answers the hub."""
+    port = free_port()
+    env = hub_env(database_url="sqlite:///:memory:", land_endpoint="http://127.0.0.1:9/unused")
+    args = ["simulate", "business", "-c", str(shipped_project.config_dir), "--port", str(port)]
+    with ProcessGroup(tmp_path / "logs") as group:
+        process = group.start("simulate", args, env)
+        wait_for_port(port, alive=process.alive)
+        url = f"http://{LOOPBACK}:{port}/soap/business"
+        assert b"LayThongTinDoanhNghiep" in httpx.get(f"{url}?wsdl").content
+        hub = lookup_hub(url)
+        response = hub.client.get("/api/v1/lookups/business/5701456784")
+        assert response.status_code == 200, response.text
+        assert response.json()["EntCert"]["TenTiengViet"] == "CÔNG TY TNHH MỘT THÀNH VIÊN THỦY SẢN VÂN ĐỒN"
