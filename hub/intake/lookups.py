@@ -215,15 +215,11 @@ def _soap_key(body: bytes, version: SoapVersion) -> str:
     root = parse_xml(body, limits=_LIMITS, what="SOAP lookup request")
     _header, entry = read_request(root, version)
     if entry.tag != f"{{{LOOKUP_NS}}}Lookup":
-        raise _NotALookup(f"the body must be {{{LOOKUP_NS}}}Lookup, not {entry.tag}")
+        raise SoapRequestError(f"the body must be {{{LOOKUP_NS}}}Lookup, not {entry.tag}")
     key = entry.findtext(f"{{{LOOKUP_NS}}}Key")
     if key is None:
-        raise _NotALookup(f"Lookup needs its {{{LOOKUP_NS}}}Key")
+        raise SoapRequestError(f"Lookup needs its {{{LOOKUP_NS}}}Key")
     return key.strip()
-
-
-class _NotALookup(SoapRequestError):
-    """The body is not ``lk:Lookup{lk:Key}``: a Client / Sender fault, code ``soap-invalid``."""
 
 
 def _soap_answer(answer: LookupAnswer) -> etree._Element:
