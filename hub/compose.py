@@ -25,6 +25,7 @@ from lienthong.adapter import (
 from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration
 from lienthong.delivery.breaker import CircuitBreaker
+from lienthong.delivery.lookup import LookupService, build_lookups, check_lookups
 from lienthong.delivery.retry import RetryPolicy
 from lienthong.delivery.transports.base import Transport
 from lienthong.delivery.workers import DeliveryWorkers, Target
@@ -53,9 +54,15 @@ class Hub:
     workers: DeliveryWorkers
     inbound: dict[str, InboundService] = field(default_factory=dict)
     callers: CallerRegistry = field(default_factory=lambda: CallerRegistry(()))
+    #: Synchronous lookups by adapter name (adapters with a ``lookup:`` section).
+    lookups: dict[str, LookupService] = field(default_factory=dict)
 
     def close(self) -> None:
         self.workers.stop()
+        for service in self.lookups.values():
+            close = getattr(service.adapter, "close", None)
+            if close is not None:
+                close()
         self.store.close()
 
 
@@ -100,6 +107,7 @@ def check_configuration(
     """
     issues = check_adapters(config, plugins, unloaded_adapters)
     issues += check_signing(config)
+    issues += check_lookups(config)
     # No lease-versus-timeout rule: the workers' heartbeat renews the lease of a call in flight.
     for index, rule in enumerate(config.routes.routes):
         try:
@@ -186,6 +194,8 @@ def build_hub(
         for name, adapter in adapters.items()
     }
     workers = DeliveryWorkers(store, targets, config.hub.workers)
+    breakers = {name: target.breaker for name, target in targets.items()}
+    lookups = build_lookups(config, plugins, store, breakers, transports=transports)
     router = Router(config.routes)
     intake = Intake(
         store, router, parts.preparations, on_accepted=workers.wake, verifier=XmlVerifier(parts.trust)
@@ -199,4 +209,5 @@ def build_hub(
         workers=workers,
         inbound=parts.inbound,
         callers=parts.callers,
+        lookups=lookups,
     )

@@ -218,6 +218,39 @@ class OverBudgetError(ServiceUnavailableError):
     title = Title("Hệ thống đang bận", "Hub busy")
 
 
+class LookupKeyInvalidError(HubError):
+    """A lookup key fails its check (an enterprise code with a wrong check digit): refused before any
+    call, naming the key, so the caller can correct what was typed."""
+
+    code = "lookup-key-invalid"
+    title = Title("Mã tra cứu không hợp lệ", "Invalid lookup key")
+    http_status = 422
+
+
+class LookupNotFoundError(NotFoundError):
+    """The system asked holds nothing for the key: it answered, and its answer was "not found"."""
+
+    code = "lookup-not-found"
+    title = Title("Hệ thống được tra cứu không có thông tin này", "Not found by the system asked")
+
+
+class LookupUnavailableError(ServiceUnavailableError):
+    """The system asked did not answer in time, could not be reached, failed, or its circuit is open:
+    the caller may ask again after ``retry_after`` seconds."""
+
+    code = "lookup-unavailable"
+    title = Title("Hệ thống được tra cứu tạm thời không trả lời", "The system asked is not answering")
+
+
+class LookupFailedError(HubError):
+    """The system asked answered, but not with anything usable (it refused the request, or its answer
+    lacks what the lookup names); asking again the same way will not help."""
+
+    code = "lookup-failed"
+    title = Title("Hệ thống được tra cứu trả lời không dùng được", "The system asked gave no usable answer")
+    http_status = 502
+
+
 class ClaimLostError(HubError):
     """The lease expired and another worker took the delivery over; this worker's result is void.
 

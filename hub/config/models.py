@@ -768,6 +768,81 @@ class OperationConfig(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class LookupKey(Strict):
+    """The one key a lookup is asked by, and the check it must pass before anything is sent."""
+
+    name: str = Field(
+        default="key",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$",
+        description="Name of the key, as the API documents it and the SOAP request element of the hub's "
+        "lookup operation carries it, e.g. code.",
+    )
+    check: Literal["none", "mst"] = Field(
+        default="none",
+        description="Check made before any call; a key that fails it is refused (422) without a call. "
+        "'mst': an enterprise / tax code (10 digits with its check digit, or a branch NNNNNNNNNN-NNN); "
+        "'none': any key of 1-100 printable characters.",
+    )
+    check_digit_ten: Literal["refuse", "zero"] = Field(
+        default="refuse",
+        description="For check 'mst': when the check-digit formula gives 10 (unconfirmed how the "
+        "registry treats it), 'refuse' says no code has such a prefix, 'zero' takes digit 0.",
+    )
+
+
+class LookupRequest(Strict):
+    """How the request body is built from the key: ``<element><key_element>KEY</key_element></element>``."""
+
+    element: str = Field(description="Request body element, as prefix:name with a prefix from 'namespaces'.")
+    key_element: str = Field(description="Child element carrying the key, as prefix:name.")
+
+
+class LookupConfig(Strict):
+    """A synchronous lookup through this adapter (request-reply, not store-and-forward): a provincial
+    system asks ``GET /api/v1/lookups/<adapter>/<key>`` (or the SOAP operation at
+    ``/soap/lookups/<adapter>``), the hub checks the key, calls the adapter's operation once with
+    ``timeout``, logs the exchange as a message of kind ``query``, and answers with the element
+    ``answer`` of the reply. Callers need the right ``lookup:<adapter>``."""
+
+    key: LookupKey = LookupKey()
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes used in this section.")
+    request: LookupRequest
+    answer: str = Field(
+        description="XPath 1.0 over the reply body element selecting the element answered, e.g. dn:EntCert."
+    )
+    not_found: str | None = Field(
+        default=None,
+        description="XPath 1.0 boolean over the reply body element: true when the system answered "
+        "that it holds nothing for the key (404). Without it, a reply lacking 'answer' is a 404.",
+    )
+    timeout: Duration = Field(
+        default=timedelta(seconds=5),
+        description="Longest the caller waits for the system, connection included; then 503.",
+    )
+    cache: Duration = Field(
+        default=timedelta(0),
+        description="How long an answer is reused without a call (0: never). Each hub process keeps its "
+        "own cache, in memory; 'not found' is not cached.",
+    )
+    cache_size: PositiveInt = Field(default=1000, description="Most answers kept in the cache.")
+
+    @model_validator(mode="after")
+    def _known_prefixes(self) -> LookupConfig:
+        for name in (self.request.element, self.request.key_element):
+            if not re.fullmatch(r"[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*", name):
+                raise ValueError(f"{name!r} is not prefix:name (e.g. dn:LayThongTinDoanhNghiep)")
+            if name.split(":", 1)[0] not in self.namespaces:
+                raise ValueError(f"{name!r} uses a prefix not declared in 'namespaces'")
+        if self.timeout <= timedelta(0):
+            raise ValueError("timeout must be longer than 0")
+        return self
+
+    def clark(self, name: str) -> str:
+        """``prefix:name`` as ``{namespace}name``."""
+        prefix, local = name.split(":", 1)
+        return f"{{{self.namespaces[prefix]}}}{local}"
+
+
 class AdapterConfig(Strict):
     """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system.
 
@@ -822,6 +897,10 @@ class AdapterConfig(Strict):
     )
     simulator: SimulatorConfig | None = Field(
         default=None, description="A simulated ministry system for development and tests (hub simulate)."
+    )
+    lookup: LookupConfig | None = Field(
+        default=None,
+        description="A synchronous lookup through this adapter (GET /api/v1/lookups/<name>/<key>).",
     )
 
     model_config = ConfigDict(

@@ -305,6 +305,9 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
 
     app.include_router(soap_router(hub))
     app.include_router(dossier_router())
+    from lienthong.intake.lookups import lookup_router  # synchronous lookups (docs/api.md)
+
+    app.include_router(lookup_router(hub, api_key_scheme))
     _answer_errors(app)
 
     @app.post(

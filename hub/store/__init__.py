@@ -121,6 +121,23 @@ Outcome = Delivered | RetryAt | Dead
 
 
 @dataclass(frozen=True)
+class Exchange:
+    """A request-reply exchange the hub made at once, outside the outbox (a lookup): logged as a
+    message whose one delivery is already delivered, with its one attempt, so that it shows like any
+    other message (``hub status``, the REST status) but is never claimed, retried or replayed."""
+
+    target: str
+    #: The body sent (or, for an answer from the cache, the body that would have been sent).
+    payload: bytes
+    content_type: str
+    #: Who answered: ``lookup`` for a call made, ``lookup-cache`` for an answer from the cache.
+    worker: str
+    started_at: datetime
+    #: The exact request and response bytes; ``request`` is None when nothing was sent (cache).
+    outcome: Delivered
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     number: int
     worker: str
@@ -272,6 +289,11 @@ class Store(Protocol):
         """
         ...
 
+    def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
+        """Store a finished request-reply exchange in one transaction: the message, its route
+        decision, one delivered delivery and its one attempt (see :class:`Exchange`)."""
+        ...
+
     def get_message(self, message_id: uuid.UUID) -> MessageRecord: ...
 
     def list_messages(self, flt: MessageFilter) -> list[MessageRecord]: ...
@@ -308,6 +330,7 @@ __all__ = [
     "Delivered",
     "DeliveryRecord",
     "DeliveryState",
+    "Exchange",
     "MessageFilter",
     "MessageRecord",
     "Outcome",

@@ -30,6 +30,7 @@ from lienthong.store import (
     Delivered,
     DeliveryRecord,
     DeliveryState,
+    Exchange,
     MessageFilter,
     MessageRecord,
     Outcome,
@@ -193,6 +194,51 @@ class MemoryStore:
             )
             self._deliveries[delivery.id] = delivery
             message.delivery_ids.append(delivery.id)
+
+    def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
+        fingerprint = envelope.fingerprint()
+        stored = _stored_envelope(envelope)
+        outcome = exchange.outcome
+        with self._lock:
+            key = (envelope.sender, envelope.sender_message_id)
+            if envelope.message_id in self._messages or key in self._keys:
+                raise ValueError(f"message id {envelope.message_id} is already stored")
+            now = self._now()
+            started = _utc(exchange.started_at)
+            delivery = _Delivery(
+                id=next(self._ids),
+                message_id=envelope.message_id,
+                target=exchange.target,
+                payload=bytes(exchange.payload),
+                content_type=exchange.content_type,
+                created_at=started,
+                updated_at=now,
+                next_attempt_at=None,
+                state=DeliveryState.DELIVERED,
+                attempts=1,
+                round_attempts=1,
+                round_started_at=started,
+                response=outcome.response,
+                response_status=outcome.response_status,
+                delivered_at=now,
+                history=[
+                    AttemptRecord(
+                        number=1,
+                        worker=exchange.worker,
+                        started_at=started,
+                        finished_at=now,
+                        outcome=AttemptOutcome.DELIVERED,
+                        error=None,
+                        response_status=outcome.response_status,
+                        request=outcome.request,
+                        response=outcome.response,
+                    )
+                ],
+            )
+            message = _Message(stored, fingerprint, [route], [delivery.id])
+            self._messages[envelope.message_id] = message
+            self._keys[key] = envelope.message_id
+            self._deliveries[delivery.id] = delivery
 
     def reroute(
         self, message_id: uuid.UUID, route: RouteDecision, deliveries: Sequence[PreparedDelivery]

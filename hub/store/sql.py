@@ -41,6 +41,7 @@ from lienthong.store import (
     Delivered,
     DeliveryRecord,
     DeliveryState,
+    Exchange,
     MessageFilter,
     MessageRecord,
     Outcome,
@@ -227,6 +228,64 @@ class SqlStore:
                     }
                     for p in prepared
                 ],
+            )
+
+    def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
+        fingerprint = envelope.fingerprint()
+        outcome = exchange.outcome
+        with self._tx("record_exchange") as conn:
+            now = utcnow()
+            conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
+            conn.execute(
+                insert(idempotency_keys).values(
+                    sender=envelope.sender,
+                    sender_message_id=envelope.sender_message_id,
+                    fingerprint=fingerprint,
+                    message_id=envelope.message_id,
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                insert(route_decisions).values(
+                    message_id=envelope.message_id,
+                    decided_at=now,
+                    status=route.status.value,
+                    rule=route.rule,
+                    targets=list(route.targets),
+                    reason=route.reason,
+                )
+            )
+            inserted = conn.execute(
+                insert(deliveries).values(
+                    message_id=envelope.message_id,
+                    target=exchange.target,
+                    state=DeliveryState.DELIVERED.value,
+                    attempts=1,
+                    round_attempts=1,
+                    round_started_at=exchange.started_at,
+                    payload=exchange.payload,
+                    content_type=exchange.content_type,
+                    response=outcome.response,
+                    response_status=outcome.response_status,
+                    created_at=exchange.started_at,
+                    updated_at=now,
+                    delivered_at=now,
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            delivery_id = inserted[0]
+            conn.execute(
+                insert(attempts).values(
+                    delivery_id=delivery_id,
+                    number=1,
+                    worker=exchange.worker,
+                    started_at=exchange.started_at,
+                    finished_at=now,
+                    outcome=AttemptOutcome.DELIVERED.value,
+                    response_status=outcome.response_status,
+                    request=outcome.request,
+                    response=outcome.response,
+                )
             )
 
     def reroute(

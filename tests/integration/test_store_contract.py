@@ -30,6 +30,7 @@ from lienthong.store import (
     Delivered,
     DeliveryRecord,
     DeliveryState,
+    Exchange,
     MessageFilter,
     Outcome,
     Parties,
@@ -1006,3 +1007,38 @@ def test_messages_are_immutable_in_the_database(sql_store: SqlStore) -> None:
     with pytest.raises(DBAPIError, match="immutable"), sql_store.engine.begin() as conn:
         conn.execute(text("DELETE FROM messages"))
     assert sql_store.get_message(message_id).envelope.sender == "motcua-dongnai"
+
+
+# ---------------------------------------------------------------------- request-reply exchanges
+
+
+def test_a_recorded_exchange_is_a_delivered_message_that_is_never_claimed(store: Store) -> None:
+    envelope = make_envelope(kind=MessageKind.QUERY, recipient="000.00.00.G05")
+    started = datetime.now(UTC) - timedelta(milliseconds=40)
+    route = RouteDecision(RouteStatus.ROUTED, None, ("business",), "lookup: synchronous call to business")
+    outcome = Delivered(response=b"<Tra>loi</Tra>", response_status=200, request=b"<Hoi/>")
+    store.record_exchange(envelope, route, Exchange("business", b"<Hoi/>", XML, "lookup", started, outcome))
+
+    record = store.get_message(envelope.message_id)
+    assert record.envelope.kind is MessageKind.QUERY and record.route == route
+    (d,) = record.deliveries
+    assert (d.target, d.state, d.attempts, d.response) == (
+        "business",
+        DeliveryState.DELIVERED,
+        1,
+        b"<Tra>loi</Tra>",
+    )
+    assert d.delivered_at is not None and d.next_attempt_at is None
+    (attempt,) = d.history
+    assert (attempt.worker, attempt.outcome) == ("lookup", AttemptOutcome.DELIVERED)
+    assert (attempt.request, attempt.response, attempt.response_status) == (b"<Hoi/>", b"<Tra>loi</Tra>", 200)
+    assert abs((attempt.started_at - started).total_seconds()) < 0.001
+    # Finished: workers never claim it, replay never re-queues it, and it counts as delivered.
+    assert store.claim_due("w1", 10, LEASE) == []
+    assert store.replay_dead(MessageFilter()) == []
+    assert store.counts().by_target["business"] == {DeliveryState.DELIVERED: 1}
+    # Its sender id is taken like any other: the same id again is a conflict, not a second row.
+    with pytest.raises((IdempotencyConflictError, ValueError, IntegrityError)):
+        store.record_exchange(
+            envelope, route, Exchange("business", b"<Hoi/>", XML, "lookup", started, outcome)
+        )
