@@ -90,8 +90,8 @@ class FieldSpec(_Strict):
     param: Param | None = None
     template: str | None = None
     for_each: str | None = None
-    fields: dict[str, FieldSpec | str] | None = None
-    value: FieldSpec | str | None = None
+    fields: dict[str, FieldSpec] | None = None
+    value: FieldSpec | None = None
     when: str | None = None
     required: bool | None = None
     default: str | int | float | None = None
@@ -100,6 +100,12 @@ class FieldSpec(_Strict):
     date: DateSpec | None = None
     number: NumberSpec | None = None
     type: Literal["string", "number", "boolean"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, given: object) -> object:
+        """``Name: h:Path`` is ``Name: {path: h:Path}``."""
+        return {"path": given} if isinstance(given, str) else given
 
     @model_validator(mode="after")
     def _one_kind(self) -> FieldSpec:
@@ -125,7 +131,7 @@ class MappingFile(_Strict):
     source: SourceSpec = Field(default_factory=SourceSpec)
     target: TargetSpec
     codelists: dict[str, _CodeListGiven] = Field(default_factory=dict)
-    fields: dict[str, FieldSpec | str]
+    fields: dict[str, FieldSpec]
 
 
 class CodeFile(RootModel[dict[str | int, str | int]]):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from lxml import etree
 
@@ -19,8 +20,10 @@ from lienthong.config.files import issue_at
 from lienthong.config.models import AdapterConfig, Configuration
 from lienthong.envelope import Envelope
 from lienthong.errors import ConfigError, ConfigIssue, HubError, InvalidMessageError
+from lienthong.pipeline.mapping_check import check_mapping
 from lienthong.pipeline.translate import Mapper, load_mapper
 from lienthong.pipeline.validate import XsdValidator
+from lienthong.pipeline.yaml_mapping import YamlMapping
 from lienthong.store import PreparedDelivery
 from lienthong.trust.sign import Signer
 from lienthong.xml import parse_xml, serialize
@@ -53,7 +56,7 @@ class Preparation:
             target_agency=adapter.agency,
             hub_agency=config.hub.hub.agency,
             input_schema=XsdValidator(config.resolve(adapter.input_schema)) if adapter.input_schema else None,
-            mapper=load_mapper(config.resolve(adapter.mapping)) if adapter.mapping else None,
+            mapper=_mapper(config, adapter.mapping, adapter.input_schema, adapter.schema_),
             output_schema=XsdValidator(config.resolve(adapter.schema_)) if adapter.schema_ else None,
             signer=signer,
         )
@@ -91,6 +94,26 @@ class Preparation:
         return PreparedDelivery(target=self.target, payload=payload, content_type="application/xml")
 
 
+def _mapper(
+    config: Configuration, mapping: Path | None, input_schema: Path | None, schema: Path | None
+) -> Mapper | None:
+    """The compiled mapping; a declarative one is also checked against the schemas on both sides,
+    its problems a ConfigError at the mapping file's lines (docs/mappings.md)."""
+    if mapping is None:
+        return None
+    mapper = load_mapper(config.resolve(mapping), name=mapping.as_posix())
+    if isinstance(mapper, YamlMapping):
+        resolve = config.resolve
+        issues = check_mapping(
+            mapper,
+            input_schema=resolve(input_schema) if input_schema else None,
+            schema=resolve(schema) if schema else None,
+        )
+        if issues:
+            raise ConfigError(issues)
+    return mapper
+
+
 def build_preparations(
     config: Configuration,
     *,
@@ -109,6 +132,8 @@ def build_preparations(
             continue
         try:
             prepared[name] = Preparation.from_config(config, adapter, signer=signers.get(name))
+        except ConfigError as exc:  # a declarative mapping's own problems, at its own lines
+            issues += exc.issues
         except HubError as exc:
             file = f"{config.config_dir.name}/adapters/{name}.yaml"
             key = _failing_key(config, adapter, exc)

@@ -157,10 +157,10 @@ class YamlMapping:
     def _expression(self, text: str, at: KeyPath, wrap: str = "") -> int:
         """Register an XPath; ``wrap`` (``string``/``boolean``) converts its result."""
         try:
-            etree.XPath(text, namespaces=self.source_ns)
-        except etree.XPathSyntaxError as exc:
-            self.issue(at, f"invalid XPath {text!r}: {exc}")
-        except (TypeError, ValueError) as exc:
+            # Evaluated once on an empty element: lxml finds an undefined prefix, variable or function
+            # only when it runs, and that belongs here, at the line, not at the first message.
+            etree.XPath(text, namespaces=self.source_ns)(_PROBE, **dict.fromkeys(PARAMS, ""))
+        except etree.XPathError as exc:
             self.issue(at, f"invalid XPath {text!r}: {exc}")
         self._expressions.append((f"{wrap}({text})" if wrap else text, at))
         return len(self._expressions) - 1
@@ -234,11 +234,11 @@ class YamlMapping:
                 return "", False
         return self._clark(name, self.target_ns, at), attribute
 
-    def _fields(self, fields: Mapping[str, FieldSpec | str], at: KeyPath, label: str) -> list[Value | Group]:
+    def _fields(self, fields: Mapping[str, FieldSpec], at: KeyPath, label: str) -> list[Value | Group]:
         out: list[Value | Group] = []
         for key, given in fields.items():
             here: KeyPath = (*at, key)
-            spec = FieldSpec(path=given) if isinstance(given, str) else given
+            spec = given
             name, attribute = self._target_name(key, here)
             dotted = f"{label}.{key}" if label else key
             if spec.fields is not None or spec.for_each is not None:
@@ -260,7 +260,7 @@ class YamlMapping:
         if spec.fields is not None:
             group.fields = self._fields(spec.fields, (*at, "fields"), label)
         elif spec.value is not None:
-            item = FieldSpec(path=spec.value) if isinstance(spec.value, str) else spec.value
+            item = spec.value
             if item.fields is not None or item.for_each is not None:
                 self.issue((*at, "value"), "'value' is one value per item; use 'fields' for a group")
             else:
@@ -328,6 +328,7 @@ class YamlMapping:
 
 
 _DEFAULT: Final = "\x00default"
+_PROBE: Final = etree.Element("probe")
 
 
 def _text(value: object) -> str:
