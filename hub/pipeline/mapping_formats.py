@@ -10,6 +10,7 @@ pays for a match and a join, not for interpreting the pattern again.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -133,24 +134,27 @@ def _offset(text: str) -> tzinfo:
     return timezone(sign * timedelta(minutes=minutes))
 
 
+_WRITERS: Final[dict[str, Callable[[datetime], str]]] = {
+    "yyyy": lambda t: f"{t.year:04d}",
+    "yy": lambda t: f"{t.year % 100:02d}",
+    "MM": lambda t: f"{t.month:02d}",
+    "M": lambda t: str(t.month),
+    "dd": lambda t: f"{t.day:02d}",
+    "d": lambda t: str(t.day),
+    "HH": lambda t: f"{t.hour:02d}",
+    "H": lambda t: str(t.hour),
+    "mm": lambda t: f"{t.minute:02d}",
+    "m": lambda t: str(t.minute),
+    "ss": lambda t: f"{t.second:02d}",
+    "s": lambda t: str(t.second),
+    "SSS": lambda t: f"{t.microsecond // 1000:03d}",
+}
+
+
 def _write(field: str, t: datetime) -> str:
-    simple = {
-        "yyyy": f"{t.year:04d}",
-        "yy": f"{t.year % 100:02d}",
-        "MM": f"{t.month:02d}",
-        "M": str(t.month),
-        "dd": f"{t.day:02d}",
-        "d": str(t.day),
-        "HH": f"{t.hour:02d}",
-        "H": str(t.hour),
-        "mm": f"{t.minute:02d}",
-        "m": str(t.minute),
-        "ss": f"{t.second:02d}",
-        "s": str(t.second),
-        "SSS": f"{t.microsecond // 1000:03d}",
-    }
-    if field in simple:
-        return simple[field]
+    writer = _WRITERS.get(field)
+    if writer is not None:
+        return writer(t)
     delta = t.utcoffset() or timedelta(0)
     if not delta and field != "Z":
         return "Z"

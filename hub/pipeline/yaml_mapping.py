@@ -95,6 +95,7 @@ class YamlMapping:
         self.loaded: LoadedYaml[MappingFile] = loaded
         self._issues: list[ConfigIssue] = list(loaded.issues)
         self._expressions: list[tuple[str, KeyPath]] = []
+        self._with_variables: list[bool] = []
         if loaded.value is None:
             raise ConfigError(self._issues)
         self.spec = spec = loaded.value
@@ -163,6 +164,7 @@ class YamlMapping:
         except etree.XPathError as exc:
             self.issue(at, f"invalid XPath {text!r}: {exc}")
         self._expressions.append((f"{wrap}({text})" if wrap else text, at))
+        self._with_variables.append("$" in text)
         return len(self._expressions) - 1
 
     def _path(self, text: str, at: KeyPath) -> str:
@@ -361,7 +363,9 @@ class _Run:
 
     def evaluate(self, index: int, context: etree._Element) -> Any:
         try:
-            return self.xpaths[index](context, **self.variables)
+            if self.mapping._with_variables[index]:
+                return self.xpaths[index](context, **self.variables)
+            return self.xpaths[index](context)  # passing variables costs more than the lookup itself
         except etree.XPathEvalError as exc:
             text = self.mapping._expressions[index][0]
             raise self.error("", f"XPath {text!r} failed: {exc}") from exc
@@ -477,8 +481,18 @@ class _Run:
 
 _MAP: Final = f"{{{JSON_NS}}}map"
 _BOOLEANS: Final = {"true": "true", "false": "false", "1": "true", "0": "false"}
+
+
+def _normalize(text: str) -> str:
+    """XPath's normalize-space(): only XML whitespace, not Unicode's (a no-break space stays)."""
+    text = text.strip(" \t\r\n")
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text:
+        return _XML_SPACE.sub(" ", text)
+    return text
+
+
 _SPACE: Final[dict[str, Callable[[str], str]]] = {
-    "normalize": lambda s: _XML_SPACE.sub(" ", s).strip(" "),
+    "normalize": _normalize,
     "trim": lambda s: s.strip(" \t\r\n"),
     "preserve": lambda s: s,
 }
