@@ -49,6 +49,7 @@ def test_the_registry_receives_the_same_bytes_from_the_yaml_mapping(
             message_id = submit(hub, sample.xml, sample.dossier_code)
             [stored] = hub.hub.store.get_message(uuid.UUID(message_id)).deliveries
             request = stored.history[-1].request
+            assert request is not None
             assert land_sim.request_hash(message_id) == request_hash(request), "the registry got other bytes"
             body = stored.payload.split(b"?>", 1)[1].strip()
             assert body in request

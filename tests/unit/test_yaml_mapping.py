@@ -7,6 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 from lxml import etree
@@ -234,7 +235,7 @@ def test_dates_are_checked_for_real_days_and_known_letters() -> None:
 
 def test_vietnam_time_without_a_zone_database(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(name: str) -> None:
-        raise formats.ZoneInfoNotFoundError(name)
+        raise ZoneInfoNotFoundError(name)
 
     monkeypatch.setattr(formats, "ZoneInfo", missing)
     zone = time_zone("Asia/Ho_Chi_Minh")
