@@ -497,7 +497,11 @@ class AdapterConfig(Strict):
     schema_: Path | None = Field(
         default=None, alias="schema", description="XSD the translated payload must satisfy."
     )
-    mapping: Path | None = Field(default=None, description="XSLT turning the provincial payload into ours.")
+    mapping: Path | None = Field(
+        default=None,
+        description="Mapping from the provincial payload to what the ministry accepts: declarative YAML "
+        "(.yaml, docs/mappings.md) or XSLT 1.0 (.xsl).",
+    )
     retry: RetryPolicyConfig = RetryPolicyConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     signing: SigningPolicyConfig = SigningPolicyConfig()
