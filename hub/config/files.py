@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, Generic, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import GenerateJsonSchema
@@ -253,6 +253,32 @@ def issue_at(config: Configuration, file: str, path: KeyPath, key: str, message:
     """Point a check made after loading (say, an unknown route target) at the YAML line it concerns."""
     line, column = _nearest(config.positions, file, path)
     return ConfigIssue(file, line, column, key, message)
+
+
+@dataclass(frozen=True)
+class LoadedYaml(Generic[_M]):
+    """A YAML file other than the configuration's own (a declarative mapping), read into ``model``
+    with the position of every key kept, so that checks made later still point at file:line:column."""
+
+    name: str
+    value: _M | None
+    issues: list[ConfigIssue]
+    positions: Positions
+
+    def issue(self, path: KeyPath, message: str, *, key: str | None = None) -> ConfigIssue:
+        line, column = _nearest(self.positions, self.name, path)
+        return ConfigIssue(self.name, line, column, _dotted(path) if key is None else key, message)
+
+
+def read_yaml_file(path: Path, model: type[_M], *, name: str | None = None) -> LoadedYaml[_M]:
+    """Read one YAML file into ``model`` as the configuration files are read (every problem listed,
+    at file:line:column). ``name`` is how issues name the file (default: the path as given).
+    Nothing is read from the environment (such files hold no settings or secrets): a literal ``${``
+    is written ``$${``, as in the configuration."""
+    document = _Document(name or path.as_posix(), {}, {})
+    value = _load_document(path, model, document)
+    issues = sorted(document.issues, key=lambda i: (i.line or 0, i.column or 0))
+    return LoadedYaml(document.name, value, issues, document.positions)
 
 
 def configuration_json_schema() -> dict[str, object]:

@@ -756,7 +756,9 @@ class OperationConfig(Strict):
         "JSON output.",
     )
     mapping: Path | None = Field(
-        default=None, description="Mapping turning the routed payload into this operation's request."
+        default=None,
+        description="Mapping turning the routed payload into this operation's request: "
+        "declarative YAML (.yaml, docs/mappings.md) or XSLT 1.0 (.xsl).",
     )
     signing: SigningPolicyConfig | None = Field(
         default=None, description="Signing for this operation; default: the adapter's."
@@ -873,7 +875,9 @@ class AdapterConfig(Strict):
         description="Schema the translated payload must satisfy (XSD, or *.schema.json for JSON).",
     )
     mapping: Path | None = Field(
-        default=None, description="Mapping (XSLT, or declarative YAML) turning the payload into ours."
+        default=None,
+        description="Mapping from the provincial payload to what the ministry accepts: declarative YAML "
+        "(.yaml, docs/mappings.md) or XSLT 1.0 (.xsl).",
     )
     retry: RetryPolicyConfig = RetryPolicyConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()

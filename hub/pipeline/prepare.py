@@ -28,8 +28,10 @@ from lienthong.jsonxml import (
     json_to_tree,
     tree_to_json,
 )
+from lienthong.pipeline.mapping_check import check_mapping
 from lienthong.pipeline.translate import Mapper, load_mapper
 from lienthong.pipeline.validate import XsdValidator
+from lienthong.pipeline.yaml_mapping import YamlMapping
 from lienthong.store import PreparedDelivery
 from lienthong.trust.sign import Signer
 from lienthong.xml import parse_xml, qname, serialize
@@ -119,7 +121,7 @@ class Preparation:
             input_schema=load_schema(config.resolve(settings.input_schema))
             if settings.input_schema
             else None,
-            mapper=load_mapper(config.resolve(settings.mapping)) if settings.mapping else None,
+            mapper=_mapper(config, settings.mapping, settings.input_schema, settings.schema_),
             output_schema=load_schema(config.resolve(settings.schema_)) if settings.schema_ else None,
             signer=signer,
             operation=operation,
@@ -213,6 +215,26 @@ def _clark(element: str, namespaces: Mapping[str, str]) -> str:
     return qname(namespaces[prefix], local) if prefix else local
 
 
+def _mapper(
+    config: Configuration, mapping: Path | None, input_schema: Path | None, schema: Path | None
+) -> Mapper | None:
+    """The compiled mapping; a declarative one is also checked against the schemas on both sides,
+    its problems a ConfigError at the mapping file's lines (docs/mappings.md)."""
+    if mapping is None:
+        return None
+    mapper = load_mapper(config.resolve(mapping), name=mapping.as_posix())
+    if isinstance(mapper, YamlMapping):
+        resolve = config.resolve
+        issues = check_mapping(
+            mapper,
+            input_schema=resolve(input_schema) if input_schema else None,
+            schema=resolve(schema) if schema else None,
+        )
+        if issues:
+            raise ConfigError(issues)
+    return mapper
+
+
 def build_preparations(
     config: Configuration,
     *,
@@ -233,6 +255,8 @@ def build_preparations(
         if not adapter.operations:
             try:
                 prepared[name] = Preparation.from_config(config, adapter, signer=signers.get(name))
+            except ConfigError as exc:  # a declarative mapping's own problems, at its own lines
+                issues += exc.issues
             except HubError as exc:
                 issues.append(_issue(config, adapter, adapter, (), exc))
             continue
@@ -241,6 +265,8 @@ def build_preparations(
             signer = signers.get(f"{name}/{op_name}") if op.signing else signers.get(name)
             try:
                 operations.append(Preparation.from_config(config, adapter, signer=signer, operation=op_name))
+            except ConfigError as exc:
+                issues += exc.issues
             except HubError as exc:
                 where = ("operations", op_name)
                 issues.append(_issue(config, adapter, adapter.operation_config(op_name), where, exc))

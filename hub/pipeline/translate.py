@@ -1,9 +1,9 @@
 """Translation: a mapping turns a provincial payload into what a ministry system expects.
 
 The contract is :class:`Mapper` (one method); the hub's intake stages (``prepare``) hold any mapper.
-Mappings are data (``mappings/<adapter>/*.xsl``), so a new ministry needs a file, not Python; the hub
-picks the mapper from the file (:func:`load_mapper`). XSLT stylesheets run with every access denied:
-no document(), no file or network writes.
+Mappings are data (``mappings/<adapter>/*.xsl``, or declarative ``*.yaml``: docs/mappings.md), so a new
+ministry needs a file, not Python; the hub picks the mapper from the file (:func:`load_mapper`). XSLT
+stylesheets run with every access denied: no document(), no file or network writes.
 """
 
 from __future__ import annotations
@@ -61,13 +61,20 @@ class XsltMapping:
         return out
 
 
-#: Mapping files the hub knows how to run, by suffix.
-MAPPING_SUFFIXES = (".xsl", ".xslt")
+#: Mapping files the hub knows how to run, by suffix: XSLT, and declarative YAML (docs/mappings.md).
+MAPPING_SUFFIXES = (".xsl", ".xslt", ".yaml", ".yml")
 
 
-def load_mapper(path: Path) -> Mapper:
-    """The mapper for a mapping file, chosen by its suffix."""
-    if path.suffix.lower() in MAPPING_SUFFIXES:
+def load_mapper(path: Path, *, name: str | None = None) -> Mapper:
+    """The mapper for a mapping file, chosen by its suffix. ``name`` is how problems in a YAML
+    mapping name the file (its path from the project's root); a YAML mapping's problems are a
+    ConfigError at the mapping file's lines, an XSLT's a TranslationError."""
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        from lienthong.pipeline.yaml_mapping import YamlMapping  # pydantic models, loaded when used
+
+        return YamlMapping(path, name=name)
+    if suffix in MAPPING_SUFFIXES:
         return XsltMapping(path)
     raise TranslationError(
         f"mapping {path.name}: unknown kind of mapping (expected one of {', '.join(MAPPING_SUFFIXES)})"
