@@ -32,6 +32,7 @@ from lienthong.errors import ConfigError
 from lienthong.intake.callers import CallerRegistry
 from lienthong.intake.inbound import InboundService, compile_inbound
 from lienthong.intake.service import Intake
+from lienthong.intake.text import TextIntake
 from lienthong.pipeline.prepare import Preparation, build_preparations
 from lienthong.pipeline.route import CompiledRule, Router
 from lienthong.store import Store
@@ -80,6 +81,7 @@ class CheckedParts:
     trust: TrustStore
     inbound: dict[str, InboundService]
     callers: CallerRegistry
+    text: TextIntake
 
 
 def check_configuration(
@@ -118,6 +120,7 @@ def check_configuration(
     trust: TrustStore | None = None
     inbound: dict[str, InboundService] = {}
     callers: CallerRegistry | None = None
+    text: TextIntake | None = None
     adapters: dict[str, Adapter] = {}
     preparations: dict[str, Preparation] = {}
     try:
@@ -148,7 +151,11 @@ def check_configuration(
         callers = CallerRegistry(config.hub.callers)
     except ConfigError as exc:
         issues += exc.issues
-    if issues or trust is None or callers is None:
+    try:
+        text = TextIntake.from_config(config)
+    except ConfigError as exc:
+        issues += exc.issues
+    if issues or trust is None or callers is None or text is None:
         for adapter in adapters.values():
             close = getattr(adapter, "close", None)
             if close is not None:
@@ -161,6 +168,7 @@ def check_configuration(
         trust=trust,
         inbound=inbound,
         callers=callers,
+        text=text,
     )
 
 
@@ -188,7 +196,12 @@ def build_hub(
     workers = DeliveryWorkers(store, targets, config.hub.workers)
     router = Router(config.routes)
     intake = Intake(
-        store, router, parts.preparations, on_accepted=workers.wake, verifier=XmlVerifier(parts.trust)
+        store,
+        router,
+        parts.preparations,
+        on_accepted=workers.wake,
+        verifier=XmlVerifier(parts.trust),
+        text=parts.text,
     )
     return Hub(
         config=config,
