@@ -120,12 +120,12 @@ class TextIntake:
                 outcome.headers[NFC_HEADER] = "signed-not-nfc"
             else:
                 outcome.headers[NFC_HEADER] = "normalised"
-                outcome.payload = serialize(tree)
+                outcome.payload = _reserialise(payload, tree)
         converted = self._legacy(tree, sender)
         if converted:
             outcome.headers[LEGACY_HEADER] = "; ".join(f"{p}={e}" for p, e in converted)
             if not signed:
-                outcome.payload = serialize(tree)
+                outcome.payload = _reserialise(payload, tree)
         return outcome
 
     # ------------------------------------------------------------ JSON
@@ -241,6 +241,12 @@ def _path_of(element: etree._Element, attribute: str | None, prefixes: dict[str,
         node = parent
     path = "/" + "/".join(reversed(steps))
     return f"{path}/@{attribute}" if attribute else path
+
+
+def _reserialise(payload: bytes, tree: etree._Element) -> bytes:
+    """``tree`` written as the hub writes documents, with the line end the sender put after its root."""
+    trailing = payload[len(payload.rstrip(b" \t\r\n")) :]
+    return serialize(tree) + trailing
 
 
 def _xml_is_nfc(payload: bytes, tree: etree._Element) -> bool:
