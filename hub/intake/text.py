@@ -46,9 +46,6 @@ NFC_HEADER = "text.nfc"
 #: The fields read from a legacy encoding: ``path=encoding`` pairs, separated by ``; ``.
 LEGACY_HEADER = "text.legacy"
 
-#: Where the parser merges text across markup, so that NFC text may not give NFC nodes: a character
-#: reference, or an entity reference or CDATA boundary followed by a character that may combine.
-_MERGES = re.compile(r"&#|(?:&\w+;|<!\[CDATA\[|\]\]>)[^\x00-\x7f]")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
@@ -250,14 +247,20 @@ def _reserialise(payload: bytes, tree: etree._Element) -> bytes:
 
 
 def _xml_is_nfc(payload: bytes, tree: etree._Element) -> bool:
-    """The fast path: a UTF-8 document whose text is NFC and where the parser merges nothing."""
-    if tree.getroottree().docinfo.encoding.upper() not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
+    """The fast path: a UTF-8 document whose text is NFC and where the parser merges nothing.
+
+    The parser joins text across a reference (``e&#x301;``, ``&gt;`` + U+0338) or a CDATA boundary, so
+    NFC characters may still give a node that is not: a document with either takes the tree walk
+    (16 ms for 1 MB, against 4 ms here; a regular expression finding the risky places costs more)."""
+    if b"&" in payload or b"<![CDATA[" in payload:
+        return False
+    if (tree.getroottree().docinfo.encoding or "").upper() not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
         return False
     try:
         text = payload.decode("utf-8-sig")
     except UnicodeDecodeError:
         return False
-    return unicodedata.is_normalized("NFC", text) and _MERGES.search(text) is None
+    return unicodedata.is_normalized("NFC", text)
 
 
 def _nfc_tree(tree: etree._Element) -> bool:
@@ -270,8 +273,9 @@ def _nfc_tree(tree: etree._Element) -> bool:
             node.tail, changed = unicodedata.normalize("NFC", node.tail), True
         if isinstance(node.tag, str):
             for name, value in node.attrib.items():
-                if not unicodedata.is_normalized("NFC", value):
-                    node.set(name, unicodedata.normalize("NFC", value))
+                text = str(value)
+                if not unicodedata.is_normalized("NFC", text):
+                    node.set(name, unicodedata.normalize("NFC", text))
                     changed = True
     return changed
 

@@ -223,7 +223,7 @@ def test_json_fields_are_marked_by_paths_over_their_xml_form(tmp_path: Path) -> 
 
 def test_a_bad_path_is_a_configuration_error_at_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        text_intake(tmp_path, HUB.replace("//h:ChuHoSo", "//h:ChuHoSo[")).xml
+        text_intake(tmp_path, HUB.replace("//h:ChuHoSo", "//h:ChuHoSo["))
     [issue] = caught.value.issues
     assert (issue.file, issue.line) == ("config/hub.yaml", 9)
     assert "invalid XPath" in issue.message
