@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from land_support import LAND_NS
+from soap_support import HUB_ENVIRON, LAND, STATUS_ACTION, envelope, fault, post, status_update
 from test_rest_intake import assert_problem, body, sample
 
 from lienthong.devtools.samples import HOSO_NS
@@ -100,4 +102,38 @@ def test_an_undecodable_marked_field_is_refused_naming_it(hub_factory: Any, land
     assert problem["field"] == "/h:HoSo/h:ChuHoSo"
     assert "/h:HoSo/h:ChuHoSo" in problem["detail"]
     assert set(problem["suspected_encodings"]) == {"tcvn3", "vni", "viscii", "cp1258"}
+    assert message_rows(hub.project.database) == 0
+
+
+# ---------------------------------------------------------------- inbound SOAP
+
+
+def test_an_nfd_status_update_over_soap_is_stored_nfc(hub_factory: Any) -> None:
+    hub = hub_factory(environ=HUB_ENVIRON)
+    nfc_body = status_update()
+    data = envelope("soap11", unicodedata.normalize("NFD", nfc_body), message_id="dkdd-nfd-1")
+    response = post(hub.client, "soap11", data, action=STATUS_ACTION)
+    assert response.status_code == 200, response.text
+
+    [message_id] = [m["message_id"] for m in hub.client.get("/api/v1/messages").json()]
+    payload, digest, headers = stored_row(hub.project.database, message_id)
+    assert "Nguyễn Thị Hương".encode() in payload
+    assert unicodedata.is_normalized("NFC", payload.decode())
+    assert digest == hashlib.sha256(payload).hexdigest()
+    assert headers["text.nfc"] == "normalised"
+
+
+def test_an_undecodable_marked_field_over_soap_is_a_client_fault_naming_it(hub_factory: Any) -> None:
+    hub = hub_factory(environ=HUB_ENVIRON)
+    rules = [{"senders": [LAND], "namespaces": {"dd": LAND_NS}, "fields": [{"path": "//dd:HoTen"}]}]
+    hub.project.update("hub.yaml", {"intake": {"legacy_text": rules}})
+    hub.stop()
+    hub = hub_factory(hub.project, environ=HUB_ENVIRON)
+    data = envelope("soap11", status_update().replace("Nguyễn Thị Hương", "Nguyen ×÷"), message_id="dkdd-x")
+    response = post(hub.client, "soap11", data, action=STATUS_ACTION)
+
+    assert response.status_code == 500, response.text
+    refused = fault(response)
+    assert refused.code == "Client"
+    assert "/dd:CapNhatTrangThaiHoSo/dd:CanBoXuLy/dd:HoTen" in refused.reason
     assert message_rows(hub.project.database) == 0
