@@ -30,7 +30,7 @@ from lxml import etree
 
 from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration, LegacyTextField
-from lienthong.errors import ConfigError, ConfigIssue, LegacyTextError
+from lienthong.errors import ConfigError, ConfigIssue, InvalidMessageError, LegacyTextError
 from lienthong.jsonxml import JSON_NS, json_to_tree
 from lienthong.vncodecs import ENCODINGS, Encoding
 from lienthong.vndetect import detect
@@ -131,7 +131,10 @@ class TextIntake:
         """NFC for every string and key of a JSON payload, and the marked fields converted; the rest of
         the bytes (spacing, numbers as written, key order, other strings' escapes) stays as it came."""
         outcome = TextOutcome(payload)
-        text = payload.decode("utf-8-sig")  # jsonxml.loads has refused anything else already
+        try:
+            text = payload.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidMessageError(f"payload: JSON must be UTF-8 ({exc})") from exc
         fast = "\\u" not in text and unicodedata.is_normalized("NFC", text)
         if fast and not self._rules_for(sender):
             return outcome

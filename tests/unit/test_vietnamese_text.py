@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 
 from lienthong.config.files import load_configuration
-from lienthong.errors import ConfigError, LegacyTextError
+from lienthong.errors import ConfigError, InvalidMessageError, LegacyTextError
 from lienthong.intake.text import LEGACY_HEADER, NFC_HEADER, TextIntake
 from lienthong.vncodecs import decode, legacy_bytes
 from lienthong.vndetect import detect, is_vietnamese
@@ -159,6 +159,11 @@ def test_json_strings_and_keys_are_nfc_and_the_rest_of_the_bytes_stays() -> None
     assert outcome.headers == {NFC_HEADER: "normalised"}
     escaped = b'{"Ten": "Lie\\u0302m"}'
     assert json.loads(TextIntake().json(escaped, "x").payload) == {"Ten": "Liêm"}
+
+
+def test_a_json_payload_that_is_not_utf8_is_refused() -> None:
+    with pytest.raises(InvalidMessageError, match="UTF-8"):
+        TextIntake().json('{"Ten": "Lâm"}'.encode("cp1258"), "000.00.00.H49")
 
 
 # ---------------------------------------------------------------- legacy fields from hub.yaml
