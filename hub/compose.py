@@ -33,6 +33,7 @@ from lienthong.errors import ConfigError
 from lienthong.intake.callers import CallerRegistry
 from lienthong.intake.inbound import InboundService, compile_inbound
 from lienthong.intake.service import Intake
+from lienthong.intake.text import TextIntake
 from lienthong.pipeline.prepare import Stages, build_preparations
 from lienthong.pipeline.route import CompiledRule, Router
 from lienthong.store import Store
@@ -87,6 +88,7 @@ class CheckedParts:
     trust: TrustStore
     inbound: dict[str, InboundService]
     callers: CallerRegistry
+    text: TextIntake
 
 
 def check_configuration(
@@ -126,6 +128,7 @@ def check_configuration(
     trust: TrustStore | None = None
     inbound: dict[str, InboundService] = {}
     callers: CallerRegistry | None = None
+    text: TextIntake | None = None
     adapters: dict[str, Adapter] = {}
     preparations: dict[str, Stages] = {}
     try:
@@ -156,7 +159,11 @@ def check_configuration(
         callers = CallerRegistry(config.hub.callers)
     except ConfigError as exc:
         issues += exc.issues
-    if issues or trust is None or callers is None:
+    try:
+        text = TextIntake.from_config(config)
+    except ConfigError as exc:
+        issues += exc.issues
+    if issues or trust is None or callers is None or text is None:
         for adapter in adapters.values():
             close = getattr(adapter, "close", None)
             if close is not None:
@@ -169,6 +176,7 @@ def check_configuration(
         trust=trust,
         inbound=inbound,
         callers=callers,
+        text=text,
     )
 
 
@@ -198,7 +206,12 @@ def build_hub(
     lookups = build_lookups(config, plugins, store, breakers, transports=transports)
     router = Router(config.routes)
     intake = Intake(
-        store, router, parts.preparations, on_accepted=workers.wake, verifier=XmlVerifier(parts.trust)
+        store,
+        router,
+        parts.preparations,
+        on_accepted=workers.wake,
+        verifier=XmlVerifier(parts.trust),
+        text=parts.text,
     )
     return Hub(
         config=config,

@@ -141,6 +141,14 @@ class TranslationError(InvalidMessageError):
     title = Title("Không chuyển đổi được dữ liệu", "Translation failed")
 
 
+class LegacyTextError(InvalidMessageError):
+    """A field the configuration marks as possibly in a legacy Vietnamese encoding (TCVN3, VNI, VISCII,
+    Windows-1258) could not be read with confidence; ``detail`` names the field and the suspects."""
+
+    code = "legacy-text"
+    title = Title("Không đọc được văn bản mã cũ", "Legacy-encoded text not readable")
+
+
 class PayloadTooLargeError(HubError):
     """A request body or payload is larger than the hub's limit for it."""
 

@@ -336,6 +336,50 @@ class TlsSettings(Strict):
     )
 
 
+# ---- intake: Vietnamese text (docs/vietnamese-text.md)
+
+
+class LegacyTextField(Strict):
+    """One field that may hold text in a legacy Vietnamese encoding, read as Windows-1252 on the way."""
+
+    path: str = Field(
+        description="XPath 1.0 selecting the field's elements or attributes, with prefixes from the "
+        "rule's namespaces (a JSON payload: its W3C XML form, e.g. //fn:string[@key='HoTen'])."
+    )
+    encoding: Literal["auto", "tcvn3", "vni", "viscii", "cp1258"] = Field(
+        default="auto",
+        description="The encoding the field is in when it is not Unicode, or auto (detect among the four).",
+    )
+    on_unsure: Literal["refuse", "keep"] = Field(
+        default="refuse",
+        description="When detection cannot decide (two readings plausible): refuse the message naming the "
+        "field, or keep the text as it came. Text no encoding can read is always refused.",
+    )
+
+
+class LegacyTextRule(Strict):
+    """Fields of payloads from some senders that may carry legacy-encoded text."""
+
+    senders: list[str] = Field(
+        default_factory=lambda: ["*"], description="Agency codes of the senders, as shell patterns."
+    )
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes the paths use.")
+    fields: list[LegacyTextField] = Field(min_length=1, description="The fields, each with its encoding.")
+
+
+class IntakeSettings(Strict):
+    """What intake does to text before anything hashes, stores, routes or signs it."""
+
+    legacy_text: list[LegacyTextRule] = Field(
+        default_factory=list,
+        description="Fields that may carry TCVN3, VNI, VISCII or Windows-1252-read Windows-1258 text: "
+        "converted to Unicode (NFC) and recorded, or refused naming the field.",
+    )
+
+
+# ---- hub.yaml
+
+
 class HubSettings(Strict):
     """The contents of ``config/hub.yaml``."""
 
@@ -345,6 +389,7 @@ class HubSettings(Strict):
     workers: WorkerSettings = WorkerSettings()
     keys: KeySettings = KeySettings()
     trust: TrustSettings = TrustSettings()
+    intake: IntakeSettings = IntakeSettings()
     tls: TlsSettings | None = Field(default=None, description="Serve HTTPS (and accept client certificates).")
     callers: list[Caller] = Field(
         default_factory=list, description="Systems allowed to call the hub; everything else is refused."

@@ -12,6 +12,10 @@ document without breaking its signature — comments (outside the digest of a ``
 a ``ds:Object`` or ``KeyInfo`` content inside the enveloped signature. What is stored is still the
 payload as received, signature included, so ``hub verify`` and xmlsec1 can check it again.
 Unsigned payloads (where the agency's policy allows them) are acted on as they are.
+
+Text comes first (:mod:`~lienthong.intake.text`): right after the signature check, what the hub acts on is
+put in NFC and the fields ``intake.legacy_text`` marks are read from legacy encodings; an unsigned payload
+is stored in that form, a signed one as it was signed (docs/vietnamese-text.md).
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lxml import etree
 
 from lienthong.envelope import Envelope
-from lienthong.errors import SignatureError, SignatureMissingError, UnknownAdapterError
+from lienthong.errors import LegacyTextError, SignatureError, SignatureMissingError, UnknownAdapterError
+from lienthong.intake.text import TextIntake, TextOutcome
+from lienthong.jsonxml import is_json_content_type
 from lienthong.pipeline.prepare import Stages, payload_tree
 from lienthong.pipeline.route import Router
 from lienthong.store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
@@ -56,8 +62,10 @@ class Intake:
         preparations: Mapping[str, Stages],
         on_accepted: Callable[[], None] | None = None,
         verifier: XmlVerifier | None = None,
+        text: TextIntake | None = None,
     ) -> None:
         self.store = store
+        self.text = text if text is not None else TextIntake()
         self.router = router
         self.preparations = preparations
         self.on_accepted = on_accepted
@@ -133,9 +141,12 @@ class Intake:
         if tree is None and authenticated is None and envelope.is_xml:
             tree = parse_xml(envelope.payload)
         if authenticated is not None:
-            tree = authenticated
+            tree = authenticated  # the caller has put its text in order (see normalise_xml)
         elif tree is not None:
-            tree = self.authenticate(tree, envelope.sender)
+            acted = self.authenticate(tree, envelope.sender)
+            envelope = self.normalise_xml(envelope, acted, signed=acted is not tree)
+            tree = acted
+            del acted
         elif self.verifier is not None and self.verifier.trust.policy_for(envelope.sender).require_signature:
             raise SignatureMissingError(
                 f"this agency's messages must be signed XML; a {envelope.content_type} payload "
@@ -143,12 +154,19 @@ class Intake:
                 reason="unsigned",
                 agency=envelope.sender,
             )
+        elif is_json_content_type(envelope.content_type):
+            envelope = _with_text(envelope, self.text.json(envelope.payload, envelope.sender))
         if tree is None:  # JSON (unsigned, where that is allowed) is routed and mapped as its XML form
             tree = payload_tree(envelope)
         decision = self.router.decide(envelope, tree)
         parsed = [tree] if tree is not None else []
         del tree, authenticated  # _prepare hands the tree on; a reference here would keep it
         return Routed(envelope, decision, self._prepare(envelope, parsed, decision))
+
+    def normalise_xml(self, envelope: Envelope, acted: etree._Element, *, signed: bool) -> Envelope:
+        """Put what the hub acts on in NFC, legacy fields converted (in place), and return the envelope
+        to store: with the NFC payload when unsigned, the signed bytes otherwise; headers record it."""
+        return _with_text(envelope, self.text.xml(envelope.payload, acted, envelope.sender, signed=signed))
 
     def commit(self, routed: Routed) -> AcceptResult:
         """The second half of :meth:`submit`: store the message and its deliveries in one transaction."""
@@ -178,10 +196,10 @@ class Intake:
                 # Act on what the signature covered at intake, as intake did: checked again at the time
                 # of receipt, so an expired certificate does not strand a message accepted before.
                 try:
-                    tree = self.authenticate(
-                        parse_xml(envelope.payload), envelope.sender, at=envelope.received_at
-                    )
-                except SignatureError as exc:
+                    stored = parse_xml(envelope.payload)
+                    tree = self.authenticate(stored, envelope.sender, at=envelope.received_at)
+                    self.text.xml(envelope.payload, tree, envelope.sender, signed=tree is not stored)
+                except (SignatureError, LegacyTextError) as exc:
                     log.warning("not re-routed %s: %s", envelope.message_id, exc.message)
                     continue
             decision = self.router.decide(envelope, tree)
@@ -193,3 +211,9 @@ class Intake:
         if rerouted and self.on_accepted is not None:
             self.on_accepted()
         return rerouted
+
+
+def _with_text(envelope: Envelope, outcome: TextOutcome) -> Envelope:
+    if outcome.payload is envelope.payload and not outcome.headers:
+        return envelope
+    return replace(envelope, payload=outcome.payload, headers={**envelope.headers, **outcome.headers})

@@ -263,15 +263,17 @@ class SoapGateway:
         # the very bytes that are stored, so the stored payload verifies as it did here.
         payload = body_payload(entry)
         del root, header, entry  # nothing below may read the envelope again, and its tree goes now
-        acted = self.hub.intake.authenticate(
-            parse_xml(payload, limits=self.limits, what=f"the body of {op.name}"), service.agency
-        )
+        parsed = parse_xml(payload, limits=self.limits, what=f"the body of {op.name}")
+        acted = self.hub.intake.authenticate(parsed, service.agency)
+        # Text in NFC and legacy fields read before anything looks at it (metadata XPaths included).
+        text = self.hub.intake.text.xml(payload, acted, service.agency, signed=acted is not parsed)
+        del parsed
         meta = op.metadata(acted)
         envelope = new_envelope(
             kind=op.kind,
             sender=service.agency,
             sender_message_id=hub_header.message_id,
-            payload=payload,
+            payload=text.payload,
             content_type=STORED_MEDIA,
             recipient=op.recipient or self.province,
             procedure_code=meta.get("procedure_code"),
@@ -285,6 +287,7 @@ class SoapGateway:
                 "soap.operation": op.name,
                 "soap.version": "1.1" if call.version == "soap11" else "1.2",
                 REQUEST_HASH_HEADER: call.digest,
+                **text.headers,
             },
         )
         routed = self.hub.intake.route(envelope, authenticated=acted)
