@@ -80,6 +80,8 @@ class AdapterSource:
 
 #: The land registry adapter, as the repository ships it.
 LAND_ADAPTER: Final = AdapterSource("land", ROOT)
+#: The tax authority's adapter, as the repository ships it (the land/tax workflow, docs/workflows.md).
+TAX_ADAPTER: Final = AdapterSource("tax", ROOT)
 #: A sixth adapter added as docs/howto/add-an-adapter.md says: data only.
 FEE_ADAPTER: Final = AdapterSource("fee", FIXTURES / "fee-adapter")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION
+from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION, TIEPNHAN
 from lxml import etree
 from project_support import LAND_ADAPTER, adapter_configuration
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
@@ -110,7 +110,7 @@ def land_config(endpoint: str, **changes: Any) -> AdapterConfig:
     """config/adapters/land.yaml as the project ships it (alone), pointed at ``endpoint``, with
     ``changes`` (``wsdl`` and ``transport`` are options of the soap plugin)."""
     config = adapter_configuration(LAND_ADAPTER, environ={"LAND_ENDPOINT": endpoint})
-    land = config.adapters["land"]
+    land = config.adapters["land"].operation_config(TIEPNHAN)  # the operation these tests call
     options = {key: changes.pop(key) for key in ("wsdl", "transport") if key in changes}
     return land.model_copy(update={**changes, "options": {**land.options, **options}})
 
@@ -566,7 +566,7 @@ def test_an_operation_missing_from_the_wsdl_is_a_startup_error() -> None:
 
     [issue] = caught.value.issues
     assert issue.key == "options.operation"
-    assert "'TraCuuHoSo' is not in" in issue.message and "offers: TiepNhanHoSo" in issue.message
+    assert "'TraCuuHoSo' is not in" in issue.message and "offers: DongBoKetQuaThue, NhanBienLaiThanhToan, TiepNhanHoSo" in issue.message
 
 
 def test_a_soap_action_contradicting_the_wsdl_is_a_startup_error() -> None:
