@@ -141,7 +141,8 @@ def test_case(case: Path, dev_keys: DevKeys) -> None:
 
 
 def _land_case() -> Path:
-    return next(c for c in CASES if source_of(c) == LAND_ADAPTER and "refused" not in c.read_text())
+    """The land adapter's dossier case (the one-stop HoSo → TiepNhanHoSo)."""
+    return next(c for c in CASES if source_of(c) == LAND_ADAPTER and c.parent.name == "transfer-basic")
 
 
 @pytest.mark.parametrize("policy", ["xmldsig", "xades-bes"])
