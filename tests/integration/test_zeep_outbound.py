@@ -24,6 +24,7 @@ import pytest
 from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION, TIEPNHAN
 from lxml import etree
 from project_support import LAND_ADAPTER, adapter_configuration
+from sim_recording import Recorder
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 
@@ -50,35 +51,6 @@ DAY = date(2026, 11, 21)
 
 
 # ---------------------------------------------------------------- the registry, and what reached it
-
-
-class Recorder:
-    """ASGI middleware in front of the simulator: the headers and exact body of every POST it got."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-    @property
-    def state(self) -> Any:  # SimulatorServer.stats() reads app.state
-        return self.app.state
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith("/_sim"):
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        chunks: list[bytes] = []
-
-        async def replay() -> Any:
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    self.requests.append((headers, b"".join(chunks)))
-            return message
-
-        await self.app(scope, replay, send)
 
 
 @pytest.fixture(scope="module")
