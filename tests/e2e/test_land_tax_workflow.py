@@ -44,10 +44,12 @@ TAX_KEY = "test-tax-key-not-a-secret"
 TAX_KEY_ENV = "HUB_TAX_API_KEY"
 AUDITOR_KEY = "test-auditor-key-not-a-secret"
 DOSSIER = "000.00.00.H49-261203-0042"
+PIT = "Thuế thu nhập cá nhân từ chuyển nhượng bất động sản"
 H = {"h": HOSO_NS}
 DD = {"dd": LAND_NS}
 TT = {"tt": TAX_NS}
 
+ADDRESS = "Số 7 ngõ 12 phố Lê Thánh Tông, phường Hồng Gai, thành phố Hạ Long, tỉnh Quảng Ninh"
 #: What the one-stop desk entered, once. Composed (NFC) Vietnamese, as the hub keeps it.
 DOSSIER_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
 <HoSo xmlns="{HOSO_NS}">
@@ -59,7 +61,7 @@ DOSSIER_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
   <ChuHoSo>Đặng Thị Thuỷ Tiên</ChuHoSo>
   <SoGiayToChuHoSo>022195007731</SoGiayToChuHoSo>
   <LoaiDoiTuong>1</LoaiDoiTuong>
-  <DiaChiChuHoSo>Số 7 ngõ 12 phố Lê Thánh Tông, phường Hồng Gai, thành phố Hạ Long, tỉnh Quảng Ninh</DiaChiChuHoSo>
+  <DiaChiChuHoSo>{ADDRESS}</DiaChiChuHoSo>
   <SoDienThoai>0983112233</SoDienThoai>
   <TrichYeuHoSo>Nhận chuyển nhượng quyền sử dụng đất của ông Vũ Đức Thắng</TrichYeuHoSo>
   <NgayTiepNhan>20261203091500</NgayTiepNhan>
@@ -154,8 +156,12 @@ def workflow_hub(
     )
     callers = project.read("hub.yaml")["callers"] + [
         {"agency": TAX, "name": "Tổng cục Thuế", "api_key_env": TAX_KEY_ENV, "services": ["soap:tax/*"]},
-        {"agency": PROVINCE, "name": "Kiểm toán", "api_key_sha256": [_digest(AUDITOR_KEY)],
-         "services": ["rest:read-all"]},
+        {
+            "agency": PROVINCE,
+            "name": "Kiểm toán",
+            "api_key_sha256": [_digest(AUDITOR_KEY)],
+            "services": ["rest:read-all"],
+        },
     ]
     project.write("hub.yaml", project.read("hub.yaml") | {"callers": callers})
     environ = {MOTCUA_KEY_ENV: MOTCUA_API_KEY, LAND_KEY_ENV: LAND_KEY, TAX_KEY_ENV: TAX_KEY}
@@ -180,9 +186,13 @@ def _wait_delivered(auditor: httpx.Client, message_id: str, targets: int) -> dic
         time.sleep(0.05)
 
 
-def _post_soap(hub: RunningHub, path: str, key: str, action: str, body: str, message_id: str) -> dict[str, Any]:
+def _post_soap(
+    hub: RunningHub, path: str, key: str, action: str, body: str, message_id: str
+) -> dict[str, Any]:
     headers = soap_headers("soap11", action) | {"X-API-Key": key}
-    response = httpx.post(f"{hub.url}{path}", content=envelope("soap11", body, message_id=message_id), headers=headers)
+    response = httpx.post(
+        f"{hub.url}{path}", content=envelope("soap11", body, message_id=message_id), headers=headers
+    )
     assert response.status_code == 200, response.text
     answer = ack(response)
     assert answer["routeStatus"] == "routed", answer
@@ -230,14 +240,46 @@ def _tax_notices(form: etree._Element) -> str:
     name, code = _text(taxpayer, "tt:TEN_NNT", TT), _text(taxpayer, "tt:SO_GIAY_TO", TT)
     notices = (
         ("LPTB-2026-007702", "05-12-2026", "Lệ phí trước bạ nhà đất", "24070000"),
-        ("TNCN-2026-019340", "06-12-2026", "Thuế thu nhập cá nhân từ chuyển nhượng bất động sản", "96280000"),
+        ("TNCN-2026-019340", "06-12-2026", PIT, "96280000"),
     )
     rows = "".join(
         f"<LIST><MA_SO_THUE>{code}</MA_SO_THUE><TEN_NNT>{name}</TEN_NNT><SO_QUYET_DINH>{number}</SO_QUYET_DINH>"
         f"<NGAY_QUYET_DINH>{day}</NGAY_QUYET_DINH><TEN_TIEUMUC>{item}</TEN_TIEUMUC><SO_TIEN>{amount}</SO_TIEN></LIST>"
         for number, day, item, amount in notices
     )
-    return f"<DATA><BODY><ROW_LIST><MA_HSO>{_text(form, 'tt:MA_HSO', TT)}</MA_HSO>{rows}</ROW_LIST></BODY></DATA>"
+    dossier = _text(form, "tt:MA_HSO", TT)
+    return f"<DATA><BODY><ROW_LIST><MA_HSO>{dossier}</MA_HSO>{rows}</ROW_LIST></BODY></DATA>"
+
+
+def assert_as_entered(form: etree._Element, entered: etree._Element, case_id: str) -> None:
+    """Every value the tax authority received is what the one-stop desk entered."""
+    taxpayer = form.find("tt:NGUOI_NOP_THUE", TT)
+    assert taxpayer is not None
+    assert _text(form, "tt:MA_HSO", TT) == _text(form, "tt:SO_BIEN_NHAN", TT) == DOSSIER
+    assert _text(form, "tt:MA_TTHC", TT) == _text(entered, "h:MaTTHC", H)
+    assert _text(form, "tt:MA_HSO_VPDK", TT) == case_id
+    assert _text(form, "tt:MA_CQ_GUI", TT) == LAND
+    assert _text(taxpayer, "tt:TEN_NNT", TT) == _text(entered, "h:ChuHoSo", H) == "Đặng Thị Thuỷ Tiên"
+    assert _text(taxpayer, "tt:SO_GIAY_TO", TT) == _text(entered, "h:SoGiayToChuHoSo", H)
+    assert _text(taxpayer, "tt:DIA_CHI", TT) == _text(entered, "h:DiaChiChuHoSo", H)
+    assert _text(taxpayer, "tt:DIEN_THOAI", TT) == _text(entered, "h:SoDienThoai", H)
+    fields = {
+        "SO_THUA": "SoThuTuThua",
+        "SO_TO_BAN_DO": "SoHieuBanDo",
+        "DIEN_TICH": "DienTich",
+        "MUC_DICH_SD": "MucDichSuDung",
+        "DIA_CHI": "DiaChiChiTiet",
+    }
+    as_taxed = [
+        {ours: parcel.findtext(f"tt:{theirs}", None, TT) for theirs, ours in fields.items()}
+        for parcel in form.iterfind("tt:DS_THUA_DAT/tt:THUA_DAT", TT)
+    ]
+    as_entered = [
+        {ours: parcel.findtext(f"h:{ours}", None, H) for ours in fields.values()}
+        for parcel in entered.iterfind("h:ThongTinThuaDat", H)
+    ]
+    assert as_taxed == as_entered and len(as_taxed) == 2
+    assert as_taxed[0]["DiaChiChiTiet"] == "Tổ 2, khu 5, phường Giếng Đáy, thành phố Hạ Long, tỉnh Quảng Ninh"
 
 
 def test_a_dossier_entered_once_reaches_land_and_tax_with_every_value_as_entered(
@@ -268,35 +310,17 @@ def test_a_dossier_entered_once_reaches_land_and_tax_with_every_value_as_entered
 
     # 2. The land office sends the cadastral information transfer form; the hub gives it to tax.
     form_ack = _post_soap(
-        hub, "/soap/land", LAND_KEY, f"{LAND_NS}/GuiPhieuChuyenThongTinDiaChinh",
-        _cadastral_form(intake, case_id), "vpdk-pctt-0517",
+        hub,
+        "/soap/land",
+        LAND_KEY,
+        f"{LAND_NS}/GuiPhieuChuyenThongTinDiaChinh",
+        _cadastral_form(intake, case_id),
+        "vpdk-pctt-0517",
     )
     _wait_delivered(auditor, form_ack["messageId"], 1)
     [form] = tax_authority.bodies(f"{{{TAX_NS}}}PHIEU_CHUYEN_TTDC")
 
-    # Every value the tax authority received is what the one-stop desk entered.
-    taxpayer = form.find("tt:NGUOI_NOP_THUE", TT)
-    assert taxpayer is not None
-    assert _text(form, "tt:MA_HSO", TT) == _text(form, "tt:SO_BIEN_NHAN", TT) == DOSSIER
-    assert _text(form, "tt:MA_TTHC", TT) == _text(entered, "h:MaTTHC", H)
-    assert _text(form, "tt:MA_HSO_VPDK", TT) == case_id
-    assert _text(form, "tt:MA_CQ_GUI", TT) == LAND
-    assert _text(taxpayer, "tt:TEN_NNT", TT) == _text(entered, "h:ChuHoSo", H) == "Đặng Thị Thuỷ Tiên"
-    assert _text(taxpayer, "tt:SO_GIAY_TO", TT) == _text(entered, "h:SoGiayToChuHoSo", H)
-    assert _text(taxpayer, "tt:DIA_CHI", TT) == _text(entered, "h:DiaChiChuHoSo", H)
-    assert _text(taxpayer, "tt:DIEN_THOAI", TT) == _text(entered, "h:SoDienThoai", H)
-    fields = {"SO_THUA": "SoThuTuThua", "SO_TO_BAN_DO": "SoHieuBanDo", "DIEN_TICH": "DienTich",
-              "MUC_DICH_SD": "MucDichSuDung", "DIA_CHI": "DiaChiChiTiet"}
-    as_taxed = [
-        {ours: parcel.findtext(f"tt:{theirs}", None, TT) for theirs, ours in fields.items()}
-        for parcel in form.iterfind("tt:DS_THUA_DAT/tt:THUA_DAT", TT)
-    ]
-    as_entered = [
-        {ours: parcel.findtext(f"h:{ours}", None, H) for ours in fields.values()}
-        for parcel in entered.iterfind("h:ThongTinThuaDat", H)
-    ]
-    assert as_taxed == as_entered and len(as_taxed) == 2
-    assert as_taxed[0]["DiaChiChiTiet"] == "Tổ 2, khu 5, phường Giếng Đáy, thành phố Hạ Long, tỉnh Quảng Ninh"
+    assert_as_entered(form, entered, case_id)
 
     # 3. Later, the tax authority pushes its notices; the hub gives them to the land registry.
     notices_ack = _post_soap(
@@ -312,7 +336,12 @@ def test_a_dossier_entered_once_reaches_land_and_tax_with_every_value_as_entered
     ]
     assert rows == [
         ("LPTB-2026-007702", "Lệ phí trước bạ nhà đất", "Đặng Thị Thuỷ Tiên", "24070000"),
-        ("TNCN-2026-019340", "Thuế thu nhập cá nhân từ chuyển nhượng bất động sản", "Đặng Thị Thuỷ Tiên", "96280000"),
+        (
+            "TNCN-2026-019340",
+            "Thuế thu nhập cá nhân từ chuyển nhượng bất động sản",
+            "Đặng Thị Thuỷ Tiên",
+            "96280000",
+        ),
     ]
 
     # 4. The citizen pays; the one-stop system sends the receipt once; tax and land both receive it.
@@ -329,7 +358,10 @@ def test_a_dossier_entered_once_reaches_land_and_tax_with_every_value_as_entered
     _wait_delivered(auditor, paid.json()["message_id"], 2)
     [voucher] = tax_authority.bodies(f"{{{TAX_NS}}}CHUNG_TU_NOP_THUE")
     assert [_text(voucher, f"tt:{f}", TT) for f in ("MA_HSO", "MA_SO_THUE", "SO_TIEN", "THOI_GIAN_NOP")] == [
-        DOSSIER, "022195007731", "24070000", "10-12-2026 10:30:45"
+        DOSSIER,
+        "022195007731",
+        "24070000",
+        "10-12-2026 10:30:45",
     ]
     assert _text(voucher, "tt:TEN_NNT", TT) == "Đặng Thị Thuỷ Tiên"
     [receipt] = land_registry.bodies(f"{{{LAND_NS}}}NhanBienLaiThanhToan")
@@ -338,7 +370,9 @@ def test_a_dossier_entered_once_reaches_land_and_tax_with_every_value_as_entered
 
     # 5. The dossier's messages are all in the store, correlated to its dossier code.
     correlation = derive_correlation_id(DOSSIER, None)
-    listed = auditor.get("/api/v1/messages", params={"correlation_id": str(correlation)}).raise_for_status().json()
+    listed = (
+        auditor.get("/api/v1/messages", params={"correlation_id": str(correlation)}).raise_for_status().json()
+    )
     trail = sorted((m["sender"], m["kind"], m["dossier_code"], m["route"]["rule"]) for m in listed)
     assert trail == sorted(
         [

@@ -24,9 +24,9 @@ import pytest
 from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION, TIEPNHAN
 from lxml import etree
 from project_support import LAND_ADAPTER, adapter_configuration
-from sim_recording import Recorder
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
+from sim_recording import Recorder
 
 from lienthong.adapter import AdapterContext
 from lienthong.config.models import AdapterConfig
@@ -538,7 +538,9 @@ def test_an_operation_missing_from_the_wsdl_is_a_startup_error() -> None:
 
     [issue] = caught.value.issues
     assert issue.key == "options.operation"
-    assert "'TraCuuHoSo' is not in" in issue.message and "offers: DongBoKetQuaThue, NhanBienLaiThanhToan, TiepNhanHoSo" in issue.message
+    assert "'TraCuuHoSo' is not in" in issue.message and (
+        "offers: DongBoKetQuaThue, NhanBienLaiThanhToan, TiepNhanHoSo" in issue.message
+    )
 
 
 def test_a_soap_action_contradicting_the_wsdl_is_a_startup_error() -> None:

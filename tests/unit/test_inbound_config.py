@@ -48,7 +48,11 @@ def problems(config: Path) -> list[str]:
 def test_the_projects_land_service_compiles_and_renders_its_wsdl(tmp_path: Path) -> None:
     services = compile_inbound(load_configuration(project(tmp_path), environ={}))
     land = services["land"]
-    assert sorted(land.operations) == ["CapNhatTrangThaiHoSo", "GuiPhieuChuyenThongTinDiaChinh", "TraKetQuaHoSo"]
+    assert sorted(land.operations) == [
+        "CapNhatTrangThaiHoSo",
+        "GuiPhieuChuyenThongTinDiaChinh",
+        "TraKetQuaHoSo",
+    ]
     assert sorted(land.published.schemas) == ["hub/hub.xsd", "land/dangkydatdai.xsd"]
     wsdl = parse_xml(land.published.render("https://hub.example.vn/soap/land") or b"")
     assert {el.get("location") for el in wsdl.iter("{*}address")} == {"https://hub.example.vn/soap/land"}
@@ -63,7 +67,9 @@ def test_a_body_element_in_no_namespace_is_named_without_a_prefix(tmp_path: Path
     assert notice.element == "DATA"
     assert tax.dispatch(None, parse_xml(b"<DATA><BODY/></DATA>")) is notice
     assert sorted(tax.published.schemas) == ["hub/hub.xsd", "tax/thongbaothue.xsd"]
-    entry = parse_xml(b"<DATA><BODY><ROW_LIST><MA_HSO> 000.00.00.H49-261121-0001 </MA_HSO></ROW_LIST></BODY></DATA>")
+    entry = parse_xml(
+        b"<DATA><BODY><ROW_LIST><MA_HSO> 000.00.00.H49-261121-0001 </MA_HSO></ROW_LIST></BODY></DATA>"
+    )
     assert notice.metadata(entry) == {"dossier_code": "000.00.00.H49-261121-0001"}
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree
 from land_support import TIEPNHAN
+from lxml import etree
 from project_support import LAND_ADAPTER, adapter_configuration, base_routes
 
 from lienthong import MemoryTransport, TransportRequest, TransportResponse
