@@ -443,7 +443,10 @@ class InboundOperation(Strict):
     kind: Literal["dossier", "document", "status", "query", "answer"] = Field(
         description="Kind of message the operation carries."
     )
-    element: str = Field(description="Body element, as prefix:name with a prefix from 'namespaces'.")
+    element: str = Field(
+        description="Body element, as prefix:name with a prefix from 'namespaces', or a bare name for an "
+        "element in no namespace (such as tax's DATA)."
+    )
     soap_action: str | None = Field(default=None, description="SOAPAction (1.1) / action (1.2) value.")
     dossier_code: str | None = Field(
         default=None,

@@ -9,7 +9,8 @@ adapter's business (routes.yaml is the province's), so no case depends on which 
 which other adapters are configured.
 
 case.yaml holds the envelope's metadata (``kind``, ``sender``; optionally ``procedure_code``,
-``dossier_code``, ``document_id``, ``document_type``, ``recipient``, ``message_id``) and either
+``dossier_code``, ``document_id``, ``document_type``, ``recipient``, ``message_id``; ``operation``, the
+adapter operation that must take the input, for an adapter with several) and either
 nothing more (the output must equal expected.xml, compared canonically) or ``refused:`` with words
 the refusal must contain (input the adapter's target can never accept).
 
@@ -34,7 +35,7 @@ from ruamel.yaml import YAML
 from lienthong.config.models import Configuration, SigningPolicyConfig
 from lienthong.envelope import Envelope, MessageKind, new_envelope
 from lienthong.errors import InvalidMessageError
-from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.prepare import build_preparations
 from lienthong.trust.keys import Keystore, create_dev_ca
 from lienthong.trust.sign import Signer, build_signers
 from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier
@@ -96,7 +97,8 @@ def check_case(case: Path, config: Configuration, name: str, keys: DevKeys | Non
     if adapter.signing.policy != "none":
         assert keys is not None, f"adapter '{name}' signs: the case needs development keys"
         signers = build_signers(config, keys.keystore)
-    preparation = Preparation.from_config(config, adapter, signer=signers.get(name))
+    # The adapter's stages as intake runs them: with operations, the one that accepts the input.
+    preparation = build_preparations(config, signers=signers, only=[name])[name]
     envelope = envelope_for(case, spec)
 
     if "refused" in spec:
@@ -107,6 +109,8 @@ def check_case(case: Path, config: Configuration, name: str, keys: DevKeys | Non
     prepared = preparation.prepare(envelope, None)
 
     assert prepared.target == name
+    if "operation" in spec:
+        assert prepared.operation == spec["operation"]
     output = parse_xml(prepared.payload)
     signatures = output.findall(f".//{{{XMLDSIG_NS}}}Signature")
     if adapter.signing.policy == "none":
@@ -137,7 +141,8 @@ def test_case(case: Path, dev_keys: DevKeys) -> None:
 
 
 def _land_case() -> Path:
-    return next(c for c in CASES if source_of(c) == LAND_ADAPTER and "refused" not in c.read_text())
+    """The land adapter's dossier case (the one-stop HoSo → TiepNhanHoSo)."""
+    return next(c for c in CASES if source_of(c) == LAND_ADAPTER and c.parent.name == "transfer-basic")
 
 
 @pytest.mark.parametrize("policy", ["xmldsig", "xades-bes"])
