@@ -850,10 +850,17 @@ class LookupRequest(Strict):
 class LookupConfig(Strict):
     """A synchronous lookup through this adapter (request-reply, not store-and-forward): a provincial
     system asks ``GET /api/v1/lookups/<adapter>/<key>`` (or the SOAP operation at
-    ``/soap/lookups/<adapter>``), the hub checks the key, calls the adapter's operation once with
-    ``timeout``, logs the exchange as a message of kind ``query``, and answers with the element
-    ``answer`` of the reply. Callers need the right ``lookup:<adapter>``."""
+    ``/soap/lookups/<adapter>``), the hub checks the key, calls the adapter (with ``operations``: the
+    one named by ``operation``) once with ``timeout``, logs the exchange as a message of kind
+    ``query``, and answers with the element ``answer`` of the reply. Callers need the right
+    ``lookup:<adapter>``."""
 
+    operation: str | None = Field(
+        default=None,
+        description="The adapter operation the lookup calls: its plugin, endpoint, options and schema. "
+        "Required when the adapter has 'operations'; without them, the adapter's own settings are used "
+        "(and this, if given, must be the single operation's name, i.e. its options.operation).",
+    )
     key: LookupKey = LookupKey()
     namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes used in this section.")
     request: LookupRequest

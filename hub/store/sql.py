@@ -259,6 +259,7 @@ class SqlStore:
                 insert(deliveries).values(
                     message_id=envelope.message_id,
                     target=exchange.target,
+                    operation=exchange.operation,
                     state=DeliveryState.DELIVERED.value,
                     attempts=1,
                     round_attempts=1,
