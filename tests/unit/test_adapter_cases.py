@@ -10,8 +10,9 @@ which other adapters are configured.
 
 case.yaml holds the envelope's metadata (``kind``, ``sender``; optionally ``procedure_code``,
 ``dossier_code``, ``document_id``, ``document_type``, ``recipient``, ``message_id``) and either
-nothing more (the output must equal expected.xml, compared canonically) or ``refused:`` with words
-the refusal must contain (input the adapter's target can never accept).
+nothing more (the output must equal expected.xml, compared canonically, or expected.json, compared as
+JSON values) or ``refused:`` with words the refusal must contain (input the adapter's target can never
+accept). For an adapter with several operations, ``operation:`` names the one the input must go to.
 
 Cases are collected from the repository's ``adapters/*/cases/`` (the adapter's YAML is
 ``config/adapters/<name>.yaml``) and from fixture adapters under ``tests/fixtures/*/`` laid out alike.
@@ -20,6 +21,7 @@ Cases are collected from the repository's ``adapters/*/cases/`` (the adapter's Y
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,7 +36,7 @@ from ruamel.yaml import YAML
 from lienthong.config.models import Configuration, SigningPolicyConfig
 from lienthong.envelope import Envelope, MessageKind, new_envelope
 from lienthong.errors import InvalidMessageError
-from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.prepare import build_preparations
 from lienthong.trust.keys import Keystore, create_dev_ca
 from lienthong.trust.sign import Signer, build_signers
 from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier
@@ -96,7 +98,7 @@ def check_case(case: Path, config: Configuration, name: str, keys: DevKeys | Non
     if adapter.signing.policy != "none":
         assert keys is not None, f"adapter '{name}' signs: the case needs development keys"
         signers = build_signers(config, keys.keystore)
-    preparation = Preparation.from_config(config, adapter, signer=signers.get(name))
+    preparation = build_preparations(config, signers=signers, only=[name])[name]
     envelope = envelope_for(case, spec)
 
     if "refused" in spec:
@@ -107,6 +109,12 @@ def check_case(case: Path, config: Configuration, name: str, keys: DevKeys | Non
     prepared = preparation.prepare(envelope, None)
 
     assert prepared.target == name
+    assert prepared.operation == spec.get("operation"), "the input went to another operation"
+    if (case.parent / "expected.json").is_file():
+        assert prepared.content_type == "application/json"
+        expected = json.loads((case.parent / "expected.json").read_bytes())
+        assert json.loads(prepared.payload) == expected
+        return
     output = parse_xml(prepared.payload)
     signatures = output.findall(f".//{{{XMLDSIG_NS}}}Signature")
     if adapter.signing.policy == "none":
