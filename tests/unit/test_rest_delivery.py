@@ -256,13 +256,12 @@ def test_a_missing_secret_holds_deliveries_back_naming_the_variable_and_calls_no
     """The configuration still checks (hub config check passes where the secret is not given), but no
     call goes out without it: the delivery waits, its error naming the variable."""
     monkeypatch.delenv("JUSTICE_API_KEY", raising=False)
-    calls: list[TransportRequest] = []
-    rest, _ = adapter(lambda r: calls.append(r) or answer(200, {}), api_key={"env": "JUSTICE_API_KEY"})
+    rest, transport = adapter(lambda r: answer(200, {}), api_key={"env": "JUSTICE_API_KEY"})
 
     with pytest.raises(TransientDeliveryError) as caught:
         rest.deliver(claim())
 
-    assert "JUSTICE_API_KEY" in caught.value.message and calls == []
+    assert "JUSTICE_API_KEY" in caught.value.message and transport.requests == []
 
 
 # ---------------------------------------------------------------- a session, as the national portal has

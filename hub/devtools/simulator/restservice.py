@@ -162,10 +162,10 @@ class RestService:
                 value = json.loads(body)
             except (InvalidMessageError, ValueError) as exc:
                 raise _Problem(400, "Nội dung không phải JSON hợp lệ", str(exc)) from exc
-        if (session := self.spec.session) is not None:
-            if not self.core.sessions.valid(_field(value, session.body_field)):
-                self.core.count("invalid")
-                return self.core.sessions.refusal(session)
+        session = self.spec.session
+        if session is not None and not self.core.sessions.valid(_field(value, session.body_field)):
+            self.core.count("invalid")
+            return self.core.sessions.refusal(session)
         op = self._select(request, value)
         if errors := _schema_errors(self.requests[op.name], value):
             raise _Problem(
@@ -196,9 +196,7 @@ class RestService:
             if digests is not None:
                 params["digests"] = digests
             answer = self._answer(op, tree, params)
-            return Accepted(
-                op.name, key, status, answer, 200, _JSON, op.then[0].after if op.then else None
-            )
+            return Accepted(op.name, key, status, answer, 200, _JSON, op.then[0].after if op.then else None)
 
         record, duplicate = self.core.store.accept(
             self.spec.name, message_id, body, request_hash, meta, decide
@@ -238,7 +236,9 @@ class RestService:
             try:
                 data = base64.b64decode("".join((text or "").split()), validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise _Problem(400, "Nội dung tệp không phải base64", f"a document is not base64: {exc}") from exc
+                raise _Problem(
+                    400, "Nội dung tệp không phải base64", f"a document is not base64: {exc}"
+                ) from exc
             out.append(hashlib.sha256(data).hexdigest())
         return " ".join(out)
 

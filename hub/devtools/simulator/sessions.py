@@ -89,7 +89,10 @@ class Sessions:
         ok &= hmac.compare_digest(password.encode(), spec.password.encode())
         if not ok:
             return JSONResponse(
-                {spec.code_field: 1, "message": "Sai tên đăng nhập hoặc mật khẩu / wrong username or password"},
+                {
+                    spec.code_field: 1,
+                    "message": "Sai tên đăng nhập hoặc mật khẩu / wrong username or password",
+                },
                 401,
             )
         return JSONResponse({"session": self.open(spec.ttl), spec.code_field: 0})
