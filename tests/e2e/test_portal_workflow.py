@@ -338,3 +338,22 @@ def test_the_callback_refuses_a_wrong_api_key_and_keeps_the_digest_of_each_docum
     assert answer.status_code == 200, answer.text
     assert answer.json()["GiayToNhan"] == [hashlib.sha256(pdf).hexdigest()]
     assert [r["status"] for r in motcua.records(key="000.00.00.H49-261121-0009")] == ["10"]
+
+
+def test_the_portal_refuses_wrong_credentials_and_calls_without_a_session_in_its_own_shape(
+    portal: Portal,
+) -> None:
+    base = portal.dvcqg.server.base_url
+    wrong = httpx.post(f"{base}/api/dvcqg/login", json={"username": "quangninh.lgsp", "password": "x"})
+    assert wrong.status_code == 401 and wrong.json()["error_code"] == 1 and "session" not in wrong.json()
+
+    call = {"madonvi": "000.00.00.H49", "service": "TraCuuHoSo", "mahoso": CODE}
+    refused = httpx.post(portal.dvcqg.server.url, json=call | {"session": "made-up"})
+    assert (refused.status_code, refused.json()["error_code"]) == (200, "-1")
+
+    login = {"username": SECRETS["DVCQG_USERNAME"], "password": SECRETS["DVCQG_PASSWORD"]}
+    session = httpx.post(f"{base}/api/dvcqg/login", json=login).json()
+    assert session["error_code"] == 0
+    unknown = httpx.post(portal.dvcqg.server.url, json=call | {"session": session["session"]})
+    assert unknown.json() == {"error_code": "01", "message": "Không tìm thấy hồ sơ", "result": []}
+    assert portal.dvcqg.records() == []  # a lookup records nothing
