@@ -542,6 +542,17 @@ class SimulatorOperation(Strict):
     answer_schema: Path | None = Field(
         default=None, description="REST: JSON Schema (*.schema.json) the answer must satisfy."
     )
+    status_from: str | None = Field(
+        default=None,
+        description="XPath 1.0 over the request (same context as 'key') whose value is the new record's "
+        "status instead of 'status', e.g. a pushed TrangThaiHoSo; empty gives 'status'.",
+    )
+    digests: str | None = Field(
+        default=None,
+        description="XPath 1.0 selecting base64 values in the request (documents sent inline): each is "
+        "decoded and its SHA-256 (hex) passed to the answer XSLT as parameter 'digests', space-separated, "
+        "so a test can compare the bytes received. Invalid base64 is refused (400).",
+    )
 
     @model_validator(mode="after")
     def _lookup_reads(self) -> SimulatorOperation:
@@ -578,6 +589,28 @@ class SimulatorQuery(Strict):
     )
 
 
+class SimulatorApiKey(Strict):
+    """REST: the key a caller of the simulated system must present (its value from the environment)."""
+
+    header: str = Field(default="X-API-Key", description="Header carrying the key.")
+    env: str = Field(description="Environment variable holding the expected key (set it for the hub too).")
+
+
+class SimulatorSession(Strict):
+    """REST: a session login as the national portal has: ``POST login_path {username, password}``
+    answers ``{session, error_code: 0}``; every other call carries the session in a body field."""
+
+    login_path: str = Field(pattern=r"^/[^\s?#]*$", description="URL path of the login call.")
+    username_env: str = Field(description="Environment variable holding the username it accepts.")
+    password_env: str = Field(description="Environment variable holding the password it accepts.")
+    field: str = Field(default="session", description="Top-level body field carrying the session.")
+    ttl: Duration = Field(default=timedelta(minutes=30), description="How long a session lives.")
+    code_field: str = Field(default="error_code", description="Answer field of the portal's result code.")
+    expired_code: str = Field(
+        default="-1", description="Code answered (HTTP 200) for a missing, unknown or expired session."
+    )
+
+
 class SimulatorService(Strict):
     """One endpoint of a simulated system: a SOAP service or a set of REST/JSON operations."""
 
@@ -610,6 +643,12 @@ class SimulatorService(Strict):
         description="REST: body field (dotted path through objects) holding the idempotency key instead.",
     )
     query: SimulatorQuery | None = Field(default=None, description="The query operation, if served.")
+    api_key: SimulatorApiKey | None = Field(
+        default=None, description="REST: refuse calls without this API key (401 problem+json)."
+    )
+    session: SimulatorSession | None = Field(
+        default=None, description="REST: a session login every call must carry (the national portal's)."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -622,6 +661,8 @@ class SimulatorService(Strict):
 
     @model_validator(mode="after")
     def _fits_protocol(self) -> SimulatorService:
+        if self.protocol == "soap" and (self.api_key is not None or self.session is not None):
+            raise ValueError("'api_key' and 'session' are for REST services")
         if self.protocol == "soap":
             if self.schema_ is None:
                 raise ValueError("a SOAP service needs 'schema' (the XSD of its bodies)")

@@ -126,10 +126,13 @@ class RestOptions(_Strict):
 _TRANSIENT_STATUSES: Final = frozenset({408, 429})
 
 
-def _secret(env: str, key: str) -> str:
+def _secret(env: str, missing: list[str]) -> str:
+    """The secret in ``env``; an unset one is noted in ``missing`` rather than refused here, so that a
+    configuration can be checked (and the hub started) where the secret is not given: deliveries that
+    need it wait, their error naming the variable, and go out once the hub is restarted with it set."""
     value = os.environ.get(env, "")
     if not value:
-        raise ConfigError([ConfigIssue("", None, None, key, f"environment variable {env} is not set")])
+        missing.append(env)
     return value
 
 
@@ -160,15 +163,16 @@ class RestAdapter:
         self.transport = ctx.transport
         self.hub_agency = ctx.hub_agency
         self._headers = {**options.headers, "Accept": JSON_CONTENT_TYPE}
+        self._missing: list[str] = []
         if options.api_key is not None:
-            key = _secret(options.api_key.env, "options.api_key.env")
+            key = _secret(options.api_key.env, self._missing)
             scheme = options.api_key.scheme
             self._headers[options.api_key.header] = f"{scheme} {key}" if scheme else key
         self._credentials: tuple[str, str] | None = None
         if options.session is not None:
             self._credentials = (
-                _secret(options.session.username_env, "options.session.username_env"),
-                _secret(options.session.password_env, "options.session.password_env"),
+                _secret(options.session.username_env, self._missing),
+                _secret(options.session.password_env, self._missing),
             )
         self.answer_schema: JsonSchemaValidator | None = None
         if options.answer is not None and options.answer.schema_ is not None:
@@ -184,6 +188,12 @@ class RestAdapter:
     # ------------------------------------------------------------ sending
 
     def deliver(self, claim: Claim) -> Delivered:
+        if self._missing:
+            names = ", ".join(self._missing)
+            raise TransientDeliveryError(
+                f"environment variable {names} is not set: set it and restart the hub ({self.endpoint} "
+                "was not called)"
+            )
         headers = dict(self._headers)
         headers["Content-Type"] = claim.content_type
         if self.options.hub_headers:
