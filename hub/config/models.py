@@ -491,7 +491,8 @@ class SimulatorStep(Strict):
     body: Path | None = Field(
         default=None,
         description="XSLT turning the stored request into the call's body (parameters message_id, key, "
-        "sequence, received_at, status, now). Required with 'call'.",
+        "sequence, received_at, status, now; case_sequence, case_received_at, case_message_id of the "
+        "first record under the same key). Required with 'call'.",
     )
     status: str | None = Field(
         default=None,

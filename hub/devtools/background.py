@@ -2,10 +2,13 @@
 
 Port 0 lets the OS pick a free port, so parallel runs never collide; ``url`` tells where it landed.
 ``ssl`` takes uvicorn's ``ssl_*`` options (see ``callers.server_tls_options``) to serve HTTPS.
+``sock`` serves on a socket bound beforehand (:func:`bound_socket`): its URL is known before the app
+exists, which a hub and the simulators that call it back need, each configured with the other's URL.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -14,6 +17,14 @@ from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+
+
+def bound_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A TCP socket bound to a free port of ``host`` (not listening yet: the server listens on it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
 
 
 class BackgroundServer:
@@ -25,15 +36,20 @@ class BackgroundServer:
         *,
         log_level: str = "warning",
         ssl: Mapping[str, Any] | None = None,
+        sock: socket.socket | None = None,
         **options: Any,
     ) -> None:
         settings: dict[str, Any] = {"lifespan": "on", "access_log": False, **(ssl or {}), **options}
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level, **settings)
         self.scheme = "https" if ssl and ssl.get("ssl_certfile") else "http"
         self.server = uvicorn.Server(config)
-        self.host = host
-        self.port = port
-        self._thread = threading.Thread(target=self.server.run, name="hub-background-server", daemon=True)
+        self.host, self.port = host, port
+        if sock is not None:
+            self.host, self.port = sock.getsockname()[:2]
+        sockets = [sock] if sock is not None else None
+        self._thread = threading.Thread(
+            target=self.server.run, args=(sockets,), name="hub-background-server", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -345,7 +346,8 @@ def hub_factory(
 
     ``environ`` is what its caller registry reads API keys from (default: the one-stop system's key);
     ``ssl`` takes uvicorn's ``ssl_*`` options; the client sends ``headers`` (default: that key) and
-    checks the server's certificate with ``verify``."""
+    checks the server's certificate with ``verify``; ``sock`` is a socket bound beforehand
+    (``bound_socket``), for simulators that must know the hub's URL before it starts."""
     running: list[RunningHub] = []
 
     def start(
@@ -355,13 +357,14 @@ def hub_factory(
         ssl: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] = MOTCUA_HEADERS,
         verify: ssl.SSLContext | bool = True,
+        sock: socket.socket | None = None,
         **settings: Any,
     ) -> RunningHub:
         project = project or project_factory(land_sim.url, **settings)
         hub = build_hub(project.load())
         try:
             app = create_app(hub, callers=CallerRegistry(hub.config.hub.callers, environ))
-            server = BackgroundServer(app, ssl=ssl).start()
+            server = BackgroundServer(app, ssl=ssl, sock=sock).start()
         except BaseException:
             hub.close()
             raise

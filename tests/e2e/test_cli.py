@@ -349,6 +349,7 @@ def test_send_submits_a_file_and_status_shows_its_delivery(
     rows = [line for line in out.splitlines() if re.match(r"^\W*land\W", line)]
     assert len(rows) == 1, out
     assert re.search(
+        # the delivery names the adapter's operation it called
         r"\bland/TiepNhanHoSo\s*│\s*delivered\s*│\s*1\s*│\s*\d\d:\d\d:\d\d\.\d{3}\s*│\s*delivered\s*│",
         rows[0],
     )

@@ -12,7 +12,7 @@ import pytest
 
 
 @pytest.mark.slow
-def test_demo_delivers_every_dossier_through_an_outage(
+def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflow(
     hub_cli: Callable[..., subprocess.CompletedProcess[str]], shipped_project: Any
 ) -> None:
     # Run from a checkout of its own (config/ copied, schemas and mappings linked): var/demo/ lands there.
@@ -25,14 +25,52 @@ def test_demo_delivers_every_dossier_through_an_outage(
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert elapsed < 60
     out = result.stdout
-    assert "6 dossiers accepted (HTTP 202) while the registry is down" in out
-    assert "duplicate=True" in out
-    assert "an invalid dossier is refused: HTTP 422" in out
-    assert "kept as 'unroutable'" in out
-    assert "what went where" in out
-    rows = [line for line in out.splitlines() if re.search(r"H49-\d{6}-\d{4}\s+.*\bdelivered\b", line)]
-    assert len(rows) == 6, out
+    outage, land_tax = out.split("Land ↔ tax", 1)
+    land_tax, business = land_tax.split("Business lookup", 1)
+
+    # The bulk part: every dossier through the registry's outage, the refusals, the signatures.
+    assert "6 dossiers accepted (HTTP 202) while the registry is down" in outage
+    assert "duplicate=True" in outage
+    assert "an invalid dossier is refused: HTTP 422" in outage
+    assert "kept as 'unroutable'" in outage
+    assert "what went where" in outage
+    rows = [line for line in outage.splitlines() if re.search(r"H49-\d{6}-\d{4}\s+.*\bdelivered\b", line)]
+    assert len(rows) == 6, outage
     assert all(re.search(r"\bDD-\d{4}-\d{6}\b", row) for row in rows), "every row shows the registry case"
-    assert "6/6 payloads sent carry an XML signature that verifies" in out
-    assert re.search(r"^delivered 6/6 in [\d.]+s", out, re.MULTILINE), out
+    assert "6/6 payloads sent carry an XML signature that verifies" in outage
+    assert re.search(r"^delivered 6/6 in [\d.]+s · the registry took 6 dossiers in", outage, re.MULTILINE)
     assert (checkout / "var" / "demo" / "hub.db").is_file()
+
+    # Land ↔ tax: three more dossiers, each step of each in order, ending with the registry's result.
+    dossiers = re.split(r"^\s+(000\.00\.00\.H49-\d{6}-\d{4})\s*$", land_tax, flags=re.MULTILINE)[1:]
+    codes = dossiers[0::2]
+    assert codes == sorted(set(codes)) and len(codes) == 3, land_tax
+    assert not set(codes) & {re.split(r"\s+", row.strip())[0] for row in rows}, "not the outage's dossiers"
+    for rest in dossiers[1::2]:
+        table = re.split(r"\n[ \t]*\n", rest.strip("\n"))[0]  # up to the blank row ending the dossier
+        steps = [re.split(r"\s{2,}", line.strip())[:3] for line in table.splitlines() if line.strip()]
+        assert [s[0] for s in steps if not s[0].startswith("→")] == [
+            "dossier filed",
+            "land: status update",
+            "land: transfer form",
+            "tax: tax notices",
+            "payment receipt",
+            "land: result",
+        ], table
+        deliveries = sorted((s[0], s[1], s[2]) for s in steps if s[0].startswith("→"))
+        assert deliveries == [
+            ("→ DongBoKetQuaThue", "land", "delivered, 1 try"),
+            ("→ NhanBienLaiThanhToan", "land", "delivered, 1 try"),
+            ("→ NhanChungTuNopThue", "tax", "delivered, 1 try"),
+            ("→ NhanPhieuChuyenTTDC", "tax", "delivered, 1 try"),
+            ("→ TiepNhanHoSo", "land", "delivered, 1 try"),
+        ], table
+        times = [float(t) for t in re.findall(r"\+(\d+\.\d)s\s*$", table, re.MULTILINE)]
+        assert len(times) == 11 and times == sorted(times) and times[-1] < 30
+    assert "3/3 dossiers from filing to certificate, each entered once" in land_tax
+
+    # Business lookup: answered, refused without a call, 503 while the registry is down.
+    assert re.search(r"5700100256\s+200\s+CÔNG TY CỔ PHẦN", business), business
+    assert re.search(r"5700100257\s+422\s+'5700100257' has a\s.*\s0\s", business), business
+    assert re.search(r"5700100256-001\s+503\s+business did not", business), business
+    assert "all parts went through" in business

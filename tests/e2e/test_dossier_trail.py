@@ -231,7 +231,7 @@ def test_hub_trail_shows_the_timeline_in_vietnam_time(
         [
             local(land["delivered_at"]),
             "out",
-            f"land/TiepNhanHoSo · {LAND}",
+            f"land/TiepNhanHoSo · {LAND}",  # a delivery names the adapter's operation it calls
             "dossier",
             "delivered, attempt 1, HTTP 200",
             "",

@@ -13,7 +13,6 @@ and every message of the dossier must be in the store, correlated to its dossier
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,71 +21,35 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, Project, RunningHub
+from conftest import Project, RunningHub
 from land_support import LAND_NS, SIMULATOR
+from landtax_support import (
+    AUDITOR_KEY,
+    DD,
+    DOSSIER,
+    DOSSIER_XML,
+    HOSO_NS,
+    LAND,
+    PIT,
+    PROVINCE,
+    TAX,
+    TAX_KEY,
+    TAX_NS,
+    TT,
+    WORKFLOW_ENVIRON,
+    assert_as_entered,
+    workflow_project,
+)
+from landtax_support import text as _text
 from lxml import etree
 from project_support import TAX_ADAPTER, adapter_configuration
-from ruamel.yaml import YAML
 from sim_recording import Recorder
-from soap_support import LAND_KEY, LAND_KEY_ENV, ack, envelope, soap_headers
-from support import MOTCUA_API_KEY, MOTCUA_KEY_ENV
+from soap_support import LAND_KEY, ack, envelope, soap_headers
 
 from lienthong.devtools.simulator import FaultPlan, SimulatorServer, simulator_spec
 from lienthong.envelope import derive_correlation_id
 from lienthong.xml import SOAP11_NS, parse_xml
 
-HOSO_NS = "urn:lienthong:province:hoso:1"
-TAX_NS = "urn:lienthong:tct:lienthongdatdai:1"
-PROVINCE = "000.00.00.H49"
-LAND = "000.00.00.G13"
-TAX = "000.00.18.G12"
-TAX_KEY = "test-tax-key-not-a-secret"
-TAX_KEY_ENV = "HUB_TAX_API_KEY"
-AUDITOR_KEY = "test-auditor-key-not-a-secret"
-DOSSIER = "000.00.00.H49-261203-0042"
-PIT = "Thuế thu nhập cá nhân từ chuyển nhượng bất động sản"
-H = {"h": HOSO_NS}
-DD = {"dd": LAND_NS}
-TT = {"tt": TAX_NS}
-
-ADDRESS = "Số 7 ngõ 12 phố Lê Thánh Tông, phường Hồng Gai, thành phố Hạ Long, tỉnh Quảng Ninh"
-#: What the one-stop desk entered, once. Composed (NFC) Vietnamese, as the hub keeps it.
-DOSSIER_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
-<HoSo xmlns="{HOSO_NS}">
-  <MaHoSo>{DOSSIER}</MaHoSo>
-  <MaTTHC>1.004227</MaTTHC>
-  <TenTTHC>Đăng ký biến động quyền sử dụng đất do chuyển nhượng</TenTTHC>
-  <MaLinhVuc>DATDAI</MaLinhVuc>
-  <KenhThucHien>1</KenhThucHien>
-  <ChuHoSo>Đặng Thị Thuỷ Tiên</ChuHoSo>
-  <SoGiayToChuHoSo>022195007731</SoGiayToChuHoSo>
-  <LoaiDoiTuong>1</LoaiDoiTuong>
-  <DiaChiChuHoSo>{ADDRESS}</DiaChiChuHoSo>
-  <SoDienThoai>0983112233</SoDienThoai>
-  <TrichYeuHoSo>Nhận chuyển nhượng quyền sử dụng đất của ông Vũ Đức Thắng</TrichYeuHoSo>
-  <NgayTiepNhan>20261203091500</NgayTiepNhan>
-  <NgayHenTra>20261217163000</NgayHenTra>
-  <TrangThaiHoSo>2</TrangThaiHoSo>
-  <DonViXuLy>Chi nhánh Văn phòng Đăng ký đất đai thành phố Hạ Long</DonViXuLy>
-  <MaDonViXuLy>000.20.31.H49</MaDonViXuLy>
-  <ThongTinThuaDat>
-    <SoThuTuThua>317</SoThuTuThua>
-    <SoHieuBanDo>F-48-68-(12-c)</SoHieuBanDo>
-    <DienTich>120.35</DienTich>
-    <MucDichSuDung>Đất ở tại đô thị (ODT)</MucDichSuDung>
-    <DiaChiChiTiet>Tổ 2, khu 5, phường Giếng Đáy, thành phố Hạ Long, tỉnh Quảng Ninh</DiaChiChiTiet>
-  </ThongTinThuaDat>
-  <ThongTinThuaDat>
-    <SoThuTuThua>318</SoThuTuThua>
-    <SoHieuBanDo>F-48-68-(12-c)</SoHieuBanDo>
-    <DienTich>45</DienTich>
-    <DiaChiChiTiet>Tổ 2, khu 5, phường Giếng Đáy, thành phố Hạ Long, tỉnh Quảng Ninh</DiaChiChiTiet>
-  </ThongTinThuaDat>
-  <TaiLieuNop>
-    <TenTaiLieu>Hợp đồng chuyển nhượng quyền sử dụng đất đã được công chứng</TenTaiLieu>
-  </TaiLieuNop>
-</HoSo>
-"""
 RECEIPT_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
 <BienLaiThanhToan xmlns="{HOSO_NS}">
   <MaHoSo>{DOSSIER}</MaHoSo>
@@ -97,10 +60,6 @@ RECEIPT_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
   <HoTenNguoiNop>Đặng Thị Thuỷ Tiên</HoTenNguoiNop>
 </BienLaiThanhToan>
 """
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass
@@ -145,40 +104,10 @@ def workflow_hub(
     land_registry: Ministry,
     tax_authority: Ministry,
 ) -> RunningHub:
-    """The shipped workflow routes as far as land and tax go (the one-stop system's and the national
-    portal's targets are left out: tests/e2e/test_portal_workflow.py has them), land and tax at their
-    simulators, and four callers: the one-stop system, the land registry, the tax authority, and an
-    auditor who reads every message."""
-    shipped = YAML(typ="safe", pure=True).load((ROOT / "config" / "routes.yaml").read_text(encoding="utf-8"))
-    routes = [
-        rule | {"targets": [t for t in rule["targets"] if t in ("land", "tax")]}
-        for rule in shipped["routes"]
-        if any(t in ("land", "tax") for t in rule["targets"])
-    ]
-    project = project_factory(land_registry.server.url, routes=routes, adapters=(TAX_ADAPTER,))
-    project.update(
-        "adapters/tax.yaml",
-        {"endpoint": tax_authority.server.url, "timeout": "5s", "connect_timeout": "1s"}
-        | {"retry": {"initial_backoff": "200ms", "max_backoff": "1s", "jitter": "100ms"}},
-    )
-    callers = project.read("hub.yaml")["callers"] + [
-        {"agency": TAX, "name": "Tổng cục Thuế", "api_key_env": TAX_KEY_ENV, "services": ["soap:tax/*"]},
-        {
-            "agency": PROVINCE,
-            "name": "Kiểm toán",
-            "api_key_sha256": [_digest(AUDITOR_KEY)],
-            "services": ["rest:read-all"],
-        },
-    ]
-    project.write("hub.yaml", project.read("hub.yaml") | {"callers": callers})
-    environ = {MOTCUA_KEY_ENV: MOTCUA_API_KEY, LAND_KEY_ENV: LAND_KEY, TAX_KEY_ENV: TAX_KEY}
-    return hub_factory(project, environ=environ)
-
-
-def _text(el: etree._Element, path: str, ns: dict[str, str] | None = None) -> str:
-    found = el.find(path, ns)
-    assert found is not None and found.text is not None, f"{path} missing in {etree.tostring(el)!r}"
-    return found.text
+    """The shipped workflow routes, land and tax at their simulators, and four callers: the one-stop
+    system, the land registry, the tax authority, and an auditor who reads every message."""
+    project = workflow_project(project_factory, land_registry.server.url, tax_authority.server.url)
+    return hub_factory(project, environ=WORKFLOW_ENVIRON)
 
 
 def _wait_delivered(auditor: httpx.Client, message_id: str, targets: int) -> dict[str, Any]:
@@ -256,37 +185,6 @@ def _tax_notices(form: etree._Element) -> str:
     )
     dossier = _text(form, "tt:MA_HSO", TT)
     return f"<DATA><BODY><ROW_LIST><MA_HSO>{dossier}</MA_HSO>{rows}</ROW_LIST></BODY></DATA>"
-
-
-def assert_as_entered(form: etree._Element, entered: etree._Element, case_id: str) -> None:
-    """Every value the tax authority received is what the one-stop desk entered."""
-    taxpayer = form.find("tt:NGUOI_NOP_THUE", TT)
-    assert taxpayer is not None
-    assert _text(form, "tt:MA_HSO", TT) == _text(form, "tt:SO_BIEN_NHAN", TT) == DOSSIER
-    assert _text(form, "tt:MA_TTHC", TT) == _text(entered, "h:MaTTHC", H)
-    assert _text(form, "tt:MA_HSO_VPDK", TT) == case_id
-    assert _text(form, "tt:MA_CQ_GUI", TT) == LAND
-    assert _text(taxpayer, "tt:TEN_NNT", TT) == _text(entered, "h:ChuHoSo", H) == "Đặng Thị Thuỷ Tiên"
-    assert _text(taxpayer, "tt:SO_GIAY_TO", TT) == _text(entered, "h:SoGiayToChuHoSo", H)
-    assert _text(taxpayer, "tt:DIA_CHI", TT) == _text(entered, "h:DiaChiChuHoSo", H)
-    assert _text(taxpayer, "tt:DIEN_THOAI", TT) == _text(entered, "h:SoDienThoai", H)
-    fields = {
-        "SO_THUA": "SoThuTuThua",
-        "SO_TO_BAN_DO": "SoHieuBanDo",
-        "DIEN_TICH": "DienTich",
-        "MUC_DICH_SD": "MucDichSuDung",
-        "DIA_CHI": "DiaChiChiTiet",
-    }
-    as_taxed = [
-        {ours: parcel.findtext(f"tt:{theirs}", None, TT) for theirs, ours in fields.items()}
-        for parcel in form.iterfind("tt:DS_THUA_DAT/tt:THUA_DAT", TT)
-    ]
-    as_entered = [
-        {ours: parcel.findtext(f"h:{ours}", None, H) for ours in fields.values()}
-        for parcel in entered.iterfind("h:ThongTinThuaDat", H)
-    ]
-    assert as_taxed == as_entered and len(as_taxed) == 2
-    assert as_taxed[0]["DiaChiChiTiet"] == "Tổ 2, khu 5, phường Giếng Đáy, thành phố Hạ Long, tỉnh Quảng Ninh"
 
 
 def test_a_dossier_entered_once_reaches_land_and_tax_with_every_value_as_entered(

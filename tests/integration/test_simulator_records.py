@@ -209,8 +209,8 @@ def test_rest_faults_rejections_and_outages(justice: SimulatorServer) -> None:
 
 
 def test_the_shipped_land_simulator_holds_its_callback_without_a_hub_url(tmp_path: Path) -> None:
-    """land.yaml's registry moves a dossier to 'processing' by itself; its status push waits, held, for a
-    simulator that knows where the hub is, instead of calling anyone or retrying in a loop."""
+    """land.yaml's registry takes a dossier in; its status push (its first later step) waits, held, for
+    a simulator that knows where the hub is, instead of calling anyone or retrying in a loop."""
     from project_support import LAND_ADAPTER, adapter_configuration
 
     spec = simulator_spec(adapter_configuration(LAND_ADAPTER), "land", store=str(tmp_path / "land.db"))
@@ -224,6 +224,6 @@ def test_the_shipped_land_simulator_holds_its_callback_without_a_hub_url(tmp_pat
             what="held",
         )
         [record] = records(server, key=dossier)
-    assert record["status"] == "processing"
-    assert [(s["step"], s["attempts"]) for s in held] == [(1, 0)]
+    assert record["status"] == "received"
+    assert [(s["step"], s["attempts"]) for s in held] == [(0, 0)]
     assert "no hub URL" in held[0]["last_error"]

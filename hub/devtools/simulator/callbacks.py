@@ -6,10 +6,11 @@ record it belongs to), so a restarted simulator resumes where it stopped. One as
 simulator runs the due steps:
 
 * a call builds its body with an XSLT from the stored request (parameters ``message_id``, ``key``,
-  ``sequence``, ``received_at``, ``status``, ``now``), validates it against the adapter's inbound schema,
-  signs it if the agency signs (XMLDSig enveloped, with the hub's own signer), wraps it in a SOAP 1.1
-  envelope with the hub header (``lt:messageId`` = a stable id per step, so a retry is a duplicate the
-  hub recognises), and keeps those bytes: every retry sends exactly them;
+  ``sequence``, ``received_at``, ``status``, ``now``, and ``case_sequence``, ``case_received_at``,
+  ``case_message_id`` of the first record under the same key), validates it against the adapter's
+  inbound schema, signs it if the agency signs (XMLDSig enveloped, with the hub's own signer), wraps
+  it in a SOAP 1.1 envelope with the hub header (``lt:messageId`` = a stable id per step, so a retry
+  is a duplicate the hub recognises), and keeps those bytes: every retry sends exactly them;
 * it retries with exponential back-off, capped, until the hub answers 2xx (the hub may be down);
 * then the record takes the step's status and the next step is scheduled.
 """
@@ -30,7 +31,7 @@ from lxml import etree
 
 from lienthong.config.models import KeyReference, SigningPolicyConfig
 from lienthong.devtools.simulator.core import Service, SimulatorCore, compile_xslt, run_xslt
-from lienthong.devtools.simulator.records import Step, now_vn
+from lienthong.devtools.simulator.records import RecordFilter, Step, now_vn
 from lienthong.devtools.simulator.spec import CallbackTarget, StepSpec
 from lienthong.errors import HubError
 from lienthong.trust.keys import Keystore
@@ -169,6 +170,11 @@ class CallbackRunner:
     def _body(self, spec: StepSpec, service: Service, message_id: str) -> bytes:
         record = self.core.store.get(service.spec.name, message_id)
         assert record is not None and spec.body is not None
+        # The case the record belongs to: the first record held under its key (the land registry's
+        # dossier, when the record is the payment receipt for it), so a later request's callback can
+        # name the case id the first answer gave. A record without a key is its own case.
+        found = self.core.store.query(RecordFilter(endpoint=service.spec.name, key=record.key, limit=1))
+        case = found[0] if record.key and found else record
         params: dict[str, str | int] = {
             "message_id": record.message_id,
             "key": record.key or "",
@@ -176,6 +182,9 @@ class CallbackRunner:
             "received_at": record.received_at,
             "status": record.status,
             "now": now_vn(),
+            "case_message_id": case.message_id,
+            "case_sequence": case.sequence,
+            "case_received_at": case.received_at,
         }
         root = run_xslt(self.bodies[spec.body], service.request_tree(record), params)
         if root is None:

@@ -1,0 +1,246 @@
+"""The demo's stage: the hub and every ministry simulator the configuration declares, on loopback,
+calling each other as the real systems do.
+
+Everything runs over real sockets; nothing is faked inside the hub. The stage takes the project's own
+configuration and changes only what a one-minute run needs: a fresh SQLite file, every adapter pointed
+at its simulator, retry and circuit-breaker timings short enough for an outage to pass in seconds, and
+API keys made for this run only — the one-stop system's, and one per simulator that calls the hub back
+(its ``api_key_env``), the same key given to the simulator and added to the hub's caller for its agency.
+The hub's socket is bound first, so the simulators know where to call before the hub exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from lienthong.compose import Hub, build_hub
+from lienthong.config.files import load_configuration
+from lienthong.config.models import (
+    AdapterConfig,
+    Caller,
+    CircuitBreakerConfig,
+    Configuration,
+    RetryPolicyConfig,
+    SigningPolicyConfig,
+)
+from lienthong.devtools.background import BackgroundServer, bound_socket
+from lienthong.devtools.simulator import SimulatorSpec, create_simulator_app, simulator_spec
+from lienthong.intake.callers import API_KEY_HEADER, api_key_digest
+from lienthong.intake.rest import create_app
+from lienthong.trust.keys import DevCa, create_dev_ca
+
+__all__ = [
+    "PROVINCE",
+    "DemoStage",
+    "Simulated",
+    "demo_callers",
+    "demo_configuration",
+    "dossier_body",
+    "project_root",
+]
+
+PROVINCE = "000.00.00.H49"
+#: The adapter whose outage the demo shows and whose payloads it signs.
+SIGNED_ADAPTER = "land"
+DEMO_RETRY = RetryPolicyConfig(
+    max_attempts=20,
+    max_age=timedelta(minutes=5),
+    initial_backoff=timedelta(milliseconds=500),
+    max_backoff=timedelta(seconds=3),
+    multiplier=2.0,
+    jitter=timedelta(milliseconds=300),
+)
+DEMO_BREAKER = CircuitBreakerConfig(failure_threshold=3, reset_after=timedelta(seconds=2))
+
+
+def project_root() -> Path:
+    """The checkout this hub runs from: the current directory if it has config/, else the package's."""
+    cwd = Path.cwd()
+    if (cwd / "config" / "hub.yaml").is_file():
+        return cwd
+    return Path(__file__).resolve().parents[3]
+
+
+def dossier_body(
+    code: str, procedure: str, xml: bytes, sender_message_id: str | None = None
+) -> dict[str, object]:
+    """An intake request as the provincial one-stop system sends it (also used by the tests)."""
+    return {
+        "sender_message_id": sender_message_id or f"motcua-{code}",
+        "kind": "dossier",
+        "sender": PROVINCE,
+        "procedure_code": procedure,
+        "dossier_code": code,
+        "content_type": "application/xml",
+        "payload_base64": base64.b64encode(xml).decode("ascii"),
+    }
+
+
+def demo_callers(callers: list[Caller], keys: Mapping[str, str]) -> list[Caller]:
+    """The configured callers, where each agency in ``keys`` (agency → API key) also has that key; an
+    agency with no caller gets one (the one-stop system: submit and read; a ministry: its SOAP door)."""
+    out = [
+        c.model_copy(update={"api_key_sha256": [*c.api_key_sha256, api_key_digest(keys[c.agency])]})
+        if c.agency in keys
+        else c
+        for c in callers
+    ]
+    known = {c.agency for c in callers}
+    for agency, key in keys.items():
+        if agency not in known:
+            services = ["rest:submit", "rest:read"] if agency == PROVINCE else ["soap:*"]
+            out.append(
+                Caller(agency=agency, name="demo", api_key_sha256=[api_key_digest(key)], services=services)
+            )
+    return out
+
+
+def _moved(url: str | None, base: str) -> str | None:
+    """``url`` with the scheme, host and port of ``base`` (its path kept): the simulator's address."""
+    if url is None:
+        return None
+    to, at = urlsplit(base), urlsplit(url)
+    return urlunsplit((to.scheme, to.netloc, at.path, at.query, at.fragment))
+
+
+def _at_simulator(adapter: AdapterConfig, base: str) -> AdapterConfig:
+    operations = {
+        name: op.model_copy(update={"endpoint": _moved(op.endpoint, base)})
+        for name, op in adapter.operations.items()
+    }
+    return adapter.model_copy(
+        update={
+            "endpoint": _moved(adapter.endpoint, base),
+            "operations": operations,
+            "retry": DEMO_RETRY,
+            "circuit_breaker": DEMO_BREAKER,
+        }
+    )
+
+
+def demo_configuration(
+    config: Configuration, *, database: Path, simulators: Mapping[str, str], keys: Mapping[str, str]
+) -> Configuration:
+    """The project's own configuration, with a fresh database, each adapter in ``simulators`` (name →
+    the simulator's base URL) pointed there with demo-sized timings, and ``keys`` (agency → API key)
+    accepted from the callers of those agencies."""
+    adapters = {
+        name: _at_simulator(adapter, simulators[name]) if name in simulators else adapter
+        for name, adapter in config.adapters.items()
+    }
+    hub = config.hub.model_copy(
+        update={
+            "database": config.hub.database.model_copy(update={"url": f"sqlite:///{database}"}),
+            "api": config.hub.api.model_copy(update={"port": 0}),
+            "workers": config.hub.workers.model_copy(update={"poll_interval": timedelta(milliseconds=200)}),
+            "callers": demo_callers(config.hub.callers, keys),
+        }
+    )
+    return config.model_copy(update={"hub": hub, "adapters": adapters})
+
+
+def demo_signing(config: Configuration, keys_dir: Path) -> tuple[Configuration, DevCa]:
+    """The configuration with development keys made in ``keys_dir`` (``hub keys dev-ca``) and the land
+    adapter signing what it sends (xmldsig, RSA-SHA256 with the first key)."""
+    land = config.adapters[SIGNED_ADAPTER]
+    ca = create_dev_ca(
+        keys_dir,
+        config.hub.hub.agency,
+        {land.agency: "Văn phòng đăng ký đất đai"},
+        hub_name=config.hub.hub.name,
+    )
+    keys = config.hub.keys.model_copy(update={"signing": ca.key_references()})
+    land = land.model_copy(update={"signing": SigningPolicyConfig(policy="xmldsig")})
+    hub = config.hub.model_copy(update={"keys": keys})
+    return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, SIGNED_ADAPTER: land}}), ca
+
+
+@dataclass
+class Simulated:
+    """A ministry simulator of the stage, and a client on its control API (``/_sim/``)."""
+
+    adapter: str
+    spec: SimulatorSpec
+    server: BackgroundServer
+    control: httpx.Client
+
+    @property
+    def url(self) -> str:
+        """Its first service's endpoint, as the adapter is configured with it."""
+        return self.server.url + self.spec.path
+
+
+@dataclass
+class DemoStage:
+    """The running hub (``api``: a client as the one-stop system) and the simulators, by adapter."""
+
+    root: Path
+    hub: Hub
+    server: BackgroundServer
+    api: httpx.Client
+    api_key: str
+    simulators: dict[str, Simulated]
+    workdir: Path
+    ca: DevCa | None = None
+
+    @classmethod
+    def start(cls, root: Path, *, sign: bool, faults: Mapping[str, Mapping[str, object]] = {}) -> DemoStage:
+        """Start every simulator the configuration declares (with ``faults``, by adapter, set before
+        the hub can call it), then the hub. Keys and database are this run's, under var/demo/."""
+        config = load_configuration(root / "config")
+        workdir = root / "var" / "demo"
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        sock = bound_socket()
+        hub_url = "http://{}:{}".format(*sock.getsockname()[:2])
+        keys = {PROVINCE: secrets.token_urlsafe(32)}
+        simulators: dict[str, Simulated] = {}
+        try:
+            for name, adapter in sorted(config.adapters.items()):
+                if adapter.simulator is None:
+                    continue
+                environ = {}
+                if (env := adapter.simulator.api_key_env) is not None:
+                    environ[env] = keys.setdefault(adapter.agency, secrets.token_urlsafe(32))
+                spec = simulator_spec(config, name, store=":memory:", hub_url=hub_url, environ=environ)
+                server = BackgroundServer(create_simulator_app(spec)).start()
+                control = httpx.Client(base_url=server.url, timeout=10)
+                simulators[name] = Simulated(name, spec, server, control)
+                if name in faults:
+                    control.put("/_sim/faults", json=dict(faults[name])).raise_for_status()
+            demo = demo_configuration(
+                config,
+                database=workdir / "hub.db",
+                simulators={name: s.server.url for name, s in simulators.items()},
+                keys=keys,
+            )
+            ca = None
+            if sign:
+                demo, ca = demo_signing(demo, workdir / "keys")
+            hub = build_hub(demo)
+            server = BackgroundServer(create_app(hub), sock=sock).start()
+        except BaseException:
+            for simulated in simulators.values():
+                simulated.control.close()
+                simulated.server.stop()
+            sock.close()
+            raise
+        api = httpx.Client(base_url=server.url, timeout=30, headers={API_KEY_HEADER: keys[PROVINCE]})
+        return cls(root, hub, server, api, keys[PROVINCE], simulators, workdir, ca)
+
+    def close(self) -> None:
+        self.api.close()
+        self.server.stop()
+        self.hub.store.close()
+        for simulated in self.simulators.values():
+            simulated.control.close()
+            simulated.server.stop()
