@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 
 from cryptography import x509
 from rich import box
@@ -21,7 +22,7 @@ from rich.table import Table
 from lienthong.devtools.demo.stage import PROVINCE, DemoStage, dossier_body
 from lienthong.devtools.samples import SampleDossier
 from lienthong.errors import HubError, SignatureError
-from lienthong.store import DeliveryState, Store
+from lienthong.store import DeliveryRecord, DeliveryState, Store
 from lienthong.trust.keys import DevCa
 from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier
 from lienthong.xml import parse_xml
@@ -119,7 +120,7 @@ def run_outage(
     delivered = 0
     for message_id, (code, applicant) in accepted.items():
         record = hub.store.get_message(uuid.UUID(message_id))
-        for d in record.deliveries:
+        for d in _to_registry(record.deliveries):
             delivered += d.state is DeliveryState.DELIVERED
             case = text_of(d.response, REGISTRY_NS, "MaHoSoDatDai") if d.response else ""
             colour = "green" if d.state is DeliveryState.DELIVERED else "red"
@@ -135,15 +136,23 @@ def run_outage(
     )
     signatures_ok = True
     if (ca := stage.ca) is not None:
-        sent = [d.payload for m in accepted for d in hub.store.get_message(uuid.UUID(m)).deliveries]
+        sent = [
+            d.payload for m in accepted for d in _to_registry(hub.store.get_message(uuid.UUID(m)).deliveries)
+        ]
         signatures_ok, line = signature_check(sent, ca)
         console.print(f"{line} ({ca.ca_certificate.relative_to(stage.root)})")
     return delivered == len(accepted) and signatures_ok
 
 
+def _to_registry(deliveries: Sequence[DeliveryRecord]) -> list[DeliveryRecord]:
+    """The deliveries to the registry whose outage this part shows (a dossier also goes to the portal)."""
+    return [d for d in deliveries if d.target == OUTAGE_ADAPTER]
+
+
 def _wait_for_deliveries(console: Console, store: Store, messages: list[uuid.UUID], timeout: float) -> None:
-    """Until every delivery of ``messages`` is delivered or dead (the registry's other traffic, the
-    workflow's, is not counted), with a progress bar."""
+    """Until every delivery of ``messages`` to the registry is delivered or dead (the registry's other
+    traffic, the workflow's, is not counted, nor the same dossiers' sync to the national portal), with
+    a progress bar."""
     deadline = time.monotonic() + timeout
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -154,7 +163,7 @@ def _wait_for_deliveries(console: Console, store: Store, messages: list[uuid.UUI
     ) as progress:
         task = progress.add_task("delivering to the land registry", total=len(messages))
         while time.monotonic() < deadline:
-            states = [d.state for m in messages for d in store.get_message(m).deliveries]
+            states = [d.state for m in messages for d in _to_registry(store.get_message(m).deliveries)]
             done = sum(s in (DeliveryState.DELIVERED, DeliveryState.DEAD) for s in states)
             retrying = sum(s is DeliveryState.FAILED for s in states)
             progress.update(

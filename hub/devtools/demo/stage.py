@@ -12,6 +12,7 @@ The hub's socket is bound first, so the simulators know where to call before the
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -112,14 +113,30 @@ def _moved(url: str | None, base: str) -> str | None:
     return urlunsplit((to.scheme, to.netloc, at.path, at.query, at.fragment))
 
 
+def _moved_urls(options: Mapping[str, object], base: str) -> dict[str, object]:
+    """Plugin options with every ``*_url`` (a REST session's ``login_url``) at the simulator too."""
+    out: dict[str, object] = {}
+    for key, value in options.items():
+        if isinstance(value, Mapping):
+            out[key] = _moved_urls(value, base)
+        elif key.endswith("_url") and isinstance(value, str):
+            out[key] = _moved(value, base)
+        else:
+            out[key] = value
+    return out
+
+
 def _at_simulator(adapter: AdapterConfig, base: str) -> AdapterConfig:
     operations = {
-        name: op.model_copy(update={"endpoint": _moved(op.endpoint, base)})
+        name: op.model_copy(
+            update={"endpoint": _moved(op.endpoint, base), "options": _moved_urls(op.options, base)}
+        )
         for name, op in adapter.operations.items()
     }
     return adapter.model_copy(
         update={
             "endpoint": _moved(adapter.endpoint, base),
+            "options": _moved_urls(adapter.options, base),
             "operations": operations,
             "retry": DEMO_RETRY,
             "circuit_breaker": DEMO_BREAKER,
@@ -162,6 +179,19 @@ def demo_signing(config: Configuration, keys_dir: Path) -> tuple[Configuration, 
     land = land.model_copy(update={"signing": SigningPolicyConfig(policy="xmldsig")})
     hub = config.hub.model_copy(update={"keys": keys})
     return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, SIGNED_ADAPTER: land}}), ca
+
+
+def demo_secrets(adapter: AdapterConfig) -> dict[str, str]:
+    """Secrets made for this run, for a simulator that checks what the hub presents (a REST system's
+    API key, a portal's login): set in this process's environment, where the hub's ``rest`` plugin
+    reads them too, unless the operator has set them already."""
+    made: dict[str, str] = {}
+    for service in adapter.simulator.service_list() if adapter.simulator else ():
+        names = [service.api_key.env] if service.api_key else []
+        names += [service.session.username_env, service.session.password_env] if service.session else []
+        for name in names:
+            made[name] = os.environ.setdefault(name, f"demo-{secrets.token_urlsafe(16)}")
+    return made
 
 
 @dataclass
@@ -208,7 +238,7 @@ class DemoStage:
             for name, adapter in sorted(config.adapters.items()):
                 if adapter.simulator is None:
                     continue
-                environ = {}
+                environ = demo_secrets(adapter)
                 if (env := adapter.simulator.api_key_env) is not None:
                     environ[env] = keys.setdefault(adapter.agency, secrets.token_urlsafe(32))
                 spec = simulator_spec(config, name, store=":memory:", hub_url=hub_url, environ=environ)
