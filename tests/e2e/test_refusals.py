@@ -71,6 +71,12 @@ def _schema_breaking() -> bytes:
     return text.replace("<ChuHoSo>", "<ChuHoSoX>").replace("</ChuHoSo>", "</ChuHoSoX>").encode("utf-8")
 
 
+def _bad_id_number() -> bytes:
+    """The sample dossier with its owner's ID number (whatever the day's sample holds) made invalid."""
+    xml = sample_dossiers(1)[0].xml
+    return re.sub(rb"(<SoGiayToChuHoSo>\d+)<", rb"\1 *<", xml, count=1)
+
+
 def _refuse_conflict(hub: Any) -> httpx.Response:
     first = dossier()
     assert hub.submit(first).status_code == 202
@@ -90,8 +96,8 @@ REST_REFUSALS: list[tuple[str, Callable[[Any], httpx.Response], int, str, str, s
     ("xml", lambda h: h.submit(dossier(xml=b"<HoSo><a></HoSo>")), 422, "xml-refused", PROVINCE, SUBMIT),
     ("schema", lambda h: h.submit(dossier(xml=_schema_breaking())), 422, "schema-invalid", PROVINCE, SUBMIT),
     # libxml2 quotes the value it refuses (an ID number that breaks its pattern): not into the log.
-    ("schema-value", lambda h: h.submit(dossier(xml=sample_dossiers(1)[0].xml.replace(b">022304371398<",
-     b">022304371398 *<"))), 422, "schema-invalid", PROVINCE, SUBMIT),
+    ("schema-value", lambda h: h.submit(dossier(xml=_bad_id_number())), 422, "schema-invalid", PROVINCE,
+     SUBMIT),
     ("conflict", _refuse_conflict, 409, "idempotency-conflict", PROVINCE, SUBMIT),
     ("too-large", lambda h: h.submit(dossier(xml=b"<HoSo>" + b" " * 5000 + b"</HoSo>")), 413,
      "payload-too-large", PROVINCE, SUBMIT),
