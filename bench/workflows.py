@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     extra = rounds[-1]["land ↔ tax"]
     per = {k: extra[k] / args.dossiers for k in ("messages", "deliveries")}
-    console.print(f"land ↔ tax: {per['messages']:.0f} messages, {per['deliveries']:.0f} deliveries per dossier")
+    console.print(
+        f"land ↔ tax: {per['messages']:.0f} messages, {per['deliveries']:.0f} deliveries per dossier"
+    )
     if args.json:
         args.json.write_text(json.dumps(rounds, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
