@@ -926,6 +926,11 @@ class PollRequest(Strict):
 
     plugin: str | None = Field(default=None, description="Plugin for the call; default: the adapter's.")
     endpoint: str | None = Field(default=None, description="URL of the call; default: the adapter's.")
+    input_schema: Path | None = Field(
+        default=None,
+        description="XSD of the lt:Poll document (schemas/hub/hub.xsd), so that the mapping's source "
+        "paths are checked against it.",
+    )
     mapping: Path | None = Field(
         default=None, description="Mapping from lt:Poll to the request (.yaml or .xsl)."
     )
