@@ -20,6 +20,7 @@ included; credentials are never logged, stored or put in an error message.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -45,6 +46,8 @@ from lienthong.store import Claim, Delivered
 
 __all__ = ["REST_PLUGIN", "RestAdapter", "RestOptions"]
 
+log = logging.getLogger("lienthong.deliver")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,6 +60,11 @@ class ApiKeyAuth(_Strict):
     env: str = Field(description="Environment variable holding the key (never the key itself).")
     scheme: str | None = Field(
         default=None, description="Written before the key, e.g. 'Bearer' for 'Authorization: Bearer <key>'."
+    )
+    when_unset: Literal["refuse", "omit"] = Field(
+        default="refuse",
+        description="When the variable is unset: 'refuse' (a configuration error naming it), or 'omit' "
+        "(calls go without the header, with a WARNING at start: for development and simulators).",
     )
 
 
@@ -160,10 +168,12 @@ class RestAdapter:
         self.transport = ctx.transport
         self.hub_agency = ctx.hub_agency
         self._headers = {**options.headers, "Accept": JSON_CONTENT_TYPE}
-        if options.api_key is not None:
-            key = _secret(options.api_key.env, "options.api_key.env")
-            scheme = options.api_key.scheme
-            self._headers[options.api_key.header] = f"{scheme} {key}" if scheme else key
+        api_key = options.api_key
+        if api_key is not None and api_key.when_unset == "omit" and not os.environ.get(api_key.env):
+            log.warning("%s: %s is not set; calls carry no %s header", cfg.name, api_key.env, api_key.header)
+        elif api_key is not None:
+            key = _secret(api_key.env, "options.api_key.env")
+            self._headers[api_key.header] = f"{api_key.scheme} {key}" if api_key.scheme else key
         self._credentials: tuple[str, str] | None = None
         if options.session is not None:
             self._credentials = (
