@@ -1095,7 +1095,9 @@ def test_a_dossier_delivered_twice_awaits_once_under_its_latest_message(store: S
     since = utcnow() - timedelta(hours=1)
     first = deliver_through(store, "justice", "NhanDKHT")
     again = replace(make_envelope(), dossier_code=first.dossier_code)
-    store.accept(again, routed("justice"), [PreparedDelivery("justice", b"{}", "application/json", "NhanDKHT")])
+    store.accept(
+        again, routed("justice"), [PreparedDelivery("justice", b"{}", "application/json", "NhanDKHT")]
+    )
     store.record_outcome(claim_one(store), Delivered())
 
     [awaiting] = store.awaiting_answers("justice", "NhanDKHT", JUSTICE, MessageKind.ANSWER, since, 100)
