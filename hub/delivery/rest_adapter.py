@@ -64,7 +64,7 @@ class ApiKeyAuth(_Strict):
     when_unset: Literal["refuse", "omit"] = Field(
         default="refuse",
         description="When the variable is unset: 'refuse' (a configuration error naming it), or 'omit' "
-        "(calls go without the header, with a WARNING at start: for development and simulators).",
+        "(calls go without the header, with a WARNING at the first: for development and simulators).",
     )
 
 
@@ -169,8 +169,10 @@ class RestAdapter:
         self.hub_agency = ctx.hub_agency
         self._headers = {**options.headers, "Accept": JSON_CONTENT_TYPE}
         api_key = options.api_key
+        #: Said once, at the first call (not when the configuration is checked): the key that is missing.
+        self._unset_key: str | None = None
         if api_key is not None and api_key.when_unset == "omit" and not os.environ.get(api_key.env):
-            log.warning("%s: %s is not set; calls carry no %s header", cfg.name, api_key.env, api_key.header)
+            self._unset_key = f"{cfg.name}: {api_key.env} is not set; calls carry no {api_key.header} header"
         elif api_key is not None:
             key = _secret(api_key.env, "options.api_key.env")
             self._headers[api_key.header] = f"{api_key.scheme} {key}" if api_key.scheme else key
@@ -194,6 +196,9 @@ class RestAdapter:
     # ------------------------------------------------------------ sending
 
     def deliver(self, claim: Claim) -> Delivered:
+        if self._unset_key is not None:
+            log.warning("%s", self._unset_key)
+            self._unset_key = None
         headers = dict(self._headers)
         headers["Content-Type"] = claim.content_type
         if self.options.hub_headers:
