@@ -7,7 +7,6 @@ Names, ids and addresses are invented; procedure codes 1.001193 (khai sinh), 1.0
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
 from project_support import ROOT, AdapterSource
@@ -42,9 +41,9 @@ _HEAD = """<HoSo xmlns="urn:lienthong:province:hoso:1" xmlns:ht="urn:lienthong:p
   <DonViXuLy>UBND phường Bãi Cháy</DonViXuLy>
   <MaDonViXuLy>000.20.31.H49</MaDonViXuLy>
   <TaiLieuNop>
-    <TenTaiLieu>Giấy chứng sinh</TenTaiLieu>
-    <DuongDan>https://motcua.quangninh.gov.vn/tep/{code}/giay-chung-sinh.pdf</DuongDan>
-    <MaTaiLieu>GCS</MaTaiLieu>
+    <TenTaiLieu>{paper}</TenTaiLieu>
+    <DuongDan>https://motcua.quangninh.gov.vn/tep/{code}/{paper_code}.pdf</DuongDan>
+    <MaTaiLieu>{paper_code}</MaTaiLieu>
   </TaiLieuNop>
 """
 
@@ -59,6 +58,8 @@ def birth_dossier(code: str, *, child: str = "Nguyễn Ngọc Ánh", mother: str
             owner=mother,
             owner_id="022190001234",
             summary=f"Đăng ký khai sinh cho cháu {child}",
+            paper="Giấy chứng sinh",
+            paper_code="GCS",
         )
         + f"""  <ht:KhaiSinh>
     <ht:NoiDangKy>UBND phường Bãi Cháy, thành phố Hạ Long</ht:NoiDangKy>
@@ -110,6 +111,8 @@ def death_dossier(code: str, *, deceased: str = "Phạm Văn Hùng") -> bytes:
             owner="Phạm Thị Lan",
             owner_id="022185004321",
             summary=f"Đăng ký khai tử cho ông {deceased}",
+            paper="Giấy báo tử",
+            paper_code="GBT",
         )
         + f"""  <ht:KhaiTu>
     <ht:NoiDangKy>UBND phường Cẩm Trung, thành phố Cẩm Phả</ht:NoiDangKy>
@@ -143,6 +146,8 @@ def lltp_dossier(code: str, *, person: str = "Đỗ Thị Quỳnh") -> bytes:
             owner=person,
             owner_id="022195007777",
             summary="Yêu cầu cấp Phiếu lý lịch tư pháp số 1",
+            paper="Tờ khai yêu cầu cấp Phiếu lý lịch tư pháp",
+            paper_code="TKLLTP",
         )
         + f"""  <ht:ToKhaiLLTP>
     <ht:LoaiToKhai>1</ht:LoaiToKhai>
@@ -177,7 +182,3 @@ def lltp_dossier(code: str, *, person: str = "Đỗ Thị Quỳnh") -> bytes:
 </HoSo>
 """
     ).encode("utf-8")
-
-
-def shipped_file(relative: str) -> Path:
-    return ROOT / relative

@@ -253,9 +253,10 @@ class Simulator:
 
     def request_hash(self, message_id: str) -> str:
         """The hash the registry computed over the request bytes it got (kept by the simulator only)."""
-        [record] = self.client.get("/_sim/records").json()
-        assert record["message_id"] == message_id, record
-        return str(record["request_hash"])
+        records = self.client.get("/_sim/records").json()
+        matching = [r for r in records if r["message_id"] == message_id]
+        assert len(matching) == 1, records
+        return str(matching[0]["request_hash"])
 
 
 @pytest.fixture(scope="session")
