@@ -17,6 +17,8 @@ HOSO_SCHEMA: Final = ROOT / "schemas" / "province" / "hoso.xsd"
 LAND_SCHEMA: Final = ROOT / "schemas" / "land" / "dangkydatdai.xsd"
 LAND_WSDL: Final = ROOT / "schemas" / "land" / "dangkydatdai.wsdl"
 MAPPING: Final = ROOT / "mappings" / "land" / "hoso-to-tiepnhanhoso.xsl"
+#: The land adapter's operation for the one-stop dossier (its other operations: the land/tax workflow).
+TIEPNHAN: Final = "TiepNhanHoSo"
 SOAP_ACTION: Final = f"{LAND_NS}/TiepNhanHoSo"
 #: The land adapter's cases (input, metadata, expected output).
 CASES: Final = LAND_ADAPTER.cases

@@ -5,7 +5,7 @@ the routes it gives (by default the land route, tests/fixtures/hub/routes.yaml).
 an :class:`AdapterSource`: a folder holding ``config/adapters/<name>.yaml`` and the schemas and
 mappings that file names. The land adapter's source is the repository itself (its YAML, schemas and
 mappings are what most tests exercise), a sixth adapter's is a fixture folder such as
-tests/fixtures/tax-adapter. So adding an adapter or a route to the shipped configuration changes no
+tests/fixtures/fee-adapter. So adding an adapter or a route to the shipped configuration changes no
 test's project: only the tests that are about the shipped configuration read it.
 """
 
@@ -80,8 +80,10 @@ class AdapterSource:
 
 #: The land registry adapter, as the repository ships it.
 LAND_ADAPTER: Final = AdapterSource("land", ROOT)
+#: The tax authority's adapter, as the repository ships it (the land/tax workflow, docs/workflows.md).
+TAX_ADAPTER: Final = AdapterSource("tax", ROOT)
 #: A sixth adapter added as docs/howto/add-an-adapter.md says: data only.
-TAX_ADAPTER: Final = AdapterSource("tax", FIXTURES / "tax-adapter")
+FEE_ADAPTER: Final = AdapterSource("fee", FIXTURES / "fee-adapter")
 
 
 def assemble_project(

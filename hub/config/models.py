@@ -443,7 +443,10 @@ class InboundOperation(Strict):
     kind: Literal["dossier", "document", "status", "query", "answer"] = Field(
         description="Kind of message the operation carries."
     )
-    element: str = Field(description="Body element, as prefix:name with a prefix from 'namespaces'.")
+    element: str = Field(
+        description="Body element, as prefix:name with a prefix from 'namespaces', or a bare name for an "
+        "element in no namespace (such as tax's DATA)."
+    )
     soap_action: str | None = Field(default=None, description="SOAPAction (1.1) / action (1.2) value.")
     dossier_code: str | None = Field(
         default=None,
@@ -539,6 +542,17 @@ class SimulatorOperation(Strict):
     answer_schema: Path | None = Field(
         default=None, description="REST: JSON Schema (*.schema.json) the answer must satisfy."
     )
+    status_from: str | None = Field(
+        default=None,
+        description="XPath 1.0 over the request (same context as 'key') whose value is the new record's "
+        "status instead of 'status', e.g. a pushed TrangThaiHoSo; empty gives 'status'.",
+    )
+    digests: str | None = Field(
+        default=None,
+        description="XPath 1.0 selecting base64 values in the request (documents sent inline): each is "
+        "decoded and its SHA-256 (hex) passed to the answer XSLT as parameter 'digests', space-separated, "
+        "so a test can compare the bytes received. Invalid base64 is refused (400).",
+    )
 
     @model_validator(mode="after")
     def _lookup_reads(self) -> SimulatorOperation:
@@ -575,6 +589,28 @@ class SimulatorQuery(Strict):
     )
 
 
+class SimulatorApiKey(Strict):
+    """REST: the key a caller of the simulated system must present (its value from the environment)."""
+
+    header: str = Field(default="X-API-Key", description="Header carrying the key.")
+    env: str = Field(description="Environment variable holding the expected key (set it for the hub too).")
+
+
+class SimulatorSession(Strict):
+    """REST: a session login as the national portal has: ``POST login_path {username, password}``
+    answers ``{session, error_code: 0}``; every other call carries the session in a body field."""
+
+    login_path: str = Field(pattern=r"^/[^\s?#]*$", description="URL path of the login call.")
+    username_env: str = Field(description="Environment variable holding the username it accepts.")
+    password_env: str = Field(description="Environment variable holding the password it accepts.")
+    field: str = Field(default="session", description="Top-level body field carrying the session.")
+    ttl: Duration = Field(default=timedelta(minutes=30), description="How long a session lives.")
+    code_field: str = Field(default="error_code", description="Answer field of the portal's result code.")
+    expired_code: str = Field(
+        default="-1", description="Code answered (HTTP 200) for a missing, unknown or expired session."
+    )
+
+
 class SimulatorService(Strict):
     """One endpoint of a simulated system: a SOAP service or a set of REST/JSON operations."""
 
@@ -607,6 +643,12 @@ class SimulatorService(Strict):
         description="REST: body field (dotted path through objects) holding the idempotency key instead.",
     )
     query: SimulatorQuery | None = Field(default=None, description="The query operation, if served.")
+    api_key: SimulatorApiKey | None = Field(
+        default=None, description="REST: refuse calls without this API key (401 problem+json)."
+    )
+    session: SimulatorSession | None = Field(
+        default=None, description="REST: a session login every call must carry (the national portal's)."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -619,6 +661,8 @@ class SimulatorService(Strict):
 
     @model_validator(mode="after")
     def _fits_protocol(self) -> SimulatorService:
+        if self.protocol == "soap" and (self.api_key is not None or self.session is not None):
+            raise ValueError("'api_key' and 'session' are for REST services")
         if self.protocol == "soap":
             if self.schema_ is None:
                 raise ValueError("a SOAP service needs 'schema' (the XSD of its bodies)")
@@ -847,10 +891,17 @@ class LookupRequest(Strict):
 class LookupConfig(Strict):
     """A synchronous lookup through this adapter (request-reply, not store-and-forward): a provincial
     system asks ``GET /api/v1/lookups/<adapter>/<key>`` (or the SOAP operation at
-    ``/soap/lookups/<adapter>``), the hub checks the key, calls the adapter's operation once with
-    ``timeout``, logs the exchange as a message of kind ``query``, and answers with the element
-    ``answer`` of the reply. Callers need the right ``lookup:<adapter>``."""
+    ``/soap/lookups/<adapter>``), the hub checks the key, calls the adapter (with ``operations``: the
+    one named by ``operation``) once with ``timeout``, logs the exchange as a message of kind
+    ``query``, and answers with the element ``answer`` of the reply. Callers need the right
+    ``lookup:<adapter>``."""
 
+    operation: str | None = Field(
+        default=None,
+        description="The adapter operation the lookup calls: its plugin, endpoint, options and schema. "
+        "Required when the adapter has 'operations'; without them, the adapter's own settings are used "
+        "(and this, if given, must be the single operation's name, i.e. its options.operation).",
+    )
     key: LookupKey = LookupKey()
     namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes used in this section.")
     request: LookupRequest

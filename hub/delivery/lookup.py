@@ -2,7 +2,8 @@
 
 Store-and-forward is wrong for a question a clerk is waiting on ("which enterprise is 5700100256?"):
 the answer is needed now or not at all. So a lookup is made at once, on the caller's thread, through
-the same plugin, WSDL and hub header as a delivery, but with its own transport whose timeouts add up
+the same plugin, WSDL and hub header as a delivery (of the operation ``lookup.operation`` names,
+when the adapter has ``operations``), but with its own transport whose timeouts add up
 to ``lookup.timeout``, so no call outlives it. In order:
 
 1. the key is checked (``identifiers.py``): a wrong one is refused (422) and nothing is sent;
@@ -135,6 +136,8 @@ class LookupService:
         self.name = adapter_config.name
         self.agency = adapter_config.agency
         self.config: LookupConfig = adapter_config.lookup
+        #: The operation called and recorded on each logged exchange (None: no ``operations``).
+        self.operation = adapter_config.lookup.operation if adapter_config.operations else None
         self.adapter = adapter
         self.breaker = breaker
         self.store = store
@@ -263,6 +266,7 @@ class LookupService:
             envelope=envelope.header(),
             worker=CALLED,
             lease_until=started + self.config.timeout,
+            operation=self.operation,
         )
         try:
             delivered = self.adapter.deliver(claim)
@@ -315,6 +319,7 @@ class LookupService:
             worker=worker,
             started_at=started,
             outcome=outcome,
+            operation=self.operation,
         )
         self.store.record_exchange(envelope, route, exchange)
         return envelope.message_id
@@ -360,14 +365,49 @@ def lookup_transport(adapter: AdapterConfig) -> Transport:
     return HttpTransport(timeout=total - connect, connect_timeout=connect)
 
 
+def lookup_settings(adapter: AdapterConfig) -> AdapterConfig:
+    """The adapter as its lookup calls it: with ``operations``, the settings of the operation
+    ``lookup.operation`` names (plugin, endpoint, options, schema); otherwise the adapter's own."""
+    assert adapter.lookup is not None
+    if not adapter.operations:
+        return adapter
+    assert adapter.lookup.operation is not None, "check_lookups requires it"
+    return adapter.operation_config(adapter.lookup.operation)
+
+
+def _operation_issue(adapter: AdapterConfig) -> tuple[tuple[str, ...], str] | None:
+    """What is wrong with ``lookup.operation``, and the key path to report it at; None if nothing."""
+    assert adapter.lookup is not None
+    operation = adapter.lookup.operation
+    names = adapter.operation_names()
+    if adapter.operations and operation is None:
+        return ("lookup",), (
+            f"the adapter has operations ({', '.join(names)}): name the one the lookup calls "
+            "in lookup.operation"
+        )
+    if operation is not None and operation not in names:
+        return ("lookup", "operation"), f"no operation '{operation}' in this adapter ({', '.join(names)})"
+    schema = lookup_settings(adapter).schema_
+    if schema is not None and schema.suffix.lower() == ".json":
+        return ("lookup", "operation") if operation else ("lookup",), (
+            f"a lookup sends the XML request it builds from the key, but the operation's schema is a "
+            f"JSON Schema ({schema}): lookups need a SOAP/XML operation"
+        )
+    return None
+
+
 def check_lookups(config: Configuration) -> list[ConfigIssue]:
     """What the model alone cannot tell about ``lookup:`` sections: XPaths that do not compile, a
-    lookup on an adapter that has no ``schema`` for its request. Each issue points at its YAML line."""
+    missing or unknown ``operation``, an operation that takes JSON. Each issue points at its YAML
+    line."""
     issues: list[ConfigIssue] = []
     for name, adapter in config.adapters.items():
         if adapter.lookup is None:
             continue
         file = adapter_file(config, name)
+        if (problem := _operation_issue(adapter)) is not None:
+            path, message = problem
+            issues.append(issue_at(config, file, path, ".".join(path), message))
         ns = adapter.lookup.namespaces or None
         for field_name, xpath in (("answer", adapter.lookup.answer), ("not_found", adapter.lookup.not_found)):
             if xpath is None:
@@ -396,8 +436,12 @@ def build_lookups(
         return {}
     given = transports or {}
     own = {name: given.get(name) or lookup_transport(config.adapters[name]) for name in named}
+    # One plugin instance per lookup, for the operation it calls alone (see lookup_settings).
+    settings = {name: lookup_settings(config.adapters[name]) for name in named}
     try:
-        adapters = build_adapters(config, plugins, transports=own, only=named)
+        adapters = build_adapters(
+            config.model_copy(update={"adapters": settings}), plugins, transports=own, only=named
+        )
     except Exception:
         for name, transport in own.items():
             if name not in given:
@@ -405,7 +449,8 @@ def build_lookups(
         raise
     services: dict[str, LookupService] = {}
     for name in named:
-        adapter_config = config.adapters[name]
-        validator = XsdValidator(config.resolve(adapter_config.schema_)) if adapter_config.schema_ else None
-        services[name] = LookupService(adapter_config, adapters[name], breakers[name], store, validator)
+        schema = settings[name].schema_
+        validator = XsdValidator(config.resolve(schema)) if schema else None
+        adapter = config.adapters[name]
+        services[name] = LookupService(adapter, adapters[name], breakers[name], store, validator)
     return services

@@ -20,7 +20,6 @@ included; credentials are never logged, stored or put in an error message.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from pathlib import Path
@@ -46,8 +45,6 @@ from lienthong.store import Claim, Delivered
 
 __all__ = ["REST_PLUGIN", "RestAdapter", "RestOptions"]
 
-log = logging.getLogger("lienthong.deliver")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -60,11 +57,6 @@ class ApiKeyAuth(_Strict):
     env: str = Field(description="Environment variable holding the key (never the key itself).")
     scheme: str | None = Field(
         default=None, description="Written before the key, e.g. 'Bearer' for 'Authorization: Bearer <key>'."
-    )
-    when_unset: Literal["refuse", "omit"] = Field(
-        default="refuse",
-        description="When the variable is unset: 'refuse' (a configuration error naming it), or 'omit' "
-        "(calls go without the header, with a WARNING at the first: for development and simulators).",
     )
 
 
@@ -134,10 +126,13 @@ class RestOptions(_Strict):
 _TRANSIENT_STATUSES: Final = frozenset({408, 429})
 
 
-def _secret(env: str, key: str) -> str:
+def _secret(env: str, missing: list[str]) -> str:
+    """The secret in ``env``; an unset one is noted in ``missing`` rather than refused here, so that a
+    configuration can be checked (and the hub started) where the secret is not given: deliveries that
+    need it wait, their error naming the variable, and go out once the hub is restarted with it set."""
     value = os.environ.get(env, "")
     if not value:
-        raise ConfigError([ConfigIssue("", None, None, key, f"environment variable {env} is not set")])
+        missing.append(env)
     return value
 
 
@@ -168,19 +163,16 @@ class RestAdapter:
         self.transport = ctx.transport
         self.hub_agency = ctx.hub_agency
         self._headers = {**options.headers, "Accept": JSON_CONTENT_TYPE}
-        api_key = options.api_key
-        #: Said once, at the first call (not when the configuration is checked): the key that is missing.
-        self._unset_key: str | None = None
-        if api_key is not None and api_key.when_unset == "omit" and not os.environ.get(api_key.env):
-            self._unset_key = f"{cfg.name}: {api_key.env} is not set; calls carry no {api_key.header} header"
-        elif api_key is not None:
-            key = _secret(api_key.env, "options.api_key.env")
-            self._headers[api_key.header] = f"{api_key.scheme} {key}" if api_key.scheme else key
+        self._missing: list[str] = []
+        if options.api_key is not None:
+            key = _secret(options.api_key.env, self._missing)
+            scheme = options.api_key.scheme
+            self._headers[options.api_key.header] = f"{scheme} {key}" if scheme else key
         self._credentials: tuple[str, str] | None = None
         if options.session is not None:
             self._credentials = (
-                _secret(options.session.username_env, "options.session.username_env"),
-                _secret(options.session.password_env, "options.session.password_env"),
+                _secret(options.session.username_env, self._missing),
+                _secret(options.session.password_env, self._missing),
             )
         self.answer_schema: JsonSchemaValidator | None = None
         if options.answer is not None and options.answer.schema_ is not None:
@@ -196,9 +188,12 @@ class RestAdapter:
     # ------------------------------------------------------------ sending
 
     def deliver(self, claim: Claim) -> Delivered:
-        if self._unset_key is not None:
-            log.warning("%s", self._unset_key)
-            self._unset_key = None
+        if self._missing:
+            names = ", ".join(self._missing)
+            raise TransientDeliveryError(
+                f"environment variable {names} is not set: set it and restart the hub ({self.endpoint} "
+                "was not called)"
+            )
         headers = dict(self._headers)
         headers["Content-Type"] = claim.content_type
         if self.options.hub_headers:

@@ -279,10 +279,13 @@ def _compile_operations(inbound: InboundConfig, issues: _Issues) -> dict[str, In
     operations: dict[str, InboundOperation] = {}
     for name, op in inbound.operations.items():
         where = ("inbound", "operations", name)
-        prefix, _, local = op.element.rpartition(":")
-        if not prefix or prefix not in inbound.namespaces:
+        # prefix:name, or a bare name for an element in no namespace (tax notices are DATA/BODY/ROW_LIST).
+        prefix, sep, local = op.element.rpartition(":")
+        if sep and (not prefix or prefix not in inbound.namespaces):
             issues.add(
-                (*where, "element"), f"'{op.element}' needs a prefix declared under inbound.namespaces"
+                (*where, "element"),
+                f"'{op.element}' needs a prefix declared under inbound.namespaces (or none, for an "
+                "element in no namespace)",
             )
             continue
         xpaths: dict[str, etree.XPath] = {}
@@ -296,7 +299,7 @@ def _compile_operations(inbound: InboundConfig, issues: _Issues) -> dict[str, In
         operations[name] = InboundOperation(
             name=name,
             kind=MessageKind(op.kind),
-            element=qname(inbound.namespaces[prefix], local),
+            element=qname(inbound.namespaces[prefix], local) if prefix else local,
             action=op.soap_action,
             xpaths=xpaths,
             recipient=op.recipient,

@@ -135,6 +135,8 @@ class Exchange:
     started_at: datetime
     #: The exact request and response bytes; ``request`` is None when nothing was sent (cache).
     outcome: Delivered
+    #: The adapter operation called, recorded on the delivery (None: the adapter has no operations).
+    operation: str | None = None
 
 
 @dataclass(frozen=True)

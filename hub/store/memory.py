@@ -211,6 +211,7 @@ class MemoryStore:
                 id=next(self._ids),
                 message_id=envelope.message_id,
                 target=exchange.target,
+                operation=exchange.operation,
                 payload=bytes(exchange.payload),
                 content_type=exchange.content_type,
                 created_at=started,

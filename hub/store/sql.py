@@ -136,16 +136,7 @@ class SqlStore:
                 if existing is not None:
                     return existing
                 now = utcnow()
-                conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
-                conn.execute(
-                    insert(idempotency_keys).values(
-                        sender=envelope.sender,
-                        sender_message_id=envelope.sender_message_id,
-                        fingerprint=fingerprint,
-                        message_id=envelope.message_id,
-                        created_at=now,
-                    )
-                )
+                _insert_message(conn, envelope, fingerprint, now)
                 self._insert_route(conn, envelope.message_id, route, deliveries_, now)
         except IntegrityError:
             # Two submissions of the same sender id raced; the loser answers like a repeat.
@@ -236,16 +227,7 @@ class SqlStore:
         outcome = exchange.outcome
         with self._tx("record_exchange") as conn:
             now = utcnow()
-            conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
-            conn.execute(
-                insert(idempotency_keys).values(
-                    sender=envelope.sender,
-                    sender_message_id=envelope.sender_message_id,
-                    fingerprint=fingerprint,
-                    message_id=envelope.message_id,
-                    created_at=now,
-                )
-            )
+            _insert_message(conn, envelope, fingerprint, now)
             conn.execute(
                 insert(route_decisions).values(
                     message_id=envelope.message_id,
@@ -260,6 +242,7 @@ class SqlStore:
                 insert(deliveries).values(
                     message_id=envelope.message_id,
                     target=exchange.target,
+                    operation=exchange.operation,
                     state=DeliveryState.DELIVERED.value,
                     attempts=1,
                     round_attempts=1,
@@ -705,6 +688,20 @@ def _party_of(parties: Parties) -> Any:
         to_them = select(routed.c.message_id).where(routed.c.target.in_(list(parties.targets)))
         conditions.append(messages.c.id.in_(to_them.correlate(None)))
     return or_(*conditions) if conditions else false()
+
+
+def _insert_message(conn: Connection, envelope: Envelope, fingerprint: str, now: datetime) -> None:
+    """The message row and its idempotency key: one sender id, one message, for ever."""
+    conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
+    conn.execute(
+        insert(idempotency_keys).values(
+            sender=envelope.sender,
+            sender_message_id=envelope.sender_message_id,
+            fingerprint=fingerprint,
+            message_id=envelope.message_id,
+            created_at=now,
+        )
+    )
 
 
 def _message_row(envelope: Envelope, fingerprint: str) -> dict[str, Any]:

@@ -25,19 +25,19 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from project_support import TAX_ADAPTER
+from project_support import FEE_ADAPTER
 
 #: What runs in the copy: fast, yet every kind of test that used to read the shipped config/.
 SUBSET = ("tests/unit", "tests/e2e/test_cli.py", "tests/e2e/test_rest_intake.py")
-TAX_ROUTE = """\
-  - name: tax-declaration
+FEE_ROUTE = """\
+  - name: fee-declaration
     description: "Tờ khai lệ phí trước bạ nhà, đất → cơ quan thuế"
     match:
       kind: document
       xpath: "boolean(/t:ToKhai)"
       namespaces:
         t: "urn:example:province:tokhai:1"
-    targets: [tax]
+    targets: [fee]
 """
 
 
@@ -62,15 +62,15 @@ def copy_checkout(dest: Path) -> Path:
     return dest
 
 
-def add_tax_adapter(checkout: Path) -> None:
+def add_fee_adapter(checkout: Path) -> None:
     """What the how-to asks of a contributor, and nothing else: no Python, no line in hub/."""
-    source = TAX_ADAPTER.root
-    shutil.copy2(TAX_ADAPTER.file, checkout / "config" / "adapters" / "tax.yaml")
-    for resource in TAX_ADAPTER.resources():
+    source = FEE_ADAPTER.root
+    shutil.copy2(FEE_ADAPTER.file, checkout / "config" / "adapters" / "fee.yaml")
+    for resource in FEE_ADAPTER.resources():
         shutil.copytree(source / resource, checkout / resource)
-    shutil.copytree(TAX_ADAPTER.cases, checkout / "adapters" / "tax" / "cases")
+    shutil.copytree(FEE_ADAPTER.cases, checkout / "adapters" / "fee" / "cases")
     routes = checkout / "config" / "routes.yaml"
-    routes.write_text(routes.read_text(encoding="utf-8") + TAX_ROUTE, encoding="utf-8")
+    routes.write_text(routes.read_text(encoding="utf-8") + FEE_ROUTE, encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -78,7 +78,7 @@ def add_tax_adapter(checkout: Path) -> None:
 def test_adding_an_adapter_and_a_route_leaves_the_tests_green(tmp_path: Path) -> None:
     checkout = copy_checkout(tmp_path / "checkout")
     shipped_routes = (checkout / "config" / "routes.yaml").read_text(encoding="utf-8").count("- name:")
-    add_tax_adapter(checkout)
+    add_fee_adapter(checkout)
 
     hub = Path(sys.executable).with_name("hub")
     check = subprocess.run(
@@ -122,5 +122,5 @@ def test_adding_an_adapter_and_a_route_leaves_the_tests_green(tmp_path: Path) ->
     assert re.search(r"\d+ passed", summary) and "failed" not in summary and "error" not in summary, summary
 
     # The new adapter's own cases ran, in the checkout, beside the land adapter's.
-    for case in ("adapters/tax/cases/declaration-basic", "adapters/land/cases/transfer-basic"):
+    for case in ("adapters/fee/cases/declaration-basic", "adapters/land/cases/transfer-basic"):
         assert f"test_adapter_cases.py::test_case[{case}] PASSED" in output, output[-20_000:]

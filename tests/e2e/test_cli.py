@@ -103,7 +103,7 @@ def test_config_check_reports_every_file_error_with_its_position(hub_cli: Cli, p
 def test_config_check_reports_every_cross_file_error(hub_cli: Cli, pristine_project: Any) -> None:
     config = pristine_project.config_dir
     target_line, target_text = edit(config / "routes.yaml", "targets: [land]", "targets: [land, cadastre]")
-    mapping_line, _ = edit(
+    mapping_line, mapping_text = edit(
         config / "adapters" / "land.yaml",
         "mapping: mappings/land/hoso-to-tiepnhanhoso.xsl",
         "mapping: mappings/land/missing.xsl",
@@ -113,7 +113,8 @@ def test_config_check_reports_every_cross_file_error(hub_cli: Cli, pristine_proj
 
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"config/adapters/land.yaml:{mapping_line}:1 [mapping]: file not found: mappings/land/missing.xsl",
+        f"config/adapters/land.yaml:{mapping_line}:{mapping_text.index('mapping') + 1} "
+        "[operations.TiepNhanHoSo.mapping]: file not found: mappings/land/missing.xsl",
         f"config/routes.yaml:{target_line}:{target_text.index('cadastre') + 1} [routes[0].targets]: "
         "route 'land-transfer' targets unknown adapter 'cadastre' (configured: land)",
         "2 configuration error(s) / lỗi cấu hình",
@@ -134,9 +135,10 @@ def test_config_check_reports_what_only_building_the_adapter_finds(
     assert result.returncode == 2
     [error, summary] = result.stderr.splitlines()
     assert error.startswith(
-        f"config/adapters/land.yaml:{line}:{text.index('operation') + 1} [options.operation]: "
+        f"config/adapters/land.yaml:{line}:{text.index('operation') + 1} "
+        "[operations.TiepNhanHoSo.options.operation]: "
     )
-    assert "operation 'TiepNhanHoSoMoi' is not in" in error and "offers: TiepNhanHoSo" in error
+    assert "operation 'TiepNhanHoSoMoi' is not in" in error and "TiepNhanHoSo)" in error
     assert summary == "1 configuration error(s) / lỗi cấu hình"
 
 
@@ -274,7 +276,9 @@ def test_config_schema_writes_schemas_that_accept_the_project_files(hub_cli: Cli
     land = yaml.load((ROOT / "config" / "adapters" / "land.yaml").read_text(encoding="utf-8"))
     assert validate({**land, "timout": "5s"}, adapter)
     assert validate({**land, "timeout": "half a second"}, adapter)
-    assert validate({k: v for k, v in land.items() if k != "endpoint"}, adapter)
+    # Without operations, an adapter needs its endpoint (with them, each operation may name its own).
+    single = {k: v for k, v in land.items() if k not in ("endpoint", "operations", "namespaces")}
+    assert validate(single, adapter)
 
 
 def test_the_schemas_in_the_repository_are_up_to_date() -> None:
@@ -345,7 +349,8 @@ def test_send_submits_a_file_and_status_shows_its_delivery(
     rows = [line for line in out.splitlines() if re.match(r"^\W*land\W", line)]
     assert len(rows) == 1, out
     assert re.search(
-        r"\bland\s*│\s*delivered\s*│\s*1\s*│\s*\d\d:\d\d:\d\d\.\d{3}\s*│\s*delivered\s*│", rows[0]
+        r"\bland/TiepNhanHoSo\s*│\s*delivered\s*│\s*1\s*│\s*\d\d:\d\d:\d\d\.\d{3}\s*│\s*delivered\s*│",
+        rows[0],
     )
 
 

@@ -101,8 +101,9 @@ def test_the_trail_shows_the_dossier_its_delivery_and_the_status_update_in_order
     assert sent["sender_message_id"] == f"motcua-{dossier['code']}"
     assert sent["route"]["status"] == "routed" and sent["route"]["targets"] == ["land"]
     (land,) = sent["deliveries"]
-    assert (land["target"], land["state"], land["attempts"], land["last_error"]) == (
+    assert (land["target"], land["operation"], land["state"], land["attempts"], land["last_error"]) == (
         "land",
+        "TiepNhanHoSo",
         "delivered",
         1,
         None,
@@ -230,7 +231,7 @@ def test_hub_trail_shows_the_timeline_in_vietnam_time(
         [
             local(land["delivered_at"]),
             "out",
-            f"land · {LAND}",
+            f"land/TiepNhanHoSo · {LAND}",
             "dossier",
             "delivered, attempt 1, HTTP 200",
             "",

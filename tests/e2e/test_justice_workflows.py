@@ -57,8 +57,9 @@ POLL_LINE = re.compile(
 
 
 def shipped_routes(*names: str) -> list[dict[str, Any]]:
+    """The shipped rules, targeting justice only (the national portal's sync is not this test's)."""
     routes = YAML(typ="safe", pure=True).load((ROOT / "config" / "routes.yaml").read_text(encoding="utf-8"))
-    return [r for r in routes["routes"] if r["name"] in names]
+    return [r | {"targets": ["justice"]} for r in routes["routes"] if r["name"] in names]
 
 
 @dataclass
@@ -94,8 +95,9 @@ class JusticeWorld:
 
 
 @pytest.fixture
-def justice(tmp_path: Path) -> Iterator[JusticeWorld]:
+def justice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JusticeWorld]:
     """The shipped justice adapter and routes, its simulator (fast steps) and a hub polling every 300 ms."""
+    monkeypatch.setenv("JUSTICE_API_KEY", "test-civil-status-key-not-a-secret")  # what the hub sends
     hub_port = free_port()
     hub_url = f"http://127.0.0.1:{hub_port}"
     project = new_project(

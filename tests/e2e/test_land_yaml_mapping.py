@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import Project, RunningHub, Simulator
 
 from lienthong.devtools.samples import sample_dossiers
-from lienthong.pipeline.prepare import Preparation
+from lienthong.pipeline.prepare import AdapterStages
 from lienthong.pipeline.yaml_mapping import YamlMapping
 from lienthong.soap import request_hash
 
@@ -42,9 +42,11 @@ def test_the_registry_receives_the_same_bytes_from_the_yaml_mapping(
     hub_factory: Callable[..., RunningHub], land_sim: Simulator
 ) -> None:
     xslt_hub = hub_factory()
-    yaml_hub = hub_factory(land={"mapping": YAML_MAPPING})
+    yaml_hub = hub_factory(land={"operations": {"TiepNhanHoSo": {"mapping": YAML_MAPPING}}})
     stages = yaml_hub.hub.intake.preparations["land"]
-    assert isinstance(stages, Preparation) and isinstance(stages.mapper, YamlMapping)
+    assert isinstance(stages, AdapterStages)
+    [tiepnhan] = [op for op in stages.operations if op.operation == "TiepNhanHoSo"]
+    assert isinstance(tiepnhan.mapper, YamlMapping)
     for sample in sample_dossiers(3):
         sent: list[bytes] = []
         for hub in (xslt_hub, yaml_hub):
@@ -68,7 +70,9 @@ def test_config_check_points_at_the_mapping_file(
     text = (Path(project.root) / YAML_MAPPING).read_text(encoding="utf-8")
     text = text.replace("HoTen: h:ChuHoSo", "HoTen: h:ChuHoSoo").replace("SoGiayTo: h:", "SoGiayTX: h:")
     mapping.write_text(text, encoding="utf-8")
-    project.update("adapters/land.yaml", {"mapping": "mappings/yaml/land.yaml"})
+    project.update(
+        "adapters/land.yaml", {"operations": {"TiepNhanHoSo": {"mapping": "mappings/yaml/land.yaml"}}}
+    )
     lines = text.splitlines()
     hoten = next(i for i, line in enumerate(lines, 1) if "HoTen: h:ChuHoSoo" in line)
     sogiayto = next(i for i, line in enumerate(lines, 1) if "SoGiayTX" in line)

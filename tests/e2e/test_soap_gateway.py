@@ -543,7 +543,7 @@ def test_a_zeep_client_built_from_the_wsdl_calls_every_operation(
 ) -> None:
     client, transport = zeep_client
     service = client.bind("HubInboundLandService", port)
-    calls = {
+    calls: dict[str, dict[str, Any]] = {
         "CapNhatTrangThaiHoSo": dict(
             MaHoSoMotCua=DOSSIER,
             MaHoSoDatDai="DD-2026-000123",
@@ -572,6 +572,27 @@ def test_a_zeep_client_built_from_the_wsdl_calls_every_operation(
                 "NgayCap": "2026-12-05",
                 "CoQuanCap": "Sở Tài nguyên và Môi trường tỉnh Quảng Ninh",
             },
+        ),
+        "GuiPhieuChuyenThongTinDiaChinh": dict(  # for the tax authority (land/tax workflow)
+            SoPhieu="PCTT-2026-000311",
+            MaHoSoMotCua=DOSSIER,
+            SoBienNhan=DOSSIER,
+            MaHoSoDatDai="DD-2026-000123",
+            MaTTHC="1.004227",
+            NgayLapPhieu="2026-11-25T09:40:00+07:00",
+            NguoiNopThue={
+                "HoTen": "Nguyễn Thị Hương",
+                "SoGiayTo": "022188004512",
+                "DiaChi": "Số 18 đường Trần Hưng Đạo, phường Hồng Gai, thành phố Hạ Long",
+            },
+            ThongTinThuaDat=[
+                {
+                    "SoThuTuThua": 125,
+                    "SoHieuBanDo": "38",
+                    "DienTich": "96.5",
+                    "DiaChiChiTiet": "Tổ 4, khu 2, phường Bãi Cháy, thành phố Hạ Long",
+                }
+            ],
         ),
     }
     assert set(calls) == set(client.wsdl.services["HubInboundLandService"].ports[port].binding._operations)

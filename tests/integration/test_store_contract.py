@@ -1139,3 +1139,17 @@ def test_concurrent_processes_take_a_poll_once(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert len(taken) == 1
+
+
+def test_a_recorded_exchange_keeps_the_operation_called(store: Store) -> None:
+    """A lookup through an adapter with operations records which one it called, as deliveries do."""
+    envelope = make_envelope(kind=MessageKind.QUERY, recipient="000.00.00.G05")
+    route = RouteDecision(RouteStatus.ROUTED, None, ("business",), "lookup: synchronous call to business")
+    outcome = Delivered(response=b"<Tra>loi</Tra>", response_status=200, request=b"<Hoi/>")
+    exchange = Exchange(
+        "business", b"<Hoi/>", XML, "lookup", datetime.now(UTC), outcome, operation="LayThongTinDoanhNghiep"
+    )
+    store.record_exchange(envelope, route, exchange)
+
+    (d,) = store.get_message(envelope.message_id).deliveries
+    assert (d.target, d.operation) == ("business", "LayThongTinDoanhNghiep")

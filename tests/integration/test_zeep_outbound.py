@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION
+from land_support import LAND_NS, LAND_WSDL, SIMULATOR, SOAP_ACTION, TIEPNHAN
 from lxml import etree
 from project_support import LAND_ADAPTER, adapter_configuration
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
+from sim_recording import Recorder
 
 from lienthong.adapter import AdapterContext
 from lienthong.config.models import AdapterConfig
@@ -50,35 +51,6 @@ DAY = date(2026, 11, 21)
 
 
 # ---------------------------------------------------------------- the registry, and what reached it
-
-
-class Recorder:
-    """ASGI middleware in front of the simulator: the headers and exact body of every POST it got."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-    @property
-    def state(self) -> Any:  # SimulatorServer.stats() reads app.state
-        return self.app.state
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith("/_sim"):
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        chunks: list[bytes] = []
-
-        async def replay() -> Any:
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    self.requests.append((headers, b"".join(chunks)))
-            return message
-
-        await self.app(scope, replay, send)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +82,7 @@ def land_config(endpoint: str, **changes: Any) -> AdapterConfig:
     """config/adapters/land.yaml as the project ships it (alone), pointed at ``endpoint``, with
     ``changes`` (``wsdl`` and ``transport`` are options of the soap plugin)."""
     config = adapter_configuration(LAND_ADAPTER, environ={"LAND_ENDPOINT": endpoint})
-    land = config.adapters["land"]
+    land = config.adapters["land"].operation_config(TIEPNHAN)  # the operation these tests call
     options = {key: changes.pop(key) for key in ("wsdl", "transport") if key in changes}
     return land.model_copy(update={**changes, "options": {**land.options, **options}})
 
@@ -566,7 +538,9 @@ def test_an_operation_missing_from_the_wsdl_is_a_startup_error() -> None:
 
     [issue] = caught.value.issues
     assert issue.key == "options.operation"
-    assert "'TraCuuHoSo' is not in" in issue.message and "offers: TiepNhanHoSo" in issue.message
+    assert "'TraCuuHoSo' is not in" in issue.message and (
+        "offers: DongBoKetQuaThue, NhanBienLaiThanhToan, TiepNhanHoSo" in issue.message
+    )
 
 
 def test_a_soap_action_contradicting_the_wsdl_is_a_startup_error() -> None:

@@ -9,9 +9,11 @@ adapter's business (routes.yaml is the province's), so no case depends on which 
 which other adapters are configured.
 
 case.yaml holds the envelope's metadata (``kind``, ``sender``; optionally ``procedure_code``,
-``dossier_code``, ``document_id``, ``document_type``, ``recipient``, ``message_id``) and either
-nothing more (the output must equal expected.xml, compared canonically) or ``refused:`` with words
-the refusal must contain (input the adapter's target can never accept).
+``dossier_code``, ``document_id``, ``document_type``, ``recipient``, ``message_id``), for an adapter
+with ``operations:`` the ``operation`` the message must go to, and either nothing more (the output
+must equal expected.xml, compared canonically, or expected.json, compared as JSON values, for an
+operation that sends JSON) or ``refused:`` with words the refusal must contain (input the adapter's
+target can never accept).
 
 Cases are collected from the repository's ``adapters/*/cases/`` (the adapter's YAML is
 ``config/adapters/<name>.yaml``) and from fixture adapters under ``tests/fixtures/*/`` laid out alike.
@@ -20,6 +22,7 @@ Cases are collected from the repository's ``adapters/*/cases/`` (the adapter's Y
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,7 +37,8 @@ from ruamel.yaml import YAML
 from lienthong.config.models import Configuration, SigningPolicyConfig
 from lienthong.envelope import Envelope, MessageKind, new_envelope
 from lienthong.errors import InvalidMessageError
-from lienthong.pipeline.prepare import Preparation
+from lienthong.jsonxml import JSON_CONTENT_TYPE
+from lienthong.pipeline.prepare import build_preparations
 from lienthong.trust.keys import Keystore, create_dev_ca
 from lienthong.trust.sign import Signer, build_signers
 from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier
@@ -96,7 +100,8 @@ def check_case(case: Path, config: Configuration, name: str, keys: DevKeys | Non
     if adapter.signing.policy != "none":
         assert keys is not None, f"adapter '{name}' signs: the case needs development keys"
         signers = build_signers(config, keys.keystore)
-    preparation = Preparation.from_config(config, adapter, signer=signers.get(name))
+    # The adapter's stages as intake runs them: with operations, the one that accepts the input.
+    preparation = build_preparations(config, signers=signers, only=[name])[name]
     envelope = envelope_for(case, spec)
 
     if "refused" in spec:
@@ -107,6 +112,12 @@ def check_case(case: Path, config: Configuration, name: str, keys: DevKeys | Non
     prepared = preparation.prepare(envelope, None)
 
     assert prepared.target == name
+    if adapter.operations or "operation" in spec:
+        assert prepared.operation == spec.get("operation"), "case.yaml names the operation it must go to"
+    if (expected_json := case.parent / "expected.json").is_file():
+        assert prepared.content_type == JSON_CONTENT_TYPE
+        assert json.loads(prepared.payload) == json.loads(expected_json.read_bytes())
+        return
     output = parse_xml(prepared.payload)
     signatures = output.findall(f".//{{{XMLDSIG_NS}}}Signature")
     if adapter.signing.policy == "none":
@@ -137,7 +148,8 @@ def test_case(case: Path, dev_keys: DevKeys) -> None:
 
 
 def _land_case() -> Path:
-    return next(c for c in CASES if source_of(c) == LAND_ADAPTER and "refused" not in c.read_text())
+    """The land adapter's dossier case (the one-stop HoSo → TiepNhanHoSo)."""
+    return next(c for c in CASES if source_of(c) == LAND_ADAPTER and c.parent.name == "transfer-basic")
 
 
 @pytest.mark.parametrize("policy", ["xmldsig", "xades-bes"])
@@ -166,3 +178,34 @@ def test_a_case_fails_when_the_output_differs(tmp_path: Path) -> None:
 
     with pytest.raises(AssertionError):
         check_case(case, adapter_configuration(LAND_ADAPTER), "land", None)
+
+
+def _bhxh_case(name: str) -> Path:
+    return next(c for c in CASES if c.parent.name == name and source_of(c).name == "bhxh")
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        ("expected.json", '"hinhThucNop": "TRUC_TIEP"', '"hinhThucNop": "TRUC_TUYEN"'),
+        ("case.yaml", "operation: BaoTangLaoDong", "operation: CapTheBHYTTreEm"),
+    ],
+)
+def test_a_json_case_fails_when_the_output_or_the_operation_differs(
+    file: str, old: str, new: str, tmp_path: Path
+) -> None:
+    """A JSON case compares the values sent, and a case of an adapter with operations names the one
+    its message must go to: changing either fails it."""
+    original = _bhxh_case("employee-enrolment")
+    case = tmp_path / "changed" / "case.yaml"
+    case.parent.mkdir()
+    for name in ("case.yaml", "input.xml", "expected.json"):
+        text = (original.parent / name).read_text(encoding="utf-8")
+        if name == file:
+            assert old in text
+            text = text.replace(old, new)
+        (case.parent / name).write_text(text, encoding="utf-8")
+    source = source_of(original)
+
+    with pytest.raises(AssertionError):
+        check_case(case, adapter_configuration(source), source.name, None)

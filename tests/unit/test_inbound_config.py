@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from project_support import assemble_project
+from project_support import LAND_ADAPTER, TAX_ADAPTER, assemble_project
 from ruamel.yaml import YAML
 
 from lienthong.config.files import load_configuration
@@ -48,11 +48,29 @@ def problems(config: Path) -> list[str]:
 def test_the_projects_land_service_compiles_and_renders_its_wsdl(tmp_path: Path) -> None:
     services = compile_inbound(load_configuration(project(tmp_path), environ={}))
     land = services["land"]
-    assert sorted(land.operations) == ["CapNhatTrangThaiHoSo", "TraKetQuaHoSo"]
+    assert sorted(land.operations) == [
+        "CapNhatTrangThaiHoSo",
+        "GuiPhieuChuyenThongTinDiaChinh",
+        "TraKetQuaHoSo",
+    ]
     assert sorted(land.published.schemas) == ["hub/hub.xsd", "land/dangkydatdai.xsd"]
     wsdl = parse_xml(land.published.render("https://hub.example.vn/soap/land") or b"")
     assert {el.get("location") for el in wsdl.iter("{*}address")} == {"https://hub.example.vn/soap/land"}
     assert land.published.render("https://x/soap/land", "../config/hub.yaml") is None
+
+
+def test_a_body_element_in_no_namespace_is_named_without_a_prefix(tmp_path: Path) -> None:
+    """The tax authority pushes its notices as DATA/BODY/ROW_LIST, in no namespace."""
+    config = assemble_project(tmp_path, adapters=(LAND_ADAPTER, TAX_ADAPTER))
+    tax = compile_inbound(load_configuration(config, environ={}))["tax"]
+    notice = tax.operations["GuiThongBaoThue"]
+    assert notice.element == "DATA"
+    assert tax.dispatch(None, parse_xml(b"<DATA><BODY/></DATA>")) is notice
+    assert sorted(tax.published.schemas) == ["hub/hub.xsd", "tax/thongbaothue.xsd"]
+    entry = parse_xml(
+        b"<DATA><BODY><ROW_LIST><MA_HSO> 000.00.00.H49-261121-0001 </MA_HSO></ROW_LIST></BODY></DATA>"
+    )
+    assert notice.metadata(entry) == {"dossier_code": "000.00.00.H49-261121-0001"}
 
 
 def test_each_mistake_is_reported_at_its_line(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ class Justice:
         self.asked: list[dict[str, object]] = []
 
     def __call__(self, request: TransportRequest) -> TransportResponse:
+        assert request.headers.get("X-API-Key") == "test-civil-status-key-not-a-secret"
         if request.url.endswith("/LayKetQua"):
             body = json.loads(request.body)
             self.asked.append(body)
@@ -98,7 +99,8 @@ def justice_config(**polling: object) -> Configuration:
 
 
 @pytest.fixture
-def make_hub(clock: Clock, justice: Justice) -> Iterator[Callable[..., Hub]]:
+def make_hub(clock: Clock, justice: Justice, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Hub]]:
+    monkeypatch.setenv("JUSTICE_API_KEY", "test-civil-status-key-not-a-secret")
     hubs: list[Hub] = []
 
     def make(**polling: object) -> Hub:

@@ -250,16 +250,18 @@ def test_an_answer_schema_that_cannot_be_loaded_is_a_configuration_error(tmp_pat
     assert [issue.key for issue in caught.value.issues] == ["options.answer.schema"]
 
 
-def test_a_missing_secret_is_a_configuration_error_naming_the_variable(
+def test_a_missing_secret_holds_deliveries_back_naming_the_variable_and_calls_nobody(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The configuration still checks (hub config check passes where the secret is not given), but no
+    call goes out without it: the delivery waits, its error naming the variable."""
     monkeypatch.delenv("JUSTICE_API_KEY", raising=False)
+    rest, transport = adapter(lambda r: answer(200, {}), api_key={"env": "JUSTICE_API_KEY"})
 
-    with pytest.raises(ConfigError) as caught:
-        adapter(lambda r: answer(200, {}), api_key={"env": "JUSTICE_API_KEY"})
+    with pytest.raises(TransientDeliveryError) as caught:
+        rest.deliver(claim())
 
-    [issue] = caught.value.issues
-    assert issue.key == "options.api_key.env" and "JUSTICE_API_KEY" in issue.message
+    assert "JUSTICE_API_KEY" in caught.value.message and transport.requests == []
 
 
 # ---------------------------------------------------------------- a session, as the national portal has

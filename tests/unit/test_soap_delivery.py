@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from land_support import TIEPNHAN
 from lxml import etree
 from project_support import LAND_ADAPTER, adapter_configuration, base_routes
 
@@ -41,7 +42,7 @@ def configuration(**options: Any) -> Configuration:
     """The land adapter and route in a configuration of their own, land pointed at ENDPOINT, with
     changed soap ``options`` and retries that are due at once."""
     config = adapter_configuration(LAND_ADAPTER, environ={"LAND_ENDPOINT": ENDPOINT}, routes=base_routes())
-    land = config.adapters["land"]
+    land = config.adapters["land"].operation_config(TIEPNHAN)  # the dossier operation, alone
     land = land.model_copy(
         update={
             "options": {**land.options, **options},

@@ -6,7 +6,9 @@ Control API (JSON), for tests, the demo and a developer's curl:
 * ``GET /_sim/records?status=&key=&operation=&service=&since=&until=&limit=`` — what it holds, and in
   which status; ``GET /_sim/received`` is the same list in the shape older tests read;
 * ``GET /_sim/steps`` — later steps, pending and done, with attempts and the last error;
-* ``GET``/``PUT /_sim/faults`` — the :class:`~.faults.FaultPlan`; ``POST /_sim/reset`` — forget all.
+* ``GET``/``PUT /_sim/faults`` — the :class:`~.faults.FaultPlan`; ``POST /_sim/reset`` — forget all;
+* ``GET /_sim/sessions`` — sessions active, logins, calls refused for their session;
+  ``DELETE /_sim/sessions`` — every session expires now (a portal's session ending mid-way).
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ class _Control:
             return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(self.core.faults.as_dict())
 
+    async def delete_sessions(self, request: Request) -> Response:
+        return JSONResponse({"expired": self.core.sessions.expire_all()})
+
     async def post_reset(self, request: Request) -> Response:
         self.core.reset()
         self.core.faults.update({"clear": True})
@@ -108,6 +113,8 @@ def create_simulator_app(spec: SimulatorSpec, faults: FaultPlan | None = None) -
         Route("/_sim/faults", _json(core.faults.as_dict), methods=["GET"]),
         Route("/_sim/faults", control.put_faults, methods=["PUT"]),
         Route("/_sim/reset", control.post_reset, methods=["POST"]),
+        Route("/_sim/sessions", _json(core.sessions.stats), methods=["GET"]),
+        Route("/_sim/sessions", control.delete_sessions, methods=["DELETE"]),
     ]
     for service in services.values():
         routes += service.routes()

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 
 from lienthong.devtools.simulator.faults import FaultMode, FaultPlan
 from lienthong.devtools.simulator.records import Record, RecordFilter, RecordStore
+from lienthong.devtools.simulator.sessions import Sessions
 from lienthong.devtools.simulator.spec import OperationSpec, ServiceSpec, SimulatorSpec
 from lienthong.xml import parse_trusted_file
 
@@ -84,6 +85,7 @@ class SimulatorCore:
         self.store = store or RecordStore(spec.store)
         self._lock = threading.Lock()
         self.counts = dict.fromkeys(COUNTERS, 0)
+        self.sessions = Sessions()
         self.wake: Callable[[], None] = lambda: None
 
     def count(self, key: str, by: int = 1) -> None:
@@ -96,6 +98,7 @@ class SimulatorCore:
 
     def reset(self) -> None:
         self.store.reset()
+        self.sessions.reset()
         with self._lock:
             self.counts = dict.fromkeys(COUNTERS, 0)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -92,6 +94,15 @@ class RestService:
         self.requests = {op.name: _validator(op.request_schema) for op in spec.operations}
         self.replies = {op.name: _validator(op.answer_schema) for op in spec.operations}
         self.keys = {op.name: core.key_xpath(spec, op, {"fn": JSON_NS}) for op in spec.operations}
+        ns = {**spec.namespaces, "fn": JSON_NS}
+        self.statuses = {
+            op.name: etree.XPath(f"string({op.status_from})", namespaces=ns)
+            for op in spec.operations
+            if op.status_from
+        }
+        self.digests = {
+            op.name: etree.XPath(op.digests, namespaces=ns) for op in spec.operations if op.digests
+        }
         self.by_route: dict[tuple[str, str], list[OperationSpec]] = {}
         for op in spec.operations:
             self.by_route.setdefault((op.path or spec.path, op.method), []).append(op)
@@ -103,6 +114,12 @@ class RestService:
         ]
         if (query := self.spec.query) is not None and query.path is not None:
             routes.insert(0, Route(query.path, self.query, methods=[query.method]))
+        if (session := self.spec.session) is not None:
+
+            async def login(request: Request) -> Response:
+                return await self.core.sessions.login(request, session)
+
+            routes.insert(0, Route(session.login_path, login, methods=["POST"]))
         return routes
 
     def operation(self, record: Record) -> OperationSpec:
@@ -132,6 +149,11 @@ class RestService:
             return problem.response()
 
     async def _process(self, request: Request) -> Response:
+        if (api_key := self.spec.api_key) is not None:
+            header, expected = api_key
+            given = request.headers.get(header, "")
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise _Problem(401, "Khóa API không hợp lệ", f"missing or wrong API key ({header})")
         if request.method == "GET":
             value: Any = dict(request.query_params)
             exact: Any = value
@@ -143,6 +165,10 @@ class RestService:
                 value = json.loads(body)
             except (InvalidMessageError, ValueError) as exc:
                 raise _Problem(400, "Nội dung không phải JSON hợp lệ", str(exc)) from exc
+        session = self.spec.session
+        if session is not None and not self.core.sessions.valid(_field(value, session.body_field)):
+            self.core.count("invalid")
+            return self.core.sessions.refusal(session)
         op = self._select(request, value)
         if errors := _schema_errors(self.requests[op.name], value):
             raise _Problem(
@@ -151,6 +177,10 @@ class RestService:
         tree = value_to_tree(exact)
         xpath = self.keys[op.name]
         key = (str(xpath(tree)).strip() or None) if xpath is not None else None
+        status = op.status
+        if (status_xpath := self.statuses.get(op.name)) is not None:
+            status = str(status_xpath(tree)).strip() or op.status
+        digests = self._digests(op, tree)
         if op.lookup:
             answer = self._answer(op, tree, self.core.lookup_params(self.spec, key or ""))
             return Response(answer, 200, media_type=_JSON)
@@ -165,11 +195,11 @@ class RestService:
             if self.core.faults.next_rejection():
                 return None
             params: dict[str, str | int] = {"message_id": message_id, "received_at": received_at}
-            params |= {"sequence": sequence, "key": key or "", "status": op.status}
+            params |= {"sequence": sequence, "key": key or "", "status": status}
+            if digests is not None:
+                params["digests"] = digests
             answer = self._answer(op, tree, params)
-            return Accepted(
-                op.name, key, op.status, answer, 200, _JSON, op.then[0].after if op.then else None
-            )
+            return Accepted(op.name, key, status, answer, 200, _JSON, op.then[0].after if op.then else None)
 
         record, duplicate = self.core.store.accept(
             self.spec.name, message_id, body, request_hash, meta, decide
@@ -195,6 +225,25 @@ class RestService:
             "Thao tác không được hỗ trợ",
             f"no operation for {request.method} {request.url.path} with this body",
         )
+
+    def _digests(self, op: OperationSpec, tree: etree._Element) -> str | None:
+        """SHA-256 (hex) of each base64 value the operation's ``digests`` XPath selects, space-separated."""
+        xpath = self.digests.get(op.name)
+        if xpath is None:
+            return None
+        found = xpath(tree)
+        values = found if isinstance(found, list) else [found]
+        out = []
+        for item in values:
+            text = item.text if isinstance(item, etree._Element) else str(item)
+            try:
+                data = base64.b64decode("".join((text or "").split()), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise _Problem(
+                    400, "Nội dung tệp không phải base64", f"a document is not base64: {exc}"
+                ) from exc
+            out.append(hashlib.sha256(data).hexdigest())
+        return " ".join(out)
 
     def _message_id(self, request: Request, value: object) -> str:
         if self.spec.message_id_field is not None:

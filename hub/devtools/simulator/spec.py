@@ -21,6 +21,7 @@ __all__ = [
     "OperationSpec",
     "QuerySpec",
     "ServiceSpec",
+    "SessionSpec",
     "SigningFiles",
     "SimulatorSpec",
     "StepSpec",
@@ -54,6 +55,8 @@ class OperationSpec:
     match: Mapping[str, str] = field(default_factory=dict)  # REST
     request_schema: Path | None = None  # REST
     answer_schema: Path | None = None  # REST
+    status_from: str | None = None  # XPath: the record's status from the request
+    digests: str | None = None  # XPath: base64 values whose SHA-256 the answer XSLT gets
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,19 @@ class QuerySpec:
     element: str | None = None  # SOAP: Clark name
     method: str = "GET"
     path: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """REST: the login a simulated portal requires, with the credentials it accepts (from the env)."""
+
+    login_path: str
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+    body_field: str = "session"
+    ttl: float = 1800.0
+    code_field: str = "error_code"
+    expired_code: str = "-1"
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,8 @@ class ServiceSpec:
     message_id_header: str = "X-Message-Id"
     message_id_field: str | None = None
     query: QuerySpec | None = None
+    api_key: tuple[str, str] | None = field(default=None, repr=False)  # REST: (header, expected key)
+    session: SessionSpec | None = None  # REST
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or self.path.startswith("/_sim"):
@@ -132,8 +150,18 @@ class SimulatorSpec:
         return self.services[0].path
 
 
+def _env_secret(environ: Mapping[str, str], name: str, what: str) -> str:
+    if not (value := environ.get(name)):
+        raise HubError(f"the simulator checks the {what} its callers send: set {name}")
+    return value
+
+
 def _service(
-    config: Configuration, index: int, service: SimulatorService, inbound: Mapping[str, str | None]
+    config: Configuration,
+    index: int,
+    service: SimulatorService,
+    inbound: Mapping[str, str | None],
+    environ: Mapping[str, str],
 ) -> ServiceSpec:
     ops = []
     for name, op in service.operations.items():
@@ -166,12 +194,28 @@ def _service(
                 match=dict(op.match),
                 request_schema=config.resolve(op.request_schema) if op.request_schema else None,
                 answer_schema=config.resolve(op.answer_schema) if op.answer_schema else None,
+                status_from=op.status_from,
+                digests=op.digests,
             )
         )
     query = None
     if (q := service.query) is not None:
         query = QuerySpec(
             element=service.clark(q.element) if q.element else None, method=q.method, path=q.path
+        )
+    api_key = None
+    if (key := service.api_key) is not None:
+        api_key = (key.header, _env_secret(environ, key.env, "API key"))
+    session = None
+    if (login := service.session) is not None:
+        session = SessionSpec(
+            login_path=login.login_path,
+            username=_env_secret(environ, login.username_env, "username"),
+            password=_env_secret(environ, login.password_env, "password"),
+            body_field=login.field,
+            ttl=login.ttl.total_seconds(),
+            code_field=login.code_field,
+            expired_code=login.expired_code,
         )
     return ServiceSpec(
         name=f"{service.protocol}{index}" if index else service.protocol,
@@ -184,6 +228,8 @@ def _service(
         message_id_header=service.message_id_header,
         message_id_field=service.message_id_field,
         query=query,
+        api_key=api_key,
+        session=session,
     )
 
 
@@ -241,7 +287,7 @@ def simulator_spec(
     inbound = {
         name: op.soap_action for name, op in (settings.inbound.operations if settings.inbound else {}).items()
     }
-    services = tuple(_service(config, i, s, inbound) for i, s in enumerate(sim.service_list()))
+    services = tuple(_service(config, i, s, inbound, environ) for i, s in enumerate(sim.service_list()))
     location = str(store) if store is not None else sim.store or f"var/sim/{adapter}.db"
     if location != ":memory:":
         location = str(config.resolve(Path(location)))

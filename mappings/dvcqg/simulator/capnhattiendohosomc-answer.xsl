@@ -1,0 +1,19 @@
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- The simulated portal's answer to CapNhatTienDoHoSoMC: error_code "00", the steps it took. -->
+<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+                xmlns:fn="http://www.w3.org/2005/xpath-functions"
+                xmlns="http://www.w3.org/2005/xpath-functions" exclude-result-prefixes="fn">
+  <xsl:param name="key"/>
+  <xsl:param name="status"/>
+  <xsl:template match="/fn:map">
+    <map>
+      <string key="error_code">00</string>
+      <string key="message">Cập nhật tiến độ thành công</string>
+      <map key="result">
+        <string key="MaHoSo"><xsl:value-of select="$key"/></string>
+        <string key="TrangThai"><xsl:value-of select="$status"/></string>
+        <string key="SoBuocXuLy"><xsl:value-of select="count(fn:array[@key='data']/fn:map)"/></string>
+      </map>
+    </map>
+  </xsl:template>
+</xsl:stylesheet>
