@@ -28,6 +28,11 @@
               <xsl:choose>
                 <xsl:when test="$case/@status = 'ready'">
                   <string key="trangThai">10</string>
+                  <xsl:variable name="at" select="$case/@received-at"/>
+                  <string key="thoiGianThucHien">
+                    <xsl:value-of select="concat(substring($at, 1, 4), substring($at, 6, 2), substring($at, 9, 2),
+                      substring($at, 12, 2), substring($at, 15, 2), substring($at, 18, 2))"/>
+                  </string>
                   <string key="noiDungXuLy">Đã đăng ký, trả kết quả</string>
                   <map key="ketQuaXuLy">
                     <string key="soDangKy"><xsl:value-of select="$seq"/></string>
