@@ -384,7 +384,7 @@ def serve(
 def worker(
     config: ConfigDir = DEFAULT_CONFIG, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
 ) -> None:
-    """Run delivery workers only (more processes sharing one PostgreSQL database)."""
+    """Run delivery workers (and the adapters' polls) only: more processes sharing one PostgreSQL database."""
     from lienthong._allocator import tune_allocator
     from lienthong.compose import build_hub
 
@@ -392,7 +392,7 @@ def worker(
     tune_allocator()
     with _errors():
         hub = build_hub(_load(config))
-    hub.workers.start()
+    hub.start()
     console.print(f"workers running as {hub.workers.identity}; Ctrl-C stops them gracefully")
     _wait_for_signal()
     hub.close()

@@ -26,10 +26,12 @@ from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration
 from lienthong.delivery.breaker import CircuitBreaker
 from lienthong.delivery.lookup import LookupService, build_lookups, check_lookups
+from lienthong.delivery.poll_config import CompiledPoll, compile_polls
+from lienthong.delivery.polling import Pollers, build_pollers
 from lienthong.delivery.retry import RetryPolicy
 from lienthong.delivery.transports.base import Transport
-from lienthong.delivery.workers import DeliveryWorkers, Target
-from lienthong.errors import ConfigError
+from lienthong.delivery.workers import DeliveryWorkers, Target, worker_identity
+from lienthong.errors import ConfigError, ConfigIssue
 from lienthong.intake.callers import CallerRegistry
 from lienthong.intake.inbound import InboundService, compile_inbound
 from lienthong.intake.service import Intake
@@ -57,8 +59,20 @@ class Hub:
     callers: CallerRegistry = field(default_factory=lambda: CallerRegistry(()))
     #: Synchronous lookups by adapter name (adapters with a ``lookup:`` section).
     lookups: dict[str, LookupService] = field(default_factory=dict)
+    #: Results fetched on a schedule (adapters with a ``polling:`` section), started with the workers.
+    pollers: Pollers = field(default_factory=lambda: Pollers(()))
+
+    def start(self) -> None:
+        """The background work of a hub process: delivery workers and the polls' schedule."""
+        self.workers.start()
+        self.pollers.start()
+
+    def stop(self) -> None:
+        self.pollers.stop()
+        self.workers.stop()
 
     def close(self) -> None:
+        self.pollers.stop()
         self.workers.stop()
         for service in self.lookups.values():
             close = getattr(service.adapter, "close", None)
@@ -89,6 +103,7 @@ class CheckedParts:
     inbound: dict[str, InboundService]
     callers: CallerRegistry
     text: TextIntake
+    polls: list[CompiledPoll] = field(default_factory=list)
 
 
 def check_configuration(
@@ -111,19 +126,7 @@ def check_configuration(
     issues += check_signing(config)
     issues += check_lookups(config)
     # No lease-versus-timeout rule: the workers' heartbeat renews the lease of a call in flight.
-    for index, rule in enumerate(config.routes.routes):
-        try:
-            CompiledRule.compile(rule)
-        except etree.XPathSyntaxError as exc:
-            issues.append(
-                issue_at(
-                    config,
-                    f"{config.config_dir.name}/routes.yaml",
-                    ("routes", index, "match", "xpath"),
-                    f"routes[{index}].match.xpath",
-                    f"route '{rule.name}': invalid XPath: {exc}",
-                )
-            )
+    issues += _check_route_xpaths(config)
     signers: dict[str, Signer] = {}
     trust: TrustStore | None = None
     inbound: dict[str, InboundService] = {}
@@ -163,11 +166,13 @@ def check_configuration(
         text = TextIntake.from_config(config)
     except ConfigError as exc:
         issues += exc.issues
+    polls: list[CompiledPoll] = []
+    try:
+        polls = compile_polls(config, plugins, transports=transports, only=set(buildable))
+    except ConfigError as exc:
+        issues += exc.issues
     if issues or trust is None or callers is None or text is None:
-        for adapter in adapters.values():
-            close = getattr(adapter, "close", None)
-            if close is not None:
-                close()
+        _close_all(adapters.values(), polls)
         raise ConfigError(issues)
     return CheckedParts(
         signers=signers,
@@ -177,7 +182,36 @@ def check_configuration(
         inbound=inbound,
         callers=callers,
         text=text,
+        polls=polls,
     )
+
+
+def _check_route_xpaths(config: Configuration) -> list[ConfigIssue]:
+    issues = []
+    for index, rule in enumerate(config.routes.routes):
+        try:
+            CompiledRule.compile(rule)
+        except etree.XPathSyntaxError as exc:
+            issues.append(
+                issue_at(
+                    config,
+                    f"{config.config_dir.name}/routes.yaml",
+                    ("routes", index, "match", "xpath"),
+                    f"routes[{index}].match.xpath",
+                    f"route '{rule.name}': invalid XPath: {exc}",
+                )
+            )
+    return issues
+
+
+def _close_all(adapters: Collection[Adapter], polls: Collection[CompiledPoll]) -> None:
+    """Let go of what a failed check built (HTTP clients)."""
+    for adapter in adapters:
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            close()
+    for poll in polls:
+        poll.close()
 
 
 def build_hub(
@@ -213,6 +247,7 @@ def build_hub(
         verifier=XmlVerifier(parts.trust),
         text=parts.text,
     )
+    pollers = build_pollers(config, parts.polls, store, intake, breakers, owner=worker_identity())
     return Hub(
         config=config,
         store=store,
@@ -223,4 +258,5 @@ def build_hub(
         inbound=parts.inbound,
         callers=parts.callers,
         lookups=lookups,
+        pollers=pollers,
     )

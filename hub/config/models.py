@@ -942,6 +942,118 @@ class LookupConfig(Strict):
         return f"{{{self.namespaces[prefix]}}}{local}"
 
 
+# ---------------------------------------------------------------- polling (docs/polling.md)
+
+
+class PollAnsweredBy(Strict):
+    """What ends the wait for a dossier: a message of this kind from the adapter's agency."""
+
+    kind: Literal["answer", "status"] = Field(
+        default="answer",
+        description="Kind of message that ends the wait: once the store holds one from the adapter's "
+        "agency for the dossier (by dossier code), the dossier is no longer polled.",
+    )
+
+
+class PollAwaiting(Strict):
+    """Which dossiers a poll asks about: those delivered through ``operation`` still without an answer."""
+
+    operation: str = Field(description="The adapter operation whose delivered dossiers await a result.")
+    answered_by: PollAnsweredBy = PollAnsweredBy()
+    give_up_after: Duration = Field(
+        default=timedelta(days=30),
+        description="Dossiers delivered longer ago than this are no longer polled; 'hub trail' still "
+        "shows them, without a result.",
+    )
+    max_dossiers: PositiveInt = Field(
+        default=500, description="Most awaiting dossiers read per poll (the oldest first)."
+    )
+
+
+class PollRequest(Strict):
+    """How one poll call is made: like an operation (plugin, endpoint, mapping, schemas, options).
+
+    Its input is the hub's ``lt:Poll`` document (schemas/hub/hub.xsd): the dossier codes asked about
+    and the group's value, which the mapping turns into the system's request."""
+
+    plugin: str | None = Field(default=None, description="Plugin for the call; default: the adapter's.")
+    endpoint: str | None = Field(default=None, description="URL of the call; default: the adapter's.")
+    input_schema: Path | None = Field(
+        default=None,
+        description="XSD of the lt:Poll document (schemas/hub/hub.xsd), so that the mapping's source "
+        "paths are checked against it.",
+    )
+    mapping: Path | None = Field(
+        default=None, description="Mapping from lt:Poll to the request (.yaml or .xsl)."
+    )
+    schema_: Path | None = Field(
+        default=None,
+        alias="schema",
+        description="Schema the request must satisfy: XSD, or *.schema.json for a JSON request.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Plugin options of the call (as an operation's)."
+    )
+    timeout: Duration | None = Field(
+        default=None, description="Whole-call timeout; default: the adapter's timeout."
+    )
+    batch: PositiveInt = Field(
+        default=50, description="Most dossier codes in one call; a larger group takes several calls."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PollResults(Strict):
+    """How the answer is read: XPaths over its tree (JSON as the W3C XML representation, prefix fn)."""
+
+    each: str = Field(
+        description="XPath selecting each result in the answer, e.g. "
+        "\"fn:array[@key='value']/fn:map\" (context: the answer's root; a SOAP answer's body element)."
+    )
+    dossier_code: str = Field(description="XPath giving a result's dossier code (context: the result).")
+    ready: str | None = Field(
+        default=None,
+        description="XPath 1.0 boolean: true when the result is final (context: the result). Without "
+        "it every result is taken.",
+    )
+    id: str | None = Field(
+        default=None,
+        description="XPath giving the system's own id of the result, if it has one; it joins the "
+        "dossier code in the message id, so a repeated poll is a repeat, not a new message.",
+    )
+    kind: Literal["answer", "status"] = Field(
+        default="answer", description="Kind of the message each ready result becomes."
+    )
+
+
+class PollConfig(Strict):
+    """A result the hub fetches on a schedule, for a system that never pushes one (justice's
+    LayKetQua). Every ``interval`` the hub reads the dossiers still awaiting a result, asks the system
+    about them (one call per group), and submits each ready result through intake as a message from
+    the adapter's agency, routed by routes.yaml like any other."""
+
+    interval: Duration = Field(description="Time between polls, e.g. 30s (an APScheduler interval job).")
+    awaiting: PollAwaiting
+    group_by: Literal["procedure_code", "none"] = Field(
+        default="procedure_code",
+        description="One call per procedure code (the mapping turns it into, e.g., a module), or one "
+        "call for all awaiting dossiers ('none').",
+    )
+    namespaces: dict[str, str] = Field(
+        default_factory=dict,
+        description="Prefixes the results' XPaths use (fn is the JSON vocabulary unless redefined).",
+    )
+    request: PollRequest = PollRequest()
+    results: PollResults
+
+    @model_validator(mode="after")
+    def _positive(self) -> PollConfig:
+        if self.interval <= timedelta(0):
+            raise ValueError("interval must be longer than 0")
+        return self
+
+
 class AdapterConfig(Strict):
     """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system.
 
@@ -1002,6 +1114,10 @@ class AdapterConfig(Strict):
     lookup: LookupConfig | None = Field(
         default=None,
         description="A synchronous lookup through this adapter (GET /api/v1/lookups/<name>/<key>).",
+    )
+    polling: dict[str, PollConfig] = Field(
+        default_factory=dict,
+        description="Results fetched on a schedule, by poll name (docs/polling.md).",
     )
 
     model_config = ConfigDict(

@@ -282,12 +282,12 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_workers:
-            hub.workers.start()
+            hub.start()
         try:
             yield
         finally:
             if manage_workers:
-                hub.workers.stop()
+                hub.stop()
 
     app = _HubApp(
         title="Lien thong hub — trục tích hợp liên thông",

@@ -140,6 +140,17 @@ class Exchange:
 
 
 @dataclass(frozen=True)
+class AwaitingDossier:
+    """A dossier delivered through an adapter operation whose result has not come yet (polling): the
+    latest message that carried it there."""
+
+    dossier_code: str
+    procedure_code: str | None
+    message_id: uuid.UUID
+    delivered_at: datetime
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     number: int
     worker: str
@@ -296,6 +307,23 @@ class Store(Protocol):
         decision, one delivered delivery and its one attempt (see :class:`Exchange`)."""
         ...
 
+    def awaiting_answers(
+        self, target: str, operation: str, agency: str, kind: MessageKind, since: datetime, limit: int
+    ) -> list[AwaitingDossier]:
+        """Dossiers whose delivery to ``target`` through ``operation`` was delivered at or after
+        ``since``, and for which no message of ``kind`` from ``agency`` is stored (by dossier code):
+        one per dossier code (its latest such delivery), the longest waiting first, at most ``limit``."""
+        ...
+
+    def start_poll(self, key: str, owner: str, lease: timedelta, next_due: timedelta) -> bool:
+        """Take the poll of group ``key`` for ``owner`` if nobody holds it (or its lease ran out) and
+        it is due; then it is held for ``lease`` and next due ``next_due`` from now. False: not now."""
+        ...
+
+    def end_poll(self, key: str, owner: str) -> None:
+        """Hand the poll of ``key`` back (its next due time stays); nothing if ``owner`` lost it."""
+        ...
+
     def get_message(self, message_id: uuid.UUID) -> MessageRecord: ...
 
     def list_messages(self, flt: MessageFilter) -> list[MessageRecord]: ...
@@ -327,6 +355,7 @@ __all__ = [
     "AcceptResult",
     "AttemptOutcome",
     "AttemptRecord",
+    "AwaitingDossier",
     "Claim",
     "Dead",
     "Delivered",

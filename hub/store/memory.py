@@ -20,12 +20,13 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from lienthong.envelope import Envelope, derive_correlation_id, utcnow
+from lienthong.envelope import Envelope, MessageKind, derive_correlation_id, utcnow
 from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 from lienthong.store import (
     AcceptResult,
     AttemptOutcome,
     AttemptRecord,
+    AwaitingDossier,
     Claim,
     Delivered,
     DeliveryRecord,
@@ -120,6 +121,7 @@ class MemoryStore:
         self._keys: dict[tuple[str, str], uuid.UUID] = {}
         self._deliveries: dict[int, _Delivery] = {}
         self._ids = itertools.count(1)
+        self._polls: dict[str, tuple[str | None, datetime | None, datetime]] = {}  # owner, lease, due
 
     def _now(self) -> datetime:
         return _utc(self._clock())
@@ -392,6 +394,56 @@ class MemoryStore:
                 d.next_attempt_at = now
                 d.updated_at = now
             return [d.id for d in dead]
+
+    # ------------------------------------------------------------------ polling
+
+    def awaiting_answers(
+        self, target: str, operation: str, agency: str, kind: MessageKind, since: datetime, limit: int
+    ) -> list[AwaitingDossier]:
+        since = _utc(since)
+        with self._lock:
+            answered = {
+                m.envelope.dossier_code
+                for m in self._messages.values()
+                if m.envelope.sender == agency and m.envelope.kind is kind
+            }
+            rows = sorted(
+                (
+                    (d.delivered_at, d.message_id)
+                    for d in self._deliveries.values()
+                    if d.target == target
+                    and d.operation == operation
+                    and d.state is DeliveryState.DELIVERED
+                    and d.delivered_at is not None
+                    and d.delivered_at >= since
+                ),
+                key=lambda row: row[0],
+            )
+            latest: dict[str, AwaitingDossier] = {}
+            for delivered_at, message_id in rows:
+                envelope = self._messages[message_id].envelope
+                code = envelope.dossier_code
+                if code is None or code in answered:
+                    continue
+                latest[code] = AwaitingDossier(code, envelope.procedure_code, message_id, delivered_at)
+                if len(latest) >= limit:
+                    break
+            return sorted(latest.values(), key=lambda a: a.delivered_at)
+
+    def start_poll(self, key: str, owner: str, lease: timedelta, next_due: timedelta) -> bool:
+        with self._lock:
+            now = self._now()
+            _, lease_until, due = self._polls.get(key, (None, None, now))
+            if (lease_until is not None and lease_until >= now) or due > now:
+                return False
+            self._polls[key] = (owner, now + lease, now + next_due)
+            return True
+
+    def end_poll(self, key: str, owner: str) -> None:
+        with self._lock:
+            held_by, _, due = self._polls.get(key, (None, None, self._now()))
+            if held_by == owner:
+                self._polls[key] = (None, None, due)
 
     # ------------------------------------------------------------------ reading
 

@@ -154,3 +154,15 @@ attempts = Table(
     Column("response", LargeBinary),
     UniqueConstraint("delivery_id", "number"),
 )
+
+#: One row per polled group (``<adapter>/<poll>/<group>``): who polls it now and when it is next due,
+#: so that several hub processes poll each group once per interval, never two at a time.
+poll_state = Table(
+    "poll_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("owner", String(200)),
+    Column("lease_until", UtcDateTime),
+    Column("next_due_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -37,6 +37,7 @@ from lienthong.store import (
     AcceptResult,
     AttemptOutcome,
     AttemptRecord,
+    AwaitingDossier,
     Claim,
     Delivered,
     DeliveryRecord,
@@ -467,6 +468,32 @@ class SqlStore:
                     )
                 )
         return ids
+
+    # ------------------------------------------------------------------ polling
+
+    def awaiting_answers(
+        self, target: str, operation: str, agency: str, kind: MessageKind, since: datetime, limit: int
+    ) -> list[AwaitingDossier]:
+        from lienthong.store._sqlpoll import select_awaiting  # polling's queries, apart (see there)
+
+        with self._tx("awaiting_answers") as conn:
+            return select_awaiting(
+                conn, target=target, operation=operation, agency=agency, kind=kind, since=since, limit=limit
+            )
+
+    def start_poll(self, key: str, owner: str, lease: timedelta, next_due: timedelta) -> bool:
+        from lienthong.store._sqlpoll import take_poll
+
+        with self._tx("start_poll") as conn:
+            return take_poll(
+                conn, postgres=self._is_postgres, key=key, owner=owner, lease=lease, next_due=next_due
+            )
+
+    def end_poll(self, key: str, owner: str) -> None:
+        from lienthong.store._sqlpoll import give_back_poll
+
+        with self._tx("end_poll") as conn:
+            give_back_poll(conn, key=key, owner=owner)
 
     # ------------------------------------------------------------------ reading
 

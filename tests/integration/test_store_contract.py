@@ -1044,6 +1044,103 @@ def test_a_recorded_exchange_is_a_delivered_message_that_is_never_claimed(store:
         )
 
 
+# ---------------------------------------------------------------------- polling (docs/polling.md)
+
+JUSTICE = "000.00.00.G15"
+
+
+def deliver_through(store: Store, target: str, operation: str, **kwargs: Any) -> Envelope:
+    """A dossier accepted for ``target`` and delivered through ``operation``."""
+    envelope = make_envelope(**kwargs)
+    payload = PreparedDelivery(target, b'{"module":"LTKS"}', "application/json", operation=operation)
+    store.accept(envelope, routed(target), [payload])
+    claim = claim_one(store, only_targets=[target])
+    store.record_outcome(claim, Delivered(response=b'{"status":"1"}', response_status=200))
+    return envelope
+
+
+def answer_from(store: Store, dossier_code: str | None, *, sender: str = JUSTICE, kind: MessageKind) -> None:
+    envelope = replace(
+        make_envelope(sender=sender, kind=kind, recipient="000.00.00.H49"), dossier_code=dossier_code
+    )
+    store.accept(envelope, routed("motcua"), prepared("motcua"))
+
+
+def test_awaiting_answers_are_the_delivered_dossiers_without_an_answer_from_the_agency(store: Store) -> None:
+    since = utcnow() - timedelta(hours=1)
+    first = deliver_through(store, "justice", "NhanDKHT", procedure_code="1.001193")
+    answered = deliver_through(store, "justice", "NhanDKHT", procedure_code="1.001193")
+    status_only = deliver_through(store, "justice", "NhanDKHT", procedure_code="1.000656")
+    other_op = deliver_through(store, "justice", "YeuCauLLTP", procedure_code="2.000488")
+    deliver_through(store, "land", "NhanDKHT")  # another adapter
+    accept_to(store, "justice", procedure_code="1.001193")  # queued, not delivered
+    answer_from(store, answered.dossier_code, kind=MessageKind.ANSWER)
+    answer_from(store, status_only.dossier_code, kind=MessageKind.STATUS)  # not what ends the wait
+    answer_from(store, first.dossier_code, sender="000.00.00.G13", kind=MessageKind.ANSWER)  # other agency
+
+    found = store.awaiting_answers("justice", "NhanDKHT", JUSTICE, MessageKind.ANSWER, since, 100)
+
+    assert [(a.dossier_code, a.procedure_code, a.message_id) for a in found] == [
+        (first.dossier_code, "1.001193", first.message_id),
+        (status_only.dossier_code, "1.000656", status_only.message_id),
+    ]
+    assert all(a.delivered_at.tzinfo is not None for a in found)
+    lltp = store.awaiting_answers("justice", "YeuCauLLTP", JUSTICE, MessageKind.ANSWER, since, 100)
+    assert [a.dossier_code for a in lltp] == [other_op.dossier_code]
+    assert store.awaiting_answers("justice", "NhanDKHT", JUSTICE, MessageKind.ANSWER, utcnow(), 100) == []
+    assert len(store.awaiting_answers("justice", "NhanDKHT", JUSTICE, MessageKind.ANSWER, since, 1)) == 1
+
+
+def test_a_dossier_delivered_twice_awaits_once_under_its_latest_message(store: Store) -> None:
+    since = utcnow() - timedelta(hours=1)
+    first = deliver_through(store, "justice", "NhanDKHT")
+    again = replace(make_envelope(), dossier_code=first.dossier_code)
+    store.accept(
+        again, routed("justice"), [PreparedDelivery("justice", b"{}", "application/json", "NhanDKHT")]
+    )
+    store.record_outcome(claim_one(store), Delivered())
+
+    [awaiting] = store.awaiting_answers("justice", "NhanDKHT", JUSTICE, MessageKind.ANSWER, since, 100)
+    assert (awaiting.dossier_code, awaiting.message_id) == (first.dossier_code, again.message_id)
+
+
+def test_a_poll_is_taken_by_one_owner_until_it_is_due_again(store: Store) -> None:
+    key = "justice/LayKetQua/1.001193"
+    assert store.start_poll(key, "hub-a", LEASE, timedelta(0))
+    assert not store.start_poll(key, "hub-b", LEASE, timedelta(0))  # held by hub-a
+    store.end_poll(key, "hub-b")  # not the owner: nothing happens
+    assert not store.start_poll(key, "hub-b", LEASE, timedelta(0))
+    store.end_poll(key, "hub-a")
+    assert store.start_poll(key, "hub-b", LEASE, timedelta(hours=1))  # free and due
+    store.end_poll(key, "hub-b")
+    assert not store.start_poll(key, "hub-a", LEASE, timedelta(0))  # free, but not due for an hour
+    assert store.start_poll("justice/LayKetQua/1.000656", "hub-a", LEASE, timedelta(0))  # another group
+
+
+def test_a_poll_whose_owner_died_is_taken_over_when_its_lease_runs_out(store: Store) -> None:
+    key = "justice/LayKetQua/none"
+    assert store.start_poll(key, "hub-a", EXPIRED, timedelta(0))  # hub-a dies holding it
+    assert store.start_poll(key, "hub-b", LEASE, timedelta(0))
+
+
+def test_concurrent_processes_take_a_poll_once(store: Store) -> None:
+    key = "justice/LayKetQua/race"
+    barrier = threading.Barrier(6)
+    taken: list[str] = []
+
+    def contend(owner: str) -> None:
+        barrier.wait()
+        if store.start_poll(key, owner, LEASE, timedelta(minutes=1)):
+            taken.append(owner)
+
+    threads = [threading.Thread(target=contend, args=(f"hub-{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == 1
+
+
 def test_a_recorded_exchange_keeps_the_operation_called(store: Store) -> None:
     """A lookup through an adapter with operations records which one it called, as deliveries do."""
     envelope = make_envelope(kind=MessageKind.QUERY, recipient="000.00.00.G05")

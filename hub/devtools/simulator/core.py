@@ -28,6 +28,7 @@ from lienthong.devtools.simulator.spec import OperationSpec, ServiceSpec, Simula
 from lienthong.xml import parse_trusted_file
 
 __all__ = [
+    "CASE_NS",
     "COUNTERS",
     "TRANSPORT_KEY",
     "Service",
@@ -44,8 +45,16 @@ TRANSPORT_KEY: Final = "lienthong.transport"
 _DENY_ALL: Final[etree.XSLTAccessControl] = etree.XSLTAccessControl.DENY_ALL  # type: ignore[attr-defined]
 
 
-def compile_xslt(path: Path) -> etree.XSLT:
-    return etree.XSLT(parse_trusted_file(str(path)), access_control=_DENY_ALL)
+#: Namespace of the extension function a lookup operation's answer XSLT may call: ``sim:case(key)``.
+CASE_NS: Final = "urn:lienthong:simulator:1"
+
+
+def compile_xslt(path: Path, extensions: Mapping[tuple[str, str], Any] | None = None) -> etree.XSLT:
+    return etree.XSLT(
+        parse_trusted_file(str(path)),
+        access_control=_DENY_ALL,
+        extensions=dict(extensions) if extensions else None,
+    )
 
 
 def run_xslt(
@@ -100,6 +109,32 @@ class SimulatorCore:
         if op.key is None:
             return None
         return etree.XPath(f"string({op.key})", namespaces={**service.namespaces, **(extra or {})})
+
+    def case_function(
+        self, service: ServiceSpec, request_tree: Callable[[Record], etree._Element]
+    ) -> dict[tuple[str, str], Any]:
+        """``sim:case(key)`` for a lookup operation's answer XSLT (namespace :data:`CASE_NS`): the
+        latest case held under ``key`` as ``<sim:case status= sequence= received-at= message-id=>``
+        around its stored request (JSON as its XML representation), or nothing. So one lookup can
+        answer about several cases (justice's LayKetQua asks about a list of dossiers), with what
+        each registration said (the child's name on its result)."""
+
+        def case(_context: object, key: object) -> list[etree._Element]:
+            if isinstance(key, list):
+                key = key[0].xpath("string()") if key and isinstance(key[0], etree._Element) else ""
+            found = self.store.query(RecordFilter(endpoint=service.name, key=str(key).strip()))
+            if not found:
+                return []
+            record = found[-1]
+            element = etree.Element(f"{{{CASE_NS}}}case", nsmap={"sim": CASE_NS})
+            element.set("status", record.status)
+            element.set("sequence", str(record.sequence))
+            element.set("received-at", record.received_at)
+            element.set("message-id", record.message_id)
+            element.append(request_tree(record))
+            return [element]
+
+        return {(CASE_NS, "case"): case}
 
     def lookup_params(self, service: ServiceSpec, key: str) -> dict[str, str | int]:
         """What a lookup operation's answer XSLT gets of the latest case under ``key``."""

@@ -87,7 +87,10 @@ class RestService:
     def __init__(self, spec: ServiceSpec, core: SimulatorCore) -> None:
         self.spec, self.core = spec, core
         self.ops = {op.name: op for op in spec.operations}
-        self.answers = {op.name: compile_xslt(op.answer) for op in spec.operations}
+        cases = core.case_function(spec, self.request_tree)  # sim:case(key), for lookup answers
+        self.answers = {
+            op.name: compile_xslt(op.answer, cases if op.lookup else None) for op in spec.operations
+        }
         self.requests = {op.name: _validator(op.request_schema) for op in spec.operations}
         self.replies = {op.name: _validator(op.answer_schema) for op in spec.operations}
         self.keys = {op.name: core.key_xpath(spec, op, {"fn": JSON_NS}) for op in spec.operations}

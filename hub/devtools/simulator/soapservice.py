@@ -122,7 +122,10 @@ class SoapService:
         self.schema = etree.XMLSchema(schema_tree)
         self.ops = {op.name: op for op in spec.operations}
         self.by_local = {etree.QName(op.name).localname: op for op in spec.operations}
-        self.answers = {op.name: compile_xslt(op.answer) for op in spec.operations}
+        cases = core.case_function(spec, self.request_tree)  # sim:case(key), for lookup answers
+        self.answers = {
+            op.name: compile_xslt(op.answer, cases if op.lookup else None) for op in spec.operations
+        }
         self.keys = {op.name: core.key_xpath(spec, op) for op in spec.operations}
         self.wsdl: etree._ElementTree | None = None
         self.schema_files: dict[str, Path] = {}  # what the WSDL imports: the only files ?xsd= serves
