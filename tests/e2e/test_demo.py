@@ -26,7 +26,8 @@ def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflo
     assert elapsed < 60
     out = result.stdout
     outage, land_tax = out.split("Land ↔ tax", 1)
-    land_tax, business = land_tax.split("Business lookup", 1)
+    land_tax, justice = land_tax.split("Civil status", 1)
+    justice, business = justice.split("Business lookup", 1)
 
     # The bulk part: every dossier through the registry's outage, the refusals, the signatures.
     assert "6 dossiers accepted (HTTP 202) while the registry is down" in outage
@@ -82,6 +83,14 @@ def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflo
         ]
         assert len(times) == 18 and step_times == sorted(step_times) and times[-1] < 30
     assert "3/3 dossiers from filing to certificate, each entered once" in land_tax
+
+    # Justice: birth registrations polled back to the one-stop system; the certificate's bytes unchanged.
+    assert "2/2 birth registrations pushed (NhanDKHT), their results fetched" in justice, justice
+    digests = (
+        r"justice sent \(SHA-256 ([0-9a-f]{16})…\) is what the one-stop\s+system received \(([0-9a-f]{16})…\)"
+    )
+    certificate = re.search(digests, justice)
+    assert certificate is not None and certificate.group(1) == certificate.group(2), justice
 
     # Business lookup: answered, refused without a call, 503 while the registry is down.
     assert re.search(r"5700100256\s+200\s+CÔNG TY CỔ PHẦN", business), business

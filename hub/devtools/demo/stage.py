@@ -60,6 +60,8 @@ DEMO_RETRY = RetryPolicyConfig(
     multiplier=2.0,
     jitter=timedelta(milliseconds=300),
 )
+#: How often the demo's hub polls a system that never calls back (justice's civil status results).
+DEMO_POLL_INTERVAL = timedelta(seconds=1)
 DEMO_BREAKER = CircuitBreakerConfig(failure_threshold=3, reset_after=timedelta(seconds=2))
 
 
@@ -133,11 +135,26 @@ def _at_simulator(adapter: AdapterConfig, base: str) -> AdapterConfig:
         )
         for name, op in adapter.operations.items()
     }
+    polling = {
+        name: poll.model_copy(
+            update={
+                "interval": DEMO_POLL_INTERVAL,
+                "request": poll.request.model_copy(
+                    update={
+                        "endpoint": _moved(poll.request.endpoint, base),
+                        "options": _moved_urls(poll.request.options, base),
+                    }
+                ),
+            }
+        )
+        for name, poll in adapter.polling.items()
+    }
     return adapter.model_copy(
         update={
             "endpoint": _moved(adapter.endpoint, base),
             "options": _moved_urls(adapter.options, base),
             "operations": operations,
+            "polling": polling,
             "retry": DEMO_RETRY,
             "circuit_breaker": DEMO_BREAKER,
         }
@@ -182,16 +199,21 @@ def demo_signing(config: Configuration, keys_dir: Path) -> tuple[Configuration, 
 
 
 def demo_secrets(adapter: AdapterConfig) -> dict[str, str]:
-    """Secrets made for this run, for a simulator that checks what the hub presents (a REST system's
-    API key, a portal's login): set in this process's environment, where the hub's ``rest`` plugin
-    reads them too, unless the operator has set them already."""
-    made: dict[str, str] = {}
+    """Secrets made for this run, for what a REST system and the hub check of each other (an API key,
+    a portal's login): those the simulator checks and those the hub's ``rest`` plugin presents, set in
+    this process's environment, where the plugin reads them, unless the operator has set them."""
+    names: list[str] = []
     for service in adapter.simulator.service_list() if adapter.simulator else ():
-        names = [service.api_key.env] if service.api_key else []
+        names += [service.api_key.env] if service.api_key else []
         names += [service.session.username_env, service.session.password_env] if service.session else []
-        for name in names:
-            made[name] = os.environ.setdefault(name, f"demo-{secrets.token_urlsafe(16)}")
-    return made
+    option_sets = [adapter.options, *(op.options for op in adapter.operations.values())]
+    option_sets += [poll.request.options for poll in adapter.polling.values()]
+    for options in option_sets:
+        key, session = options.get("api_key"), options.get("session")
+        names += [key["env"]] if isinstance(key, Mapping) and "env" in key else []
+        if isinstance(session, Mapping):
+            names += [session[k] for k in ("username_env", "password_env") if k in session]
+    return {name: os.environ.setdefault(name, f"demo-{secrets.token_urlsafe(16)}") for name in names}
 
 
 @dataclass

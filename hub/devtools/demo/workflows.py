@@ -49,9 +49,15 @@ class WorkflowSection(Protocol):
 def workflow_sections(samples: Sequence[SampleDossier]) -> list[WorkflowSection]:
     """The demo's workflows, in order; ``samples`` are dossiers no other part of the demo sends."""
     from lienthong.devtools.demo.business import BusinessLookupSection
+    from lienthong.devtools.demo.justice import CivilStatusSection, CriminalRecordSection
     from lienthong.devtools.demo.landtax import LandTaxSection
 
-    return [LandTaxSection(list(samples)), BusinessLookupSection()]
+    return [
+        LandTaxSection(list(samples)),
+        CivilStatusSection(),
+        CriminalRecordSection(),
+        BusinessLookupSection(),
+    ]
 
 
 def root_name(stage: DemoStage, entry: TrailEntry) -> str:
