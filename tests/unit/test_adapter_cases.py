@@ -1,6 +1,7 @@
-"""Every adapter brings its own cases (``adapters/<name>/cases/<case>/``): an input document, the
-message's metadata (case.yaml) and what the adapter must make of it. This one test collects them all,
-so a new adapter adds tests without adding Python.
+"""Every adapter brings its own cases (``adapters/<name>/cases/<case>/``): an input document
+(input.xml, or input.json for a system that sends JSON), the message's metadata (case.yaml) and
+what the adapter must make of it. This one test collects them all, so a new adapter adds tests
+without adding Python.
 
 A case belongs to the adapter whose folder it lives in, and asserts that adapter's prepared output:
 the hub's intake stages for it (validate the input → translate → validate the translation → sign when
@@ -78,13 +79,18 @@ def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevKeys]:
     yield DevKeys(Keystore.load(ca.key_references(), Path("/")), XmlVerifier(trust))
 
 
+def _input_name(case: Path) -> str:
+    """input.json for a system that sends JSON (justice's polled results), else input.xml."""
+    return "input.json" if (case.parent / "input.json").is_file() else "input.xml"
+
+
 def envelope_for(case: Path, spec: Mapping[str, Any]) -> Envelope:
     envelope = new_envelope(
         kind=MessageKind(spec["kind"]),
         sender=spec["sender"],
         sender_message_id=f"case-{case.parent.name}",
-        payload=(case.parent / "input.xml").read_bytes(),
-        content_type="application/xml",
+        payload=(case.parent / _input_name(case)).read_bytes(),
+        content_type="application/json" if _input_name(case) == "input.json" else "application/xml",
         **{key: spec[key] for key in _METADATA if key in spec},
     )
     if "message_id" in spec:  # for mappings that write the hub's id into the output
