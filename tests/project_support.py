@@ -180,4 +180,6 @@ def _yaml() -> YAML:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.allow_unicode = True
+    # Keys in the order written: an adapter's operations are tried in that order.
+    yaml.representer.sort_base_mapping_type_on_output = False
     return yaml
