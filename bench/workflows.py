@@ -53,12 +53,13 @@ from lienthong.devtools.background import BackgroundServer, bound_socket  # noqa
 from lienthong.devtools.demo.landtax import LandTaxSection  # noqa: E402
 from lienthong.devtools.demo.stage import PROVINCE, demo_configuration, demo_secrets, dossier_body  # noqa: E402
 from lienthong.devtools.demo.workflows import all_delivered, root_name  # noqa: E402
+from lienthong.devtools.justice_samples import BIRTH, LLTP, birth_dossier, lltp_dossier  # noqa: E402
 from lienthong.devtools.samples import sample_dossiers  # noqa: E402
 from lienthong.intake.callers import API_KEY_HEADER  # noqa: E402
 from lienthong.intake.rest import create_app  # noqa: E402
 from lienthong.store import RouteStatus, TrailEntry  # noqa: E402
 
-SIMULATED = ("land", "tax", "motcua", "dvcqg", "business")
+SIMULATED = ("land", "tax", "motcua", "dvcqg", "business", "justice")
 VALID_CODES = ("5700100256", "5701456784", "5702301198")
 
 
@@ -208,6 +209,35 @@ def land_only_round(config: Configuration, workdir: Path, count: int, seed: int)
     return {"dossiers": sum(bool(t) for t in trails), "cpu_ms_per_dossier": 1000 * spent / count}
 
 
+def justice_round(config: Configuration, workdir: Path, count: int, seed: int) -> dict[str, float]:
+    """Birth registrations (pushed, results polled back) and criminal record requests (the PDF pushed
+    back), ``count`` of each; done when every message of each dossier is delivered everywhere."""
+    justice = config.adapters["justice"].agency
+    day = f"2612{seed + 1:02d}"  # a day of its own per round (each round has a fresh store)
+    births = [f"{PROVINCE}-{day}-{8000 + i:04d}" for i in range(count)]
+    requests = [f"{PROVINCE}-{day}-{9000 + i:04d}" for i in range(count)]
+
+    def finished(entries: list[TrailEntry]) -> bool:
+        routed = [e for e in entries if e.route.status is RouteStatus.ROUTED]
+        answered = any(e.envelope.sender == justice for e in entries)
+        return answered and all(all_delivered(e) for e in routed)
+
+    with running(config, workdir) as stage:
+        started = cpu()
+        for code in births:
+            body = dossier_body(code, BIRTH, birth_dossier(code))
+            stage.api.post("/api/v1/messages", json=body).raise_for_status()
+        for code in requests:
+            body = dossier_body(code, LLTP, lltp_dossier(code))
+            stage.api.post("/api/v1/messages", json=body).raise_for_status()
+        trails = {code: _wait(stage, code, finished) for code in births + requests}
+        spent = cpu() - started
+    return {
+        "dossiers": sum(finished(t) for t in trails.values()),
+        "cpu_ms_per_dossier": 1000 * spent / (2 * count),
+    }
+
+
 def lookup_round(config: Configuration, workdir: Path, count: int) -> dict[str, float]:
     business = config.adapters["business"]
     assert business.lookup is not None
@@ -244,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "land only": land_only_round(config, workdir, args.dossiers, seed=100 + r),
                 "land ↔ tax": land_tax_round(config, workdir, args.dossiers, seed=200 + r),
+                "civil status + criminal record": justice_round(config, workdir, args.dossiers // 2, seed=r),
                 "business lookup": lookup_round(config, workdir, args.lookups),
             }
         )
@@ -253,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, unit, key, done in (
         ("land only", "dossier", "cpu_ms_per_dossier", "dossiers"),
         ("land ↔ tax", "dossier", "cpu_ms_per_dossier", "dossiers"),
+        ("civil status + criminal record", "dossier", "cpu_ms_per_dossier", "dossiers"),
         ("business lookup", "lookup", "cpu_ms_per_lookup", "answered"),
     ):
         values = [r[name][key] for r in rounds]
