@@ -52,7 +52,7 @@ from lienthong.config.models import Configuration, RouteRule, RoutesConfig  # no
 from lienthong.devtools.background import BackgroundServer, bound_socket  # noqa: E402
 from lienthong.devtools.demo.landtax import LandTaxSection  # noqa: E402
 from lienthong.devtools.demo.stage import PROVINCE, demo_configuration, demo_secrets, dossier_body  # noqa: E402
-from lienthong.devtools.demo.workflows import all_delivered, root_name  # noqa: E402
+from lienthong.devtools.demo.workflows import all_delivered, root_name, wait_for_trail  # noqa: E402
 from lienthong.devtools.justice_samples import BIRTH, LLTP, birth_dossier, lltp_dossier  # noqa: E402
 from lienthong.devtools.samples import sample_dossiers  # noqa: E402
 from lienthong.intake.callers import API_KEY_HEADER  # noqa: E402
@@ -143,15 +143,9 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"simulator at {url} did not start")
 
 
-def _wait(
-    stage: Stage, code: str, done: Callable[[list[TrailEntry]], bool], timeout: float = 60
-) -> list[TrailEntry]:
-    deadline = time.monotonic() + timeout
-    while True:
-        entries = stage.hub.store.dossier_trail(code)
-        if done(entries) or time.monotonic() > deadline:
-            return entries
-        time.sleep(0.2)
+def _wait(stage: Stage, code: str, done: Callable[[list[TrailEntry]], bool]) -> list[TrailEntry]:
+    """The demo's wait (it reads only ``stage.hub``), a minute at most."""
+    return wait_for_trail(stage, code, done, 60.0)  # type: ignore[arg-type]
 
 
 def land_tax_round(config: Configuration, workdir: Path, count: int, seed: int) -> dict[str, float]:
