@@ -101,6 +101,20 @@ def http_transport(adapter: AdapterConfig) -> Transport:
     return HttpTransport(timeout=adapter.timeout, connect_timeout=adapter.connect_timeout)
 
 
+def plugin_context(
+    config: Configuration, settings: AdapterConfig, options: OptionsT, transport: Transport | None
+) -> AdapterContext[OptionsT]:
+    """What a plugin factory is given for ``settings`` (an adapter, or one of its operations or polls as
+    :meth:`AdapterConfig.operation_config` makes it): ``transport``, or HTTP with its timeouts."""
+    return AdapterContext(
+        config=settings,
+        options=options,
+        hub_agency=config.hub.hub.agency,
+        root=config.root,
+        transport=transport if transport is not None else http_transport(settings),
+    )
+
+
 def adapter_file(config: Configuration, name: str) -> str:
     return f"{config.config_dir.name}/adapters/{name}.yaml"
 
@@ -233,14 +247,7 @@ def build_adapters(
                 raise UnknownAdapterError(f"adapter '{name}' uses unknown plugin '{settings.plugin}'")
             options = spec.options_model.model_validate(settings.options)
             given = transports.get(name)
-            transport = given if given is not None else http_transport(settings)
-            ctx = AdapterContext(
-                config=settings,
-                options=options,
-                hub_agency=config.hub.hub.agency,
-                root=config.root,
-                transport=transport,
-            )
+            ctx = plugin_context(config, settings, options, given)
             file = adapter_file(config, name)
             try:
                 built[op_name] = spec.factory(ctx)
@@ -251,7 +258,7 @@ def build_adapters(
             except HubError as exc:
                 issues.append(issue_at(config, file, where, ".".join(where), exc.message))
             if op_name not in built and given is None:
-                transport.close()
+                ctx.transport.close()
         if len(built) == len(adapter_config.operation_names()):
             adapters[name] = (
                 built[next(iter(built))]

@@ -54,7 +54,7 @@ _NULL: Final = f"{{{JSON_NS}}}null"
 
 
 class _DuplicateKeyError(ValueError):
-    pass
+    """A key twice in one object: JSON parsers disagree on which value wins, so neither does."""
 
 
 def is_json_content_type(content_type: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Final
 from lxml import etree
 from pydantic import ValidationError
 
-from lienthong.adapter import Adapter, AdapterContext, AdapterSpec, adapter_file, http_transport
+from lienthong.adapter import Adapter, AdapterSpec, adapter_file, plugin_context
 from lienthong.config.files import issue_at
 from lienthong.config.models import AdapterConfig, Configuration, PollConfig, SigningPolicyConfig
 from lienthong.delivery.transports.base import Transport
@@ -183,14 +183,7 @@ def _compile_one(
         add(("request",), exc.message)
         return None
     given = transports.get(adapter.name)
-    transport = given if given is not None else http_transport(settings)
-    ctx = AdapterContext(
-        config=settings,
-        options=options,
-        hub_agency=config.hub.hub.agency,
-        root=config.root,
-        transport=transport,
-    )
+    ctx = plugin_context(config, settings, options, given)
     try:
         return CompiledPoll(adapter, name, poll, stages, spec.factory(ctx), xpaths)
     except ConfigError as exc:
@@ -199,5 +192,5 @@ def _compile_one(
     except HubError as exc:
         add(("request",), exc.message)
     if given is None:
-        transport.close()
+        ctx.transport.close()
     return None

@@ -96,11 +96,23 @@ class Preparation:
         *,
         signer: Signer | None = None,
         operation: str | None = None,
+        schemas: dict[Path, SchemaValidator] | None = None,
     ) -> Preparation:
         """Compile the schemas and mapping of ``adapter`` (or of its ``operation``), resolved from the
-        configuration's root.
+        configuration's root. ``schemas`` holds those compiled already (an adapter's operations mostly
+        share their schemas), and gains the ones compiled here.
 
         Raises HubError (SchemaValidationError, TranslationError) for a file that cannot be loaded."""
+        compiled = {} if schemas is None else schemas
+
+        def schema(path: Path | None) -> SchemaValidator | None:
+            if path is None:
+                return None
+            resolved = config.resolve(path)
+            if resolved not in compiled:
+                compiled[resolved] = load_schema(resolved)
+            return compiled[resolved]
+
         accepts: frozenset[str] = frozenset()
         when = None
         if operation is not None and adapter.operations:
@@ -118,11 +130,9 @@ class Preparation:
             target=adapter.name,
             target_agency=adapter.agency,
             hub_agency=config.hub.hub.agency,
-            input_schema=load_schema(config.resolve(settings.input_schema))
-            if settings.input_schema
-            else None,
+            input_schema=schema(settings.input_schema),
             mapper=_mapper(config, settings.mapping, settings.input_schema, settings.schema_),
-            output_schema=load_schema(config.resolve(settings.schema_)) if settings.schema_ else None,
+            output_schema=schema(settings.schema_),
             signer=signer,
             operation=operation,
             accepts=accepts,
@@ -248,13 +258,16 @@ def build_preparations(
     key that names it; every adapter is tried and all issues are raised together."""
     signers = signers or {}
     prepared: dict[str, Stages] = {}
+    schemas: dict[Path, SchemaValidator] = {}  # compiled once, whichever operations name them
     issues: list[ConfigIssue] = []
     for name, adapter in config.adapters.items():
         if only is not None and name not in only:
             continue
         if not adapter.operations:
             try:
-                prepared[name] = Preparation.from_config(config, adapter, signer=signers.get(name))
+                prepared[name] = Preparation.from_config(
+                    config, adapter, signer=signers.get(name), schemas=schemas
+                )
             except ConfigError as exc:  # a declarative mapping's own problems, at its own lines
                 issues += exc.issues
             except HubError as exc:
@@ -264,7 +277,11 @@ def build_preparations(
         for op_name, op in adapter.operations.items():
             signer = signers.get(f"{name}/{op_name}") if op.signing else signers.get(name)
             try:
-                operations.append(Preparation.from_config(config, adapter, signer=signer, operation=op_name))
+                operations.append(
+                    Preparation.from_config(
+                        config, adapter, signer=signer, operation=op_name, schemas=schemas
+                    )
+                )
             except ConfigError as exc:
                 issues += exc.issues
             except HubError as exc:
