@@ -673,3 +673,27 @@ def test_the_api_documents_itself(hub_server: Any) -> None:
     assert "/api/v1/messages/{message_id}" in paths
     assert "/api/v1/messages/{message_id}/payload" in paths
     assert "202" in paths["/api/v1/messages"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        (b'{"maHoSoMCDT": "000.00.00.H49-261121-0001", "maHoSoMCDT": "other"}', "appears twice"),
+        (b"[" * 300 + b"]" * 300, "nested deeper"),
+        (b'{"maHoSoMCDT": NaN}', "not valid JSON"),
+        (b'{"maHoSoMCDT": "000.00.00.H49-261121-0001"', "not valid JSON"),
+        ('{"chủ hồ sơ": "Quảng Ninh"}'.encode("utf-16"), "UTF-8"),
+    ],
+    ids=["duplicate-key", "too-deep", "nan", "truncated", "not-utf8"],
+)
+def test_json_payloads_a_parser_could_read_two_ways_are_refused(
+    hub_server: Any, payload: bytes, words: str
+) -> None:
+    """A JSON payload is read with bounds, as XML is: ambiguous or hostile JSON is a 422 problem, never a
+    500, and nothing is stored."""
+    before = row_counts(hub_server.project.database)
+    response = hub_server.submit(body(payload, content_type="application/json"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert words in response.json()["detail"]
+    assert row_counts(hub_server.project.database) == before
