@@ -52,7 +52,7 @@ from lienthong.edxml.names import (
 from lienthong.errors import EdxmlError, XmlRefusedError
 from lienthong.xml import DEFAULT_LIMITS, XmlLimits, parse_xml
 
-__all__ = ["VIETNAM", "EdxmlError", "read_edxml"]
+__all__ = ["VIETNAM", "EdxmlError", "parse_edxml", "read_edxml"]
 
 _POSITION: Final = re.compile(r", line \d+, column \d+$")
 
@@ -72,11 +72,15 @@ def read_edxml(
     ``max_attachment_bytes``: the decoded size of all attachments together beyond which the document
     is refused (:func:`lienthong.edxml.attachments.scan`).
     """
-    root = _parse(data, source, limits) if isinstance(data, bytes) else data
+    root = parse_edxml(data, source=source, limits=limits) if isinstance(data, bytes) else data
     return _Reader(source, max_attachment_bytes).message(root)
 
 
-def _parse(data: bytes, source: str, limits: XmlLimits) -> etree._Element:
+def parse_edxml(
+    data: bytes, *, source: str = "document", limits: XmlLimits = DEFAULT_LIMITS
+) -> etree._Element:
+    """The hardened parse :func:`read_edxml` does, for a caller that also needs the tree (the signature
+    verdict): a refusal is an :class:`EdxmlError` naming line and column."""
     try:
         return parse_xml(data, limits=limits, what=source)
     except XmlRefusedError as exc:
