@@ -173,7 +173,9 @@ class _Reader(QuirkLog):
         )
         message = self._document_fields(message, mh)
         self._check_links(message, mh)
-        return replace(message, quirks=tuple(self.quirks))
+        # In the order of the file, as the sender's IT staff will go through them.
+        ordered = sorted(self.quirks, key=lambda q: (q.line is None, q.line or 0))
+        return replace(message, quirks=tuple(ordered))
 
     @staticmethod
     def _looks_like_status(mh: etree._Element | None) -> bool:

@@ -4,6 +4,8 @@ sizes read as a person compares them; related documents say how they are related
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,35 @@ def test_related_documents_say_how(samples: Path) -> None:
     assert of("status_cancellation_13.edxml") == (
         Related("answers", "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"),
     )
+
+
+# ---------------------------------------------------------------- docs/edxml.md says what the code does
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "edxml.md"
+HUB = Path(__file__).resolve().parents[2] / "hub"
+
+
+def test_the_documented_sample_output_is_what_inspect_prints(samples: Path) -> None:
+    name = "dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
+    shown = f"../shared/testdata/edxml/{name}"
+    docs = DOCS.read_text(encoding="utf-8")
+    start = docs.index(f"$ hub edxml inspect {shown}\n") + len(f"$ hub edxml inspect {shown}\n")
+    documented = docs[start : docs.index("\n$ hub edxml inspect", start)]
+
+    printed = render_text(replace(inspect_file(samples / name), file=shown))
+
+    assert documented == printed
+
+
+def test_every_json_key_and_every_quirk_code_is_documented() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    json_section = docs[docs.index("### The JSON object") :]
+    assert all(f"`{key}" in json_section for key in KEYS)
+    emitted = {
+        code
+        for path in (HUB / "edxml").glob("*.py")
+        for code in re.findall(r'[qQ]uirk\(\s*"([a-z0-9-]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert {"element-order", "certificate-unreadable", "status-under-message-header"} <= emitted
+    undocumented = {code for code in emitted if f"`{code}`" not in docs}
+    assert not undocumented
