@@ -116,9 +116,8 @@ class _Reader(QuirkLog):
                 at=root,
             )
         if name.namespace != EDXML_NS:
-            self.quirk(
-                "namespace", f"the root edXML is in namespace {name.namespace!r}, not {EDXML_NS!r}", root
-            )
+            where = f"namespace {name.namespace!r}" if name.namespace else "no namespace"
+            self.quirk("namespace", f"the root edXML is in {where}, not {EDXML_NS!r}", root)
         envelope = self.one(root, "edXMLEnvelope", "edXML")
         if envelope is None:
             envelope = root

@@ -433,3 +433,19 @@ def test_another_root_is_refused() -> None:
 def test_a_document_over_the_size_limit_is_refused(samples: Path) -> None:
     with pytest.raises(EdxmlError, match="exceeds the limit of 4096"):
         read_edxml((samples / VPCP_DOC).read_bytes(), limits=XmlLimits(max_bytes=4096))
+
+
+def test_a_document_in_no_namespace_is_read_by_local_name() -> None:
+    data = (
+        b"<edXML><edXMLEnvelope><edXMLHeader><MessageHeader>"
+        b"<From><OrganId>000.00.00.G22</OrganId></From><To><OrganId>000.00.00.H49</OrganId></To>"
+        b"<DocumentId>000.00.00.G22,2026/11/30,1/VPCP</DocumentId>"
+        b"<Code><CodeNumber>1</CodeNumber><CodeNotation>VPCP</CodeNotation></Code>"
+        b"</MessageHeader></edXMLHeader></edXMLEnvelope></edXML>"
+    )
+
+    message = read_edxml(data)
+
+    assert (message.sender.organ_id, message.recipients[0].organ_id) == ("000.00.00.G22", "000.00.00.H49")
+    assert message.document_id == "000.00.00.G22,2026/11/30,1/VPCP"
+    assert [(q.code, q.line) for q in message.quirks] == [("namespace", 1)]
