@@ -1,8 +1,9 @@
 """What a signature says, read before any cryptography: where it is, what it references, with which
 algorithms and transforms, and whether it covers the element the hub will act on.
 
-Private to :mod:`lienthong.trust.verify`; every refusal here is a SignaturePolicyError (the hub will not
-process this shape of signature) or a SignatureInvalidError (the signature is malformed).
+Private to :mod:`lienthong.trust` (the verifier, the verdict, the signer's parser); every refusal here is
+a SignaturePolicyError (the hub will not process this shape of signature) or a SignatureInvalidError (the
+signature is malformed, or its certificate unreadable: CertificateUnreadableError).
 """
 
 from __future__ import annotations
@@ -304,6 +305,16 @@ def hardened_parser() -> etree.XMLParser:
     """For signxml's own re-parsing of canonical bytes: no DTD, no entities, no network."""
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
+    )
+
+
+def reparse_parser() -> etree.XMLParser:
+    """For signxml's re-parsing of a tree the hub parsed (and checked) itself, to sign or verify it: the
+    same refusals as :func:`hardened_parser`, without libxml2's size caps. Those caps (10 MB in one text
+    node) would refuse an edXML document whose base64 attachment is larger, long after the hub's own
+    limits (:func:`lienthong.xml.parse_xml`) accepted its bytes; the tree's depth was checked there too."""
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, collect_ids=False
     )
 
 
