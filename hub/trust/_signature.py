@@ -254,6 +254,7 @@ def _key_info(sig: etree._Element, errors: _Errors) -> tuple[tuple[x509.Certific
                 "(the sender must send its complete certificate)",
                 reason="certificate-unreadable",
                 agency=errors.agency,
+                algorithm=_method(sig),
             ) from None
     serial_el = sig.find(f"{ds('KeyInfo')}//{ds('X509IssuerSerial')}/{ds('X509SerialNumber')}")
     serial_text = (serial_el.text or "").strip() if serial_el is not None else ""
@@ -263,6 +264,13 @@ def _key_info(sig: etree._Element, errors: _Errors) -> tuple[tuple[x509.Certific
         or key_info.find(f"{{{DSIG11_NS}}}DEREncodedKeyValue") is not None
     )
     return tuple(certs), int(serial_text) if serial_text.isdigit() else None, has_key_value
+
+
+def _method(sig: etree._Element) -> str | None:
+    """The signature algorithm as written (short form), for errors raised before it is screened."""
+    method = sig.find(f"{ds('SignedInfo')}/{ds('SignatureMethod')}")
+    uri = method.get("Algorithm") if method is not None else None
+    return short(uri) if uri else None
 
 
 def unreadable(text: str) -> str:

@@ -59,6 +59,7 @@ from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
 from lienthong.config.models import AgencyTrust, SignerRule, TrustSettings
 from lienthong.errors import (
+    CertificateUnreadableError,
     ConfigError,
     ConfigIssue,
     SignatureError,
@@ -356,10 +357,11 @@ class XmlVerifier:
             log.warning("signature refused: agency=%s reason=%s: %s", agency, exc.reason, exc.message)
             raise
         log.info(
-            "signature verified: agency=%s signer=%s algorithm=%s",
+            "signature verified: agency=%s signer=%s algorithm=%s%s",
             agency,
             verified.signer_subject,
             verified.algorithm,
+            f" quirks={','.join(verified.quirks)}" if verified.quirks else "",
         )
         return verified
 
@@ -673,6 +675,7 @@ def error_report(error: SignatureError) -> list[tuple[str, str]]:
         SignatureMissingError: "unsigned",
         SignatureInvalidError: "invalid",
         SignaturePolicyError: "refused by policy",
+        CertificateUnreadableError: "unverifiable: the signer's certificate cannot be read",
     }.get(type(error), "invalid")
     rows = [
         ("Agency", error.agency or "-"),
