@@ -329,7 +329,7 @@ class XmlVerifier:
         sig = locate_signature(root, agency=agency)
         if sig is None:
             raise SignatureMissingError("the message is not signed", reason="unsigned", agency=agency)
-        return self._verify(root, sig, agency, expect, at)
+        return self._verify(root, sig, agency, expect, at, owned=root is not data)
 
     def check(
         self,
@@ -352,7 +352,7 @@ class XmlVerifier:
                     reason="unsigned",
                     agency=agency,
                 )
-            verified = self._verify(root, sig, agency, expect, at)
+            verified = self._verify(root, sig, agency, expect, at, owned=root is not data)
         except SignatureError as exc:
             log.warning("signature refused: agency=%s reason=%s: %s", agency, exc.reason, exc.message)
             raise
@@ -372,11 +372,14 @@ class XmlVerifier:
         agency: str | None,
         expect: Expect | None,
         at: datetime | None,
+        *,
+        owned: bool = False,
     ) -> Verified:
+        """``owned``: ``root`` was parsed here from the caller's bytes, so nobody else sees it."""
         quirks: list[str] = []
         if is_unprefixed_edxml(sig):
             original = root
-            root, sig = as_xmldsig(root, sig)
+            root, sig = as_xmldsig(root, sig, owned=owned)
             quirks.append(UNPREFIXED)
             if callable(expect):
                 expect = _in_copy(original, expect)
