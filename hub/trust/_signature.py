@@ -249,7 +249,7 @@ def _key_info(sig: etree._Element, errors: _Errors) -> tuple[tuple[x509.Certific
             certs.append(x509.load_der_x509_certificate(b64decode(text, validate=True)))
         except (ValueError, Base64Error):
             raise CertificateUnreadableError(
-                f"the X509Certificate in the signature's KeyInfo cannot be read: {unreadable(text)}; "
+                f"the X509Certificate in the signature's KeyInfo cannot be read: {_unreadable(text)}; "
                 "who signed cannot be established, so the signature cannot be verified "
                 "(the sender must send its complete certificate)",
                 reason="certificate-unreadable",
@@ -273,7 +273,7 @@ def _method(sig: etree._Element) -> str | None:
     return short(uri) if uri else None
 
 
-def unreadable(text: str) -> str:
+def _unreadable(text: str) -> str:
     """What is wrong with a base64 certificate that does not load, in words a sender's IT staff can act
     on: empty, not base64, or a DER certificate cut short (the length its header announces against the
     bytes present), or else not a certificate."""
