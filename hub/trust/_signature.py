@@ -1,8 +1,9 @@
 """What a signature says, read before any cryptography: where it is, what it references, with which
 algorithms and transforms, and whether it covers the element the hub will act on.
 
-Private to :mod:`lienthong.trust.verify`; every refusal here is a SignaturePolicyError (the hub will not
-process this shape of signature) or a SignatureInvalidError (the signature is malformed).
+Private to :mod:`lienthong.trust` (the verifier, the verdict, the signer's parser); every refusal here is
+a SignaturePolicyError (the hub will not process this shape of signature) or a SignatureInvalidError (the
+signature is malformed, or its certificate unreadable: CertificateUnreadableError).
 """
 
 from __future__ import annotations
@@ -248,11 +249,12 @@ def _key_info(sig: etree._Element, errors: _Errors) -> tuple[tuple[x509.Certific
             certs.append(x509.load_der_x509_certificate(b64decode(text, validate=True)))
         except (ValueError, Base64Error):
             raise CertificateUnreadableError(
-                f"the X509Certificate in the signature's KeyInfo cannot be read: {unreadable(text)}; "
+                f"the X509Certificate in the signature's KeyInfo cannot be read: {_unreadable(text)}; "
                 "who signed cannot be established, so the signature cannot be verified "
                 "(the sender must send its complete certificate)",
                 reason="certificate-unreadable",
                 agency=errors.agency,
+                algorithm=_method(sig),
             ) from None
     serial_el = sig.find(f"{ds('KeyInfo')}//{ds('X509IssuerSerial')}/{ds('X509SerialNumber')}")
     serial_text = (serial_el.text or "").strip() if serial_el is not None else ""
@@ -264,7 +266,14 @@ def _key_info(sig: etree._Element, errors: _Errors) -> tuple[tuple[x509.Certific
     return tuple(certs), int(serial_text) if serial_text.isdigit() else None, has_key_value
 
 
-def unreadable(text: str) -> str:
+def _method(sig: etree._Element) -> str | None:
+    """The signature algorithm as written (short form), for errors raised before it is screened."""
+    method = sig.find(f"{ds('SignedInfo')}/{ds('SignatureMethod')}")
+    uri = method.get("Algorithm") if method is not None else None
+    return short(uri) if uri else None
+
+
+def _unreadable(text: str) -> str:
     """What is wrong with a base64 certificate that does not load, in words a sender's IT staff can act
     on: empty, not base64, or a DER certificate cut short (the length its header announces against the
     bytes present), or else not a certificate."""
@@ -304,6 +313,16 @@ def hardened_parser() -> etree.XMLParser:
     """For signxml's own re-parsing of canonical bytes: no DTD, no entities, no network."""
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
+    )
+
+
+def reparse_parser() -> etree.XMLParser:
+    """For signxml's re-parsing of a tree the hub parsed (and checked) itself, to sign or verify it: the
+    same refusals as :func:`hardened_parser`, without libxml2's size caps. Those caps (10 MB in one text
+    node) would refuse an edXML document whose base64 attachment is larger, long after the hub's own
+    limits (:func:`lienthong.xml.parse_xml`) accepted its bytes; the tree's depth was checked there too."""
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, collect_ids=False
     )
 
 

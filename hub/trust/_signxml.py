@@ -30,7 +30,7 @@ from signxml.xades.xades import XAdESVerifier
 
 from lienthong.errors import SignatureError, SignatureInvalidError, SignaturePolicyError
 from lienthong.trust._certpolicy import unreachable_issuer
-from lienthong.trust._signature import Shape, ds, hardened_parser
+from lienthong.trust._signature import Shape, ds, reparse_parser
 
 if TYPE_CHECKING:
     from lienthong.trust.verify import AgencyPolicy
@@ -189,7 +189,7 @@ def run_signxml(
     verifier.hub_anchors = policy.anchors
     # Workaround for spurious xmlns="" in inclusive C14N of default-namespace signatures (module docstring).
     verifier.excise_empty_xmlns_declarations = not shape.signature.prefix
-    kwargs: dict[str, Any] = {"expect_config": config, "parser": hardened_parser(), "validate_schema": True}
+    kwargs: dict[str, Any] = {"expect_config": config, "parser": reparse_parser(), "validate_schema": True}
     if key.kind == "pinned":
         kwargs["x509_cert"] = key.cert
     elif key.kind == "chain":

@@ -35,6 +35,7 @@ from signxml.xades.xades import XAdESSigner
 from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration, KeyReference, SigningPolicyConfig
 from lienthong.errors import ConfigError, ConfigIssue, KeystoreError, SigningConfigError, SigningError
+from lienthong.trust._signature import reparse_parser
 from lienthong.trust.keys import Keystore, SigningKey
 from lienthong.xml import EDXML_NS, XMLDSIG_NS
 
@@ -115,11 +116,11 @@ class XmlSigner:
 
     def _signer(self) -> XMLSigner:
         if self.policy == "xades-bes":
-            return _ExcC14nXAdESSigner(**self._settings)
+            return _with_reparse_parser(_ExcC14nXAdESSigner(**self._settings))
         signer: XMLSigner | None = getattr(self._local, "signer", None)
         if signer is None:
-            signer = self._local.signer = XMLSigner(
-                method=SignatureConstructionMethod.enveloped, **self._settings
+            signer = self._local.signer = _with_reparse_parser(
+                XMLSigner(method=SignatureConstructionMethod.enveloped, **self._settings)
             )
         return signer
 
@@ -160,6 +161,14 @@ class XmlSigner:
 
     def __repr__(self) -> str:
         return f"XmlSigner({self.policy}, {self.algorithm}, key={self.key.id})"
+
+
+def _with_reparse_parser(signer: XMLSigner) -> XMLSigner:
+    """signxml re-parses the canonical bytes of the tree it signs; its default parser keeps libxml2's cap
+    of 10 MB on one text node, which an edXML attachment of some 7.5 MB (in base64) already exceeds. The
+    tree is the hub's own, parsed under the hub's limits, so the re-parse only needs the same refusals."""
+    signer._parser = reparse_parser()  # type: ignore[assignment]  # signxml types it as always None
+    return signer
 
 
 def edxml_header(root: etree._Element) -> etree._Element | None:

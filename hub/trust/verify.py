@@ -59,6 +59,7 @@ from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
 from lienthong.config.models import AgencyTrust, SignerRule, TrustSettings
 from lienthong.errors import (
+    CertificateUnreadableError,
     ConfigError,
     ConfigIssue,
     SignatureError,
@@ -328,7 +329,7 @@ class XmlVerifier:
         sig = locate_signature(root, agency=agency)
         if sig is None:
             raise SignatureMissingError("the message is not signed", reason="unsigned", agency=agency)
-        return self._verify(root, sig, agency, expect, at)
+        return self._verify(root, sig, agency, expect, at, owned=root is not data)
 
     def check(
         self,
@@ -351,15 +352,16 @@ class XmlVerifier:
                     reason="unsigned",
                     agency=agency,
                 )
-            verified = self._verify(root, sig, agency, expect, at)
+            verified = self._verify(root, sig, agency, expect, at, owned=root is not data)
         except SignatureError as exc:
             log.warning("signature refused: agency=%s reason=%s: %s", agency, exc.reason, exc.message)
             raise
         log.info(
-            "signature verified: agency=%s signer=%s algorithm=%s",
+            "signature verified: agency=%s signer=%s algorithm=%s%s",
             agency,
             verified.signer_subject,
             verified.algorithm,
+            f" quirks={','.join(verified.quirks)}" if verified.quirks else "",
         )
         return verified
 
@@ -370,11 +372,14 @@ class XmlVerifier:
         agency: str | None,
         expect: Expect | None,
         at: datetime | None,
+        *,
+        owned: bool = False,
     ) -> Verified:
+        """``owned``: ``root`` was parsed here from the caller's bytes, so nobody else sees it."""
         quirks: list[str] = []
         if is_unprefixed_edxml(sig):
             original = root
-            root, sig = as_xmldsig(root, sig)
+            root, sig = as_xmldsig(root, sig, owned=owned)
             quirks.append(UNPREFIXED)
             if callable(expect):
                 expect = _in_copy(original, expect)
@@ -673,6 +678,7 @@ def error_report(error: SignatureError) -> list[tuple[str, str]]:
         SignatureMissingError: "unsigned",
         SignatureInvalidError: "invalid",
         SignaturePolicyError: "refused by policy",
+        CertificateUnreadableError: "unverifiable: the signer's certificate cannot be read",
     }.get(type(error), "invalid")
     rows = [
         ("Agency", error.agency or "-"),

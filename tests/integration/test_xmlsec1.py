@@ -7,6 +7,8 @@ under CI=true where they fail, so CI never silently drops the independent check.
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import shlex
 import subprocess
@@ -15,13 +17,24 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from cryptography import x509
+from edxml_trust_support import (
+    EXCLUSIVE_C14N,
+    HEADER,
+    INCLUSIVE_C14N,
+    edxml_document,
+    sign_unprefixed,
+    strip_signature,
+)
 from land_support import MAPPING
 from lxml import etree
 
 from lienthong.devtools.samples import sample_dossiers
+from lienthong.trust._unprefixed import as_xmldsig
 from lienthong.trust.keys import DevCa, Keystore, create_dev_ca
 from lienthong.trust.sign import Policy, XmlSigner
-from lienthong.xml import parse_xml
+from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier
+from lienthong.xml import EDXML_NS, XMLDSIG_NS, parse_xml
 
 PROVINCE = "000.00.00.H49"
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
@@ -167,3 +180,112 @@ def test_the_documented_xmlsec1_recipe_verifies_every_policy(
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stderr.splitlines()
+
+
+# ---------------------------------------------------------------- edXML: the standard form, whatever came in
+
+
+def own_output(data: bytes) -> etree._Element:
+    """The hub's own signed output, read back without libxml2's 10 MB text-node cap."""
+    return etree.fromstring(data, parser=etree.XMLParser(huge_tree=True, resolve_entities=False))
+
+
+def edxml_signatures(data: bytes) -> list[etree._Element]:
+    root = own_output(data)
+    return [e for e in root.iter() if isinstance(e.tag, str) and etree.QName(e).localname == "Signature"]
+
+
+def assert_standard_edxml_signature(data: bytes) -> None:
+    """One signature, ``ds:``-prefixed, RSA-SHA256, the last child of edXMLHeader."""
+    signatures = edxml_signatures(data)
+    assert len(signatures) == 1
+    sig = signatures[0]
+    header = own_output(data).find(HEADER)
+    assert header is not None and etree.QName(header[-1]).localname == "Signature"
+    assert (sig.tag, sig.prefix) == (f"{{{XMLDSIG_NS}}}Signature", "ds")
+    assert b"<ds:Signature " in data and b"<Signature>" not in data
+    method = sig.find(f"{{{XMLDSIG_NS}}}SignedInfo/{{{XMLDSIG_NS}}}SignatureMethod")
+    assert (
+        method is not None and method.get("Algorithm") == "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    )
+
+
+@pytest.mark.parametrize("stripped", [False, True], ids=["old-signature-in", "old-signature-stripped"])
+@pytest.mark.parametrize("sample", ["dc0bdef0-c7a3-4aaf-b717-777303442973.edxml", "edoc_new.edxml"])
+def test_a_vendor_sample_re_signed_by_the_hub_is_in_the_standard_form(
+    xmlsec1: str,
+    shared_dir: Path,
+    keystore: Keystore,
+    dev_ca: DevCa,
+    tmp_path: Path,
+    sample: str,
+    stripped: bool,
+) -> None:
+    """The samples carry an old unprefixed RSA-SHA1 signature (with a truncated certificate): the hub's
+    edXML signature replaces it, or is added to the sample once it is stripped."""
+    data = (shared_dir / "testdata" / "edxml" / sample).read_bytes()
+    assert b"<Signature>" in data and b"xmldsig#rsa-sha1" in data
+    root = strip_signature(data) if stripped else parse_xml(data)
+    signed = sign_to_file(keystore, "edxml", DevCa.RSA_KEY_ID, root, tmp_path / "signed.edxml")
+    assert_standard_edxml_signature(signed.read_bytes())
+    result = run_xmlsec1(xmlsec1, signed, dev_ca.ca_certificate)
+    assert result.returncode == 0, result.stderr
+    assert "SignedInfo References (ok/all): 1/1" in result.stderr
+
+
+def test_an_edxml_document_with_a_12_mib_attachment_verifies(
+    xmlsec1: str, keystore: Keystore, dev_ca: DevCa, tmp_path: Path
+) -> None:
+    """Over libxml2's default cap of 10 MB in one text node (16 MB of base64): the hub signs it, and both
+    xmlsec1 and the hub's verifier accept it; one changed byte deep in the attachment is caught."""
+    root = parse_xml(edxml_document(PROVINCE))
+    encoded = root.find(f".//{{{EDXML_NS}}}ContentTransferEncoded")
+    assert encoded is not None
+    encoded.text = base64.b64encode(os.urandom(12 * 1024 * 1024)).decode()
+    signed = sign_to_file(keystore, "edxml", DevCa.RSA_KEY_ID, root, tmp_path / "big.edxml")
+    data = signed.read_bytes()
+    assert len(data) > 16_000_000
+    assert_standard_edxml_signature(data)
+    result = run_xmlsec1(xmlsec1, signed, dev_ca.ca_certificate)
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stderr.splitlines()
+    tree = own_output(data)
+    anchors = tuple(x509.load_pem_x509_certificates(dev_ca.ca_certificate.read_bytes()))
+    verified = XmlVerifier(TrustStore({PROVINCE: AgencyPolicy(anchors=anchors)})).verify(
+        tree, agency=PROVINCE
+    )
+    assert verified.algorithm == "rsa-sha256"
+
+    middle = data.index(b"<ContentTransferEncoded>") + 8_000_000
+    flipped = data[:middle] + (b"A" if data[middle : middle + 1] != b"A" else b"B") + data[middle + 1 :]
+    tampered = tmp_path / "tampered.edxml"
+    tampered.write_bytes(flipped)
+    failed = run_xmlsec1(xmlsec1, tampered, dev_ca.ca_certificate)
+    assert failed.returncode != 0 and "data and digest do not match" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "c14n"),
+    [("rsa-sha1", INCLUSIVE_C14N), ("rsa-sha256", EXCLUSIVE_C14N)],
+    ids=["sha1", "sha256"],
+)
+def test_xmlsec1_agrees_with_the_renaming_of_an_unprefixed_signature(
+    xmlsec1: str, keystore: Keystore, dev_ca: DevCa, tmp_path: Path, algorithm: str, c14n: str
+) -> None:
+    """The copy the hub verifies an unprefixed edXML signature on (the subtree renamed into xmldsig) is a
+    document xmlsec1 verifies too: the renaming reproduces what the sender's library signed."""
+    key = keystore.get(DevCa.RSA_KEY_ID)
+    data = sign_unprefixed(edxml_document(), key.private_key, list(key.chain), algorithm=algorithm, c14n=c14n)
+    as_is = tmp_path / "unprefixed.edxml"
+    as_is.write_bytes(data)
+    assert run_xmlsec1(xmlsec1, as_is, dev_ca.ca_certificate).returncode != 0  # no xmldsig Signature there
+    root = parse_xml(data)
+    sig = edxml_signatures(data)
+    header = root.find(HEADER)
+    assert header is not None and len(sig) == 1
+    private, _ = as_xmldsig(root, header[-1])
+    renamed = tmp_path / "renamed.edxml"
+    renamed.write_bytes(etree.tostring(private, xml_declaration=True, encoding="UTF-8"))
+    result = run_xmlsec1(xmlsec1, renamed, dev_ca.ca_certificate)
+    assert result.returncode == 0, result.stderr
+    assert "SignedInfo References (ok/all): 1/1" in result.stderr

@@ -33,7 +33,7 @@ from lienthong.trust.keys import Keystore, create_dev_ca
 from lienthong.trust.sender import check_edxml_sender
 from lienthong.trust.sign import XmlSigner
 from lienthong.trust.verdict import signature_verdict
-from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier, report
+from lienthong.trust.verify import AgencyPolicy, TrustStore, XmlVerifier, error_report, report
 from lienthong.xml import EDXML_NS, XMLDSIG_NS, parse_xml
 
 VPCP = "000.00.00.G22"  # the Government Office: signs with SHA-1 still (legacy policy)
@@ -242,6 +242,9 @@ def test_the_vendor_samples_truncated_certificate_is_named(
         "the X509Certificate in the signature's KeyInfo cannot be read: it is truncated: "
         "11 base64 characters (8 bytes) of a DER certificate that announces 1453 bytes"
     )
+    rows = dict(error_report(error))
+    assert (rows["Algorithm"], rows["Reason"]) == ("rsa-sha1", "certificate-unreadable")
+    assert rows["Verdict"] == "unverifiable: the signer's certificate cannot be read"  # hub verify's last row
     verdict = signature_verdict(parse_xml(data))
     assert (verdict.state, verdict.reason, verdict.algorithm) == (
         "unverifiable",
