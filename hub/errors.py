@@ -107,6 +107,16 @@ class DocumentFactsError(InvalidMessageError):
     )
 
 
+class EdxmlError(InvalidMessageError):
+    """An edXML document or status package the hub cannot read: not well-formed, refused by the hardened
+    parser, or missing what no reader can do without (``From/OrganId``, a document's ``DocumentId``, a
+    status package's ``StatusCode``). ``detail`` names the element and, when known, line and column, so
+    the sender's IT staff can find it. Every lesser departure from the standard is a quirk, not this."""
+
+    code = "edxml-invalid"
+    title = Title("Văn bản edXML không hợp lệ", "Invalid edXML document")
+
+
 @dataclass(frozen=True)
 class SchemaViolation:
     """One schema rule broken by a document, located so that a sender can fix it."""
@@ -158,6 +168,15 @@ class LegacyTextError(InvalidMessageError):
 
     code = "legacy-text"
     title = Title("Không đọc được văn bản mã cũ", "Legacy-encoded text not readable")
+
+
+class EdxmlError(InvalidMessageError):
+    """An edXML document (QCVN 102:2016) the hub cannot take or must not emit: not well-formed, a
+    required field missing, an attachment that does not decode. The message names the field (and
+    the line, when there is one); a mere departure from the standard is a quirk, not this."""
+
+    code = "edxml-invalid"
+    title = Title("Văn bản edXML không hợp lệ", "Invalid edXML document")
 
 
 class PayloadTooLargeError(HubError):
