@@ -9,7 +9,8 @@ section "Document states", is the table of states.
 
 Per (document, agency): ``queued`` / ``sent`` / ``failed`` / ``unroutable`` from the document's
 delivery by the hub (until the agency answers); then by StatusCode 01 ``arrived``, 02 ``rejected``,
-03 ``accepted``, 04 ``assigned``, 05 ``processing``, 06 ``done``, 13 ``recalled``. Progress never goes
+03 ``accepted``, 04 ``assigned``, 05 ``processing``, 06 ``done``, 13 ``recalled`` (from the issuer
+itself: with every recipient). Progress never goes
 back: a late 01 after 05 is history, not state. A revocation, update or replacement (BussinessDocType
 1, 2, 3) puts the agencies it concerns in ``revocation-pending`` / ``update-pending`` /
 ``replacement-pending``, until that agency answers 15 (``revoked`` / ``updated`` / ``replaced``) or 16
@@ -162,6 +163,7 @@ def _delivery_state(entry: TrailEntry) -> tuple[str, datetime]:
 def fold_states(document_id: str, entries: Sequence[TrailEntry]) -> tuple[AgencyState, ...]:
     """Each agency's state of the document, from its trail (oldest first), by agency code."""
     agencies: dict[str, _Agency] = {}
+    issuer: str | None = None
     for entry in entries:
         env = entry.envelope
         change = _change_of(env, document_id)
@@ -178,6 +180,7 @@ def fold_states(document_id: str, entries: Sequence[TrailEntry]) -> tuple[Agency
                     PENDING[doc_type], env.received_at, current.code, current.rank, True, doc_type, before
                 )
         elif _is_the_document(env, document_id):
+            issuer = issuer or _from(env)
             state, at = _delivery_state(entry)
             for agency in _recipients(env):
                 known = agencies.get(agency)
@@ -188,9 +191,13 @@ def fold_states(document_id: str, entries: Sequence[TrailEntry]) -> tuple[Agency
         elif (
             env.kind is MessageKind.STATUS and env.document_type == "edxml" and env.document_id == document_id
         ):
-            agency = _from(env)
+            agency, code = _from(env), env.headers.get(h.STATUS_CODE, "")
+            if code == RECALLED and agency == issuer:  # the issuer takes it back from every recipient
+                for other in [a for name, a in agencies.items() if name != issuer]:
+                    _answer(other, code, env.received_at)
+                continue
             current = agencies.setdefault(agency, _Agency("unknown", env.received_at))
-            _answer(current, env.headers.get(h.STATUS_CODE, ""), env.received_at)
+            _answer(current, code, env.received_at)
     return tuple(AgencyState(agency, s.state, s.at, s.code) for agency, s in sorted(agencies.items()))
 
 

@@ -4,7 +4,8 @@ An official document or status package arrives as edXML (QCVN 102:2016). Before 
 reads it (:func:`lienthong.edxml.read.read_edxml`, tolerant of real senders' quirks) and fills the
 envelope: kind ``document`` or ``status``, ``document_id`` = the document the message is about (a
 status package's, a revocation's target), ``document_type`` = ``edxml`` and the ``edxml.*`` headers
-(:mod:`lienthong.edxml.headers`). The correlation id then follows the document id, so that every
+(:mod:`lienthong.edxml.headers`), and the recipient when the sender left it unset (a status
+package's: the document's issuer). The correlation id then follows the document id, so that every
 message about one document shares it, whoever sends it.
 
 Envelopes are immutable and fingerprinted (a repeat is told from a conflict by the fingerprint), so the
@@ -123,12 +124,25 @@ def apply_facts(envelope: Envelope, root: etree._Element, *, keep_correlation: b
         correlation_id = derive_correlation_id(envelope.dossier_code, document_id)
     return replace(
         envelope,
+        recipient=envelope.recipient or _recipient(msg, document_id),
         kind=kind,
         document_id=document_id,
         document_type=DOCUMENT_TYPE,
         correlation_id=correlation_id,
         headers={**envelope.headers, **facts},
     )
+
+
+def _recipient(msg: EdxmlMessage, document_id: str | None) -> str | None:
+    """Who the message is for, when the sender did not say: a status package's is the issuer of the
+    document it answers (``ResponseFor/OrganId``), a document's its one recipient. This is what lets
+    that agency read it (docs/api.md, the read boundary); several recipients leave it unset."""
+    if msg.message_type == "status":
+        for about in msg.response_for:
+            if about.document_id == document_id and about.organ_id:
+                return nfc(about.organ_id)
+        return None
+    return nfc(msg.recipients[0].organ_id) if len(msg.recipients) == 1 else None
 
 
 def _agree(field: str, given: str, payload: str | None) -> None:
