@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from starlette.convertors import Convertor, register_url_convertor
 
 from lienthong.documents import document_report
 from lienthong.errors import NotFoundError, RequestInvalidError
@@ -26,6 +27,23 @@ from lienthong.intake.public_url import public_base_url
 from lienthong.intake.rest import HubDep, Reader
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+class _DocumentIdConvertor(Convertor[str]):
+    """The rest of the path, slashes and all, and any character: Starlette's ``path`` stops at a
+    newline, which would make an id with a control character an unknown route (404) instead of the
+    reader's mistake it is (422, see ``checked_document_id``)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("document_id", _DocumentIdConvertor())
 
 
 def document_router() -> APIRouter:
@@ -59,7 +77,7 @@ def document_router() -> APIRouter:
         return history_view(entries, public_base_url(request, hub.config))
 
     @router.get(
-        "/api/v1/documents/{document_id:path}",
+        "/api/v1/documents/{document_id:document_id}",
         response_model=DocumentStates,
         response_model_by_alias=True,
         tags=["status"],
