@@ -144,6 +144,16 @@ class SchemaViolation:
         return out
 
 
+class SenderMismatchError(InvalidMessageError):
+    """The sender an edXML document names (``From/OrganId``; a status package's ``From``) is not the agency
+    that sent it (the axis ``from`` header, or the authenticated caller): one agency speaking as another."""
+
+    code = "edxml-sender-mismatch"
+    title = Title(
+        "Cơ quan gửi ghi trong văn bản không phải cơ quan đã gửi", "edXML sender is not the sending agency"
+    )
+
+
 class SchemaValidationError(InvalidMessageError):
     """A document does not conform to the schema it must follow."""
 
@@ -168,15 +178,6 @@ class LegacyTextError(InvalidMessageError):
 
     code = "legacy-text"
     title = Title("Không đọc được văn bản mã cũ", "Legacy-encoded text not readable")
-
-
-class EdxmlError(InvalidMessageError):
-    """An edXML document (QCVN 102:2016) the hub cannot take or must not emit: not well-formed, a
-    required field missing, an attachment that does not decode. The message names the field (and
-    the line, when there is one); a mere departure from the standard is a quirk, not this."""
-
-    code = "edxml-invalid"
-    title = Title("Văn bản edXML không hợp lệ", "Invalid edXML document")
 
 
 class PayloadTooLargeError(HubError):
@@ -372,6 +373,15 @@ class SignatureInvalidError(SignatureError):
 
     code = "signature-invalid"
     title = Title("Chữ ký số không hợp lệ", "Invalid signature")
+    http_status = 403
+
+
+class CertificateUnreadableError(SignatureInvalidError):
+    """A certificate in the signature's KeyInfo cannot be read (truncated, as in the public edXML samples
+    of a vendor SDK, or corrupted): nobody can say who signed, so the signature cannot be verified."""
+
+    code = "certificate-unreadable"
+    title = Title("Không đọc được chứng thư số trong chữ ký", "Certificate in the signature unreadable")
     http_status = 403
 
 
