@@ -639,6 +639,68 @@ def trail(
     console.print(trail_table(code, trail_rows(entries, agencies)))
 
 
+documents_app = typer.Typer(help="Official documents (edXML): states per agency, unmatched status packages.")
+app.add_typer(documents_app, name="documents")
+
+
+@documents_app.command("show")
+def documents_show(
+    document_id: Annotated[
+        str, typer.Argument(help="DocumentId, e.g. 000.00.00.G22,2015/09/30,7816/VPCP-TTĐT.")
+    ],
+    config: ConfigDir = DEFAULT_CONFIG,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print as JSON (GET /api/v1/documents/{document_id}'s shape).")
+    ] = False,
+) -> None:
+    """Show one document: what it is, its state with each agency, related documents and every message
+    about it, in time order (read from the database); exit 1 when there is none."""
+    from lienthong.compose import open_store
+    from lienthong.document_table import document_tables
+    from lienthong.documents import document_report
+    from lienthong.intake.document_models import checked_document_id, document_view
+
+    with _errors():
+        cfg = _load(config)
+        checked = checked_document_id(document_id)
+        store = open_store(cfg)
+        try:
+            entries = store.document_trail(checked)
+        finally:
+            store.close()
+    if not entries:
+        raise _fail(f"no message about document {checked} in the hub's database")
+    report = document_report(checked, entries)
+    if as_json:
+        public_url = cfg.hub.api.public_url
+        view = document_view(report, public_url.rstrip("/") if public_url else None)
+        sys.stdout.write(view.model_dump_json(indent=2, by_alias=True) + "\n")
+        return
+    for table in document_tables(report):
+        console.print(table)
+
+
+@documents_app.command("unmatched")
+def documents_unmatched(
+    config: ConfigDir = DEFAULT_CONFIG,
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first.")] = 100,
+) -> None:
+    """List status packages about documents the hub does not know (kept, delivered, reported here)."""
+    from lienthong.compose import open_store
+    from lienthong.document_table import unmatched_table
+
+    with _errors():
+        store = open_store(_load(config))
+        try:
+            entries = store.unmatched_status_packages(limit=limit)
+        finally:
+            store.close()
+    if not entries:
+        console.print("no unmatched status package")
+        return
+    console.print(unmatched_table(entries))
+
+
 @app.command()
 def replay(
     config: ConfigDir = DEFAULT_CONFIG,

@@ -96,6 +96,17 @@ class XmlRefusedError(InvalidMessageError):
     title = Title("XML bị từ chối", "XML refused")
 
 
+class DocumentFactsError(InvalidMessageError):
+    """What a sender says of an edXML message (its kind, document id, type or ``edxml.*`` headers)
+    disagrees with the edXML payload itself; ``detail`` names the field, what was given and what the
+    payload says. The hub records what the payload says, so it refuses rather than pick one."""
+
+    code = "document-facts-mismatch"
+    title = Title(
+        "Thông tin kèm theo không khớp với văn bản edXML", "Metadata disagrees with the edXML document"
+    )
+
+
 class EdxmlError(InvalidMessageError):
     """An edXML document or status package the hub cannot read: not well-formed, refused by the hardened
     parser, or missing what no reader can do without (``From/OrganId``, a document's ``DocumentId``, a

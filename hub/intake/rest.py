@@ -195,6 +195,8 @@ ROUTE_SERVICES: dict[str, str] = {
     "message_payload": "rest:read",
     "list_messages": "rest:read",
     "dossier_trail": "rest:read",
+    "document_states": "rest:read",
+    "list_documents": "rest:read",
 }
 
 
@@ -300,11 +302,13 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     app.state.memory_budget = limit_requests(
         app, int(settings.max_body_size), settings.effective_memory_budget
     )
+    from lienthong.intake.documents import document_router  # official documents' states (edXML)
     from lienthong.intake.dossiers import dossier_router  # a dossier's trail, built on this module
     from lienthong.intake.soap_gateway import soap_router  # inbound SOAP for ministry systems (docs/soap.md)
 
     app.include_router(soap_router(hub))
     app.include_router(dossier_router())
+    app.include_router(document_router())
     from lienthong.intake.lookups import lookup_router  # synchronous lookups (docs/api.md)
 
     app.include_router(lookup_router(hub, api_key_scheme))
@@ -351,7 +355,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
             headers=body.headers,
             created_at=body.created_at,
         )
-        result = hub.intake.submit(envelope)
+        result = hub.intake.submit(envelope, keep_correlation=body.correlation_id is not None)
         status_url = f"{public_base_url(request, hub.config)}/api/v1/messages/{result.message_id}"
         response.headers["Location"] = status_url
         return Accepted(

@@ -28,8 +28,10 @@ from datetime import datetime
 
 from lxml import etree
 
-from lienthong.envelope import Envelope
+from lienthong.edxml.headers import STATUS_CODE
+from lienthong.envelope import Envelope, MessageKind
 from lienthong.errors import LegacyTextError, SignatureError, SignatureMissingError, UnknownAdapterError
+from lienthong.intake.edxml_facts import DOCUMENT_TYPE, apply_facts, is_edxml, refuse_foreign_facts
 from lienthong.intake.text import TextIntake, TextOutcome
 from lienthong.jsonxml import is_json_content_type
 from lienthong.pipeline.prepare import Stages, payload_tree
@@ -114,6 +116,7 @@ class Intake:
         *,
         tree: etree._Element | None = None,
         authenticated: etree._Element | None = None,
+        keep_correlation: bool = False,
     ) -> AcceptResult:
         """Authenticate, route, translate and store; raises HubError subclasses for refused input.
 
@@ -122,7 +125,9 @@ class Intake:
         the caller needed it first (the SOAP gateway reads the dossier code from it). A caller that
         holds a tree should rather call :meth:`route`, drop the tree, then :meth:`commit`.
         """
-        return self.commit(self.route(envelope, tree=tree, authenticated=authenticated))
+        return self.commit(
+            self.route(envelope, tree=tree, authenticated=authenticated, keep_correlation=keep_correlation)
+        )
 
     def route(
         self,
@@ -130,6 +135,7 @@ class Intake:
         *,
         tree: etree._Element | None = None,
         authenticated: etree._Element | None = None,
+        keep_correlation: bool = False,
     ) -> Routed:
         """The first half of :meth:`submit`: authenticate, route and translate, nothing stored yet.
 
@@ -137,6 +143,10 @@ class Intake:
         hub hold (libxml2 nodes take 3–4 times the bytes they were parsed from), and the store needs
         none of it: parsed here, it is gone when this returns, before the store makes its own copies
         of the payload; a caller that passed its own tree lets go of it before :meth:`commit`.
+
+        An edXML payload's facts fill the envelope before routing (:mod:`~lienthong.intake.edxml_facts`),
+        read from what the hub acts on; ``keep_correlation`` says the sender chose the correlation id
+        (otherwise it follows the document id).
         """
         if tree is None and authenticated is None and envelope.is_xml:
             tree = parse_xml(envelope.payload)
@@ -158,6 +168,10 @@ class Intake:
             envelope = _with_text(envelope, self.text.json(envelope.payload, envelope.sender))
         if tree is None:  # JSON (unsigned, where that is allowed) is routed and mapped as its XML form
             tree = payload_tree(envelope)
+        if tree is not None and is_edxml(tree):
+            envelope = apply_facts(envelope, tree, keep_correlation=keep_correlation)
+        else:
+            refuse_foreign_facts(envelope)
         decision = self.router.decide(envelope, tree)
         parsed = [tree] if tree is not None else []
         del tree, authenticated  # _prepare hands the tree on; a reference here would keep it
@@ -182,7 +196,25 @@ class Intake:
             )
             if self.on_accepted is not None:
                 self.on_accepted()
+            if envelope.kind is MessageKind.STATUS and envelope.document_type == DOCUMENT_TYPE:
+                self._warn_if_unmatched(envelope)
         return result
+
+    def _warn_if_unmatched(self, envelope: Envelope) -> None:
+        """A status package about a document the hub has never seen is kept (it is a message) and
+        reported: here, and in ``GET /api/v1/documents?unmatched=true`` (docs/edxml.md)."""
+        document_id = envelope.document_id
+        if document_id is not None and any(
+            entry.envelope.kind is MessageKind.DOCUMENT for entry in self.store.document_trail(document_id)
+        ):
+            return
+        log.warning(
+            "status package %s from %s (code %s) is about a document the hub does not know: %s",
+            envelope.message_id,
+            envelope.sender,
+            envelope.headers.get(STATUS_CODE, "?"),
+            document_id or "(no DocumentId in ResponseFor)",
+        )
 
     def reroute_unroutable(self, message_ids: Sequence[uuid.UUID] = (), limit: int = 1000) -> list[uuid.UUID]:
         """Route unroutable messages again with the current rules (after the operator fixed them)."""

@@ -339,6 +339,21 @@ class Store(Protocol):
         :attr:`MessageFilter.parties`; None reads every agency's. Payloads are never loaded."""
         ...
 
+    def document_trail(self, document_id: str, parties: Parties | None = None) -> list[TrailEntry]:
+        """Every message about one official document, oldest first (``received_at``, then message id):
+        those whose ``document_id`` is ``document_id`` (the document itself, its status packages, the
+        revocation or update of it) and those linked to it otherwise (``document_links``: a document
+        by its own DocumentId, a replacement naming it among several). ``parties`` as for
+        :meth:`dossier_trail`. Payloads are never loaded."""
+        ...
+
+    def unmatched_status_packages(self, parties: Parties | None = None, limit: int = 100) -> list[TrailEntry]:
+        """edXML status packages (kind ``status``, document type ``edxml``) about a document the hub
+        holds no document message for (none of kind ``document`` is about it, nor names it), or about
+        no document at all; oldest first, at most ``limit``. A document that arrives later matches
+        its packages from then on. ``parties`` as for :meth:`dossier_trail`."""
+        ...
+
     def replay_dead(self, flt: MessageFilter) -> list[int]:
         """Re-queue dead deliveries matching the filter; returns their ids."""
         ...

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Select, or_, select
 
 from lienthong.envelope import EnvelopeHeader, derive_correlation_id
 from lienthong.store import DeliveryState, Parties, RouteDecision, TrailDelivery, TrailEntry
@@ -20,19 +20,26 @@ from lienthong.store.schema import deliveries, messages, route_decisions
 from lienthong.store.sql import _decision, _envelope_header, _party_of
 
 #: The message columns an EnvelopeHeader is made of: all but the payload and the fingerprint.
-_HEADER_COLUMNS = [c for c in messages.c if c.name not in {"payload", "fingerprint"}]
+HEADER_COLUMNS = [c for c in messages.c if c.name not in {"payload", "fingerprint"}]
 
 
 def select_trail(conn: Connection, dossier_code: str, parties: Parties | None) -> list[TrailEntry]:
     """See :meth:`lienthong.store.Store.dossier_trail`."""
     correlation_id = derive_correlation_id(dossier_code, None)
     query = (
-        select(*_HEADER_COLUMNS)
+        select(*HEADER_COLUMNS)
         .where(or_(messages.c.dossier_code == dossier_code, messages.c.correlation_id == correlation_id))
         .order_by(messages.c.received_at, messages.c.id)
     )
     if parties is not None:
         query = query.where(_party_of(parties))
+    return trail_entries(conn, query)
+
+
+def trail_entries(conn: Connection, query: Select[Any]) -> list[TrailEntry]:
+    """The trail entries of the messages ``query`` selects (``HEADER_COLUMNS``), in its order: their
+    route decisions in force and their deliveries, two more queries whatever their number. A
+    document's trail (``_sqldocs.py``) is made the same way."""
     headers: list[EnvelopeHeader] = [_envelope_header(row) for row in conn.execute(query).mappings()]
     if not headers:
         return []

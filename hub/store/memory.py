@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from lienthong.edxml.headers import document_links
 from lienthong.envelope import Envelope, MessageKind, derive_correlation_id, utcnow
 from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 from lienthong.store import (
@@ -480,6 +481,43 @@ class MemoryStore:
                 for m in found
             ]
 
+    def document_trail(self, document_id: str, parties: Parties | None = None) -> list[TrailEntry]:
+        with self._lock:
+            found = [
+                m
+                for m in self._messages.values()
+                if _about(m, document_id) and (parties is None or self._party_to(m, parties))
+            ]
+            return self._trail(found)
+
+    def unmatched_status_packages(self, parties: Parties | None = None, limit: int = 100) -> list[TrailEntry]:
+        with self._lock:
+            documents = [m for m in self._messages.values() if m.envelope.kind is MessageKind.DOCUMENT]
+            found = [
+                m
+                for m in self._messages.values()
+                if m.envelope.kind is MessageKind.STATUS
+                and m.envelope.document_type == _EDXML
+                and (
+                    m.envelope.document_id is None
+                    or not any(_about(d, m.envelope.document_id) for d in documents)
+                )
+                and (parties is None or self._party_to(m, parties))
+            ]
+            return self._trail(found)[: max(limit, 0)]
+
+    def _trail(self, found: list[_Message]) -> list[TrailEntry]:
+        """Trail entries of these messages, oldest first, as SqlStore's ``trail_entries`` (lock held)."""
+        found.sort(key=lambda m: (m.envelope.received_at, m.envelope.message_id))
+        return [
+            TrailEntry(
+                envelope=m.envelope.header(),
+                route=m.routes[-1],
+                deliveries=tuple(_trail_delivery(self._deliveries[i]) for i in m.delivery_ids),
+            )
+            for m in found
+        ]
+
     def counts(self) -> StateCounts:
         with self._lock:
             by_target: dict[str, dict[DeliveryState, int]] = {}
@@ -549,6 +587,18 @@ class MemoryStore:
             route_history=tuple(message.routes),
             deliveries=tuple(_delivery_record(self._deliveries[i]) for i in message.delivery_ids),
         )
+
+
+#: What intake writes as ``document_type`` of an edXML message (lienthong.intake.edxml_facts).
+_EDXML = "edxml"
+
+
+def _about(message: _Message, document_id: str) -> bool:
+    """SqlStore's ``document_id`` column or a ``document_links`` row names the document."""
+    env = message.envelope
+    return env.document_id == document_id or any(
+        linked == document_id for linked, _role in document_links(env.headers, env.document_id)
+    )
 
 
 def _is_due(d: _Delivery, now: datetime) -> bool:

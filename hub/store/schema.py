@@ -80,7 +80,21 @@ messages = Table(
     Column("fingerprint", String(64), nullable=False),
     Index(None, "correlation_id"),
     Index(None, "dossier_code"),
+    Index(None, "document_id"),
     Index(None, "received_at"),
+)
+
+#: Every document an edXML message is about, beyond the one in ``messages.document_id``: a document's
+#: own DocumentId (``self``), the documents a revocation, update or replacement names (``revokes``,
+#: ``updates``, ``replaces``: a replacement may name several), a status package's document
+#: (``answers``). Written with the message, from its ``edxml.*`` headers, never changed.
+document_links = Table(
+    "document_links",
+    metadata,
+    Column("message_id", Uuid, ForeignKey("messages.id"), primary_key=True),
+    Column("document_id", String(256), primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Index(None, "document_id"),
 )
 
 #: (sender, sender's message id) → the message it created: what makes intake idempotent.

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from lienthong.edxml.headers import document_links as document_links_of
 from lienthong.envelope import Envelope, EnvelopeHeader, MessageKind, utcnow
 from lienthong.errors import ClaimLostError, IdempotencyConflictError, NotFoundError
 from lienthong.store import (
@@ -59,6 +60,7 @@ from lienthong.store.schema import (
     UtcDateTime,
     attempts,
     deliveries,
+    document_links,
     idempotency_keys,
     messages,
     route_decisions,
@@ -544,6 +546,18 @@ class SqlStore:
         with self._tx("dossier_trail") as conn:
             return select_trail(conn, dossier_code, parties)
 
+    def document_trail(self, document_id: str, parties: Parties | None = None) -> list[TrailEntry]:
+        from lienthong.store._sqldocs import select_document_trail  # documents' queries, apart
+
+        with self._tx("document_trail") as conn:
+            return select_document_trail(conn, document_id, parties)
+
+    def unmatched_status_packages(self, parties: Parties | None = None, limit: int = 100) -> list[TrailEntry]:
+        from lienthong.store._sqldocs import select_unmatched
+
+        with self._tx("unmatched_status_packages") as conn:
+            return select_unmatched(conn, parties, limit)
+
     def counts(self) -> StateCounts:
         with self._tx("counts") as conn:
             by_target: dict[str, dict[DeliveryState, int]] = {}
@@ -691,8 +705,14 @@ def _party_of(parties: Parties) -> Any:
 
 
 def _insert_message(conn: Connection, envelope: Envelope, fingerprint: str, now: datetime) -> None:
-    """The message row and its idempotency key: one sender id, one message, for ever."""
+    """The message row, its document links and its idempotency key: one sender id, one message, for ever."""
     conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
+    links = document_links_of(envelope.headers, envelope.document_id)
+    if links:
+        conn.execute(
+            insert(document_links),
+            [{"message_id": envelope.message_id, "document_id": d, "role": role} for d, role in links],
+        )
     conn.execute(
         insert(idempotency_keys).values(
             sender=envelope.sender,

@@ -34,6 +34,8 @@ OPERATIONS = {
     "GET /api/v1/messages/{message_id}",
     "GET /api/v1/messages/{message_id}/payload",
     "GET /api/v1/dossiers/{code}",
+    "GET /api/v1/documents",
+    "GET /api/v1/documents/{document_id}",
     "GET /api/v1/lookups/{adapter}/{key}",
     "GET /healthz",
 }

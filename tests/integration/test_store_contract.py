@@ -8,6 +8,7 @@ database itself (the immutability trigger) take the ``sql_store`` fixture instea
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import unicodedata
 import uuid
@@ -555,6 +556,100 @@ def test_a_trail_holds_only_what_the_parties_may_read(store: Store) -> None:
     # What a party sees of a message it may read is the whole message: every delivery.
     (seen,) = store.dossier_trail(TRAIL_CODE, Parties(["G12"], targets=["tax"]))[:1]
     assert [d.target for d in seen.deliveries] == ["land", "tax"]
+
+
+# ---------------------------------------------------------------------- documents (edXML)
+
+DOC = "000.00.00.H49,2026/11/30,120/UBND-VX"
+DOC_B = "000.00.00.H49,2026/11/29,119/UBND-VX"
+REPLACEMENT = "000.00.00.H49,2026/12/01,130/UBND-VX"
+
+
+def edxml(
+    kind: MessageKind,
+    document_id: str | None,
+    headers: dict[str, str],
+    *,
+    sender: str,
+    minutes: int,
+    recipient: str | None = None,
+    document_type: str = "edxml",
+) -> Envelope:
+    envelope = new_envelope(
+        kind=kind,
+        sender=sender,
+        sender_message_id=f"edxml-{uuid.uuid4().hex[:12]}",
+        payload=b"<edXML xmlns='http://www.mic.gov.vn/TBT/QCVN_102_2016'/>",
+        content_type=XML,
+        recipient=recipient,
+        document_id=document_id,
+        document_type=document_type,
+        headers=headers,
+    )
+    return replace(
+        envelope, received_at=datetime(2026, 11, 30, 2, 0, tzinfo=UTC) + timedelta(minutes=minutes)
+    )
+
+
+def edoc(document_id: str, *, minutes: int, own: str | None = None, changes: str | None = None) -> Envelope:
+    headers = {"edxml.message_type": "edoc", "edxml.document_id": own or document_id, "edxml.from": "H49"}
+    if changes is not None:
+        headers |= {"edxml.business_doc_type": "3", "edxml.changes": changes}
+    return edxml(MessageKind.DOCUMENT, document_id, headers, sender="H49", minutes=minutes)
+
+
+def status_about(document_id: str | None, *, minutes: int, sender: str = "G22") -> Envelope:
+    headers = {"edxml.message_type": "status", "edxml.status_code": "03", "edxml.from": sender}
+    return edxml(MessageKind.STATUS, document_id, headers, sender=sender, minutes=minutes, recipient="H49")
+
+
+def test_a_documents_trail_is_every_message_about_it_by_its_id_or_a_link(store: Store) -> None:
+    document = edoc(DOC, minutes=0)
+    answer = status_about(DOC, minutes=1)
+    # A replacement about DOC_B first, naming DOC too: linked to both.
+    both = json.dumps([{"document_id": DOC_B, "agencies": []}, {"document_id": DOC, "agencies": ["G22"]}])
+    replacement = edoc(DOC_B, minutes=2, own=REPLACEMENT, changes=both)
+    elsewhere = status_about(DOC_B, minutes=3)
+    dossier = make_envelope()  # not edXML, not about the document
+    for envelope in (replacement, answer, elsewhere, document, dossier):  # stored out of order
+        store.accept(envelope, UNROUTABLE, [])
+
+    def trail(document_id: str, parties: Parties | None = None) -> list[uuid.UUID]:
+        return [e.envelope.message_id for e in store.document_trail(document_id, parties)]
+
+    assert trail(DOC) == [document.message_id, answer.message_id, replacement.message_id]
+    assert trail(DOC_B) == [replacement.message_id, elsewhere.message_id]
+    assert trail(REPLACEMENT) == [replacement.message_id]  # by its own DocumentId
+    assert trail("000.00.00.H49,2026/01/01,1/UBND") == []
+    (first, *_) = store.document_trail(DOC)
+    assert first.envelope.headers["edxml.document_id"] == DOC and first.route == UNROUTABLE
+    # The read boundary, as for a dossier's trail: G22 sent the answer; H49 sent or received all.
+    assert trail(DOC, Parties(["G22"])) == [answer.message_id]
+    assert trail(DOC, Parties(["H49"])) == [document.message_id, answer.message_id, replacement.message_id]
+    assert trail(DOC, Parties(["H22"])) == []
+
+
+def test_unmatched_status_packages_are_those_about_no_document_the_hub_holds(store: Store) -> None:
+    early = status_about(DOC, minutes=0)
+    orphan = status_about(DOC_B, minutes=1, sender="G13")
+    nowhere = status_about(None, minutes=2)
+    dossier_status = edxml(MessageKind.STATUS, DOC, {}, sender="G13", minutes=3, document_type="HoSo")
+    for envelope in (early, orphan, nowhere, dossier_status):
+        store.accept(envelope, UNROUTABLE, [])
+
+    def unmatched(parties: Parties | None = None, limit: int = 100) -> list[uuid.UUID]:
+        return [e.envelope.message_id for e in store.unmatched_status_packages(parties, limit)]
+
+    assert unmatched() == [early.message_id, orphan.message_id, nowhere.message_id]
+    assert unmatched(limit=1) == [early.message_id]
+    assert unmatched(Parties(["G13"])) == [orphan.message_id]
+    # The document arrives after its answer: the answer is matched from then on.
+    store.accept(edoc(DOC, minutes=5), UNROUTABLE, [])
+    assert unmatched() == [orphan.message_id, nowhere.message_id]
+    # A replacement naming DOC_B by a link (its own id is another) matches DOC_B's package too.
+    named = json.dumps([{"document_id": DOC_B, "agencies": []}])
+    store.accept(edoc(REPLACEMENT, minutes=6, own=REPLACEMENT, changes=named), UNROUTABLE, [])
+    assert unmatched() == [nowhere.message_id]
 
 
 # ---------------------------------------------------------------------- claiming
