@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS answers (
 );
 CREATE INDEX IF NOT EXISTS answers_due ON answers (state, due_ts);
 """
+#: A pending answer with no earlier pending answer of the same agency about the same message.
+_NEXT_IN_LINE: Final = (
+    "a.state = 'pending' AND NOT EXISTS (SELECT 1 FROM answers b WHERE b.doc_id = a.doc_id "
+    "AND b.agency = a.agency AND b.state = 'pending' AND b.id < a.id)"
+)
 
 
 @dataclass(frozen=True)
@@ -309,14 +314,16 @@ class Mailbox:
 
     def next_due(self) -> float | None:
         with self._lock:
-            value = self._db.execute("SELECT min(due_ts) FROM answers WHERE state = 'pending'").fetchone()[0]
+            value = self._db.execute(f"SELECT min(due_ts) FROM answers a WHERE {_NEXT_IN_LINE}").fetchone()[0]
             return float(value) if value is not None else None
 
     def due_answers(self, now: float) -> list[Answer]:
+        """The answers due, each the first still pending of its (message, agency): an agency's packages
+        about one message go out in order, a retried 03 before the 05 after it."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, doc_id, agency, answer_to, code, due_ts, attempts, body FROM answers "
-                "WHERE state = 'pending' AND due_ts <= ? ORDER BY due_ts, id",
+                "SELECT id, doc_id, agency, answer_to, code, due_ts, attempts, body FROM answers a "
+                f"WHERE {_NEXT_IN_LINE} AND due_ts <= ? ORDER BY due_ts, id",
                 (now,),
             ).fetchall()
             return [Answer(**dict(row)) for row in rows]
