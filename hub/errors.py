@@ -96,6 +96,16 @@ class XmlRefusedError(InvalidMessageError):
     title = Title("XML bị từ chối", "XML refused")
 
 
+class EdxmlError(InvalidMessageError):
+    """An edXML document or status package the hub cannot read: not well-formed, refused by the hardened
+    parser, or missing what no reader can do without (``From/OrganId``, a document's ``DocumentId``, a
+    status package's ``StatusCode``). ``detail`` names the element and, when known, line and column, so
+    the sender's IT staff can find it. Every lesser departure from the standard is a quirk, not this."""
+
+    code = "edxml-invalid"
+    title = Title("Văn bản edXML không hợp lệ", "Invalid edXML document")
+
+
 @dataclass(frozen=True)
 class SchemaViolation:
     """One schema rule broken by a document, located so that a sender can fix it."""

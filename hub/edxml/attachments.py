@@ -57,7 +57,7 @@ def _local(el: etree._Element) -> str:
 
 def line_of(el: etree._Element) -> int | None:
     """The line an element was parsed from (None for one built in memory)."""
-    line: int | None = el.sourceline  # lxml-stubs type it loosely
+    line: int | None = getattr(el, "sourceline", None)  # lxml-stubs do not type it
     return line
 
 
