@@ -327,6 +327,7 @@ def test_inject_a_vendor_sample_as_is(tmp_path: Path, shared_dir: Path, sample: 
             assert facts is None
         else:
             assert facts["document_id"] == "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"
+            assert {"signature-unprefixed", "certificate-unreadable"} <= set(facts["quirks"])
         axis.close()
 
 

@@ -1,4 +1,4 @@
-"""What an edXML simulator needs to know of a message it carries: read by local name, tolerantly.
+"""What an edXML simulator needs to know of a message it carries, read tolerantly by the hub's reader.
 
 The simulated systems answer what arrives (a ministry acknowledges a document, agrees to a revocation)
 and show what they hold; for that they need the header's few identifying fields, whatever the
@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Final
 
-from lxml import etree
-
-from lienthong.errors import HubError
-from lienthong.xml import XmlLimits, parse_xml
+from lienthong.edxml.names import DATE_FORMAT
+from lienthong.edxml.read import read_edxml
+from lienthong.xml import XmlLimits
 
 __all__ = ["FACTS_LIMITS", "EdocFacts", "read_facts"]
 
@@ -36,6 +35,7 @@ class EdocFacts:
     business_doc_type: str = "0"
     status_code: str | None = None
     response_for: str | None = None  # DocumentId a status package (or a revocation) is about
+    quirks: tuple[str, ...] = ()  # the reader's quirk codes: how the sender departs from the standard
 
     @property
     def is_change(self) -> bool:
@@ -45,63 +45,32 @@ class EdocFacts:
     def public(self) -> dict[str, object]:
         facts = asdict(self)
         facts["recipients"] = list(self.recipients)
+        facts["quirks"] = list(self.quirks)
         return facts
 
 
-def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
-
-
-def _child(parent: etree._Element | None, *names: str) -> etree._Element | None:
-    if parent is None:
-        return None
-    for child in parent:
-        if _local(child) in names:
-            return child
-    return None
-
-
-def _children(parent: etree._Element | None, name: str) -> list[etree._Element]:
-    return [c for c in parent if _local(c) == name] if parent is not None else []
-
-
-def _text(parent: etree._Element | None, *path: str) -> str | None:
-    el = parent
-    for name in path:
-        el = _child(el, name)
-    text = (el.text or "").strip() if el is not None else ""
-    return text or None
-
-
 def read_facts(data: bytes) -> EdocFacts:
-    """The facts of an edXML message, or :class:`HubError` saying why there are none to read."""
-    root = parse_xml(data, limits=FACTS_LIMITS, what="edXML message")
-    if _local(root) != "edXML":
-        raise HubError(f"not an edXML message: the root element is {_local(root) or root.tag}")
-    header = _child(_child(root, "edXMLEnvelope"), "edXMLHeader")
-    message = _child(header, "MessageHeader")
-    status = _child(header, "Status")
-    code_holder = status if status is not None else message
-    status_code = _text(code_holder, "StatusCode")
-    if status_code is not None:
-        holder = status if status is not None else message
+    """The facts of an edXML message (read by the hub's tolerant reader), or :class:`HubError`
+    (:class:`~lienthong.errors.EdxmlError`) saying why there are none to read."""
+    msg = read_edxml(data, source="edXML message", limits=FACTS_LIMITS)
+    quirks = tuple(dict.fromkeys(q.code for q in msg.quirks))
+    if msg.message_type == "status":
         return EdocFacts(
             message_type="status",
-            sender=_text(holder, "From", "OrganId") or _text(message, "From", "OrganId"),
-            status_code=status_code,
-            response_for=_text(holder, "ResponseFor", "DocumentId"),
+            sender=msg.sender.organ_id,
+            status_code=msg.status.code if msg.status is not None else None,
+            response_for=msg.subject_document_id,
+            quirks=quirks,
         )
-    code = _child(message, "Code")
-    number, notation = _text(code, "CodeNumber"), _text(code, "CodeNotation")
-    traces = _child(header, "TraceHeaderList")
-    business = _child(traces, "Bussiness", "Business")
+    number, notation = msg.code_number, msg.code_notation
     return EdocFacts(
         message_type="edoc",
-        sender=_text(message, "From", "OrganId"),
-        recipients=tuple(t for to in _children(message, "To") if (t := _text(to, "OrganId"))),
-        document_id=_text(message, "DocumentId"),
+        sender=msg.sender.organ_id,
+        recipients=tuple(r.organ_id for r in msg.recipients),
+        document_id=msg.document_id,
         code=f"{number}/{notation}" if number and notation else number or notation,
-        promulgation_date=_text(message, "PromulgationInfo", "PromulgationDate"),
-        business_doc_type=_text(business, "BussinessDocType") or _text(business, "BusinessDocType") or "0",
-        response_for=_text(message, "ResponseFor", "DocumentId"),
+        promulgation_date=msg.promulgation_date.strftime(DATE_FORMAT) if msg.promulgation_date else None,
+        business_doc_type=msg.business_doc_type,
+        response_for=next((r.document_id for r in msg.response_for if r.document_id), None),
+        quirks=quirks,
     )

@@ -116,6 +116,7 @@ def _facts(text: str | None) -> EdocFacts | None:
         return None
     data = json.loads(text)
     data["recipients"] = tuple(data["recipients"])
+    data["quirks"] = tuple(data.get("quirks", ()))
     return EdocFacts(**data)
 
 
