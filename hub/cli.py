@@ -420,7 +420,9 @@ def simulate(
     hub_url: Annotated[
         str | None,
         typer.Option(
-            envvar="HUB_URL", help="Hub its callbacks go to (POST <url>/soap/<adapter>); none: no callbacks."
+            envvar="HUB_URL",
+            help="Hub its callbacks go to (POST <url>/soap/<adapter>; QLVB's status packages: POST "
+            "<url>/api/v1/messages); none: no callbacks.",
         ),
     ] = None,
     sign_key: Annotated[
@@ -428,7 +430,8 @@ def simulate(
     ] = None,
     sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for --sign-key.")] = None,
 ) -> None:
-    """Run an adapter's ministry simulator (real SOAP or REST services) on loopback, as its YAML says."""
+    """Run an adapter's ministry simulator (real SOAP or REST services, or the edXML axis and QLVB of
+    kind edxml-axis / edxml-qlvb, e.g. vpcp, qlvb) on loopback, as its YAML says."""
     from lienthong.devtools.simulator import run_simulator, simulator_spec
 
     with _errors():
