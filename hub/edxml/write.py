@@ -101,8 +101,11 @@ def standard_form(root: etree._Element) -> list[Quirk]:
     under the prefix ``edXML``, declared once, on the root.
 
     Raises EdxmlError when ``root`` is not an edXML document (``edXML/edXMLEnvelope/edXMLHeader``)."""
-    if _local(root) != "edXML" or (envelope := _child(root, "edXMLEnvelope")) is None:
-        raise EdxmlError(f"not an edXML document: the root is {root.tag}, not edXML/edXMLEnvelope")
+    if _local(root) != "edXML":
+        raise EdxmlError(f"not an edXML document: the root is {root.tag}, not edXML")
+    envelope = _child(root, "edXMLEnvelope")
+    if envelope is None:
+        raise EdxmlError("not an edXML document: edXML has no edXMLEnvelope")
     header = _child(envelope, "edXMLHeader")
     if header is None:
         raise EdxmlError("not an edXML document: edXML/edXMLEnvelope has no edXMLHeader")
