@@ -133,6 +133,16 @@ class SchemaViolation:
         return out
 
 
+class SenderMismatchError(InvalidMessageError):
+    """The sender an edXML document names (``From/OrganId``; a status package's ``From``) is not the agency
+    that sent it (the axis ``from`` header, or the authenticated caller): one agency speaking as another."""
+
+    code = "edxml-sender-mismatch"
+    title = Title(
+        "Cơ quan gửi ghi trong văn bản không phải cơ quan đã gửi", "edXML sender is not the sending agency"
+    )
+
+
 class SchemaValidationError(InvalidMessageError):
     """A document does not conform to the schema it must follow."""
 
@@ -352,6 +362,15 @@ class SignatureInvalidError(SignatureError):
 
     code = "signature-invalid"
     title = Title("Chữ ký số không hợp lệ", "Invalid signature")
+    http_status = 403
+
+
+class CertificateUnreadableError(SignatureInvalidError):
+    """A certificate in the signature's KeyInfo cannot be read (truncated, as in the public edXML samples
+    of a vendor SDK, or corrupted): nobody can say who signed, so the signature cannot be verified."""
+
+    code = "certificate-unreadable"
+    title = Title("Không đọc được chứng thư số trong chữ ký", "Certificate in the signature unreadable")
     http_status = 403
 
 

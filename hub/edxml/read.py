@@ -23,9 +23,11 @@ from typing import Final
 
 from lxml import etree
 
-from lienthong.edxml._parts import attachments, signature_info
+from lienthong.edxml._signature import signature_info
 from lienthong.edxml._tolerant import SPELLINGS, VIETNAM, QuirkLog, children, elements, text_of
+from lienthong.edxml.attachments import DEFAULT_MAX_BYTES, scan
 from lienthong.edxml.model import (
+    Attachment,
     Business,
     EdxmlMessage,
     Organ,
@@ -50,25 +52,35 @@ from lienthong.edxml.names import (
 from lienthong.errors import EdxmlError, XmlRefusedError
 from lienthong.xml import DEFAULT_LIMITS, XmlLimits, parse_xml
 
-__all__ = ["VIETNAM", "EdxmlError", "read_edxml"]
+__all__ = ["VIETNAM", "EdxmlError", "parse_edxml", "read_edxml"]
 
 _POSITION: Final = re.compile(r", line \d+, column \d+$")
 
 
 def read_edxml(
-    data: bytes | etree._Element, *, source: str = "document", limits: XmlLimits = DEFAULT_LIMITS
+    data: bytes | etree._Element,
+    *,
+    source: str = "document",
+    limits: XmlLimits = DEFAULT_LIMITS,
+    max_attachment_bytes: int = DEFAULT_MAX_BYTES,
 ) -> EdxmlMessage:
     """Read one edXML document or status package; raise :class:`EdxmlError` when it cannot be read.
 
     ``data``: the bytes as received (parsed here with the hub's hardened parser, within ``limits``),
     or a tree someone already parsed that way (large documents: the caller chose the limits).
     ``source``: how error messages and quirks name the input (a file name, ``axis:<docId>``).
+    ``max_attachment_bytes``: the decoded size of all attachments together beyond which the document
+    is refused (:func:`lienthong.edxml.attachments.scan`).
     """
-    root = _parse(data, source, limits) if isinstance(data, bytes) else data
-    return _Reader(source).message(root)
+    root = parse_edxml(data, source=source, limits=limits) if isinstance(data, bytes) else data
+    return _Reader(source, max_attachment_bytes).message(root)
 
 
-def _parse(data: bytes, source: str, limits: XmlLimits) -> etree._Element:
+def parse_edxml(
+    data: bytes, *, source: str = "document", limits: XmlLimits = DEFAULT_LIMITS
+) -> etree._Element:
+    """The hardened parse :func:`read_edxml` does, for a caller that also needs the tree (the signature
+    verdict): a refusal is an :class:`EdxmlError` naming line and column."""
     try:
         return parse_xml(data, limits=limits, what=source)
     except XmlRefusedError as exc:
@@ -87,6 +99,10 @@ def _parse(data: bytes, source: str, limits: XmlLimits) -> etree._Element:
 class _Reader(QuirkLog):
     """One reading of one message."""
 
+    def __init__(self, source: str, max_attachment_bytes: int) -> None:
+        super().__init__(source)
+        self.max_attachment_bytes = max_attachment_bytes
+
     # ------------------------------------------------------------ the message
 
     def message(self, root: etree._Element) -> EdxmlMessage:
@@ -100,9 +116,8 @@ class _Reader(QuirkLog):
                 at=root,
             )
         if name.namespace != EDXML_NS:
-            self.quirk(
-                "namespace", f"the root edXML is in namespace {name.namespace!r}, not {EDXML_NS!r}", root
-            )
+            where = f"namespace {name.namespace!r}" if name.namespace else "no namespace"
+            self.quirk("namespace", f"the root edXML is in {where}, not {EDXML_NS!r}", root)
         envelope = self.one(root, "edXMLEnvelope", "edXML")
         if envelope is None:
             envelope = root
@@ -152,12 +167,14 @@ class _Reader(QuirkLog):
             business=business,
             status=status,
             traces=traces,
-            attachments=attachments(self, root, envelope),
+            attachments=self._attachments(root),
             signature=signature_info(self, root, envelope, header),
         )
         message = self._document_fields(message, mh)
         self._check_links(message, mh)
-        return replace(message, quirks=tuple(self.quirks))
+        # In the order of the file, as the sender's IT staff will go through them.
+        ordered = sorted(self.quirks, key=lambda q: (q.line is None, q.line or 0))
+        return replace(message, quirks=tuple(ordered))
 
     @staticmethod
     def _looks_like_status(mh: etree._Element | None) -> bool:
@@ -434,3 +451,21 @@ class _Reader(QuirkLog):
             self.quirk(
                 "status-without-document", "the status package names no document (ResponseFor/DocumentId)", mh
             )
+
+    # ------------------------------------------------------------ attachments
+
+    def _attachments(self, root: etree._Element) -> tuple[Attachment, ...]:
+        """Decoded a slice at a time, checked against the manifest and their declared types by
+        :func:`~lienthong.edxml.attachments.scan`, whose quirks are this reading's."""
+        try:
+            return scan(root, max_bytes=self.max_attachment_bytes, quirks=self.quirks)
+        except EdxmlError as exc:
+            raise EdxmlError(
+                f"{self.source}: {exc.message}",
+                detail={
+                    "element": "AttachmentEncoded/Attachment",
+                    "line": None,
+                    "column": None,
+                    **exc.detail,
+                },
+            ) from exc

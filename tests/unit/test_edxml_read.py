@@ -348,14 +348,17 @@ def test_content_that_contradicts_its_declared_type_is_reported(samples: Path) -
     data = variant(samples, VPCP_DOC, ("application/zip", "application/pdf"))
     message = read_edxml(data)
     mismatch = [q for q in message.quirks if q.code == "attachment-type-mismatch"]
-    assert len(mismatch) == 1 and "ZIP" in mismatch[0].message
+    assert len(mismatch) == 1 and "declared application/pdf" in mismatch[0].message
+    assert mismatch[0].line == 137
 
 
 def test_an_attachment_that_is_not_base64_is_refused(samples: Path) -> None:
     data = variant(samples, VPCP_DOC, ('QCVN_102_2016">UEsDB', 'QCVN_102_2016">%%%UEsDB'))
-    with pytest.raises(EdxmlError, match=r"cid:209.*not base64 .*\(line 142\)") as caught:
+    with pytest.raises(
+        EdxmlError, match=r"^document: AttachmentEncoded/Attachment\[1\] \(cid:209\): .* not valid base64"
+    ) as caught:
         read_edxml(data)
-    assert caught.value.detail["element"] == "Attachment/ContentTransferEncoded"
+    assert caught.value.detail["element"] == "AttachmentEncoded/Attachment"
 
 
 def test_an_unknown_status_code_is_kept_and_reported(samples: Path) -> None:
@@ -430,3 +433,19 @@ def test_another_root_is_refused() -> None:
 def test_a_document_over_the_size_limit_is_refused(samples: Path) -> None:
     with pytest.raises(EdxmlError, match="exceeds the limit of 4096"):
         read_edxml((samples / VPCP_DOC).read_bytes(), limits=XmlLimits(max_bytes=4096))
+
+
+def test_a_document_in_no_namespace_is_read_by_local_name() -> None:
+    data = (
+        b"<edXML><edXMLEnvelope><edXMLHeader><MessageHeader>"
+        b"<From><OrganId>000.00.00.G22</OrganId></From><To><OrganId>000.00.00.H49</OrganId></To>"
+        b"<DocumentId>000.00.00.G22,2026/11/30,1/VPCP</DocumentId>"
+        b"<Code><CodeNumber>1</CodeNumber><CodeNotation>VPCP</CodeNotation></Code>"
+        b"</MessageHeader></edXMLHeader></edXMLEnvelope></edXML>"
+    )
+
+    message = read_edxml(data)
+
+    assert (message.sender.organ_id, message.recipients[0].organ_id) == ("000.00.00.G22", "000.00.00.H49")
+    assert message.document_id == "000.00.00.G22,2026/11/30,1/VPCP"
+    assert [(q.code, q.line) for q in message.quirks] == [("namespace", 1)]
