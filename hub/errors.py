@@ -149,6 +149,15 @@ class LegacyTextError(InvalidMessageError):
     title = Title("Không đọc được văn bản mã cũ", "Legacy-encoded text not readable")
 
 
+class EdxmlError(InvalidMessageError):
+    """An edXML document (QCVN 102:2016) the hub cannot take or must not emit: not well-formed, a
+    required field missing, an attachment that does not decode. The message names the field (and
+    the line, when there is one); a mere departure from the standard is a quirk, not this."""
+
+    code = "edxml-invalid"
+    title = Title("Văn bản edXML không hợp lệ", "Invalid edXML document")
+
+
 class PayloadTooLargeError(HubError):
     """A request body or payload is larger than the hub's limit for it."""
 
