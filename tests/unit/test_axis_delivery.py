@@ -28,12 +28,14 @@ NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 
 DOCUMENT = f"""<?xml version="1.0" encoding="UTF-8"?>
 <edXML:edXML xmlns:edXML="{NS}"><edXML:edXMLEnvelope><edXML:edXMLHeader><edXML:MessageHeader>
-<edXML:From><edXML:OrganId>000.00.00.H49</edXML:OrganId><edXML:OrganName>UBND tỉnh Quảng Ninh</edXML:OrganName></edXML:From>
+<edXML:From><edXML:OrganId>000.00.00.H49</edXML:OrganId>
+<edXML:OrganName>UBND tỉnh Quảng Ninh</edXML:OrganName></edXML:From>
 <edXML:To><edXML:OrganId>000.00.00.G01</edXML:OrganId></edXML:To>
 <edXML:To><edXML:OrganId>000.00.00.G09</edXML:OrganId></edXML:To>
 <edXML:DocumentId>000.00.00.H49,2026/11/30,125/UBND-VP</edXML:DocumentId>
 <edXML:Code><edXML:CodeNumber>125</edXML:CodeNumber><edXML:CodeNotation>UBND-VP</edXML:CodeNotation></edXML:Code>
-<edXML:PromulgationInfo><edXML:Place>Quảng Ninh</edXML:Place><edXML:PromulgationDate>2026/11/30</edXML:PromulgationDate></edXML:PromulgationInfo>
+<edXML:PromulgationInfo><edXML:Place>Quảng Ninh</edXML:Place>
+<edXML:PromulgationDate>2026/11/30</edXML:PromulgationDate></edXML:PromulgationInfo>
 <edXML:Subject>Về việc báo cáo tình hình kinh tế - xã hội</edXML:Subject>
 </edXML:MessageHeader></edXML:edXMLHeader></edXML:edXMLEnvelope>
 <edXML:AttachmentEncoded><edXML:Attachment><edXML:ContentId>cid:1</edXML:ContentId>
