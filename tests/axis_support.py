@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from project_support import ROOT, AdapterSource
 from ruamel.yaml import YAML
 
@@ -164,9 +166,6 @@ class FakeAxis:
 
     def asgi(self) -> Any:
         """As a web app (FastAPI) answering POST {prefix}/{operation}, for tests over real HTTP."""
-        from fastapi import FastAPI, Request
-        from fastapi.responses import JSONResponse
-
         app = FastAPI()
 
         @app.post("/{prefix}/{operation}")
