@@ -312,6 +312,38 @@ def verify_command(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------- edXML
+
+edxml_app = typer.Typer(help="Official documents in edXML (QCVN 102:2016), read as the hub reads them.")
+app.add_typer(edxml_app, name="edxml")
+
+
+@edxml_app.command("inspect")
+def edxml_inspect(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="edXML document or status package.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (format edxml-inspect/1) for scripts.")
+    ] = False,
+) -> None:
+    """Show an edXML file's header as a person reads it, its signature's verdict and its quirks.
+
+    Needs no hub configuration. Exit 0: readable (warnings allowed); 2: refused, as intake would.
+    """
+    from lienthong.edxml.inspect import inspect_file, render_json, render_text
+
+    inspection = inspect_file(file)
+    if as_json:
+        typer.echo(render_json(inspection))
+    elif inspection.readable:
+        typer.echo(render_text(inspection))
+    else:
+        typer.echo(render_text(inspection), err=True)
+    if not inspection.readable:
+        raise typer.Exit(2)
+
+
 # ---------------------------------------------------------------- database
 
 

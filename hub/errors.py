@@ -96,6 +96,16 @@ class XmlRefusedError(InvalidMessageError):
     title = Title("XML bị từ chối", "XML refused")
 
 
+class EdxmlError(InvalidMessageError):
+    """An edXML document or status package the hub cannot read: not well-formed, refused by the hardened
+    parser, or missing what no reader can do without (``From/OrganId``, a document's ``DocumentId``, a
+    status package's ``StatusCode``). ``detail`` names the element and, when known, line and column, so
+    the sender's IT staff can find it. Every lesser departure from the standard is a quirk, not this."""
+
+    code = "edxml-invalid"
+    title = Title("Văn bản edXML không hợp lệ", "Invalid edXML document")
+
+
 @dataclass(frozen=True)
 class SchemaViolation:
     """One schema rule broken by a document, located so that a sender can fix it."""
@@ -123,6 +133,16 @@ class SchemaViolation:
         return out
 
 
+class SenderMismatchError(InvalidMessageError):
+    """The sender an edXML document names (``From/OrganId``; a status package's ``From``) is not the agency
+    that sent it (the axis ``from`` header, or the authenticated caller): one agency speaking as another."""
+
+    code = "edxml-sender-mismatch"
+    title = Title(
+        "Cơ quan gửi ghi trong văn bản không phải cơ quan đã gửi", "edXML sender is not the sending agency"
+    )
+
+
 class SchemaValidationError(InvalidMessageError):
     """A document does not conform to the schema it must follow."""
 
@@ -147,15 +167,6 @@ class LegacyTextError(InvalidMessageError):
 
     code = "legacy-text"
     title = Title("Không đọc được văn bản mã cũ", "Legacy-encoded text not readable")
-
-
-class EdxmlError(InvalidMessageError):
-    """An edXML document (QCVN 102:2016) the hub cannot take or must not emit: not well-formed, a
-    required field missing, an attachment that does not decode. The message names the field (and
-    the line, when there is one); a mere departure from the standard is a quirk, not this."""
-
-    code = "edxml-invalid"
-    title = Title("Văn bản edXML không hợp lệ", "Invalid edXML document")
 
 
 class PayloadTooLargeError(HubError):
@@ -351,6 +362,15 @@ class SignatureInvalidError(SignatureError):
 
     code = "signature-invalid"
     title = Title("Chữ ký số không hợp lệ", "Invalid signature")
+    http_status = 403
+
+
+class CertificateUnreadableError(SignatureInvalidError):
+    """A certificate in the signature's KeyInfo cannot be read (truncated, as in the public edXML samples
+    of a vendor SDK, or corrupted): nobody can say who signed, so the signature cannot be verified."""
+
+    code = "certificate-unreadable"
+    title = Title("Không đọc được chứng thư số trong chữ ký", "Certificate in the signature unreadable")
     http_status = 403
 
 

@@ -818,6 +818,15 @@ ACCEPTS_JSON: Final = "json"
 _OPERATION_NAME: Final = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
 
 
+_DOCUMENT_DESCRIPTION: Final = (
+    "'edxml': the payload is an official document or status package in edXML (QCVN 102:2016), sent in "
+    "the hub's name. It is read tolerantly, put in the standard form (the standard's element order, "
+    "'Bussiness', status fields under edXMLHeader/Status, yyyy/MM/dd dates, prefix edXML, the sender's "
+    "signature removed), checked (agency codes, DocumentId, From is the hub's agency) and only then "
+    "validated against 'schema' and signed (use signing policy 'edxml'); no 'mapping' (docs/edxml.md)."
+)
+
+
 class OperationConfig(Strict):
     """One thing the hub sends to a ministry system: its own schemas, mapping and call. What it leaves
     out (plugin, endpoint, signing) it takes from the adapter."""
@@ -852,6 +861,10 @@ class OperationConfig(Strict):
     )
     signing: SigningPolicyConfig | None = Field(
         default=None, description="Signing for this operation; default: the adapter's."
+    )
+    document: Literal["edxml"] | None = Field(
+        default=None,
+        description=_DOCUMENT_DESCRIPTION + " Default: the adapter's.",
     )
     options: dict[str, Any] = Field(
         default_factory=dict, description="Plugin-specific settings of this operation (see the plugin)."
@@ -1136,6 +1149,10 @@ class AdapterConfig(Strict):
         "transport, wsdl, operation, soap_action; for 'rest': method, api_key, session, success…; see "
         "the plugin options below).",
     )
+    document: Literal["edxml"] | None = Field(
+        default=None,
+        description=_DOCUMENT_DESCRIPTION + " With 'operations': their default.",
+    )
     simulator: SimulatorConfig | None = Field(
         default=None, description="A simulated ministry system for development and tests (hub simulate)."
     )
@@ -1193,6 +1210,8 @@ class AdapterConfig(Strict):
                     raise ValueError(f"operation {name!r} names no plugin, and the adapter gives none")
                 if (op.endpoint or self.endpoint) is None:
                     raise ValueError(f"operation {name!r} names no endpoint, and the adapter gives none")
+                if (op.document or self.document) is not None and op.mapping is not None:
+                    raise ValueError(f"operation {name!r}: document edxml takes no mapping")
                 for element in op.accepts:
                     prefix, sep, _ = element.rpartition(":")
                     if sep and prefix not in self.namespaces:
@@ -1201,6 +1220,8 @@ class AdapterConfig(Strict):
                             "declared under 'namespaces', a name in no namespace, or 'json'"
                         )
         else:
+            if self.document is not None and self.mapping is not None:
+                raise ValueError("document edxml takes no mapping: the document is sent as it is")
             if self.plugin is None:
                 raise ValueError("'plugin' is required (soap, rest, or an installed plugin)")
             if self.endpoint is None:
@@ -1229,6 +1250,7 @@ class AdapterConfig(Strict):
                 "schema_": op.schema_,
                 "mapping": op.mapping,
                 "signing": op.signing or self.signing,
+                "document": op.document or self.document,
                 "options": op.options,
                 "operations": {},
             }

@@ -57,7 +57,7 @@ def _local(el: etree._Element) -> str:
 
 def line_of(el: etree._Element) -> int | None:
     """The line an element was parsed from (None for one built in memory)."""
-    line: int | None = line_of(el)  # lxml-stubs type it loosely
+    line: int | None = getattr(el, "sourceline", None)  # lxml-stubs do not type it
     return line
 
 
@@ -90,10 +90,11 @@ def _slices(text: str) -> Iterator[str]:
         yield carry  # not a multiple of 4: decoding it fails, as it should
 
 
-def _decode(text: str, where: str, budget: int) -> tuple[int, str, bytes]:
+def _decode(text: str, where: str, budget: int, limit: int) -> tuple[int, str, bytes]:
     """Size, SHA-256 hex and the first bytes of the base64 ``text``, decoded a slice at a time.
 
-    Raises EdxmlError for text that is not base64 or that decodes to more than ``budget`` bytes."""
+    Raises EdxmlError for text that is not base64 or that decodes to more than ``budget`` bytes (what
+    is left of the document's ``limit``)."""
     digest = hashlib.sha256()
     size = 0
     head = b""
@@ -109,8 +110,8 @@ def _decode(text: str, where: str, budget: int) -> tuple[int, str, bytes]:
         size += len(chunk)
         if size > budget:
             raise EdxmlError(
-                f"{where}: the attachments decode to more than the limit of {budget} bytes per document",
-                detail={"limit": budget},
+                f"{where}: the attachments decode to more than the limit of {limit} bytes per document",
+                detail={"limit": limit},
             )
         if len(head) < _HEAD:
             head += chunk[: _HEAD - len(head)]
@@ -156,7 +157,7 @@ def scan(
         encoded = next((c for c in part if _local(c) == "ContentTransferEncoded"), None)
         if encoded is None:
             raise EdxmlError(f"{where}: ContentTransferEncoded is missing", detail={"line": line_of(part)})
-        size, sha256, head = _decode(encoded.text or "", where, budget)
+        size, sha256, head = _decode(encoded.text or "", where, budget, max_bytes)
         budget -= size
         content_type = _text(part, "ContentType")
         declared = (content_type or "").split(";")[0].strip().lower()

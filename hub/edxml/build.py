@@ -24,6 +24,7 @@ __all__ = [
     "ATTACHMENT_ORDER",
     "RESPONSE_FOR_ORDER",
     "ROOT_ORDER",
+    "TRACE_HEADER_ORDER",
     "VIETNAM",
     "build_document",
     "build_status",
@@ -36,7 +37,7 @@ __all__ = [
 VIETNAM: Final = timezone(timedelta(hours=7), "ICT")
 
 # Orders names.py leaves to the writer, as QCVN 102:2016 lists them: the root (the envelope, then the
-# attachments beside it), one attachment, ResponseFor. A manifest Reference and a StaffInfo are
+# attachments beside it), one attachment, ResponseFor, TraceHeader. A manifest Reference and a StaffInfo are
 # written as the vendor SDK writes them and not reordered (the standard's text is not at hand for them).
 ROOT_ORDER: Final = ("edXMLEnvelope", "AttachmentEncoded")
 ATTACHMENT_ORDER: Final = (
@@ -47,6 +48,7 @@ ATTACHMENT_ORDER: Final = (
     "ContentTransferEncoded",
 )
 RESPONSE_FOR_ORDER: Final = ("OrganId", "Code", "PromulgationDate", "DocumentId")
+TRACE_HEADER_ORDER: Final = ("OrganId", "Timestamp")
 
 _NSMAP: Final = {PREFIX: EDXML_NS}
 

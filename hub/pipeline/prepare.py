@@ -10,17 +10,27 @@ What is stored is what is sent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from lxml import etree
 
 from lienthong.config.files import issue_at
 from lienthong.config.models import ACCEPTS_JSON, AdapterConfig, Configuration
+from lienthong.edxml.read import read_edxml
+from lienthong.edxml.write import check_outgoing, standard_form
 from lienthong.envelope import Envelope
-from lienthong.errors import ConfigError, ConfigIssue, HubError, InvalidMessageError, TranslationError
+from lienthong.errors import (
+    ConfigError,
+    ConfigIssue,
+    EdxmlError,
+    HubError,
+    InvalidMessageError,
+    TranslationError,
+)
 from lienthong.jsonxml import (
     JSON_CONTENT_TYPE,
     is_json_content_type,
@@ -37,6 +47,8 @@ from lienthong.trust.sign import Signer
 from lienthong.xml import parse_xml, qname, serialize
 
 __all__ = ["AdapterStages", "Preparation", "Stages", "build_preparations", "load_schema", "payload_tree"]
+
+edxml_log = logging.getLogger("lienthong.edxml")
 
 
 class SchemaValidator(Protocol):
@@ -87,6 +99,8 @@ class Preparation:
     #: Clark names of the payload roots this operation takes (``json`` for JSON); empty: any.
     accepts: frozenset[str] = frozenset()
     when: etree.XPath | None = None
+    #: ``edxml``: the payload is an edXML document the hub sends in its own name (docs/edxml.md).
+    document: Literal["edxml"] | None = None
 
     @classmethod
     def from_config(
@@ -137,6 +151,7 @@ class Preparation:
             operation=operation,
             accepts=accepts,
             when=when,
+            document=settings.document,
         )
 
     def takes(self, root: etree._Element) -> bool:
@@ -158,6 +173,9 @@ class Preparation:
             )
         if self.input_schema is not None:
             self.input_schema.validate(root, what=f"payload for '{self.target}'", source=envelope.payload)
+        warnings: tuple[str, ...] = ()
+        if self.document == "edxml":
+            warnings = self._standard_edxml(envelope, root)
         out = root
         if self.mapper is not None:
             params = {
@@ -190,8 +208,37 @@ class Preparation:
             out = self.signer.sign(out)
         payload = serialize(out)
         return PreparedDelivery(
-            target=self.target, payload=payload, content_type="application/xml", operation=self.operation
+            target=self.target,
+            payload=payload,
+            content_type="application/xml",
+            operation=self.operation,
+            warnings=warnings,
         )
+
+    def _standard_edxml(self, envelope: Envelope, root: etree._Element) -> tuple[str, ...]:
+        """Put the edXML document ``root`` in the standard form, in place, and refuse it if the hub
+        must not send it; what was changed, as warnings (also logged on ``lienthong.edxml``).
+
+        In place because a document carries up to 50 MB of attachments: the tree intake handed over
+        is the one rewritten, validated, signed and written. Raises EdxmlError (422)."""
+        if is_json_tree(root):
+            raise EdxmlError(f"adapter '{self.target}' sends edXML documents, but the payload is JSON")
+        quirks = standard_form(root)
+        message = read_edxml(root, source=f"message {envelope.message_id}")
+        check_outgoing(message, hub_agency=self.hub_agency)
+        seen = {(q.code, q.message) for q in quirks}
+        quirks += [q for q in message.quirks if (q.code, q.message) not in seen]
+        del message
+        for quirk in quirks:
+            edxml_log.warning(
+                "edxml quirk message=%s target=%s code=%s line=%s: %s",
+                envelope.message_id,
+                self.target,
+                quirk.code,
+                quirk.line,
+                quirk.message,
+            )
+        return tuple(f"{q.code}: {q.message}" for q in quirks)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ class PreparedDelivery:
     content_type: str
     #: The adapter operation the bytes are for (see AdapterConfig.operations); None before there were any.
     operation: str | None = None
+    #: What the stages changed in the sender's document to make it acceptable (``code: message``), e.g.
+    #: an edXML document put in the standard form; not stored with the bytes, logged and shown to callers.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,13 @@ from signxml.algorithms import (
 from signxml.exceptions import InvalidInput
 from signxml.processor import get_schema
 
-from lienthong.errors import SignatureInvalidError, SignaturePolicyError, XmlRefusedError
+from lienthong.errors import (
+    CertificateUnreadableError,
+    SignatureInvalidError,
+    SignaturePolicyError,
+    XmlRefusedError,
+)
+from lienthong.trust._unprefixed import is_unprefixed_edxml
 from lienthong.xml import EDXML_NS, SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
 
 # Namespaces only signature checking needs (the shared ones live in .xml).
@@ -67,8 +73,10 @@ def locate_signature(root: etree._Element, *, agency: str | None = None) -> etre
     """The one signature of this document, looked for where the hub expects it.
 
     Enveloping (root is the Signature); a SOAP envelope: in Header or a Header block (wsse:Security);
-    edXML: in edXMLHeader (QCVN 102) or under the root; otherwise under the root. Failing those, any
-    signature not nested in another one. Two candidates where one is expected are refused.
+    edXML: in edXMLHeader (QCVN 102) or under the root, the unprefixed ``Signature`` of real senders (in
+    edXML's namespace) included — :func:`lienthong.trust._unprefixed.as_xmldsig` makes it verifiable;
+    otherwise under the root. Failing those, any signature not nested in another one. Two candidates where
+    one is expected are refused.
     """
     if root.tag == ds("Signature"):
         return root
@@ -84,14 +92,17 @@ def locate_signature(root: etree._Element, *, agency: str | None = None) -> etre
     stray = [
         c for h in headers for c in h if isinstance(c.tag, str) and etree.QName(c).localname == "Signature"
     ]
-    if stray and not any(c.tag == ds("Signature") for c in stray):
+    # The unprefixed Signature real edXML senders write is in edXML's namespace: a signature all the same.
+    unprefixed = [c for c in stray if is_unprefixed_edxml(c)]
+    foreign = [c for c in stray if c.tag != ds("Signature") and not is_unprefixed_edxml(c)]
+    if foreign and not any(c.tag == ds("Signature") for c in stray) and not unprefixed:
         raise SignatureInvalidError(
-            f"the Signature element is in namespace {etree.QName(stray[0]).namespace!r}, not XMLDSig's: "
+            f"the Signature element is in namespace {etree.QName(foreign[0]).namespace!r}, not XMLDSig's: "
             "it cannot be verified",
             reason="signature-namespace",
             agency=agency,
         )
-    found = [s for p in parents for s in p.findall(ds("Signature"))]
+    found = [s for p in parents for s in p.findall(ds("Signature"))] + unprefixed
     if not found:
         found = [
             s
@@ -164,6 +175,9 @@ def screen(root: etree._Element, sig: etree._Element, agency: str | None) -> Sha
     """Everything the hub checks before cryptography, in this order: structure (invalid), then what the
     hub will not process (policy)."""
     errors = _Errors(agency)
+    # First: a certificate that cannot be read (the schema would only say "not base64Binary") is reported
+    # as such, whatever else is wrong or refused; nobody can tell who signed.
+    certs, serial, has_key_value = _key_info(sig, errors)
     copy = etree.fromstring(etree.tostring(sig), parser=hardened_parser())
     try:
         get_schema("xmldsig1-schema.xsd").assertValid(copy)
@@ -192,7 +206,6 @@ def screen(root: etree._Element, sig: etree._Element, agency: str | None) -> Sha
             message = f"the signature uses {what}, which the hub does not process"
             raise errors.refuse(message, f"{tag.lower()}-refused")
     references = tuple(_reference(ref, root, sig, errors) for ref in info.findall(ds("Reference")))
-    certs, serial, has_key_value = _key_info(sig, errors)
     xades = sig.find(f"{ds('Object')}/{{{XADES_NS}}}QualifyingProperties") is not None
     return Shape(sig, method, references, xades, certs, serial, has_key_value)
 
@@ -230,11 +243,16 @@ def _key_info(sig: etree._Element, errors: _Errors) -> tuple[tuple[x509.Certific
     """KeyInfo: its X509Data certificates, an X509IssuerSerial serial number, whether it has a bare key."""
     certs: list[x509.Certificate] = []
     for cert_el in sig.findall(f"{ds('KeyInfo')}/{ds('X509Data')}/{ds('X509Certificate')}"):
+        text = "".join((cert_el.text or "").split())
         try:
-            certs.append(x509.load_der_x509_certificate(b64decode("".join((cert_el.text or "").split()))))
+            certs.append(x509.load_der_x509_certificate(b64decode(text, validate=True)))
         except (ValueError, Base64Error):
-            raise errors.invalid(
-                "a certificate in KeyInfo cannot be read", "certificate-unreadable"
+            raise CertificateUnreadableError(
+                f"the X509Certificate in the signature's KeyInfo cannot be read: {unreadable(text)}; "
+                "who signed cannot be established, so the signature cannot be verified "
+                "(the sender must send its complete certificate)",
+                reason="certificate-unreadable",
+                agency=errors.agency,
             ) from None
     serial_el = sig.find(f"{ds('KeyInfo')}//{ds('X509IssuerSerial')}/{ds('X509SerialNumber')}")
     serial_text = (serial_el.text or "").strip() if serial_el is not None else ""
@@ -244,6 +262,42 @@ def _key_info(sig: etree._Element, errors: _Errors) -> tuple[tuple[x509.Certific
         or key_info.find(f"{{{DSIG11_NS}}}DEREncodedKeyValue") is not None
     )
     return tuple(certs), int(serial_text) if serial_text.isdigit() else None, has_key_value
+
+
+def unreadable(text: str) -> str:
+    """What is wrong with a base64 certificate that does not load, in words a sender's IT staff can act
+    on: empty, not base64, or a DER certificate cut short (the length its header announces against the
+    bytes present), or else not a certificate."""
+    if not text:
+        return "it is empty"
+    usable = text[: len(text) - len(text) % 4]
+    try:
+        head = b64decode(usable, validate=True)
+    except (ValueError, Base64Error):
+        return f"its {len(text)} characters are not base64"
+    announced = _der_length(head)
+    present = len(head) + (len(text) - len(usable)) * 3 // 4
+    if announced is not None and announced > present:
+        return (
+            f"it is truncated: {len(text)} base64 characters ({present} bytes) of a DER certificate that "
+            f"announces {announced} bytes"
+        )
+    if len(usable) != len(text):
+        return f"its {len(text)} base64 characters are cut short (not a multiple of 4)"
+    return f"its {len(head)} bytes are not a DER-encoded X.509 certificate"
+
+
+def _der_length(head: bytes) -> int | None:
+    """The total length a DER SEQUENCE header announces (tag, length octets, content), if readable."""
+    if len(head) < 2 or head[0] != 0x30:
+        return None
+    first = head[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 4 or len(head) < 2 + count:
+        return None
+    return 2 + count + int.from_bytes(head[2 : 2 + count], "big")
 
 
 def hardened_parser() -> etree.XMLParser:

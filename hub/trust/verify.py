@@ -47,7 +47,7 @@ Decisions, so that nobody has to rediscover them:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +84,7 @@ from lienthong.trust._signature import (
     xades_signing_time,
 )
 from lienthong.trust._signxml import run_signxml, signer_keys
+from lienthong.trust._unprefixed import UNPREFIXED, as_xmldsig, element_path, is_unprefixed_edxml
 from lienthong.xml import SOAP11_NS, SOAP12_NS, XMLDSIG_NS, parse_xml
 
 __all__ = [
@@ -103,6 +104,8 @@ __all__ = [
 log = logging.getLogger("lienthong.verify")
 
 _CLOCK_SKEW: Final = timedelta(minutes=5)
+#: The quirk reported when SHA-1 (or DSA) was accepted under an agency's legacy policy.
+LEGACY_ALGORITHM: Final = "legacy-signature-algorithm"
 _STRONG_METHODS: Final = frozenset(
     m for m in SignatureMethod if "SHA1" not in m.name and not m.name.startswith(("DSA_", "HMAC_"))
 )
@@ -290,6 +293,10 @@ class Verified:
     legacy: bool
     #: Canonical copies of every signed element, in SignedInfo order.
     covered: tuple[etree._Element, ...] = ()
+    #: How the signature departs from the standard, accepted anyway (stable codes): ``signature-unprefixed``
+    #: (the edXML senders' Signature without the xmldsig namespace), ``legacy-signature-algorithm`` (SHA-1
+    #: or DSA under the agency's legacy policy).
+    quirks: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- the verifier
@@ -357,6 +364,26 @@ class XmlVerifier:
         return verified
 
     def _verify(
+        self,
+        root: etree._Element,
+        sig: etree._Element,
+        agency: str | None,
+        expect: Expect | None,
+        at: datetime | None,
+    ) -> Verified:
+        quirks: list[str] = []
+        if is_unprefixed_edxml(sig):
+            original = root
+            root, sig = as_xmldsig(root, sig)
+            quirks.append(UNPREFIXED)
+            if callable(expect):
+                expect = _in_copy(original, expect)
+        verified = self._verify_xmldsig(root, sig, agency, expect, at)
+        if verified.legacy:
+            quirks.append(LEGACY_ALGORITHM)
+        return replace(verified, quirks=tuple(quirks)) if quirks else verified
+
+    def _verify_xmldsig(
         self,
         root: etree._Element,
         sig: etree._Element,
@@ -592,6 +619,24 @@ def _document_root(root: etree._Element) -> etree._Element:
     return root
 
 
+def _in_copy(original: etree._Element, expect: Callable[[etree._Element], etree._Element]) -> Expect:
+    """``expect`` as it applies to the private copy :func:`as_xmldsig` made of ``original``: the element it
+    picks in the original, found at the same place in the copy (outside the signature, nothing moved)."""
+
+    def pick(copy: etree._Element) -> etree._Element:
+        chosen = expect(original)
+        try:
+            path = element_path(original, chosen)
+        except ValueError:  # not in the document at all: resolve_expect refuses it
+            return chosen
+        node = copy
+        for index in path:
+            node = node[index]
+        return node
+
+    return pick
+
+
 def report(verified: Verified) -> list[tuple[str, str]]:
     """(label, value) rows describing a good signature, for the CLI."""
     cert = verified.certificate
@@ -617,6 +662,8 @@ def report(verified: Verified) -> list[tuple[str, str]]:
         ),
         ("Verdict", "valid, under the legacy SHA-1 policy" if verified.legacy else "valid"),
     ]
+    if verified.quirks:
+        rows.insert(-1, ("Quirks", ", ".join(verified.quirks)))
     return rows
 
 
