@@ -55,6 +55,7 @@ from lienthong.errors import (
 )
 from lienthong.intake.service import Intake
 from lienthong.store import AcceptResult, Store
+from lienthong.trust.sender import check_edxml_sender
 from lienthong.xml import parse_xml, serialize
 
 __all__ = [
@@ -63,7 +64,6 @@ __all__ = [
     "ReceiveOutcome",
     "build_receivers",
     "check_receiving",
-    "check_sender",
 ]
 
 log = logging.getLogger("lienthong.axis")
@@ -190,7 +190,8 @@ class AxisReceiver:
         payload = self.client.get_edoc(self.hub_agency, item.doc_id)
         try:
             facts = axis_facts(payload, what=f"axis message {item.doc_id}")
-            check_sender(facts, item.sender)
+            # The edXML From (a status package: its status's From) must be the axis's 'from'.
+            check_edxml_sender(facts.sender or "", item.sender)
             tree = parse_xml(payload, what=f"axis message {item.doc_id}")
             kind = MessageKind.STATUS if facts.message_type == "status" else MessageKind.DOCUMENT
             envelope = new_envelope(
@@ -287,16 +288,6 @@ class AxisReceiver:
                 item.doc_id,
                 exc.message,
             )
-
-
-def check_sender(facts: AxisFacts, agency: str) -> None:
-    """The edXML ``From`` (a status package: its status's ``From``) must be the axis's ``from``."""
-    if facts.sender != agency:
-        raise InvalidMessageError(
-            f"edxml-sender-mismatch: the edXML From is {facts.sender!r}, but the axis says {agency!r} "
-            "sent it",
-            detail={"reason": "edxml-sender-mismatch", "declared": facts.sender, "agency": agency},
-        )
 
 
 def _vietnam_time(moment: datetime) -> datetime:
