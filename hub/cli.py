@@ -173,6 +173,9 @@ def keys_dev_ca(
         for adapter in cfg.adapters.values():
             # "Đăng ký đất đai — tiếp nhận hồ sơ …": the part before the dash names the system
             agencies.setdefault(adapter.agency, adapter.description.split(" — ")[0] or adapter.name)
+        for adapter in cfg.adapters.values():  # the ministries an edXML simulator plays sign too
+            for code, played in (adapter.simulator.agencies if adapter.simulator else {}).items():
+                agencies.setdefault(code, played.name or code)
         ca = create_dev_ca(out, cfg.hub.hub.agency, agencies, hub_name=cfg.hub.hub.name, force=force)
     files = [
         ca.ca_certificate,
@@ -461,8 +464,13 @@ def simulate(
     from lienthong.devtools.simulator import run_simulator, simulator_spec
 
     with _errors():
+        cfg = _load(config)
+        settings = cfg.adapters.get(adapter)
+        if settings is not None and settings.simulator is not None and settings.simulator.is_edxml:
+            _simulate_edxml(cfg, adapter, host, port, store, hub_url)
+            return
         spec = simulator_spec(
-            _load(config),
+            cfg,
             adapter,
             store=store,
             hub_url=hub_url,
@@ -478,6 +486,31 @@ def simulate(
             + (f"callbacks to {spec.callbacks.url}" if spec.callbacks else "no callbacks (no --hub-url)")
         )
         run_simulator(spec, host, port)
+
+
+def _simulate_edxml(
+    cfg: Configuration, adapter: str, host: str, port: int, store: str | None, hub_url: str | None
+) -> None:
+    """``hub simulate vpcp`` / ``qlvb``: the axis or the province's document system (edXML)."""
+    from lienthong.devtools.simulator.axis import edxml_simulator_spec, run_edxml_simulator
+
+    spec = edxml_simulator_spec(cfg, adapter, store=store, hub_url=hub_url)
+    console.print(f"simulating {spec.name} ({spec.kind}) at http://{host}:{port}{spec.base_path}")
+    for agency in spec.agencies.values():
+        console.print(
+            f"  plays {agency.code}: answers {', '.join(agency.answers) or 'nothing'}"
+            + (", refuses changes" if agency.refuse_changes else "")
+        )
+    answers = (
+        "status packages to the hub's intake at " + spec.hub.url
+        if spec.hub
+        else "status packages wait (no --hub-url)"
+    )
+    console.print(
+        f"mailboxes in {spec.store}; "
+        + (answers if spec.kind == "edxml-qlvb" else "answers into the senders' mailboxes")
+    )
+    run_edxml_simulator(spec, host, port)
 
 
 @app.command()

@@ -707,6 +707,37 @@ class SimulatorSigning(Strict):
     )
 
 
+#: StatusCode values a simulated document system may answer with (TT 10/2016; see lienthong.edxml.names).
+SimulatedStatusCode = Literal["01", "02", "03", "04", "05", "06", "13", "15", "16"]
+
+
+def _status_code(value: object) -> object:
+    """YAML reads an unquoted ``01`` as the number 1: give it back its two digits."""
+    return f"{value:02d}" if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SimulatedAgency(Strict):
+    """An agency an edXML simulator plays: a ministry behind the national axis (``edxml-axis``), or the
+    province's document office (``edxml-qlvb``). It answers each document addressed to it with status
+    packages, in order, one every ``delay``."""
+
+    name: str | None = Field(default=None, description="The agency's name, written in its status packages.")
+    answers: list[Annotated[SimulatedStatusCode, BeforeValidator(_status_code)]] | None = Field(
+        default=None,
+        description='StatusCodes it answers a new document with, in order (quote them: "01"). '
+        "Default: 01, 03, 05, 06 on the axis; 03, 05, 06 in QLVB (the hub answers 01 itself). "
+        "Empty: it answers nothing.",
+    )
+    refuse_changes: bool = Field(
+        default=False,
+        description="Answer a revocation, update or replacement (BussinessDocType 1, 2, 3) with 16 "
+        "(refused) instead of 15 (agreed); preceded by 01 when 'answers' starts with 01.",
+    )
+    delay: Duration | None = Field(
+        default=None, description="Wait before each status package; default: the simulator's 'delay'."
+    )
+
+
 class SimulatorConfig(Strict):
     """A stand-in for the ministry system, declared as data: ``hub simulate <adapter>`` serves it, the
     demo and the tests deliver to it. Each service validates requests and answers against its schemas
@@ -716,10 +747,19 @@ class SimulatorConfig(Strict):
     One SOAP service may be written flat (path, schema, wsdl, namespaces, operations); several, SOAP or
     REST, on one port go under ``services``."""
 
+    kind: Literal["services", "edxml-axis", "edxml-qlvb"] = Field(
+        default="services",
+        description="services: SOAP/REST services declared as data (below). edxml-axis: the national "
+        "document axis (sendEdoc, getReceivedEdocList, getEdoc, updateStatus; mailboxes per agency) with "
+        "scripted ministries; edxml-qlvb: the province's document system, which the hub delivers edXML "
+        "to with sendEdoc and which answers with status packages through the hub's REST intake "
+        "(docs/simulators.md).",
+    )
     path: str | None = Field(
         default=None,
         pattern=r"^/[^\s?#]*$",
-        description="URL path the service answers at, e.g. /soap/land (not under /_sim, the control API).",
+        description="URL path the service answers at, e.g. /soap/land (not under /_sim, the control API). "
+        "edXML kinds: the base of the protocol's endpoints, e.g. /axis (default: the root).",
     )
     schema_: Path | None = Field(
         default=None, alias="schema", description="XSD validating request and answer bodies."
@@ -759,6 +799,29 @@ class SimulatorConfig(Strict):
     retry_max: Duration = Field(
         default=timedelta(seconds=30), description="Longest wait between callback attempts."
     )
+    # edXML kinds only
+    api_key: SimulatorApiKey | None = Field(
+        default=None,
+        description="edXML kinds: refuse calls without this API key (the axis's answer FAIL "
+        "UNAUTHORIZED, HTTP 401).",
+    )
+    agencies: dict[str, SimulatedAgency] = Field(
+        default_factory=dict,
+        description="edXML kinds: the agencies the simulator plays, by agency code, and how each answers "
+        "the documents addressed to it. An agency not listed only has a mailbox (axis) or answers "
+        "nothing (QLVB).",
+    )
+    delay: Duration = Field(
+        default=timedelta(milliseconds=200),
+        description="edXML kinds: default wait before each status package a simulated agency sends.",
+    )
+    keys_dir: Path | None = Field(
+        default=None,
+        description="edXML kinds: directory of the agencies' keys, <code>.key and <code>.pem (what "
+        "'hub keys dev-ca' writes under var/keys/agencies), relative to the project root. The status "
+        "packages and injected documents of an agency with a key there are signed (policy edxml, "
+        "RSA-SHA256); without one, unsigned.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -769,8 +832,28 @@ class SimulatorConfig(Strict):
             raise ValueError("paths under /_sim belong to the simulator's control API")
         return value
 
+    @property
+    def is_edxml(self) -> bool:
+        """Whether this is one of the edXML simulators (served by lienthong.devtools.simulator.axis)."""
+        return self.kind != "services"
+
     @model_validator(mode="after")
     def _one_form(self) -> SimulatorConfig:
+        edxml_only = {"api_key": self.api_key, "agencies": self.agencies, "keys_dir": self.keys_dir}
+        if self.is_edxml:
+            declared = {
+                "schema": self.schema_,
+                "wsdl": self.wsdl,
+                "operations": self.operations,
+                "services": self.services,
+                "query": self.query,
+                "signing": self.signing,
+            }
+            if extra := [k for k, v in declared.items() if v]:
+                raise ValueError(f"kind {self.kind} serves the edXML protocol; remove {', '.join(extra)}")
+            return self
+        if extra := [k for k, v in edxml_only.items() if v]:
+            raise ValueError(f"{', '.join(extra)}: for kind edxml-axis or edxml-qlvb only")
         flat = self.path is not None or self.operations or self.schema_ is not None
         if flat and self.services:
             raise ValueError(
@@ -791,7 +874,9 @@ class SimulatorConfig(Strict):
         return self
 
     def service_list(self) -> list[SimulatorService]:
-        """Every service, the flat form as a one-element list."""
+        """Every service, the flat form as a one-element list (none for the edXML kinds)."""
+        if self.is_edxml:
+            return []
         if self.services:
             return list(self.services)
         return [

@@ -284,6 +284,11 @@ def simulator_spec(
     sim = settings.simulator
     if sim is None:
         raise HubError(f"adapter '{adapter}' declares no simulator (a 'simulator:' section in its YAML)")
+    if sim.is_edxml:
+        raise HubError(
+            f"adapter '{adapter}' simulates an edXML system (kind {sim.kind}): "
+            "lienthong.devtools.simulator.axis serves it"
+        )
     inbound = {
         name: op.soap_action for name, op in (settings.inbound.operations if settings.inbound else {}).items()
     }
