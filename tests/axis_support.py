@@ -30,7 +30,7 @@ VPCP_ADAPTER: Final = AdapterSource("vpcp", ROOT)
 QLVB_ADAPTER: Final = AdapterSource("qlvb", ROOT)
 PROVINCE: Final = "000.00.00.H49"
 AXIS: Final = "000.00.00.G22"
-MINISTRY: Final = "000.00.00.G09"  # Bộ Y tế
+MINISTRY: Final = "000.00.00.G09"  # Bộ Nội vụ
 OTHER_MINISTRY: Final = "000.00.00.G01"
 AXIS_KEY: Final = "test-axis-key-not-a-secret"
 QLVB_KEY: Final = "test-qlvb-axis-key-not-a-secret"
@@ -47,7 +47,7 @@ def ministry_document(
 ) -> bytes:
     """An unsigned new document (BussinessDocType 0) from a ministry, in the standard form."""
     root = build_document(
-        sender=Organ(sender, name="Bộ Y tế"),
+        sender=Organ(sender, name="Bộ Nội vụ"),
         recipients=[Organ(code) for code in to],
         code_number=number,
         code_notation="BYT-KCB",

@@ -1238,6 +1238,14 @@ class AdapterConfig(Strict):
         default=None,
         description=_DOCUMENT_DESCRIPTION + " With 'operations': their default.",
     )
+    as_received: bool = Field(
+        default=False,
+        description="Send each message's XML byte for byte as its sender's message carried it, signature "
+        "included (after the input schema, if any), so the system receives the original it can verify "
+        "and keep: a ministry's signed document handed on to the province's document system. The hub "
+        "still acts only on what the signature covers (routing, the input schema); no mapping, output "
+        "schema, signing or 'document' may be set with it.",
+    )
     simulator: SimulatorConfig | None = Field(
         default=None, description="A simulated ministry system for development and tests (hub simulate)."
     )
@@ -1275,6 +1283,20 @@ class AdapterConfig(Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> AdapterConfig:
+        if self.as_received:
+            changes = [
+                k
+                for k, v in (
+                    ("mapping", self.mapping),
+                    ("schema", self.schema_),
+                    ("document", self.document),
+                    ("operations", self.operations),
+                    ("signing", self.signing.policy != "none"),
+                )
+                if v
+            ]
+            if changes:
+                raise ValueError(f"as_received sends what was received: remove {', '.join(changes)}")
         if self.operations:
             top = [
                 k

@@ -25,8 +25,10 @@ from axis_support import (
     ministry_status,
 )
 from project_support import adapter_configuration
+from pydantic import ValidationError
 
 from lienthong.compose import Hub, build_hub
+from lienthong.config.models import AdapterConfig
 from lienthong.delivery.axis_facts import axis_facts
 from lienthong.delivery.axis_receive import AxisReceiver, ReceiveOutcome
 from lienthong.delivery.transports.memory import MemoryTransport
@@ -107,6 +109,10 @@ def test_a_ministry_document_is_taken_answered_01_and_confirmed(
     status_code = parse_xml(arrived.envelope.payload).findtext(".//{*}StatusCode")
     assert status_code == "01"
     assert axis.updates == [(doc_id, PROVINCE, "done")]
+    # QLVB is sent the document byte for byte as the axis gave it (as_received), the 01 goes to the axis.
+    claims = {c.target: c for c in hub.store.claim_due("test", 10, timedelta(seconds=30))}
+    assert claims["qlvb"].payload == body
+    assert claims["vpcp"].envelope.message_id == arrived.envelope.message_id
     # What the axis was asked, and how: the province's mailbox, with the key.
     operations = [op for op, _ in axis.calls]
     assert operations == ["getReceivedEdocList", "getReceivedEdocList", "getEdoc", "updateStatus"]
@@ -219,3 +225,18 @@ def test_without_the_key_nothing_is_fetched(
 
     assert axis.calls == []
     assert any("VPCP_API_KEY is not set" in r.getMessage() for r in caplog.records)
+
+
+def test_as_received_takes_no_change_of_the_payload() -> None:
+    with pytest.raises(ValidationError, match="as_received sends what was received: remove mapping, signing"):
+        AdapterConfig.model_validate(
+            {
+                "name": "qlvb",
+                "plugin": "edxml-axis",
+                "agency": PROVINCE,
+                "endpoint": "http://qlvb.invalid/qlvb",
+                "as_received": True,
+                "mapping": "x.xsl",
+                "signing": {"policy": "edxml"},
+            }
+        )
