@@ -124,7 +124,7 @@ def test_facts_of_a_document_a_revocation_and_a_status_package() -> None:
 
 
 def test_facts_refuse_what_is_not_edxml() -> None:
-    with pytest.raises(HubError, match="root element is .HoSo., not edXML"):
+    with pytest.raises(HubError, match=r"root element is .HoSo., not edXML"):
         read_facts(b"<HoSo/>")
     with pytest.raises(HubError, match="not well-formed"):
         read_facts(b"<edXML><From></edXML>")
