@@ -21,7 +21,7 @@ import httpx
 import pytest
 from axis_support import PROVINCE, QLVB_ADAPTER, VPCP_ADAPTER, edxml_routes, province_document
 from conftest import HUB_ENVIRON, TEST_RETRY, TEST_WORKERS, Project, new_project
-from signxml import XMLVerifier
+from signxml.verifier import XMLVerifier
 from support import agencies_signing_under_one_ca, free_port, wait_until
 
 from lienthong.compose import Hub, build_hub

@@ -25,7 +25,7 @@ from edxml_sim_support import (
     sim_spec,
 )
 from lxml import etree
-from signxml import XMLVerifier
+from signxml.verifier import XMLVerifier
 from sim_support import wait_for
 
 from lienthong.devtools.simulator.axis import EdxmlSimulatorServer
@@ -230,7 +230,7 @@ def test_a_revocation_is_agreed_15_or_refused_16(tmp_path: Path) -> None:
         axis = AxisClient(server.url)
         axis.send(revoke, to=f"{FINANCE},{HOME}")
         statuses(server, PROVINCE, 4)
-        answers = {}
+        answers: dict[str, list[str | None]] = {}
         for package in axis.pending(PROVINCE, "status"):
             fields = status_fields(axis.fetch(package["docId"], PROVINCE))
             assert fields["about"] == document_id(revoke)  # the answer is about the revocation itself
