@@ -114,6 +114,7 @@ class AxisReceiver:
         self.owner = owner
         self.name = f"{adapter.name}/axis-receive"
         self.interval = receiving.interval
+        self._told_missing_key = False
 
     def close(self) -> None:
         self.client.close()
@@ -130,11 +131,13 @@ class AxisReceiver:
 
     def _run(self) -> list[ReceiveOutcome]:
         if self.client.missing_key:
-            log.warning(
-                "axis receive %s skipped: environment variable %s is not set",
-                self.adapter.name,
-                self.client.options.api_key_env,
-            )
+            if not self._told_missing_key:  # once per process, not every interval
+                log.warning(
+                    "axis receive %s off: environment variable %s is not set (set it and restart the hub)",
+                    self.adapter.name,
+                    self.client.options.api_key_env,
+                )
+                self._told_missing_key = True
             return []
         if self.breaker.view().state is BreakerState.OPEN:
             log.info("axis receive %s: not asked while its circuit is open", self.adapter.name)
