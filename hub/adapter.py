@@ -4,7 +4,8 @@ An adapter plugin is a name, an options model and a factory (:class:`AdapterSpec
 intake stages itself (``prepare``: validate, translate, validate, sign, serialise); a plugin only talks
 to its system at delivery, through the :class:`~lienthong.delivery.transports.base.Transport` the hub
 gives it.
-The generic SOAP and REST/JSON plugins are built in (``plugin: soap``, ``plugin: rest``), so most
+The generic SOAP and REST/JSON plugins are built in (``plugin: soap``, ``plugin: rest``), as is the
+national document axis's (``plugin: edxml-axis``), so most
 adapters are a YAML file, a schema and a mapping. Plugins that need code are published as entry
 points in the group ``lienthong.adapters``; the hub finds them through that group and never imports
 one by name.
@@ -79,10 +80,15 @@ def discover_plugins() -> dict[str, AdapterSpec[Any]]:
     """The built-in plugins and every installed one. A plugin that fails to load, or that takes the
     name of a built-in, is an error, not a warning."""
     # Built in; imported late, as they load zeep and jsonschema_rs.
+    from lienthong.delivery.axis_adapter import AXIS_PLUGIN
     from lienthong.delivery.rest_adapter import REST_PLUGIN
     from lienthong.delivery.soap_adapter import SOAP_PLUGIN
 
-    plugins: dict[str, AdapterSpec[Any]] = {SOAP_PLUGIN.name: SOAP_PLUGIN, REST_PLUGIN.name: REST_PLUGIN}
+    plugins: dict[str, AdapterSpec[Any]] = {
+        SOAP_PLUGIN.name: SOAP_PLUGIN,
+        REST_PLUGIN.name: REST_PLUGIN,
+        AXIS_PLUGIN.name: AXIS_PLUGIN,
+    }
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             spec = ep.load()

@@ -24,6 +24,7 @@ from lienthong.adapter import (
 )
 from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration
+from lienthong.delivery.axis_receive import build_receivers, check_receiving
 from lienthong.delivery.breaker import CircuitBreaker
 from lienthong.delivery.lookup import LookupService, build_lookups, check_lookups
 from lienthong.delivery.poll_config import CompiledPoll, compile_polls
@@ -59,7 +60,8 @@ class Hub:
     callers: CallerRegistry = field(default_factory=lambda: CallerRegistry(()))
     #: Synchronous lookups by adapter name (adapters with a ``lookup:`` section).
     lookups: dict[str, LookupService] = field(default_factory=dict)
-    #: Results fetched on a schedule (adapters with a ``polling:`` section), started with the workers.
+    #: Results fetched on a schedule (adapters with a ``polling:`` section) and messages received from
+    #: the national axis (``receiving:``), started with the workers.
     pollers: Pollers = field(default_factory=lambda: Pollers(()))
 
     def start(self) -> None:
@@ -124,7 +126,7 @@ def check_configuration(
     """
     issues = check_adapters(config, plugins, unloaded_adapters)
     issues += check_signing(config)
-    issues += check_lookups(config)
+    issues += check_lookups(config) + check_receiving(config)
     # No lease-versus-timeout rule: the workers' heartbeat renews the lease of a call in flight.
     issues += _check_route_xpaths(config)
     signers: dict[str, Signer] = {}
@@ -247,7 +249,9 @@ def build_hub(
         verifier=XmlVerifier(parts.trust),
         text=parts.text,
     )
-    pollers = build_pollers(config, parts.polls, store, intake, breakers, owner=worker_identity())
+    owner = worker_identity()
+    receivers = build_receivers(config, store, intake, breakers, owner, transports=transports)
+    pollers = build_pollers(config, parts.polls, store, intake, breakers, owner, receivers)
     return Hub(
         config=config,
         store=store,

@@ -1152,6 +1152,34 @@ class PollConfig(Strict):
         return self
 
 
+AxisMessageType = Literal["edoc", "status"]
+_AXIS_MESSAGE_TYPES: Final[tuple[AxisMessageType, ...]] = ("edoc", "status")
+
+
+class ReceivingConfig(Strict):
+    """Messages fetched from the national document axis on a schedule (``plugin: edxml-axis``;
+    docs/edxml.md, "The national axis"). Every ``interval``, in every hub process, one of them lists
+    what waits for the hub's agency, fetches each message, hands it to intake as a message from the
+    axis's ``from`` agency and confirms it on the axis (``done``, or ``fail`` when refused)."""
+
+    interval: Duration = Field(
+        default=timedelta(seconds=30), description="Time between rounds (an APScheduler interval job)."
+    )
+    messagetypes: list[AxisMessageType] = Field(
+        default_factory=lambda: list(_AXIS_MESSAGE_TYPES),
+        min_length=1,
+        description="What is listed and fetched: documents (edoc), status packages (status), or both.",
+    )
+    max_per_run: PositiveInt = Field(
+        default=20, description="Most messages fetched in one round; the rest wait for the next."
+    )
+    status_01: bool = Field(
+        default=True,
+        description="Answer each new document with status 01 (arrived) on the hub's behalf, sent back "
+        "through this adapter (routes.yaml) and signed per its policy.",
+    )
+
+
 class AdapterConfig(Strict):
     """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system.
 
@@ -1210,6 +1238,14 @@ class AdapterConfig(Strict):
         default=None,
         description=_DOCUMENT_DESCRIPTION + " With 'operations': their default.",
     )
+    as_received: bool = Field(
+        default=False,
+        description="Send each message's XML byte for byte as its sender's message carried it, signature "
+        "included (after the input schema, if any), so the system receives the original it can verify "
+        "and keep: a ministry's signed document handed on to the province's document system. The hub "
+        "still acts only on what the signature covers (routing, the input schema); no mapping, output "
+        "schema, signing or 'document' may be set with it.",
+    )
     simulator: SimulatorConfig | None = Field(
         default=None, description="A simulated ministry system for development and tests (hub simulate)."
     )
@@ -1220,6 +1256,10 @@ class AdapterConfig(Strict):
     polling: dict[str, PollConfig] = Field(
         default_factory=dict,
         description="Results fetched on a schedule, by poll name (docs/polling.md).",
+    )
+    receiving: ReceivingConfig | None = Field(
+        default=None,
+        description="Messages fetched from the national document axis on a schedule (plugin edxml-axis).",
     )
 
     model_config = ConfigDict(
@@ -1243,6 +1283,20 @@ class AdapterConfig(Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> AdapterConfig:
+        if self.as_received:
+            changes = [
+                k
+                for k, v in (
+                    ("mapping", self.mapping),
+                    ("schema", self.schema_),
+                    ("document", self.document),
+                    ("operations", self.operations),
+                    ("signing", self.signing.policy != "none"),
+                )
+                if v
+            ]
+            if changes:
+                raise ValueError(f"as_received sends what was received: remove {', '.join(changes)}")
         if self.operations:
             top = [
                 k

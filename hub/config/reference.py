@@ -87,6 +87,7 @@ def configuration_reference() -> str:
         "",
     ]
     # The built-in plugins' options, documented with the files.
+    from lienthong.delivery.axis_client import AxisOptions
     from lienthong.delivery.rest_adapter import RestOptions
     from lienthong.delivery.soap_adapter import SoapOptions
 
@@ -102,6 +103,12 @@ def configuration_reference() -> str:
             RestOptions,
             "The `options:` section of an adapter file with `plugin: rest` (the built-in REST/JSON "
             "adapter; see docs/rest.md).",
+        ),
+        (
+            "options: of plugin edxml-axis",
+            AxisOptions,
+            "The `options:` section of an adapter file with `plugin: edxml-axis` (the national document "
+            'axis; see docs/edxml.md, "The national axis").',
         ),
     ]
     for path, root, about in files:

@@ -74,6 +74,7 @@ def poll_settings(adapter: AdapterConfig, poll: PollConfig) -> AdapterConfig:
             "operations": {},
             "timeout": request.timeout or adapter.timeout,
             "polling": {},
+            "receiving": None,
             "lookup": None,
         }
     )

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from lxml import etree
 
@@ -53,7 +53,7 @@ from lienthong.jsonxml import JSON_CONTENT_TYPE, is_json_tree, json_to_tree, tre
 from lienthong.store import AwaitingDossier, Claim, Store
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, serialize
 
-__all__ = ["GroupOutcome", "Poller", "Pollers", "poll_document"]
+__all__ = ["GroupOutcome", "Poller", "Pollers", "ScheduledJob", "poll_document"]
 
 log = logging.getLogger("lienthong.poll")
 
@@ -101,6 +101,18 @@ def poll_document(adapter: str, poll: str, group: str, dossiers: Sequence[Awaiti
     return root
 
 
+class ScheduledJob(Protocol):
+    """What the schedule runs every ``interval``: a poll, or the axis's receiving
+    (:mod:`~lienthong.delivery.axis_receive`). ``run`` never raises."""
+
+    name: str
+    interval: timedelta
+
+    def run(self) -> Sequence[Any]: ...
+
+    def close(self) -> None: ...
+
+
 class Poller:
     """One compiled poll, run by the scheduler (or a test) with :meth:`run`."""
 
@@ -127,6 +139,9 @@ class Poller:
         self.timeout = (
             self.adapter.timeout if poll.config.request.timeout is None else poll.config.request.timeout
         )
+
+    def close(self) -> None:
+        self.poll.close()
 
     def run(self) -> list[GroupOutcome]:
         """One round: every group that is due and free. Never raises (it runs on a timer)."""
@@ -352,10 +367,11 @@ def _text(value: Any) -> str | None:
 
 
 class Pollers:
-    """Every poll of the configuration, on an APScheduler background scheduler (one interval job each,
-    one run at a time, runs missed while one was running merged into one)."""
+    """Every poll of the configuration (and every adapter's receiving from the axis), on an
+    APScheduler background scheduler (one interval job each, one run at a time, runs missed while one
+    was running merged into one)."""
 
-    def __init__(self, pollers: Sequence[Poller]) -> None:
+    def __init__(self, pollers: Sequence[ScheduledJob]) -> None:
         self.pollers = list(pollers)
         self._scheduler: Any = None
         self._lock = threading.Lock()
@@ -376,7 +392,7 @@ class Pollers:
                     poller.run,
                     IntervalTrigger(seconds=poller.interval.total_seconds(), timezone=UTC),
                     id=poller.name,
-                    name=f"poll {poller.name}",
+                    name=poller.name,
                     max_instances=1,
                     coalesce=True,
                     next_run_time=now,  # dossiers awaiting from before a restart are asked at once
@@ -393,9 +409,9 @@ class Pollers:
         if scheduler is not None:
             scheduler.shutdown(wait=True)
         for poller in self.pollers:
-            poller.poll.close()
+            poller.close()
 
-    def run_once(self) -> list[GroupOutcome]:
+    def run_once(self) -> list[Any]:
         """Every poll once, now (tests, and ``hub poll``-style one-off runs)."""
         return [outcome for poller in self.pollers for outcome in poller.run()]
 
@@ -407,19 +423,20 @@ def build_pollers(
     intake: Intake,
     breakers: Mapping[str, CircuitBreaker],
     owner: str,
+    receivers: Sequence[ScheduledJob] = (),
 ) -> Pollers:
-    """The pollers of the compiled polls, sharing each adapter's breaker with its deliveries."""
-    return Pollers(
-        [
-            Poller(
-                poll,
-                store,
-                intake,
-                breakers.get(poll.adapter.name)
-                or CircuitBreaker(poll.adapter.circuit_breaker, name=poll.adapter.name),
-                hub_agency=config.hub.hub.agency,
-                owner=owner,
-            )
-            for poll in polls
-        ]
-    )
+    """The pollers of the compiled polls, sharing each adapter's breaker with its deliveries, and
+    ``receivers`` (the axis adapters' receiving) on the same schedule."""
+    polling: list[ScheduledJob] = [
+        Poller(
+            poll,
+            store,
+            intake,
+            breakers.get(poll.adapter.name)
+            or CircuitBreaker(poll.adapter.circuit_breaker, name=poll.adapter.name),
+            hub_agency=config.hub.hub.agency,
+            owner=owner,
+        )
+        for poll in polls
+    ]
+    return Pollers([*polling, *receivers])

@@ -101,6 +101,8 @@ class Preparation:
     when: etree.XPath | None = None
     #: ``edxml``: the payload is an edXML document the hub sends in its own name (docs/edxml.md).
     document: Literal["edxml"] | None = None
+    #: Send the payload as received (its signature intact) instead of the tree acted on.
+    as_received: bool = False
 
     @classmethod
     def from_config(
@@ -152,6 +154,7 @@ class Preparation:
             accepts=accepts,
             when=when,
             document=settings.document,
+            as_received=settings.as_received,
         )
 
     def takes(self, root: etree._Element) -> bool:
@@ -173,6 +176,15 @@ class Preparation:
             )
         if self.input_schema is not None:
             self.input_schema.validate(root, what=f"payload for '{self.target}'", source=envelope.payload)
+        if self.as_received and envelope.is_xml:
+            # The stored bytes, which the sender's signature covers: never the canonical copy the hub
+            # acted on (its signature removed). Nothing else may change them (AdapterConfig refuses it).
+            return PreparedDelivery(
+                target=self.target,
+                payload=envelope.payload,
+                content_type=envelope.content_type,
+                operation=self.operation,
+            )
         warnings: tuple[str, ...] = ()
         if self.document == "edxml":
             warnings = self._standard_edxml(envelope, root)

@@ -40,6 +40,7 @@ from ruamel.yaml import YAML
 from support import MOTCUA_HEADERS, free_port, wait_until
 
 from lienthong.compose import Hub, build_hub
+from lienthong.delivery.polling import Poller
 from lienthong.devtools.background import BackgroundServer
 from lienthong.devtools.demo import dossier_body
 from lienthong.devtools.simulator import SimulatorServer, simulator_spec
@@ -235,6 +236,7 @@ def test_a_birth_registration_is_pushed_polled_and_its_result_stored_once(
 
     # Polled again anyway (two processes, a crash before the lease was given back): a repeat.
     [poller] = justice.hub.pollers.pollers
+    assert isinstance(poller, Poller)
     delivered_at = justice.hub.store.get_message(uuid.UUID(message_id)).deliveries[0].delivered_at
     assert delivered_at is not None
     again = AwaitingDossier(code, BIRTH, uuid.UUID(message_id), delivered_at)

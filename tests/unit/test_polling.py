@@ -141,6 +141,7 @@ def answers(hub: Hub) -> list[Envelope]:
 
 def poller(hub: Hub) -> Poller:
     [only] = hub.pollers.pollers
+    assert isinstance(only, Poller)
     return only
 
 

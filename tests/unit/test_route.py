@@ -114,3 +114,29 @@ def test_the_shipped_routes_send_the_land_case_to_the_land_registry() -> None:
 
     assert decision.rule == "land-transfer"
     assert "land" in decision.targets
+
+
+@pytest.mark.parametrize(
+    ("kind", "sender", "rule", "target"),
+    [
+        (MessageKind.DOCUMENT, "000.00.00.H49", "edxml-document-out", "vpcp"),
+        (MessageKind.STATUS, "000.00.00.H49", "edxml-status-out", "vpcp"),
+        (MessageKind.DOCUMENT, "000.00.00.G09", "edxml-document-in", "qlvb"),
+        (MessageKind.STATUS, "000.00.00.G22", "edxml-status-in", "qlvb"),
+        (MessageKind.DOCUMENT, "28.22.H17", "edxml-document-in", "qlvb"),  # a non-conforming code too
+    ],
+)
+def test_the_shipped_routes_send_edxml_by_direction(
+    kind: MessageKind, sender: str, rule: str, target: str
+) -> None:
+    """The province's edXML (its document system, the hub's own 01) goes to the national axis; anyone
+    else's (fetched from the axis) to the province's document system."""
+    routes = load_configuration(ROOT / "config", environ={}).routes
+    edxml = b'<edXML:edXML xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016"/>'
+    envelope = new_envelope(
+        kind=kind, sender=sender, sender_message_id="e1", payload=edxml, content_type="application/xml"
+    )
+
+    decision = Router(routes).decide(envelope, parse_xml(edxml))
+
+    assert (decision.rule, decision.targets) == (rule, (target,))
