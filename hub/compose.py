@@ -43,6 +43,7 @@ from lienthong.store.migrate import ensure_current
 from lienthong.store.sql import SqlStore, create_store_engine
 from lienthong.trust.sign import Signer, build_signers, check_signing
 from lienthong.trust.verify import TrustStore, XmlVerifier
+from lienthong.xml import XmlLimits
 
 log = logging.getLogger("lienthong")
 
@@ -246,6 +247,7 @@ def build_hub(
         on_accepted=workers.wake,
         verifier=XmlVerifier(parts.trust),
         text=parts.text,
+        document_limits=XmlLimits.for_documents(int(config.hub.api.max_document_size)),
     )
     pollers = build_pollers(config, parts.polls, store, intake, breakers, owner=worker_identity())
     return Hub(

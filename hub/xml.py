@@ -28,12 +28,29 @@ XSLT_NS: Final = "http://www.w3.org/1999/XSL/Transform"
 
 @dataclass(frozen=True)
 class XmlLimits:
-    """Bounds on what one document may cost to parse."""
+    """Bounds on what one document may cost to parse.
+
+    ``huge_text`` lifts libxml2's own cap of 10,000,000 bytes on one text node (its ``XML_PARSE_HUGE``,
+    lxml's ``huge_tree``). An edXML document carries each attachment as one base64 text node, so 50 MB
+    of attachments is a 67 MB node; nothing else the hub reads has text that large. Only
+    :meth:`for_documents` sets it, where the configuration allows a document that large
+    (``api.max_document_size``). Everything else stays as strict: the size is still bounded by
+    ``max_bytes``, DOCTYPE, entities, PIs, XInclude and external resources are still refused, depth
+    and attributes still checked by the hub itself.
+    """
 
     max_bytes: int = 10 * 1024 * 1024
     max_depth: int = 256
     max_attributes: int = 256
     max_attribute_bytes: int = 1024 * 1024
+    huge_text: bool = False
+
+    @classmethod
+    def for_documents(cls, max_bytes: int) -> XmlLimits:
+        """The limits for an official document of at most ``max_bytes`` (``api.max_document_size``):
+        text nodes as large as that when it is more than the common limit, else the common limits."""
+        common = cls().max_bytes
+        return cls(max_bytes=max(max_bytes, common), huge_text=max_bytes > common)
 
 
 DEFAULT_LIMITS: Final = XmlLimits()
@@ -60,13 +77,15 @@ class _RefuseExternal(etree.Resolver):
         raise _ExternalRefusedError(system_url)
 
 
-def _new_parser() -> etree.XMLParser:
+def _new_parser(*, huge_text: bool = False) -> etree.XMLParser:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,  # keeps libxml2's own caps on depth and text node size
+        # False keeps libxml2's own caps on depth and text node size; True (large documents only,
+        # see XmlLimits.huge_text) lifts them, and the hub's own checks below still bound depth.
+        huge_tree=huge_text,
         remove_pis=False,  # PIs are refused below, not silently dropped
         remove_comments=False,
         collect_ids=False,
@@ -84,7 +103,7 @@ def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "p
     if b"<!DOCTYPE" in data[: 64 * 1024] or b"<!ENTITY" in head:
         raise XmlRefusedError(f"{what}: DOCTYPE declarations are not accepted")
     try:
-        root = etree.fromstring(data, parser=_new_parser())
+        root = etree.fromstring(data, parser=_new_parser(huge_text=limits.huge_text))
     except _ExternalRefusedError as exc:
         raise XmlRefusedError(f"{what}: external resources are not accepted ({exc.url})") from None
     except etree.XMLSyntaxError as exc:
