@@ -247,7 +247,7 @@ def build_hub(
         on_accepted=workers.wake,
         verifier=XmlVerifier(parts.trust),
         text=parts.text,
-        document_limits=XmlLimits.for_documents(int(config.hub.api.max_document_size)),
+        document_limits=XmlLimits.for_documents(config.hub.api.document_limit),
     )
     pollers = build_pollers(config, parts.polls, store, intake, breakers, owner=worker_identity())
     return Hub(

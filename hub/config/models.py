@@ -106,7 +106,7 @@ class ApiSettings(Strict):
         "(Content-Type application/xml, docs/api.md), e.g. 72MiB: an edXML document carries its "
         "attachments in base64, so 50 MiB of attachments is ~68 MiB of XML. Only such a body may "
         "exceed max_body_size and max_payload_size, and only its text nodes may exceed libxml2's "
-        "10 MB cap. 0 turns large documents off (documents then have the same limits as the rest).",
+        "10 MB cap. At most memory_budget; 0 turns large documents off (the common limits apply).",
     )
     public_url: str | None = Field(
         default=None,
@@ -130,13 +130,18 @@ class ApiSettings(Strict):
             return int(self.memory_budget)
         return 4 * int(self.max_body_size) + max(0, int(self.max_document_size) - int(self.max_body_size))
 
+    @property
+    def document_limit(self) -> int:
+        """The largest official document accepted as raw XML: ``max_document_size``, but never more
+        than the memory budget (a body the budget cannot hold could never be served)."""
+        return min(int(self.max_document_size), self.effective_memory_budget)
+
     @model_validator(mode="after")
     def _budget_holds_one_body(self) -> ApiSettings:
-        largest = max(int(self.max_body_size), int(self.max_document_size))
-        if self.memory_budget is not None and self.memory_budget < largest:
+        if self.memory_budget is not None and self.memory_budget < self.max_body_size:
             raise ValueError(
-                "memory_budget must be at least max_body_size and max_document_size, or a body of the "
-                "largest size accepted could never be served"
+                "memory_budget must be at least max_body_size, or a body of the largest size "
+                "accepted could never be served"
             )
         return self
 

@@ -73,13 +73,13 @@ def payload_limit(settings: ApiSettings, kind: str) -> int:
     """The largest raw XML payload of this kind: ``max_document_size`` for an official document
     (when it is larger than the common limit), ``max_payload_size`` for everything else."""
     common = int(settings.max_payload_size)
-    return max(common, int(settings.max_document_size)) if kind == "document" else common
+    return max(common, settings.document_limit) if kind == "document" else common
 
 
 def document_body_limit(settings: ApiSettings) -> Callable[[Scope], int | None]:
     """For ``limits.py``: a raw XML ``POST /api/v1/messages`` saying ``X-Hub-Kind: document`` may have
     a body up to ``max_document_size``; every other request keeps ``max_body_size`` (None)."""
-    limit = int(settings.max_document_size)
+    limit = settings.document_limit
 
     def larger(scope: Scope) -> int | None:
         if scope.get("method") != "POST" or scope.get("path") != SUBMIT_PATH:
