@@ -124,7 +124,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 digest = hashlib.sha256()
                 left = length
@@ -406,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (ROOT / "var").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-edxml-", dir=ROOT / "var") as tmp:
         result = measure(Path(tmp), document, attachments, args.hub_path)
-    console.print(table(result, f"Hub process memory, idle {result.idle_mib:,.0f} MiB (RSS of the hub alone)"))
+    title = f"Hub process memory, idle {result.idle_mib:,.0f} MiB (RSS of the hub alone)"
+    console.print(table(result, title))
     console.print(
         f"received by the axis stand-in byte for byte: {'yes' if result.received_intact else 'NO'}; "
         f"whole pass {result.whole_above_idle_mib:,.0f} MiB above idle = "

@@ -16,9 +16,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from edxml_memory import AXIS, Receiver, edxml_document  # noqa: E402
+from edxml_memory import AXIS, Receiver, edxml_document
 
-from lienthong.xml import EDXML_NS, XmlLimits, parse_xml  # noqa: E402
+from lienthong.xml import EDXML_NS, XmlLimits, parse_xml
 
 ATTACHMENT_BYTES = 20_000_000
 
