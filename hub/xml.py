@@ -9,6 +9,7 @@ XInclude, and bounds size and depth.
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -164,12 +165,76 @@ def serialize(element: etree._Element, *, with_tail: bool = True) -> bytes:
     into a bytes object: ~2.2 times the document at its peak, 20 MB for a 9 MB payload. Written
     through lxml's incremental writer into a BytesIO, the document exists once: the BytesIO grows in
     place and hands its buffer over without a copy.
+
+    A text node of a megabyte or more (an edXML attachment, in base64) is written by the hub itself
+    (:func:`_write_large_texts`): libxml2 escapes a text node into buffers of its own, 3–4 times its size
+    at once, 240 MB for a document with 50 MB of attachments (docs/benchmarks.md).
     """
+    large = _detach_large_texts(element)
+    try:
+        out = io.BytesIO()
+        with etree.xmlfile(out, encoding="UTF-8") as xf:
+            xf.write_declaration()
+            xf.write(element, with_tail=with_tail)
+        if not large:
+            return out.getvalue()
+        return _write_large_texts(out.getvalue(), large)
+    finally:
+        for node, where, text, _marker in reversed(large):
+            setattr(node, where, text)
+
+
+#: Text nodes from this many characters on are written by :func:`serialize` itself.
+_LARGE_TEXT: Final = 1024 * 1024
+_Detached = tuple[etree._Element, str, str, bytes]
+
+
+def _detach_large_texts(element: etree._Element) -> list[_Detached]:
+    """Swap each large text (or tail) under ``element`` for a marker; the texts, to write and restore.
+
+    The Python string is the one copy of the text while the document is written: setting the marker
+    frees libxml2's node, and the text goes back into the tree once the bytes are written."""
+    large: list[_Detached] = []
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for where in ("text", "tail") if node is not element else ("text",):
+            text = getattr(node, where)
+            if text is not None and len(text) >= _LARGE_TEXT:
+                marker = f"lienthong-large-text-{uuid.uuid4().hex}"
+                setattr(node, where, marker)
+                large.append((node, where, text, marker.encode("ascii")))
+            del text
+    return large
+
+
+def _write_large_texts(skeleton: bytes, large: list[_Detached]) -> bytes:
+    """The document with each marker replaced by its text, escaped as libxml2 escapes text content
+    (``&``, ``<``, ``>``, carriage return) and encoded in UTF-8, a megabyte of text at a time."""
     out = io.BytesIO()
-    with etree.xmlfile(out, encoding="UTF-8") as xf:
-        xf.write_declaration()
-        xf.write(element, with_tail=with_tail)
+    position = 0
+    for _node, _where, text, marker in sorted(large, key=lambda item: skeleton.find(item[3])):
+        at = skeleton.find(marker, position)
+        if at < 0 or skeleton.find(marker, at + 1) >= 0:
+            raise AssertionError("a large text's marker must occur exactly once in the document")
+        out.write(skeleton[position:at])
+        for start in range(0, len(text), _LARGE_TEXT):
+            out.write(_escape_text(text[start : start + _LARGE_TEXT]).encode("utf-8"))
+        position = at + len(marker)
+    out.write(skeleton[position:])
     return out.getvalue()
+
+
+def _escape_text(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
 
 
 def parse_trusted_file(path: str) -> etree._ElementTree:

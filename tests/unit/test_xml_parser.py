@@ -195,3 +195,20 @@ def test_attack_payloads_are_still_refused_with_document_limits(path: Path) -> N
 def test_document_limits_keep_every_other_refusal(data: bytes, reason: str) -> None:
     with pytest.raises(XmlRefusedError, match=reason):
         parse_xml(data, limits=DOCUMENT_LIMITS)
+
+
+def test_serialize_writes_large_texts_as_tostring_does() -> None:
+    """Texts of a megabyte or more are written by serialize itself: the same bytes, and the tree after
+    as before (other targets of the same message still read it)."""
+    big = "QUJD" * 300_000 + "a&b<c>d\re ạ Đ ]]>" + "x" * 200_000
+    root = etree.Element("{urn:e}Doc", nsmap={"e": "urn:e", None: "urn:d"})
+    first = etree.SubElement(root, "{urn:e}A", n="1")
+    first.text, first.tail = big, big
+    etree.SubElement(root, "{urn:d}B").text = "small & text"
+    etree.SubElement(root, "{urn:d}C").append(etree.Comment(" note "))
+    etree.SubElement(root, "{urn:d}D").text = big[::-1]
+    before = etree.tostring(root)
+    for element, with_tail in ((root, True), (root[0], True), (root[0], False), (root[-1], True)):
+        expected = etree.tostring(element, xml_declaration=True, encoding="UTF-8", with_tail=with_tail)
+        assert serialize(element, with_tail=with_tail) == expected
+    assert etree.tostring(root) == before
