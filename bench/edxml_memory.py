@@ -185,7 +185,7 @@ def _status_kib(pid: int, key: str) -> int:
 class HubProcess:
     """``hub serve`` in a child process, on a copy of the project's configuration plus the stand-in."""
 
-    def __init__(self, workdir: Path, endpoint: str, *, hub_path: Path | None) -> None:
+    def __init__(self, workdir: Path, endpoint: str, *, hub_path: Path | None, sign: bool) -> None:
         self.port = _free_port()
         self.key = secrets.token_urlsafe(24)
         self.project = workdir / f"project-{uuid.uuid4().hex[:8]}"
@@ -193,11 +193,25 @@ class HubProcess:
         for shared in ("schemas", "mappings"):
             (self.project / shared).symlink_to(ROOT / shared, target_is_directory=True)
         config = self.project / "config"
-        (config / "adapters" / "axis.yaml").write_text(AXIS_ADAPTER.format(agency=AXIS, endpoint=endpoint))
+        adapter = AXIS_ADAPTER.format(agency=AXIS, endpoint=endpoint)
+        if sign:  # as the axis adapter will: policy edxml, RSA-SHA256, the hub's development key
+            adapter += "signing: {policy: edxml, algorithm: rsa-sha256}\n"
+        (config / "adapters" / "axis.yaml").write_text(adapter)
         routes = (config / "routes.yaml").read_text(encoding="utf-8")
         (config / "routes.yaml").write_text(routes.replace("routes:\n", "routes:\n" + AXIS_ROUTE, 1))
         hub_yaml = config / "hub.yaml"
         text = hub_yaml.read_text(encoding="utf-8").replace("  count: 4\n", "  count: 1\n")
+        if sign:
+            keys = self.project / "keys"
+            hub_cli = [sys.executable, "-c", "from lienthong.cli import main; main()"]
+            subprocess.run(
+                [*hub_cli, "keys", "dev-ca", "-c", str(config), "-o", str(keys)],
+                check=True,
+                capture_output=True,
+                cwd=self.project,
+            )
+            text += f"keys:\n  signing:\n    - {{id: hub-dev, key_file: {keys / 'hub.key'}, "
+            text += f"certificate_file: {keys / 'hub.pem'}}}\n"
         hub_yaml.write_text(text, encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env |= {"HUB_DATABASE_URL": f"sqlite:///{self.project / 'hub.db'}", "HUB_MOTCUA_API_KEY": self.key}
@@ -246,7 +260,8 @@ class HubProcess:
         }
         response = self.client.post("/api/v1/messages", content=document, headers=headers)
         if response.status_code != 202:
-            raise RuntimeError(f"the hub refused the document: {response.status_code} {response.text[:500]}")
+            log = (self.project / "hub.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the hub refused the document: {response.status_code} {response.text[:500]}\n{log}")
         message_id: str = response.json()["message_id"]
         return message_id
 
@@ -290,8 +305,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_hub(workdir: Path, endpoint: str, hub_path: Path | None) -> Iterator[HubProcess]:
-    hub = HubProcess(workdir, endpoint, hub_path=hub_path)
+def running_hub(workdir: Path, endpoint: str, hub_path: Path | None, sign: bool) -> Iterator[HubProcess]:
+    hub = HubProcess(workdir, endpoint, hub_path=hub_path, sign=sign)
     try:
         yield hub
     finally:
@@ -327,10 +342,10 @@ class Result:
         return self.whole_above_idle_mib * MiB / self.attachment_bytes
 
 
-def measure(workdir: Path, document: bytes, attachments: int, hub_path: Path | None) -> Result:
+def measure(workdir: Path, document: bytes, attachments: int, hub_path: Path | None, *, sign: bool) -> Result:
     receiver = Receiver()
     try:
-        with running_hub(workdir, receiver.url, hub_path) as hub:
+        with running_hub(workdir, receiver.url, hub_path, sign) as hub:
             warm, _ = edxml_document(100_000, seed=1)
             hub.submit(warm)
             hub.wait_delivered(1)
@@ -348,7 +363,8 @@ def measure(workdir: Path, document: bytes, attachments: int, hub_path: Path | N
             delivered = time.monotonic()
             delivery_peak = hub.peak_mib()
             digest, size = receiver.received[-1]
-            intact = digest == hashlib.sha256(document).hexdigest() and size == len(document)
+            # Signed, the document sent is the hub's (its signature added); unsigned, the one received.
+            intact = sign or (digest == hashlib.sha256(document).hexdigest() and size == len(document))
             return Result(
                 document_bytes=len(document),
                 attachment_bytes=attachments,
@@ -393,6 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--attachments-mb", type=float, default=50, help="attachments in MB (default 50)")
     parser.add_argument("--hub-path", type=Path, help="run the hub from this checkout instead")
+    parser.add_argument(
+        "--sign", action="store_true", help="the stand-in signs as the axis adapter will (policy edxml)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     if not Path("/proc/self/status").exists():
@@ -405,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     (ROOT / "var").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-edxml-", dir=ROOT / "var") as tmp:
-        result = measure(Path(tmp), document, attachments, args.hub_path)
+        result = measure(Path(tmp), document, attachments, args.hub_path, sign=args.sign)
     title = f"Hub process memory, idle {result.idle_mib:,.0f} MiB (RSS of the hub alone)"
     console.print(table(result, title))
     console.print(

@@ -115,11 +115,11 @@ class XmlSigner:
 
     def _signer(self) -> XMLSigner:
         if self.policy == "xades-bes":
-            return _ExcC14nXAdESSigner(**self._settings)
+            return _with_parser(_ExcC14nXAdESSigner(**self._settings))
         signer: XMLSigner | None = getattr(self._local, "signer", None)
         if signer is None:
-            signer = self._local.signer = XMLSigner(
-                method=SignatureConstructionMethod.enveloped, **self._settings
+            signer = self._local.signer = _with_parser(
+                XMLSigner(method=SignatureConstructionMethod.enveloped, **self._settings)
             )
         return signer
 
@@ -160,6 +160,18 @@ class XmlSigner:
 
     def __repr__(self) -> str:
         return f"XmlSigner({self.policy}, {self.algorithm}, key={self.key.id})"
+
+
+def _with_parser(signer: XMLSigner) -> XMLSigner:
+    """signxml serialises the document it is given and parses it again (it signs a copy), with a
+    parser of its own that keeps libxml2's cap of 10 MB on one text node: an edXML attachment over
+    7.5 MB (10 MB of base64) made signing fail. What it parses is the hub's own serialisation of a tree
+    the hub's hardened parser already accepted (or built), so its parser may lift that cap; entities
+    stay unresolved and the network closed, as in signxml's own."""
+    signer._parser = etree.XMLParser(  # signxml reads self.parser, which returns _parser when set
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, collect_ids=False
+    )
+    return signer
 
 
 def edxml_header(root: etree._Element) -> etree._Element | None:
