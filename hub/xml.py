@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -157,7 +157,7 @@ def _check_tree(root: etree._Element, limits: XmlLimits, what: str) -> None:
             raise XmlRefusedError(f"{what}: processing instructions are not accepted")
 
 
-def serialize(element: etree._Element, *, with_tail: bool = True) -> bytes:
+def serialize(element: etree._Element, *, with_tail: bool = True, keep_tree: bool = True) -> bytes:
     """``etree.tostring(element, xml_declaration=True, encoding="UTF-8")``, byte for byte, in half the
     memory: how the hub writes the documents it stores (a body element, a translation).
 
@@ -167,10 +167,11 @@ def serialize(element: etree._Element, *, with_tail: bool = True) -> bytes:
     place and hands its buffer over without a copy.
 
     A text node of a megabyte or more (an edXML attachment, in base64) is written by the hub itself
-    (:func:`_write_large_texts`): libxml2 escapes a text node into buffers of its own, 3–4 times its size
-    at once, 240 MB for a document with 50 MB of attachments (docs/benchmarks.md).
+    (:class:`LargeTexts`): libxml2 escapes a text node into buffers of its own, 3–4 times its size at
+    once, 240 MB for a document with 50 MB of attachments (docs/benchmarks.md). ``keep_tree=False``
+    says the caller drops the tree once it has the bytes: its large texts are then not put back.
     """
-    large = _detach_large_texts(element)
+    large = LargeTexts.detach(element)
     try:
         out = io.BytesIO()
         with etree.xmlfile(out, encoding="UTF-8") as xf:
@@ -178,54 +179,105 @@ def serialize(element: etree._Element, *, with_tail: bool = True) -> bytes:
             xf.write(element, with_tail=with_tail)
         if not large:
             return out.getvalue()
-        return _write_large_texts(out.getvalue(), large)
+        skeleton = out.getvalue()
+        del out
+        return large.splice(skeleton, _escape_text)
     finally:
-        for node, where, text, _marker in reversed(large):
+        if keep_tree:
+            large.restore()
+
+
+#: Text nodes from this many characters on are set apart by :class:`LargeTexts`.
+LARGE_TEXT: Final = 1024 * 1024
+
+
+class LargeTexts:
+    """The large texts (and tails) of a tree, each swapped for a marker while the tree is copied,
+    serialised or canonicalised, so that libxml2 and the libraries on it (signxml) handle a small tree.
+
+    The Python string is the one copy of each text meanwhile: setting the marker frees libxml2's node.
+    :meth:`splice` writes the texts into bytes made from the small tree, :meth:`restore` puts them back
+    into the tree they came from, :meth:`put_back_into` into a copy of it (a signed document)."""
+
+    def __init__(self, items: list[tuple[etree._Element, str, str, str]]) -> None:
+        self.items = items  # (node, "text" or "tail", the text, its marker)
+
+    @classmethod
+    def detach(cls, element: etree._Element) -> LargeTexts:
+        items = []
+        for node in element.iter():
+            if not isinstance(node.tag, str):
+                continue
+            for where in ("text", "tail") if node is not element else ("text",):
+                text = getattr(node, where)
+                if text is not None and len(text) >= LARGE_TEXT:
+                    marker = f"lienthong-large-text-{uuid.uuid4().hex}"
+                    setattr(node, where, marker)
+                    items.append((node, where, text, marker))
+                del text
+        return cls(items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def restore(self) -> None:
+        """Put each text back where it was taken from."""
+        for node, where, text, _marker in reversed(self.items):
             setattr(node, where, text)
+        self.items = []
 
+    def put_back_into(self, root: etree._Element) -> None:
+        """Put each text where its marker is in ``root`` (a copy of the tree they came from)."""
+        markers = {marker: text for _node, _where, text, marker in self.items}
+        for node in root.iter():
+            if not isinstance(node.tag, str):
+                continue
+            for where in ("text", "tail"):
+                value = getattr(node, where)
+                if value is not None and value in markers:
+                    setattr(node, where, markers.pop(value))
+        if markers:
+            raise AssertionError("a large text's marker is missing from the copy")
 
-#: Text nodes from this many characters on are written by :func:`serialize` itself.
-_LARGE_TEXT: Final = 1024 * 1024
-_Detached = tuple[etree._Element, str, str, bytes]
+    def splice(self, skeleton: bytes, escape: Callable[[str], str]) -> bytes:
+        """``skeleton`` with each marker replaced by its text, ``escape``d and in UTF-8."""
+        out = io.BytesIO()
+        for piece in self.pieces(skeleton, escape):
+            out.write(piece)
+        return out.getvalue()
 
+    def pieces(self, skeleton: bytes, escape: Callable[[str], str]) -> Iterator[bytes]:
+        """:meth:`splice` a megabyte of text at a time, for a digest that need not hold it all."""
+        found = sorted(
+            (skeleton.find(marker.encode("ascii")), text, marker)
+            for _node, _where, text, marker in self.items
+            if marker.encode("ascii") in skeleton
+        )
+        position = 0
+        for at, text, marker in found:
+            if skeleton.count(marker.encode("ascii")) != 1:
+                raise AssertionError("a large text's marker must occur once in the document")
+            yield skeleton[position:at]
+            for start in range(0, len(text), LARGE_TEXT):
+                yield escape(text[start : start + LARGE_TEXT]).encode("utf-8")
+            position = at + len(marker)
+        yield skeleton[position:]
 
-def _detach_large_texts(element: etree._Element) -> list[_Detached]:
-    """Swap each large text (or tail) under ``element`` for a marker; the texts, to write and restore.
-
-    The Python string is the one copy of the text while the document is written: setting the marker
-    frees libxml2's node, and the text goes back into the tree once the bytes are written."""
-    large: list[_Detached] = []
-    for node in element.iter():
-        if not isinstance(node.tag, str):
-            continue
-        for where in ("text", "tail") if node is not element else ("text",):
-            text = getattr(node, where)
-            if text is not None and len(text) >= _LARGE_TEXT:
-                marker = f"lienthong-large-text-{uuid.uuid4().hex}"
-                setattr(node, where, marker)
-                large.append((node, where, text, marker.encode("ascii")))
-            del text
-    return large
-
-
-def _write_large_texts(skeleton: bytes, large: list[_Detached]) -> bytes:
-    """The document with each marker replaced by its text, escaped as libxml2 escapes text content
-    (``&``, ``<``, ``>``, carriage return) and encoded in UTF-8, a megabyte of text at a time."""
-    out = io.BytesIO()
-    position = 0
-    for _node, _where, text, marker in sorted(large, key=lambda item: skeleton.find(item[3])):
-        at = skeleton.find(marker, position)
-        if at < 0 or skeleton.find(marker, at + 1) >= 0:
-            raise AssertionError("a large text's marker must occur exactly once in the document")
-        out.write(skeleton[position:at])
-        for start in range(0, len(text), _LARGE_TEXT):
-            out.write(_escape_text(text[start : start + _LARGE_TEXT]).encode("utf-8"))
-        position = at + len(marker)
-    out.write(skeleton[position:])
-    return out.getvalue()
+    def markers_in(self, data: bytes) -> bool:
+        return any(marker.encode("ascii") in data for _node, _where, _text, marker in self.items)
 
 
 def _escape_text(text: str) -> str:
+    """Text content as libxml2 serialises it."""
+    return _escape(text, "&#13;")
+
+
+def escape_c14n_text(text: str) -> str:
+    """Text content as canonical XML writes it (C14N 1.0 and exclusive C14N)."""
+    return _escape(text, "&#xD;")
+
+
+def _escape(text: str, carriage_return: str) -> str:
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
@@ -233,7 +285,7 @@ def _escape_text(text: str) -> str:
     if ">" in text:
         text = text.replace(">", "&gt;")
     if "\r" in text:
-        text = text.replace("\r", "&#13;")
+        text = text.replace("\r", carriage_return)
     return text
 
 
