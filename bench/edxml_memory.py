@@ -261,7 +261,8 @@ class HubProcess:
         response = self.client.post("/api/v1/messages", content=document, headers=headers)
         if response.status_code != 202:
             log = (self.project / "hub.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"the hub refused the document: {response.status_code} {response.text[:500]}\n{log}")
+            status, text = response.status_code, response.text[:500]
+            raise RuntimeError(f"the hub refused the document: {status} {text}\n{log}")
         message_id: str = response.json()["message_id"]
         return message_id
 
