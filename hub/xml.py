@@ -206,15 +206,14 @@ class LargeTexts:
     def detach(cls, element: etree._Element) -> LargeTexts:
         items = []
         for node in element.iter():
-            if not isinstance(node.tag, str):
-                continue
-            for where in ("text", "tail") if node is not element else ("text",):
-                text = getattr(node, where)
-                if text is not None and len(text) >= LARGE_TEXT:
-                    marker = f"lienthong-large-text-{uuid.uuid4().hex}"
-                    setattr(node, where, marker)
-                    items.append((node, where, text, marker))
-                del text
+            if isinstance(node.tag, str):  # elements; comments and PIs keep their text
+                for where in ("text", "tail") if node is not element else ("text",):
+                    text = getattr(node, where)
+                    if text is not None and len(text) >= LARGE_TEXT:
+                        marker = f"lienthong-large-text-{uuid.uuid4().hex}"
+                        setattr(node, where, marker)
+                        items.append((node, where, text, marker))
+                    del text
         return cls(items)
 
     def __bool__(self) -> bool:
@@ -230,12 +229,11 @@ class LargeTexts:
         """Put each text where its marker is in ``root`` (a copy of the tree they came from)."""
         markers = {marker: text for _node, _where, text, marker in self.items}
         for node in root.iter():
-            if not isinstance(node.tag, str):
-                continue
-            for where in ("text", "tail"):
-                value = getattr(node, where)
-                if value is not None and value in markers:
-                    setattr(node, where, markers.pop(value))
+            if isinstance(node.tag, str):
+                for where in ("text", "tail"):
+                    value = getattr(node, where)
+                    if value is not None and value in markers:
+                        setattr(node, where, markers.pop(value))
         if markers:
             raise AssertionError("a large text's marker is missing from the copy")
 

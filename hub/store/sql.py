@@ -223,13 +223,15 @@ class SqlStore:
             for p in prepared
         ]
         # Large payloads one row at a time, their bytes streamed in (_blobs.py); the rest in one statement.
-        for row in [r for r in rows if streams(conn, r["payload"])]:
-            rows.remove(row)
-            payload = row["payload"]
-            result = conn.execute(insert(deliveries).values(**(row | {"payload": zeroblob(payload)})))
-            write_blob(conn, "deliveries", "payload", _rowid(result), payload)
-        if rows:
-            conn.execute(insert(deliveries), rows)
+        small = []
+        for p, row in zip(prepared, rows, strict=True):
+            if not streams(conn, p.payload):
+                small.append(row)
+                continue
+            result = conn.execute(insert(deliveries).values(**(row | {"payload": zeroblob(p.payload)})))
+            write_blob(conn, "deliveries", "payload", _rowid(result), p.payload)
+        if small:
+            conn.execute(insert(deliveries), small)
 
     def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
         fingerprint = envelope.fingerprint()

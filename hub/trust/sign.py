@@ -207,7 +207,7 @@ def _with_parser(signer: _S) -> _S:
     7.5 MB (10 MB of base64) made signing fail. What it parses is the hub's own serialisation of a tree
     the hub's hardened parser already accepted (or built), so its parser may lift that cap; entities
     stay unresolved and the network closed, as in signxml's own."""
-    signer._parser = etree.XMLParser(  # signxml reads self.parser, which returns _parser when set
+    signer._parser = etree.XMLParser(  # type: ignore[assignment]  # signxml's parser property reads it
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, collect_ids=False
     )
     return signer

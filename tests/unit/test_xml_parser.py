@@ -201,7 +201,7 @@ def test_serialize_writes_large_texts_as_tostring_does() -> None:
     """Texts of a megabyte or more are written by serialize itself: the same bytes, and the tree after
     as before (other targets of the same message still read it)."""
     big = "QUJD" * 300_000 + "a&b<c>d\re ạ Đ ]]>" + "x" * 200_000
-    root = etree.Element("{urn:e}Doc", nsmap={"e": "urn:e", None: "urn:d"})
+    root = etree.Element("{urn:e}Doc", nsmap={"e": "urn:e", None: "urn:d"})  # type: ignore[dict-item]
     first = etree.SubElement(root, "{urn:e}A", n="1")
     first.text, first.tail = big, big
     etree.SubElement(root, "{urn:d}B").text = "small & text"
