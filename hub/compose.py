@@ -44,6 +44,7 @@ from lienthong.store.migrate import ensure_current
 from lienthong.store.sql import SqlStore, create_store_engine
 from lienthong.trust.sign import Signer, build_signers, check_signing
 from lienthong.trust.verify import TrustStore, XmlVerifier
+from lienthong.xml import XmlLimits
 
 log = logging.getLogger("lienthong")
 
@@ -248,6 +249,7 @@ def build_hub(
         on_accepted=workers.wake,
         verifier=XmlVerifier(parts.trust),
         text=parts.text,
+        document_limits=XmlLimits.for_documents(config.hub.api.document_limit),
     )
     owner = worker_identity()
     receivers = build_receivers(config, store, intake, breakers, owner, transports=transports)

@@ -9,7 +9,8 @@ XInclude, and bounds size and depth.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,12 +29,29 @@ XSLT_NS: Final = "http://www.w3.org/1999/XSL/Transform"
 
 @dataclass(frozen=True)
 class XmlLimits:
-    """Bounds on what one document may cost to parse."""
+    """Bounds on what one document may cost to parse.
+
+    ``huge_text`` lifts libxml2's own cap of 10,000,000 bytes on one text node (its ``XML_PARSE_HUGE``,
+    lxml's ``huge_tree``). An edXML document carries each attachment as one base64 text node, so 50 MB
+    of attachments is a 67 MB node; nothing else the hub reads has text that large. Only
+    :meth:`for_documents` sets it, where the configuration allows a document that large
+    (``api.max_document_size``). Everything else stays as strict: the size is still bounded by
+    ``max_bytes``, DOCTYPE, entities, PIs, XInclude and external resources are still refused, depth
+    and attributes still checked by the hub itself.
+    """
 
     max_bytes: int = 10 * 1024 * 1024
     max_depth: int = 256
     max_attributes: int = 256
     max_attribute_bytes: int = 1024 * 1024
+    huge_text: bool = False
+
+    @classmethod
+    def for_documents(cls, max_bytes: int) -> XmlLimits:
+        """The limits for an official document of at most ``max_bytes`` (``api.max_document_size``):
+        text nodes as large as that when it is more than the common limit, else the common limits."""
+        common = cls().max_bytes
+        return cls(max_bytes=max(max_bytes, common), huge_text=max_bytes > common)
 
 
 DEFAULT_LIMITS: Final = XmlLimits()
@@ -60,13 +78,15 @@ class _RefuseExternal(etree.Resolver):
         raise _ExternalRefusedError(system_url)
 
 
-def _new_parser() -> etree.XMLParser:
+def _new_parser(*, huge_text: bool = False) -> etree.XMLParser:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,  # keeps libxml2's own caps on depth and text node size
+        # False keeps libxml2's own caps on depth and text node size; True (large documents only,
+        # see XmlLimits.huge_text) lifts them, and the hub's own checks below still bound depth.
+        huge_tree=huge_text,
         remove_pis=False,  # PIs are refused below, not silently dropped
         remove_comments=False,
         collect_ids=False,
@@ -84,7 +104,7 @@ def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "p
     if b"<!DOCTYPE" in data[: 64 * 1024] or b"<!ENTITY" in head:
         raise XmlRefusedError(f"{what}: DOCTYPE declarations are not accepted")
     try:
-        root = etree.fromstring(data, parser=_new_parser())
+        root = etree.fromstring(data, parser=_new_parser(huge_text=limits.huge_text))
     except _ExternalRefusedError as exc:
         raise XmlRefusedError(f"{what}: external resources are not accepted ({exc.url})") from None
     except etree.XMLSyntaxError as exc:
@@ -137,7 +157,7 @@ def _check_tree(root: etree._Element, limits: XmlLimits, what: str) -> None:
             raise XmlRefusedError(f"{what}: processing instructions are not accepted")
 
 
-def serialize(element: etree._Element, *, with_tail: bool = True) -> bytes:
+def serialize(element: etree._Element, *, with_tail: bool = True, keep_tree: bool = True) -> bytes:
     """``etree.tostring(element, xml_declaration=True, encoding="UTF-8")``, byte for byte, in half the
     memory: how the hub writes the documents it stores (a body element, a translation).
 
@@ -145,12 +165,126 @@ def serialize(element: etree._Element, *, with_tail: bool = True) -> bytes:
     into a bytes object: ~2.2 times the document at its peak, 20 MB for a 9 MB payload. Written
     through lxml's incremental writer into a BytesIO, the document exists once: the BytesIO grows in
     place and hands its buffer over without a copy.
+
+    A text node of a megabyte or more (an edXML attachment, in base64) is written by the hub itself
+    (:class:`LargeTexts`): libxml2 escapes a text node into buffers of its own, 3–4 times its size at
+    once, 240 MB for a document with 50 MB of attachments (docs/benchmarks.md). ``keep_tree=False``
+    says the caller drops the tree once it has the bytes: its large texts are then not put back.
     """
-    out = io.BytesIO()
-    with etree.xmlfile(out, encoding="UTF-8") as xf:
-        xf.write_declaration()
-        xf.write(element, with_tail=with_tail)
-    return out.getvalue()
+    large = LargeTexts.detach(element)
+    try:
+        out = io.BytesIO()
+        with etree.xmlfile(out, encoding="UTF-8") as xf:
+            xf.write_declaration()
+            xf.write(element, with_tail=with_tail)
+        if not large:
+            return out.getvalue()
+        skeleton = out.getvalue()
+        del out
+        return large.splice(skeleton, _escape_text)
+    finally:
+        if keep_tree:
+            large.restore()
+
+
+#: Text nodes from this many characters on are set apart by :class:`LargeTexts`.
+LARGE_TEXT: Final = 1024 * 1024
+
+
+class LargeTexts:
+    """The large texts (and tails) of a tree, each swapped for a marker while the tree is copied,
+    serialised or canonicalised, so that libxml2 and the libraries on it (signxml) handle a small tree.
+
+    The Python string is the one copy of each text meanwhile: setting the marker frees libxml2's node.
+    :meth:`splice` writes the texts into bytes made from the small tree, :meth:`restore` puts them back
+    into the tree they came from, :meth:`put_back_into` into a copy of it (a signed document)."""
+
+    def __init__(self, items: list[tuple[etree._Element, str, str, str]]) -> None:
+        self.items = items  # (node, "text" or "tail", the text, its marker)
+
+    @classmethod
+    def detach(cls, element: etree._Element) -> LargeTexts:
+        items = []
+        for node in element.iter():
+            if isinstance(node.tag, str):  # elements; comments and PIs keep their text
+                for where in ("text", "tail") if node is not element else ("text",):
+                    text = getattr(node, where)
+                    if text is not None and len(text) >= LARGE_TEXT:
+                        marker = f"lienthong-large-text-{uuid.uuid4().hex}"
+                        setattr(node, where, marker)
+                        items.append((node, where, text, marker))
+                    del text
+        return cls(items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def restore(self) -> None:
+        """Put each text back where it was taken from."""
+        for node, where, text, _marker in reversed(self.items):
+            setattr(node, where, text)
+        self.items = []
+
+    def put_back_into(self, root: etree._Element) -> None:
+        """Put each text where its marker is in ``root`` (a copy of the tree they came from)."""
+        markers = {marker: text for _node, _where, text, marker in self.items}
+        for node in root.iter():
+            if isinstance(node.tag, str):
+                for where in ("text", "tail"):
+                    value = getattr(node, where)
+                    if value is not None and value in markers:
+                        setattr(node, where, markers.pop(value))
+        if markers:
+            raise AssertionError("a large text's marker is missing from the copy")
+
+    def splice(self, skeleton: bytes, escape: Callable[[str], str]) -> bytes:
+        """``skeleton`` with each marker replaced by its text, ``escape``d and in UTF-8."""
+        out = io.BytesIO()
+        for piece in self.pieces(skeleton, escape):
+            out.write(piece)
+        return out.getvalue()
+
+    def pieces(self, skeleton: bytes, escape: Callable[[str], str]) -> Iterator[bytes]:
+        """:meth:`splice` a megabyte of text at a time, for a digest that need not hold it all."""
+        found = sorted(
+            (skeleton.find(marker.encode("ascii")), text, marker)
+            for _node, _where, text, marker in self.items
+            if marker.encode("ascii") in skeleton
+        )
+        position = 0
+        for at, text, marker in found:
+            if skeleton.count(marker.encode("ascii")) != 1:
+                raise AssertionError("a large text's marker must occur once in the document")
+            yield skeleton[position:at]
+            for start in range(0, len(text), LARGE_TEXT):
+                yield escape(text[start : start + LARGE_TEXT]).encode("utf-8")
+            position = at + len(marker)
+        yield skeleton[position:]
+
+    def markers_in(self, data: bytes) -> bool:
+        return any(marker.encode("ascii") in data for _node, _where, _text, marker in self.items)
+
+
+def _escape_text(text: str) -> str:
+    """Text content as libxml2 serialises it."""
+    return _escape(text, "&#13;")
+
+
+def escape_c14n_text(text: str) -> str:
+    """Text content as canonical XML writes it (C14N 1.0 and exclusive C14N)."""
+    return _escape(text, "&#xD;")
+
+
+def _escape(text: str, carriage_return: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", carriage_return)
+    return text
 
 
 def parse_trusted_file(path: str) -> etree._ElementTree:

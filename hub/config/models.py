@@ -100,6 +100,14 @@ class ApiSettings(Strict):
     max_payload_size: ByteSize = Field(
         default=ByteSize(10 * 1024 * 1024), description="Largest decoded payload accepted, e.g. 10MiB."
     )
+    max_document_size: ByteSize = Field(
+        default=ByteSize(72 * 1024 * 1024),
+        description="Largest official document (kind document) accepted as a raw XML body "
+        "(Content-Type application/xml, docs/api.md), e.g. 72MiB: an edXML document carries its "
+        "attachments in base64, so 50 MiB of attachments is ~68 MiB of XML. Only such a body may "
+        "exceed max_body_size and max_payload_size, and only its text nodes may exceed libxml2's "
+        "10 MB cap. At most memory_budget; 0 turns large documents off (the common limits apply).",
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
@@ -116,8 +124,17 @@ class ApiSettings(Strict):
 
     @property
     def effective_memory_budget(self) -> int:
-        """The configured budget, or four bodies of the largest size accepted."""
-        return int(self.memory_budget) if self.memory_budget is not None else 4 * int(self.max_body_size)
+        """The configured budget, or four bodies of the largest common size plus one large document
+        (so that one document in flight does not turn every dossier away with 503)."""
+        if self.memory_budget is not None:
+            return int(self.memory_budget)
+        return 4 * int(self.max_body_size) + max(0, int(self.max_document_size) - int(self.max_body_size))
+
+    @property
+    def document_limit(self) -> int:
+        """The largest official document accepted as raw XML: ``max_document_size``, but never more
+        than the memory budget (a body the budget cannot hold could never be served)."""
+        return min(int(self.max_document_size), self.effective_memory_budget)
 
     @model_validator(mode="after")
     def _budget_holds_one_body(self) -> ApiSettings:

@@ -5,7 +5,9 @@ costs a small multiple of itself while it is parsed, validated, stored and answe
 docs/benchmarks.md, "Memory"). So two limits hold, both at the ASGI layer, before any route runs:
 
 * ``api.max_body_size`` per request: a declared ``Content-Length`` above it is refused (413) before a
-  byte is read; a body sent without one (chunked) is cut off as soon as it passes it.
+  byte is read; a body sent without one (chunked) is cut off as soon as it passes it. A route may
+  allow more to some requests, told apart by their headers alone (``larger``): a raw XML official
+  document may be up to ``api.max_document_size`` (``raw_xml.py``).
 * ``api.memory_budget`` across requests: the bytes of the bodies being held and processed right now.
   A request's share is taken when its route starts reading the body (its whole declared size at
   once, or chunk by chunk as it streams) and given back only when its response has been sent, so the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Final
 
 from lxml import etree
@@ -124,18 +127,32 @@ def body_not_kept(connection: HTTPConnection) -> None:
 class RequestLimits:
     """ASGI middleware enforcing ``api.max_body_size`` per request and ``api.memory_budget`` across them."""
 
-    def __init__(self, app: ASGIApp, *, max_body_size: int, budget: MemoryBudget) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_size: int,
+        budget: MemoryBudget,
+        larger: Callable[[Scope], int | None] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_size = max_body_size
         self.budget = budget
+        self.larger = larger
+
+    def body_limit(self, scope: Scope) -> int:
+        """The largest body this request may have: ``max_body_size``, or more where ``larger`` says so."""
+        larger = self.larger(scope) if self.larger is not None else None
+        return max(self.max_body_size, larger) if larger is not None else self.max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.body_limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_size:
-            await self._answer(scope, send, 413)
+        if declared is not None and declared > limit:
+            await self._answer(scope, send, 413, limit)
             return
         share = _Share(self.budget, declared)
         scope[_SCOPE_KEY] = share
@@ -150,9 +167,9 @@ class RequestLimits:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_size:
+                if seen > limit:
                     # An HTTPException: FastAPI turns any other error raised while reading into a 400.
-                    raise StarletteHTTPException(413, f"request body exceeds {self.max_body_size} bytes")
+                    raise StarletteHTTPException(413, f"request body exceeds {limit} bytes")
                 share.cover(seen)
             return message
 
@@ -166,11 +183,11 @@ class RequestLimits:
         except _OverBudgetError:
             if started:  # cannot happen: bodies are read before answering; never send a second start
                 raise
-            await self._answer(scope, send, 503)
+            await self._answer(scope, send, 503, limit)
         finally:
             share.release()
 
-    async def _answer(self, scope: Scope, send: Send, status: int) -> None:
+    async def _answer(self, scope: Scope, send: Send, status: int, limit: int) -> None:
         """413 or 503, as problem+json or, under ``/soap/``, as a SOAP fault of the request's version."""
         path: str = scope.get("path", "")
         client = scope.get("client")
@@ -186,7 +203,7 @@ class RequestLimits:
                 "memory budget full: refused %s %s from %s with 503", scope.get("method"), path, remote
             )
         else:
-            detail = f"request body exceeds {self.max_body_size} bytes"
+            detail = f"request body exceeds {limit} bytes"
             refusal, headers = PayloadTooLargeError, {}
         code, title = refusal.code, refusal.title
         audit_refusal(code, service=_service(scope), remote=remote, detail=detail)
@@ -204,10 +221,16 @@ class RequestLimits:
         await response(scope, _nothing, send)
 
 
-def limit_requests(app: Starlette, max_body_size: int, memory_budget: int) -> MemoryBudget:
-    """Put :class:`RequestLimits` in front of ``app``; the budget it returns shows what is held now."""
+def limit_requests(
+    app: Starlette,
+    max_body_size: int,
+    memory_budget: int,
+    larger: Callable[[Scope], int | None] | None = None,
+) -> MemoryBudget:
+    """Put :class:`RequestLimits` in front of ``app``; the budget it returns shows what is held now.
+    ``larger`` names the requests that may exceed ``max_body_size``, and by how much (None: they may not)."""
     budget = MemoryBudget(memory_budget)
-    app.add_middleware(RequestLimits, max_body_size=max_body_size, budget=budget)
+    app.add_middleware(RequestLimits, max_body_size=max_body_size, budget=budget, larger=larger)
     return budget
 
 

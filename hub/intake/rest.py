@@ -55,6 +55,13 @@ from lienthong.intake.callers import (
 )
 from lienthong.intake.limits import limit_requests
 from lienthong.intake.public_url import public_base_url
+from lienthong.intake.raw_xml import (
+    RawSubmission,
+    document_body_limit,
+    payload_limit,
+    raw_xml_media_type,
+    read_raw_submission,
+)
 from lienthong.intake.refusal import (
     CatchAll,
     ProblemResponse,
@@ -174,19 +181,26 @@ def readable_message(hub: Hub, access: ReadAccess, message_id: uuid.UUID) -> Mes
     raise NotFoundError(f"no message with id {message_id}")
 
 
-def json_request(request: Request) -> None:
-    """415 for a body that does not say it is JSON: it would otherwise be read as something else."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+def submission_media(request: Request) -> str | None:
+    """None for a JSON envelope, the media type for a raw XML body; 415 for a body that says it is
+    neither: it would otherwise be read as something else."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return None
+    raw = raw_xml_media_type(content_type)
+    if raw is None:
         raise UnsupportedMediaTypeError(
-            f"Content-Type {media or '(none)'} is not application/json", detail={"accept": "application/json"}
+            f"Content-Type {media or '(none)'} is neither application/json nor application/xml",
+            detail={"accept": "application/json, application/xml"},
         )
+    return raw
 
 
 Submitter = Annotated[Identity, caller_for("rest:submit")]
 Reader = Annotated[ReadAccess, Depends(read_access)]
 #: After the caller in a route's parameters, so that a stranger gets 401 before any 415.
-JsonRequest = Annotated[None, Depends(json_request)]
+SubmissionMedia = Annotated[str | None, Depends(submission_media)]
 
 #: The service each route is, for the audit line of a refusal made before the caller was identified.
 ROUTE_SERVICES: dict[str, str] = {
@@ -200,8 +214,11 @@ ROUTE_SERVICES: dict[str, str] = {
 }
 
 
-async def read_submission(request: Request) -> SubmitMessage:
-    """The submitted message, read from the body only once the caller is known and allowed to submit.
+async def read_submission(
+    request: Request, caller: Submitter, media: SubmissionMedia
+) -> SubmitMessage | RawSubmission:
+    """The submitted message, read from the body only once the caller is known and allowed to submit:
+    a JSON envelope, or a raw XML body with its metadata in headers (``raw_xml.py``).
 
     Not a body parameter: FastAPI reads and parses those before any dependency runs, authentication
     included, so an anonymous caller could make the hub buffer and parse a body up to
@@ -210,6 +227,8 @@ async def read_submission(request: Request) -> SubmitMessage:
     into a copy) and parsed by pydantic straight from the JSON bytes (no intermediate dict), so the
     payload exists once as JSON text and once as the model's string.
     """
+    if media is not None:
+        return await read_raw_submission(request, media, caller.agency)
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
@@ -239,13 +258,23 @@ def _surrogate_as_text_error(error: Any) -> Any:
     return error
 
 
-Submission = Annotated[SubmitMessage, Depends(read_submission)]
+Submission = Annotated[SubmitMessage | RawSubmission, Depends(read_submission)]
 
 #: What FastAPI would document for ``submit`` if its body were a parameter (clients and fuzzers read it).
 SUBMIT_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitMessage"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SubmitMessage"}},
+            "application/xml": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "The payload's exact bytes; the envelope's fields in X-Hub-* "
+                    "headers (docs/api.md).",
+                }
+            },
+        },
     },
     "responses": {
         "422": {
@@ -300,7 +329,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     app.state.hub = hub
     app.state.callers = callers if callers is not None else hub.callers
     app.state.memory_budget = limit_requests(
-        app, int(settings.max_body_size), settings.effective_memory_budget
+        app, int(settings.max_body_size), settings.effective_memory_budget, document_body_limit(settings)
     )
     from lienthong.intake.documents import document_router  # official documents' states (edXML)
     from lienthong.intake.dossiers import dossier_router  # a dossier's trail, built on this module
@@ -320,31 +349,39 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         response_model=Accepted,
         tags=["intake"],
         openapi_extra=SUBMIT_OPENAPI,
-        responses={415: {"description": "The body is not sent as application/json."}},
+        responses={415: {"description": "The body is sent neither as application/json nor as XML."}},
     )
     def submit(
         caller: Submitter,
-        _json: JsonRequest,
-        body: Submission,
+        submission: Submission,
         request: Request,
         response: Response,
         hub: HubDep,
     ) -> Accepted:
-        """Accept a message. 202 means it is stored: it will be delivered, or shown as dead, never lost."""
+        """Accept a message. 202 means it is stored: it will be delivered, or shown as dead, never lost.
+
+        The body is a JSON envelope, or the payload itself as XML with the envelope's fields in
+        ``X-Hub-*`` headers (docs/api.md)."""
+        body = submission if isinstance(submission, SubmitMessage) else submission.metadata
         if body.sender != caller.agency:
             message = f"caller {caller.agency} may not send as {body.sender}"
             raise forbid(caller, "rest:submit", message, remote=remote_address(request))
-        payload = body.take_payload()
-        if len(payload) > int(settings.max_payload_size):
-            raise PayloadTooLargeError(
-                f"payload of {len(payload)} bytes exceeds {int(settings.max_payload_size)}"
-            )
+        limit = (
+            int(settings.max_payload_size)
+            if isinstance(submission, SubmitMessage)
+            else payload_limit(settings, body.kind.value)
+        )
+        content_type = submission.content_type
+        payload = submission.take_payload()
+        del submission  # a raw submission held the body; from here the payload is the one reference
+        if len(payload) > limit:
+            raise PayloadTooLargeError(f"payload of {len(payload)} bytes exceeds {limit}")
         envelope = new_envelope(
             kind=body.kind,
             sender=body.sender,
             sender_message_id=body.sender_message_id,
             payload=payload,
-            content_type=body.content_type,
+            content_type=content_type,
             recipient=body.recipient,
             procedure_code=body.procedure_code,
             dossier_code=body.dossier_code,

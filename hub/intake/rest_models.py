@@ -39,12 +39,12 @@ def _document_deprecated_sender_id(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [{"required": ["sender_message_id"]}, {"required": [DEPRECATED_SENDER_ID]}]
 
 
-class SubmitMessage(BaseModel):
-    """A message from a provincial system. ``sender_message_id`` is the sender's own id: resubmitting
-    the same id with the same content is safe and returns the first answer. The hub's id for the
-    message, answered as ``message_id``, is another id (docs/api.md)."""
+class MessageMetadata(BaseModel):
+    """What a provincial system says about a message, apart from its payload: the JSON envelope's
+    fields, or the ``X-Hub-*`` headers of a raw XML body (``raw_xml.py``). One model, so both ways in
+    are held to the same rules."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_deprecated_sender_id)
+    model_config = ConfigDict(extra="forbid")
 
     sender_message_id: str = Field(
         min_length=1, max_length=200, description="The sender's own id for this message."
@@ -62,6 +62,31 @@ class SubmitMessage(BaseModel):
     causation_id: uuid.UUID | None = None
     created_at: datetime | None = None
     headers: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode_text(cls, value: object) -> object:
+        """JSON can carry a lone surrogate (``"\\ud800"``), which is no Unicode text: no UTF-8 payload,
+        database column or log line can hold it, so it is refused here, where the field is named."""
+        texts = [value] if isinstance(value, str) else []
+        if isinstance(value, dict):
+            texts = [*value.keys(), *value.values()]
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                message = "text holds a lone surrogate (such as \\ud800), which UTF-8 cannot encode"
+                raise ValueError(message) from None
+        return value
+
+
+class SubmitMessage(MessageMetadata):
+    """A message from a provincial system. ``sender_message_id`` is the sender's own id: resubmitting
+    the same id with the same content is safe and returns the first answer. The hub's id for the
+    message, answered as ``message_id``, is another id (docs/api.md)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_deprecated_sender_id)
+
     content_type: str = Field(default="application/xml", max_length=200)
     payload: str | None = Field(default=None, description="Payload as text (sent as UTF-8).")
     payload_base64: str | None = Field(default=None, description="Payload as base64, for exact bytes.")
@@ -79,22 +104,6 @@ class SubmitMessage(BaseModel):
                 for key, value in data.items()
             }
         return data
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _unicode_text(cls, value: object) -> object:
-        """JSON can carry a lone surrogate (``"\\ud800"``), which is no Unicode text: no UTF-8 payload,
-        database column or log line can hold it, so it is refused here, where the field is named."""
-        texts = [value] if isinstance(value, str) else []
-        if isinstance(value, dict):
-            texts = [*value.keys(), *value.values()]
-        for text in texts:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                message = "text holds a lone surrogate (such as \\ud800), which UTF-8 cannot encode"
-                raise ValueError(message) from None
-        return value
 
     @model_validator(mode="after")
     def _one_payload(self) -> SubmitMessage:

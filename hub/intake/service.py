@@ -38,7 +38,7 @@ from lienthong.pipeline.prepare import Stages, payload_tree
 from lienthong.pipeline.route import Router
 from lienthong.store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
 from lienthong.trust.verify import XmlVerifier
-from lienthong.xml import parse_xml
+from lienthong.xml import DEFAULT_LIMITS, XmlLimits, parse_xml
 
 log = logging.getLogger("lienthong.intake")
 
@@ -65,8 +65,11 @@ class Intake:
         on_accepted: Callable[[], None] | None = None,
         verifier: XmlVerifier | None = None,
         text: TextIntake | None = None,
+        document_limits: XmlLimits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
+        #: How large an official document's XML may be (``api.max_document_size``; see limits_for).
+        self.document_limits = document_limits
         self.text = text if text is not None else TextIntake()
         self.router = router
         self.preparations = preparations
@@ -149,7 +152,7 @@ class Intake:
         (otherwise it follows the document id).
         """
         if tree is None and authenticated is None and envelope.is_xml:
-            tree = parse_xml(envelope.payload)
+            tree = parse_xml(envelope.payload, limits=self.limits_for(envelope))
         if authenticated is not None:
             tree = authenticated  # the caller has put its text in order (see normalise_xml)
         elif tree is not None:
@@ -176,6 +179,12 @@ class Intake:
         parsed = [tree] if tree is not None else []
         del tree, authenticated  # _prepare hands the tree on; a reference here would keep it
         return Routed(envelope, decision, self._prepare(envelope, parsed, decision))
+
+    def limits_for(self, envelope: Envelope) -> XmlLimits:
+        """The parser's bounds for this message's payload: an official document's may be large (its
+        attachments are base64 text nodes of tens of MB; the door let it in by ``api.max_document_size``),
+        every other kind keeps the common limits."""
+        return self.document_limits if envelope.kind is MessageKind.DOCUMENT else DEFAULT_LIMITS
 
     def normalise_xml(self, envelope: Envelope, acted: etree._Element, *, signed: bool) -> Envelope:
         """Put what the hub acts on in NFC, legacy fields converted (in place), and return the envelope
@@ -228,7 +237,7 @@ class Intake:
                 # Act on what the signature covered at intake, as intake did: checked again at the time
                 # of receipt, so an expired certificate does not strand a message accepted before.
                 try:
-                    stored = parse_xml(envelope.payload)
+                    stored = parse_xml(envelope.payload, limits=self.limits_for(envelope))
                     tree = self.authenticate(stored, envelope.sender, at=envelope.received_at)
                     self.text.xml(envelope.payload, tree, envelope.sender, signed=tree is not stored)
                 except (SignatureError, LegacyTextError) as exc:

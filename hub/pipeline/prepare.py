@@ -218,7 +218,10 @@ class Preparation:
             # Last, after the output schema accepted the document: the XSD describes the document
             # without its signature, and nothing may touch the bytes once they are signed.
             out = self.signer.sign(out)
-        payload = serialize(out)
+        # A translation or a signed copy is this call's own, dropped once written: its large texts
+        # (attachments) need not go back into it. The payload's own tree may serve other targets.
+        own = self.mapper is not None or self.signer is not None
+        payload = serialize(out, keep_tree=not own)
         return PreparedDelivery(
             target=self.target,
             payload=payload,

@@ -18,15 +18,19 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    LargeBinary,
     and_,
     bindparam,
+    case,
     create_engine,
     event,
     false,
     func,
     insert,
+    null,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +59,7 @@ from lienthong.store import (
     StateCounts,
     TrailEntry,
 )
+from lienthong.store._blobs import STREAMED, read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
 from lienthong.store.schema import (
     UtcDateTime,
@@ -203,26 +208,32 @@ class SqlStore:
                 reason=route.reason,
             )
         )
-        if prepared:
-            conn.execute(
-                insert(deliveries),
-                [
-                    {
-                        "message_id": message_id,
-                        "target": p.target,
-                        "operation": p.operation,
-                        "state": DeliveryState.QUEUED.value,
-                        "attempts": 0,
-                        "round_attempts": 0,
-                        "next_attempt_at": now,
-                        "payload": p.payload,
-                        "content_type": p.content_type,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for p in prepared
-                ],
-            )
+        rows = [
+            {
+                "message_id": message_id,
+                "target": p.target,
+                "operation": p.operation,
+                "state": DeliveryState.QUEUED.value,
+                "attempts": 0,
+                "round_attempts": 0,
+                "next_attempt_at": now,
+                "payload": p.payload,
+                "content_type": p.content_type,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for p in prepared
+        ]
+        # Large payloads one row at a time, their bytes streamed in (_blobs.py); the rest in one statement.
+        small = []
+        for p, row in zip(prepared, rows, strict=True):
+            if not streams(conn, p.payload):
+                small.append(row)
+                continue
+            result = conn.execute(insert(deliveries).values(**(row | {"payload": zeroblob(p.payload)})))
+            write_blob(conn, "deliveries", "payload", _rowid(result), p.payload)
+        if small:
+            conn.execute(insert(deliveries), small)
 
     def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
         fingerprint = envelope.fingerprint()
@@ -299,7 +310,8 @@ class SqlStore:
             and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
             and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
         )
-        query = select(deliveries).where(due).order_by(deliveries.c.next_attempt_at).limit(limit)
+        query = select(*_claimed_columns(self._is_postgres)).where(due)
+        query = query.order_by(deliveries.c.next_attempt_at).limit(limit)
         if exclude_targets:
             query = query.where(deliveries.c.target.not_in(list(exclude_targets)))
         if only_targets is not None:
@@ -342,7 +354,11 @@ class SqlStore:
                         attempt=row["attempts"] + 1,
                         round_attempt=row["round_attempts"] + 1,
                         first_attempt_at=round_started,
-                        payload=row["payload"],
+                        payload=(
+                            row["payload"]
+                            if row["payload"] is not None
+                            else read_blob(conn, "deliveries", "payload", row["id"])
+                        ),
                         content_type=row["content_type"],
                         envelope=headers[row["message_id"]],
                         worker=worker,
@@ -401,16 +417,30 @@ class SqlStore:
                 raise ClaimLostError(
                     f"delivery {claim.delivery_id} attempt {claim.attempt} is not held by {claim.worker}"
                 )
+            # A large request (an edXML document POSTed as it is stored) is streamed in (_blobs.py).
+            large = {
+                name: data
+                for name, data in (("request", outcome.request), ("response", outcome.response))
+                if data is not None and streams(conn, data)
+            }
             conn.execute(
                 _update_attempt(claim).values(
                     finished_at=now,
                     outcome=attempt_outcome.value,
                     error=error,
                     response_status=outcome.response_status,
-                    request=outcome.request,
-                    response=outcome.response,
+                    request=zeroblob(large["request"]) if "request" in large else outcome.request,
+                    response=zeroblob(large["response"]) if "response" in large else outcome.response,
                 )
             )
+            if large:
+                attempt_id = conn.execute(
+                    select(attempts.c.id).where(
+                        attempts.c.delivery_id == claim.delivery_id, attempts.c.number == claim.attempt
+                    )
+                ).scalar_one()
+                for name, data in large.items():
+                    write_blob(conn, "attempts", name, attempt_id, data)
 
     def release(self, claims: Sequence[Claim], reason: str) -> None:
         now = utcnow()
@@ -646,6 +676,23 @@ class SqlStore:
         ]
 
 
+def _claimed_columns(postgres: bool) -> list[Any]:
+    """A claim's columns. On SQLite a large payload is left out of the row (NULL) and read through
+    blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it."""
+    if postgres:
+        return list(deliveries.c)
+    payload = deliveries.c.payload
+    small = case((func.length(payload) < STREAMED, payload), else_=null())
+    others = [c for c in deliveries.c if c.name != "payload"]
+    return [*others, type_coerce(small, LargeBinary).label("payload")]
+
+
+def _rowid(result: Any) -> int:
+    rowid = result.lastrowid
+    assert isinstance(rowid, int), "SQLite gives the rowid of the row just inserted"
+    return rowid
+
+
 def _update_held(claim: Claim) -> Any:
     """An UPDATE of the claimed delivery that matches only while this worker still holds the claim."""
     return update(deliveries).where(
@@ -706,7 +753,12 @@ def _party_of(parties: Parties) -> Any:
 
 def _insert_message(conn: Connection, envelope: Envelope, fingerprint: str, now: datetime) -> None:
     """The message row, its document links and its idempotency key: one sender id, one message, for ever."""
-    conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
+    row = _message_row(envelope, fingerprint)
+    if streams(conn, envelope.payload):  # a large payload's bytes streamed in (_blobs.py)
+        result = conn.execute(insert(messages).values(**(row | {"payload": zeroblob(envelope.payload)})))
+        write_blob(conn, "messages", "payload", _rowid(result), envelope.payload)
+    else:
+        conn.execute(insert(messages).values(**row))
     links = document_links_of(envelope.headers, envelope.document_id)
     if links:
         conn.execute(

@@ -24,10 +24,11 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeVar
 
+from cryptography.hazmat.primitives.hashes import Hash
 from lxml import etree
-from signxml.algorithms import SignatureConstructionMethod, SignatureMethod
+from signxml.algorithms import SignatureConstructionMethod, SignatureMethod, digest_algorithm_implementations
 from signxml.exceptions import InvalidInput
 from signxml.signer import XMLSigner
 from signxml.xades.xades import XAdESSigner
@@ -37,7 +38,7 @@ from lienthong.config.models import Configuration, KeyReference, SigningPolicyCo
 from lienthong.errors import ConfigError, ConfigIssue, KeystoreError, SigningConfigError, SigningError
 from lienthong.trust._signature import reparse_parser
 from lienthong.trust.keys import Keystore, SigningKey
-from lienthong.xml import EDXML_NS, XMLDSIG_NS
+from lienthong.xml import EDXML_NS, XMLDSIG_NS, LargeTexts, escape_c14n_text
 
 __all__ = [
     "EXC_C14N",
@@ -73,7 +74,36 @@ class Signer(Protocol):
     def sign(self, root: etree._Element) -> etree._Element: ...
 
 
-class _ExcC14nXAdESSigner(XAdESSigner):
+_S = TypeVar("_S", bound=XMLSigner)
+
+
+class _LargeTextDigests:
+    """Digests over documents whose large texts were set apart (:class:`~lienthong.xml.LargeTexts`).
+
+    signxml copies the document it signs twice (serialised and parsed again) and canonicalises it into
+    one bytes object: seven times a document with 50 MB of attachments. So the hub hands it the
+    document with markers in place of its large texts, and the digest of a canonical form holding
+    markers is taken over the real text instead, escaped as C14N escapes text, a megabyte at a time.
+    The signature is the one signxml would have made over the whole document."""
+
+    hub_large_texts: LargeTexts | None = None
+
+    def _get_digest(self, data: bytes, algorithm: Any) -> bytes:
+        large = self.hub_large_texts
+        if large is None or not large.markers_in(data):
+            digest: bytes = super()._get_digest(data, algorithm)  # type: ignore[misc]
+            return digest
+        hasher = Hash(algorithm=digest_algorithm_implementations[algorithm]())  # as signxml digests
+        for piece in large.pieces(data, escape_c14n_text):
+            hasher.update(piece)
+        return hasher.finalize()
+
+
+class _HubXMLSigner(_LargeTextDigests, XMLSigner):
+    pass
+
+
+class _ExcC14nXAdESSigner(_LargeTextDigests, XAdESSigner):
     """XAdES whose extra references name the exclusive C14N they were digested with.
 
     signxml digests the SignedProperties and KeyInfo references with the signer's C14N but writes
@@ -114,28 +144,37 @@ class XmlSigner:
         # ever minted, so it is made per signature instead. Both are cheap: the key is not in them.
         self._local = threading.local()
 
-    def _signer(self) -> XMLSigner:
+    def _signer(self) -> _HubXMLSigner | _ExcC14nXAdESSigner:
         if self.policy == "xades-bes":
-            return _with_reparse_parser(_ExcC14nXAdESSigner(**self._settings))
-        signer: XMLSigner | None = getattr(self._local, "signer", None)
+            return _with_parser(_ExcC14nXAdESSigner(**self._settings))
+        signer: _HubXMLSigner | None = getattr(self._local, "signer", None)
         if signer is None:
-            signer = self._local.signer = _with_reparse_parser(
-                XMLSigner(method=SignatureConstructionMethod.enveloped, **self._settings)
+            signer = self._local.signer = _with_parser(
+                _HubXMLSigner(method=SignatureConstructionMethod.enveloped, **self._settings)
             )
         return signer
 
     def sign(self, root: etree._Element) -> etree._Element:
-        if self.policy == "edxml":
-            root = _with_edxml_placeholder(root)
+        # Large texts (attachments) are set apart while signxml copies and canonicalises the document,
+        # and digested from the one copy held here (_LargeTextDigests); the input is put back as it was.
+        large = LargeTexts.detach(root)
         signer = self._signer()
         try:
+            if self.policy == "edxml":
+                root = _with_edxml_placeholder(root)
+            signer.hub_large_texts = large if large else None
             # KeyInfo carries the X509 chain only: a KeyValue beside it would be a second,
             # unauthenticated statement of the key that verifiers must reconcile.
             signed: etree._Element = signer.sign(
                 root, key=self.key.private_key, cert=self._chain, always_add_key_value=False
             )
+            if large:
+                large.put_back_into(signed)
         except InvalidInput as exc:
             raise SigningError(f"cannot sign the document ({self.policy}): {exc}") from exc
+        finally:
+            signer.hub_large_texts = None
+            large.restore()
         return signed
 
     def check_validity(self, now: dt.datetime | None = None) -> None:
@@ -163,11 +202,13 @@ class XmlSigner:
         return f"XmlSigner({self.policy}, {self.algorithm}, key={self.key.id})"
 
 
-def _with_reparse_parser(signer: XMLSigner) -> XMLSigner:
-    """signxml re-parses the canonical bytes of the tree it signs; its default parser keeps libxml2's cap
-    of 10 MB on one text node, which an edXML attachment of some 7.5 MB (in base64) already exceeds. The
-    tree is the hub's own, parsed under the hub's limits, so the re-parse only needs the same refusals."""
-    signer._parser = reparse_parser()  # type: ignore[assignment]  # signxml types it as always None
+def _with_parser(signer: _S) -> _S:
+    """signxml serialises the document it is given and parses it again (it signs a copy), with a
+    parser of its own that keeps libxml2's cap of 10 MB on one text node: an edXML attachment over
+    7.5 MB (10 MB of base64) made signing fail. What it parses is the hub's own serialisation of a tree
+    the hub's hardened parser already accepted (or built): :func:`reparse_parser` lifts that cap and
+    keeps the refusals (entities unresolved, no DTD, the network closed)."""
+    signer._parser = reparse_parser()  # type: ignore[assignment]  # signxml's parser property reads it
     return signer
 
 

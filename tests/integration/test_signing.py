@@ -38,7 +38,7 @@ from lienthong.soap import HubHeader, build_envelope
 from lienthong.store import DeliveryState
 from lienthong.trust.keys import DevCa, Keystore, SigningKey, create_dev_ca
 from lienthong.trust.sign import EXC_C14N, Algorithm, XmlSigner, build_signer, check_signing
-from lienthong.xml import EDXML_NS, SOAP11_NS, XMLDSIG_NS, parse_xml
+from lienthong.xml import EDXML_NS, SOAP11_NS, XMLDSIG_NS, XmlLimits, parse_xml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVINCE = "000.00.00.H49"
@@ -549,3 +549,27 @@ def test_cli_dev_ca_then_sign(project: Path, shared_dir: Path, tmp_path: Path) -
     bad = run("verify", str(tampered), *trusting)
     assert bad.returncode == 1
     assert "digest-mismatch" in bad.stdout and "NOT VALID" in bad.stdout
+
+
+def test_an_edxml_document_with_an_attachment_over_10_mb_is_signed(keystore: Keystore, dev_ca: DevCa) -> None:
+    """signxml parses what it signs again; an attachment's base64 text node over libxml2's 10 MB cap
+    is signed all the same (issue 10: attachments up to 50 MB), and verifies."""
+    big = "QUJD" * 3_000_000  # 12 MB of base64 in one text node
+    data = (
+        f'<edXML:edXML xmlns:edXML="{EDXML_NS}"><edXML:edXMLEnvelope><edXML:edXMLHeader><edXML:MessageHeader>'
+        "<edXML:DocumentId>000.00.00.H49,2026/11/30,1/UBND</edXML:DocumentId></edXML:MessageHeader>"
+        "</edXML:edXMLHeader><edXML:edXMLBody/></edXML:edXMLEnvelope><AttachmentEncoded><Attachment>"
+        f"<edXML:ContentTransferEncoded>{big}</edXML:ContentTransferEncoded></Attachment></AttachmentEncoded>"
+        "</edXML:edXML>"
+    ).encode()
+    original = parse_xml(data, limits=XmlLimits.for_documents(20 * 1024 * 1024))
+    signed = serialise(XmlSigner("edxml", "rsa-sha256", keystore.current).sign(original))
+    huge = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    result = XMLVerifier().verify(
+        signed,
+        ca_pem_file=str(dev_ca.ca_certificate),
+        parser=huge,
+        expect_config=SignatureConfiguration(location=HEADER_PATH),
+    )
+    assert isinstance(result, VerifyResult)
+    assert big.encode() in signed

@@ -1248,3 +1248,33 @@ def test_a_recorded_exchange_keeps_the_operation_called(store: Store) -> None:
 
     (d,) = store.get_message(envelope.message_id).deliveries
     assert (d.target, d.operation) == ("business", "LayThongTinDoanhNghiep")
+
+
+def test_large_payloads_are_stored_claimed_and_recorded_byte_for_byte(store: Store) -> None:
+    """Payloads of a megabyte and more take another way into SQLite and out of it (blob I/O), beside
+    small ones in the same message: every byte comes back, in the right row."""
+    large = b"<edXML>" + bytes(range(256)) * 8192 + b"</edXML>"  # 2 MiB and a bit, every byte value
+    envelope = make_envelope(payload=large, kind=MessageKind.DOCUMENT)
+    deliveries_ = [
+        PreparedDelivery("axis", large[::-1], XML),
+        PreparedDelivery("qlvb", b"<small/>", XML),
+        PreparedDelivery("vpdk", large + b"<!-- other -->", XML),
+    ]
+    store.accept(envelope, routed("axis", "qlvb", "vpdk"), deliveries_)
+
+    claims = {c.target: c for c in store.claim_due("w1", 10, LEASE)}
+    assert {t: c.payload for t, c in claims.items()} == {p.target: p.payload for p in deliveries_}
+    answer = b'{"status":"OK"}' + b" " * (2 * 1024 * 1024)
+    store.record_outcome(claims["axis"], Delivered(response=answer, response_status=200, request=large[::-1]))
+    store.record_outcome(claims["qlvb"], Delivered(response=b"ok", response_status=200, request=b"<small/>"))
+
+    record = store.get_message(envelope.message_id)
+    assert record.envelope.payload == large
+    assert record.envelope.payload_sha256 == envelope.payload_sha256
+    by_target = {d.target: d for d in record.deliveries}
+    assert by_target["axis"].payload == large[::-1]
+    assert by_target["vpdk"].payload == large + b"<!-- other -->"
+    [attempt] = by_target["axis"].history
+    assert (attempt.request, attempt.response) == (large[::-1], answer)
+    [small] = by_target["qlvb"].history
+    assert (small.request, small.response) == (b"<small/>", b"ok")

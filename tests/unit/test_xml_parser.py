@@ -131,3 +131,84 @@ def test_serialize_writes_the_bytes_tostring_writes(data: bytes, with_tail: bool
     for element in root.iter("*"):
         expected = etree.tostring(element, xml_declaration=True, encoding="UTF-8", with_tail=with_tail)
         assert serialize(element, with_tail=with_tail) == expected
+
+
+# ---------------------------------------------------------------- large documents (huge text nodes)
+
+DOCUMENT_LIMITS = XmlLimits.for_documents(80 * 1024 * 1024)
+
+
+def _document_with_text(size: int) -> bytes:
+    return (
+        b'<edXML xmlns="urn:x"><ContentTransferEncoded>'
+        + b"QUJD" * (size // 4)
+        + b"</ContentTransferEncoded></edXML>"
+    )
+
+
+def test_a_text_node_over_10_mb_needs_the_document_limits() -> None:
+    data = _document_with_text(12_000_000)
+    # The common limits refuse it twice over: by size, and (with room for the bytes) by libxml2's text cap.
+    with pytest.raises(XmlRefusedError, match="exceeds the limit"):
+        parse_xml(data)
+    with pytest.raises(XmlRefusedError, match="not well-formed"):
+        parse_xml(data, limits=XmlLimits(max_bytes=20_000_000))
+    root = parse_xml(data, limits=DOCUMENT_LIMITS)
+    assert len(root[0].text or "") == 12_000_000
+
+
+def test_document_limits_only_lift_the_text_cap_when_they_are_larger() -> None:
+    assert DOCUMENT_LIMITS.huge_text and DOCUMENT_LIMITS.max_bytes == 80 * 1024 * 1024
+    assert XmlLimits.for_documents(0) == XmlLimits()
+    assert XmlLimits.for_documents(1024) == XmlLimits()
+    with pytest.raises(XmlRefusedError, match="exceeds the limit"):
+        parse_xml(_document_with_text(1000), limits=XmlLimits(max_bytes=100))
+
+
+@pytest.mark.parametrize("path", attack_files(), ids=lambda p: p.name)
+def test_attack_payloads_are_still_refused_with_document_limits(path: Path) -> None:
+    data = path.read_bytes()
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        with pytest.raises(XmlRefusedError, match="DOCTYPE"):
+            parse_xml(data, limits=DOCUMENT_LIMITS)
+    else:
+        assert parse_xml(data, limits=DOCUMENT_LIMITS) is not None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"<a><?php system('x') ?></a>", "processing instructions"),
+        (b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></a>', "XInclude"),
+        (b"<a>" * 300 + b"</a>" * 300, "deeper"),
+        (b"<a>" * 3000 + b"</a>" * 3000, "deeper|not well-formed"),
+        (
+            b"<!--"
+            + b"x" * 70_000
+            + b'--><!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/hostname"> %p;]><r/>',
+            "external",
+        ),
+        (b'<a p="' + b"x" * (2 * 1024 * 1024) + b'"/>', "attribute value"),
+    ],
+    ids=["pi", "xinclude", "depth", "deep-beyond-libxml2", "pe-after-64k", "attribute"],
+)
+def test_document_limits_keep_every_other_refusal(data: bytes, reason: str) -> None:
+    with pytest.raises(XmlRefusedError, match=reason):
+        parse_xml(data, limits=DOCUMENT_LIMITS)
+
+
+def test_serialize_writes_large_texts_as_tostring_does() -> None:
+    """Texts of a megabyte or more are written by serialize itself: the same bytes, and the tree after
+    as before (other targets of the same message still read it)."""
+    big = "QUJD" * 300_000 + "a&b<c>d\re ạ Đ ]]>" + "x" * 200_000
+    root = etree.Element("{urn:e}Doc", nsmap={"e": "urn:e", None: "urn:d"})  # type: ignore[dict-item]
+    first = etree.SubElement(root, "{urn:e}A", n="1")
+    first.text, first.tail = big, big
+    etree.SubElement(root, "{urn:d}B").text = "small & text"
+    etree.SubElement(root, "{urn:d}C").append(etree.Comment(" note "))
+    etree.SubElement(root, "{urn:d}D").text = big[::-1]
+    before = etree.tostring(root)
+    for element, with_tail in ((root, True), (root[0], True), (root[0], False), (root[-1], True)):
+        expected = etree.tostring(element, xml_declaration=True, encoding="UTF-8", with_tail=with_tail)
+        assert serialize(element, with_tail=with_tail) == expected
+    assert etree.tostring(root) == before
