@@ -24,6 +24,11 @@ from lienthong.edxml.model import Attachment, EdxmlMessage, Organ
 from lienthong.edxml.names import BUSINESS_DOC_TYPES, STATUS_CODES
 from lienthong.edxml.read import parse_edxml, read_edxml
 from lienthong.errors import EdxmlError
+from lienthong.xml import XmlLimits
+
+#: The largest file inspected: the default api.max_document_size (72 MiB, room for 50 MiB of
+#: attachments in base64). The command needs no configuration, so it does not read the setting.
+INSPECT_MAX_BYTES: Final = 72 * 1024 * 1024
 
 __all__ = ["FORMAT", "Inspection", "Related", "human_size", "inspect_file", "render_json", "render_text"]
 
@@ -81,7 +86,9 @@ def inspect_file(path: Path) -> Inspection:
     """Read ``path`` as intake would; a refusal is part of the answer, not an exception."""
     data = path.read_bytes()
     try:
-        root = parse_edxml(data, source=path.name)
+        # As the hub takes an official document as raw XML: up to api.max_document_size by default,
+        # base64 attachments in text nodes beyond libxml2's usual 10 MB cap.
+        root = parse_edxml(data, source=path.name, limits=XmlLimits.for_documents(INSPECT_MAX_BYTES))
         message = read_edxml(root, source=path.name)
     except EdxmlError as exc:
         return Inspection(file=str(path), error=exc)

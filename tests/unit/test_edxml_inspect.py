@@ -135,3 +135,28 @@ def test_every_json_key_and_every_quirk_code_is_documented() -> None:
     assert {"element-order", "certificate-unreadable", "status-under-message-header"} <= emitted
     undocumented = {code for code in emitted if f"`{code}`" not in docs}
     assert not undocumented
+
+
+def test_a_document_with_an_attachment_beyond_libxml2s_text_cap_is_inspected(tmp_path: Path) -> None:
+    """An attachment of 12 MB is 16 MB of base64 in one text node, over libxml2's usual 10 MB cap:
+    inspect reads it as intake takes an official document, not refused as too large."""
+    from lienthong.edxml.build import build_document
+    from lienthong.edxml.model import Organ
+    from lienthong.xml import serialize
+
+    content = b"%PDF-1.7\n" + bytes(12 * 1024 * 1024)
+    root = build_document(
+        sender=Organ("000.00.00.H49", name="UBND tỉnh Quảng Ninh"),
+        recipients=[Organ("000.00.00.G06", name="Bộ Tài chính")],
+        code_number="12",
+        code_notation="UBND-VP",
+        subject="Báo cáo kèm phụ lục lớn",
+        attachments=[("phu-luc.pdf", "application/pdf", content)],
+    )
+    path = tmp_path / "large.edxml"
+    path.write_bytes(serialize(root))
+    inspection = inspect_file(path)
+    assert inspection.error is None
+    assert inspection.message is not None
+    [attachment] = inspection.message.attachments
+    assert attachment.size == len(content)
