@@ -89,14 +89,18 @@ def dossier_body(
 
 
 def demo_callers(callers: list[Caller], keys: Mapping[str, str]) -> list[Caller]:
-    """The configured callers, where each agency in ``keys`` (agency → API key) also has that key; an
-    agency with no caller gets one (the one-stop system: submit and read; a ministry: its SOAP door)."""
-    out = [
-        c.model_copy(update={"api_key_sha256": [*c.api_key_sha256, api_key_digest(keys[c.agency])]})
-        if c.agency in keys
-        else c
-        for c in callers
-    ]
+    """The configured callers, where the first caller of each agency in ``keys`` (agency → API key) also
+    has that key (a key names one caller: the province's one-stop system, not also its document system);
+    an agency with no caller gets one (the one-stop system: submit and read; a ministry: its SOAP door)."""
+    out = []
+    keyed: set[str] = set()
+    for caller in callers:
+        if caller.agency in keys and caller.agency not in keyed:
+            keyed.add(caller.agency)
+            digest = api_key_digest(keys[caller.agency])
+            out.append(caller.model_copy(update={"api_key_sha256": [*caller.api_key_sha256, digest]}))
+        else:
+            out.append(caller)
     known = {c.agency for c in callers}
     for agency, key in keys.items():
         if agency not in known:
@@ -258,8 +262,8 @@ class DemoStage:
         simulators: dict[str, Simulated] = {}
         try:
             for name, adapter in sorted(config.adapters.items()):
-                if adapter.simulator is None:
-                    continue
+                if adapter.simulator is None or adapter.simulator.is_edxml:
+                    continue  # the edXML systems (vpcp, qlvb) are not part of the demo's workflows yet
                 environ = demo_secrets(adapter)
                 if (env := adapter.simulator.api_key_env) is not None:
                     environ[env] = keys.setdefault(adapter.agency, secrets.token_urlsafe(32))
