@@ -141,10 +141,12 @@ class DocumentAxisSection:
         mark = ["[green]✓[/]" if ok else "[red]✗[/]" for ok in went]
         to_qlvb = sum(e.envelope.kind is MessageKind.STATUS and all_delivered(e) for e in sent)
         withdrawn = sum(s.state == "revoked" for s in parts[2].states)
+        signing = stage.ca is not None  # --no-sign: nothing signed, nothing required to be
+        sent_how, received_how = ("signed and sent", "verified") if signing else ("sent unsigned", "received")
         console.print(
-            f"{mark[0]} 1. signed and sent to {len(ministries)} ministries, answered 01 → 03 → 05 → 06 by "
+            f"{mark[0]} 1. {sent_how} to {len(ministries)} ministries, answered 01 → 03 → 05 → 06 by "
             f"each: {to_qlvb} answers delivered to QLVB\n"
-            f"{mark[1]} 2. a ministry's document verified, answered 01 by the hub, delivered to QLVB, "
+            f"{mark[1]} 2. a ministry's document {received_how}, answered 01 by the hub, delivered to QLVB, "
             f"confirmed {confirmed or 'pending'} on the axis; QLVB's 03 → 05 → 06 back to the ministry\n"
             f"{mark[2]} 3. revocation agreed (15): revoked with {withdrawn}/{len(ministries)} ministries "
             "(the revocation carries its document's DocumentId, as the vendor SDK writes one, so that the "
