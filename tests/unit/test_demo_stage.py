@@ -63,12 +63,15 @@ def test_signing_for_the_demo_signs_the_axis_documents_and_requires_the_ministri
 ) -> None:
     config = load_configuration(ROOT / "config", environ={})
     ca_pem = tmp_path / "ca.pem"
-    ca = DevCa(
-        tmp_path,
-        ca_pem,
-        tmp_path / "ca.key",
-        *(tmp_path / n for n in ("h.pem", "h.key", "e.pem", "e.key")),
-        {},
+    ca = DevCa(  # where 'hub keys dev-ca' would put them: demo_signing only names the files
+        directory=tmp_path,
+        ca_certificate=ca_pem,
+        ca_key=tmp_path / "ca.key",
+        hub_certificate=tmp_path / "hub.pem",
+        hub_key=tmp_path / "hub.key",
+        hub_ec_certificate=tmp_path / "hub-ec.pem",
+        hub_ec_key=tmp_path / "hub-ec.key",
+        agencies={},
     )
 
     signed = demo_signing(config, ca)
