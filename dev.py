@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up the project's virtual environment when needed, then run one task in it.
 
-    python3 dev.py demo [--keep-running]   # the hub and a simulated ministry, on SQLite
+    python3 dev.py demo [--keep-running]   # the hub and the simulated ministries, on SQLite
     python3 dev.py test [pytest args]      # lint, type-check and the whole test suite
     python3 dev.py check                   # lint and type-check (the package and the tests) only
     python3 dev.py bench [e2e|...]         # benchmarks under bench/

@@ -527,11 +527,12 @@ def demo(
         bool,
         typer.Option(
             "--sign/--no-sign",
-            help="Sign what the land adapter sends, with development keys made for the demo.",
+            help="Sign what the land and axis adapters send, and require the simulated ministries' "
+            "signatures, with development keys made for the demo.",
         ),
     ] = True,
 ) -> None:
-    """Run the hub and a simulated land registry on loopback and watch dossiers flow through."""
+    """Run the hub and the simulated ministries on loopback and watch dossiers and documents flow."""
     from lienthong.devtools.demo import run_demo
 
     with _errors():

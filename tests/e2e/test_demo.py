@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
+#: What a ministry answers a new document with, as the demo's table names each status.
+STEPS = [("01", "arrived"), ("03", "accepted"), ("05", "processing"), ("06", "done")]
+
 
 @pytest.mark.slow
-def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflow(
+def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflow_and_document(
     hub_cli: Callable[..., subprocess.CompletedProcess[str]], shipped_project: Any
 ) -> None:
     # Run from a checkout of its own (config/ copied, schemas and mappings linked): var/demo/ lands there.
@@ -28,6 +31,7 @@ def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflo
     outage, land_tax = out.split("Land ↔ tax", 1)
     land_tax, justice = land_tax.split("Civil status", 1)
     justice, business = justice.split("Business lookup", 1)
+    business, documents = business.split("Văn bản điện tử qua trục liên thông (edXML)", 1)
 
     # The bulk part: every dossier through the registry's outage, the refusals, the signatures.
     assert "6 dossiers accepted (HTTP 202) while the registry is down" in outage
@@ -96,4 +100,52 @@ def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflo
     assert re.search(r"5700100256\s+200\s+CÔNG TY CỔ PHẦN", business), business
     assert re.search(r"5700100257\s+422\s+'5700100257' has a\s.*\s0\s", business), business
     assert re.search(r"5700100256-001\s+503\s+business did not", business), business
-    assert "all parts went through" in business
+
+    _documents_went_through(documents)
+    assert "all parts went through" in documents
+
+
+def _documents_went_through(documents: str) -> None:
+    """Official documents through the national axis: each part's rows, in order, its states and verdict."""
+    parts = re.split(r"^\s+([123]\. [^\n]*?)\s*$", documents, flags=re.MULTILINE)[1:]
+    headings, tables = parts[0::2], [re.split(r"\n[ \t]*\n", t.strip("\n"))[0] for t in parts[1::2]]
+    assert [re.sub(r"\s+", " ", h) for h in headings] == [
+        "1. QLVB → ministries 125/UBND-VP",
+        "2. ministry → QLVB 15/BTC-NSNN",
+        "3. QLVB revokes 125/UBND-VP",
+    ], documents
+    rows = [
+        [re.split(r"\s{2,}", line.strip())[:3] for line in t.splitlines() if line.strip()] for t in tables
+    ]
+    sent, received, revoked = rows
+    done = "delivered, 1 try"
+    ministries = ["Bộ Nội vụ", "Bộ Tài chính"]
+    assert sent[:2] == [["document 125/UBND-VP", "qlvb", "routed"], ["→ sendEdoc", "vpcp", done]], tables[0]
+    answers = sorted((r[0], r[1]) for r in sent if re.match(r"0\d ", r[0]))
+    assert answers == sorted((f"{c} {n}", m) for c, n in STEPS for m in ministries), tables[0]
+    assert [r[1:] for r in sent if r[0] == "→ sendEdoc"][1:] == [["qlvb", done]] * 8, tables[0]
+    assert sorted(r[1:] for r in sent if r[0].startswith("⇒")) == [["hub", "done (06)"]] * 2
+    assert received == [
+        ["document 15/BTC-NSNN", "Bộ Tài chính", "routed"],
+        ["→ sendEdoc", "qlvb", done],
+        ["01 arrived", "hub", "routed"],
+        ["→ sendEdoc", "vpcp", done],
+        *[
+            row
+            for c, n in STEPS[1:]
+            for row in ([f"{c} {n}", "qlvb", "routed"], ["→ sendEdoc", "vpcp", done])
+        ],
+        ["axis: the document confirmed", "vpcp", "done"],
+        ["⇒ state with QLVB", "hub", "done (06)"],
+    ], tables[1]
+    assert revoked[:2] == [["revocation of 125/UBND-VP", "qlvb", "routed"], ["→ sendEdoc", "vpcp", done]]
+    assert sorted(r[1] for r in revoked if r[0] == "15 change agreed") == ministries, tables[2]
+    assert [r[1:] for r in revoked if r[0].startswith("⇒")] == [["hub", "revoked (15)"]] * 2, tables[2]
+    verdict = re.sub(r"\s+", " ", documents)
+    assert "✓ 1. signed and sent to 2 ministries, answered 01 → 03 → 05 → 06 by each: 8 answers" in verdict
+    assert (
+        "✓ 2. a ministry's document verified, answered 01 by the hub, delivered to QLVB, confirmed done"
+        in verdict
+    )
+    assert "✓ 3. revocation agreed (15): revoked with 2/2 ministries" in verdict
+    assert "✓ 6/6 edXML messages the hub sent the axis carry an XML signature that verifies" in verdict

@@ -48,16 +48,15 @@ def _verified(payloads: list[bytes], ca: DevCa) -> int:
     return count
 
 
-def signature_check(payloads: list[bytes], ca: DevCa) -> tuple[bool, str]:
-    """The demo's verdict on what it sent, and the line that says it. A tick means every payload was
-    checked and verified: nothing checked (0/0) is a failure, never a pass."""
+def signature_check(payloads: list[bytes], ca: DevCa, what: str = "payloads sent") -> tuple[bool, str]:
+    """The demo's verdict on what it sent, and the line that says it (``what`` names the payloads). A
+    tick means every payload was checked and verified: nothing checked (0/0) is a failure, never a pass."""
     verified = _verified(payloads, ca)
     ok = 0 < verified == len(payloads)
     mark = "[green]✓[/]" if ok else "[red]✗[/]"
     return (
         ok,
-        f"{mark} {verified}/{len(payloads)} payloads sent carry an XML signature that verifies "
-        "against the demo CA",
+        f"{mark} {verified}/{len(payloads)} {what} carry an XML signature that verifies against the demo CA",
     )
 
 

@@ -6,7 +6,10 @@ configuration and changes only what a one-minute run needs: a fresh SQLite file,
 at its simulator, retry and circuit-breaker timings short enough for an outage to pass in seconds, and
 API keys made for this run only — the one-stop system's, and one per simulator that calls the hub back
 (its ``api_key_env``), the same key given to the simulator and added to the hub's caller for its agency.
-The hub's socket is bound first, so the simulators know where to call before the hub exists.
+The hub's socket is bound first, so the simulators know where to call before the hub exists; with
+``--sign`` the development CA is made before any simulator starts, so the ministries behind the
+national axis sign their first status package with their own keys (:mod:`.edxml_stage` starts the
+edXML simulators, which are an engine of their own).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import base64
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +37,13 @@ from lienthong.config.models import (
     SigningPolicyConfig,
 )
 from lienthong.devtools.background import BackgroundServer, bound_socket
-from lienthong.devtools.simulator import SimulatorSpec, create_simulator_app, simulator_spec
+from lienthong.devtools.demo.edxml_stage import (
+    DEMO_RECEIVE_INTERVAL,
+    axis_ministries,
+    edxml_signing,
+    start_edxml_simulator,
+)
+from lienthong.devtools.simulator import create_simulator_app, simulator_spec
 from lienthong.intake.callers import API_KEY_HEADER, api_key_digest
 from lienthong.intake.rest import create_app
 from lienthong.trust.keys import DevCa, create_dev_ca
@@ -89,18 +98,17 @@ def dossier_body(
 
 
 def demo_callers(callers: list[Caller], keys: Mapping[str, str]) -> list[Caller]:
-    """The configured callers, where the first caller of each agency in ``keys`` (agency → API key) also
-    has that key (a key names one caller: the province's one-stop system, not also its document system);
-    an agency with no caller gets one (the one-stop system: submit and read; a ministry: its SOAP door)."""
-    out = []
-    keyed: set[str] = set()
-    for caller in callers:
-        if caller.agency in keys and caller.agency not in keyed:
-            keyed.add(caller.agency)
-            digest = api_key_digest(keys[caller.agency])
-            out.append(caller.model_copy(update={"api_key_sha256": [*caller.api_key_sha256, digest]}))
-        else:
-            out.append(caller)
+    """The configured callers, where the first caller of each agency in ``keys`` (agency → API key)
+    also has that key — one key is one caller: the province's one-stop system comes first, and its
+    document system (QLVB) keeps a key of its own; an agency with no caller gets one (the one-stop
+    system: submit and read; a ministry: its SOAP door)."""
+    first = {c.agency: c for c in reversed(callers)}
+    out = [
+        c.model_copy(update={"api_key_sha256": [*c.api_key_sha256, api_key_digest(keys[c.agency])]})
+        if c.agency in keys and first[c.agency] is c
+        else c
+        for c in callers
+    ]
     known = {c.agency for c in callers}
     for agency, key in keys.items():
         if agency not in known:
@@ -153,12 +161,16 @@ def _at_simulator(adapter: AdapterConfig, base: str) -> AdapterConfig:
         )
         for name, poll in adapter.polling.items()
     }
+    receiving = adapter.receiving
+    if receiving is not None:
+        receiving = receiving.model_copy(update={"interval": DEMO_RECEIVE_INTERVAL})
     return adapter.model_copy(
         update={
             "endpoint": _moved(adapter.endpoint, base),
             "options": _moved_urls(adapter.options, base),
             "operations": operations,
             "polling": polling,
+            "receiving": receiving,
             "retry": DEMO_RETRY,
             "circuit_breaker": DEMO_BREAKER,
         }
@@ -186,20 +198,28 @@ def demo_configuration(
     return config.model_copy(update={"hub": hub, "adapters": adapters})
 
 
-def demo_signing(config: Configuration, keys_dir: Path) -> tuple[Configuration, DevCa]:
-    """The configuration with development keys made in ``keys_dir`` (``hub keys dev-ca``) and the land
-    adapter signing what it sends (xmldsig, RSA-SHA256 with the first key)."""
+def demo_ca(config: Configuration, keys_dir: Path) -> DevCa:
+    """Development keys made in ``keys_dir`` (``hub keys dev-ca``): the hub's, the land registry's and
+    one per ministry the axis simulator plays (``<keys_dir>/agencies/<code>.key``)."""
     land = config.adapters[SIGNED_ADAPTER]
-    ca = create_dev_ca(
+    return create_dev_ca(
         keys_dir,
         config.hub.hub.agency,
-        {land.agency: "Văn phòng đăng ký đất đai"},
+        {land.agency: "Văn phòng đăng ký đất đai", **axis_ministries(config)},
         hub_name=config.hub.hub.name,
     )
+
+
+def demo_signing(config: Configuration, ca: DevCa) -> Configuration:
+    """The configuration signing with the development keys of ``ca`` (the first, RSA-SHA256): the land
+    adapter what it sends (xmldsig), the axis adapter the province's documents (edxml), and the
+    ministries' documents and status packages required to be signed under that CA."""
+    land = config.adapters[SIGNED_ADAPTER]
     keys = config.hub.keys.model_copy(update={"signing": ca.key_references()})
     land = land.model_copy(update={"signing": SigningPolicyConfig(policy="xmldsig")})
     hub = config.hub.model_copy(update={"keys": keys})
-    return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, SIGNED_ADAPTER: land}}), ca
+    signed = config.model_copy(update={"hub": hub, "adapters": {**config.adapters, SIGNED_ADAPTER: land}})
+    return edxml_signing(signed, ca.ca_certificate, axis_ministries(config))
 
 
 def demo_secrets(adapter: AdapterConfig) -> dict[str, str]:
@@ -222,17 +242,37 @@ def demo_secrets(adapter: AdapterConfig) -> dict[str, str]:
 
 @dataclass
 class Simulated:
-    """A ministry simulator of the stage, and a client on its control API (``/_sim/``)."""
+    """A simulator of the stage (a ministry's services, the national axis, QLVB), and a client on
+    its control API (``/_sim/``)."""
 
     adapter: str
-    spec: SimulatorSpec
-    server: BackgroundServer
+    #: ``http://127.0.0.1:<port>``: its control API, and where the adapter's endpoints are moved.
+    base_url: str
+    #: Its first service's endpoint (the axis: the protocol's base), as the adapter is configured.
+    url: str
     control: httpx.Client
+    stop: Callable[[], None]
 
-    @property
-    def url(self) -> str:
-        """Its first service's endpoint, as the adapter is configured with it."""
-        return self.server.url + self.spec.path
+
+def _start_simulator(
+    config: Configuration, name: str, *, hub_url: str, keys: dict[str, str], ca: DevCa | None
+) -> Simulated:
+    """The adapter's simulator on a free loopback port; a simulator that calls the hub back gets its
+    agency's key of this run (``keys``, added to as needed)."""
+    adapter = config.adapters[name]
+    assert adapter.simulator is not None
+    if adapter.simulator.is_edxml:
+        keys_dir = ca.directory / "agencies" if ca is not None else None
+        edxml = start_edxml_simulator(config, name, hub_url=hub_url, keys_dir=keys_dir)
+        control = httpx.Client(base_url=edxml.base_url, timeout=10)
+        return Simulated(name, edxml.base_url, edxml.url, control, edxml.stop)
+    environ = demo_secrets(adapter)
+    if (env := adapter.simulator.api_key_env) is not None:
+        environ[env] = keys.setdefault(adapter.agency, secrets.token_urlsafe(32))
+    spec = simulator_spec(config, name, store=":memory:", hub_url=hub_url, environ=environ)
+    server = BackgroundServer(create_simulator_app(spec)).start()
+    control = httpx.Client(base_url=server.url, timeout=10)
+    return Simulated(name, server.url, server.url + spec.path, control, server.stop)
 
 
 @dataclass
@@ -251,43 +291,39 @@ class DemoStage:
     @classmethod
     def start(cls, root: Path, *, sign: bool, faults: Mapping[str, Mapping[str, object]] = {}) -> DemoStage:
         """Start every simulator the configuration declares (with ``faults``, by adapter, set before
-        the hub can call it), then the hub. Keys and database are this run's, under var/demo/."""
+        the hub can call it), then the hub. Keys and database are this run's, under var/demo/; with
+        ``sign``, the development CA is made first, so that the simulated ministries sign with it."""
         config = load_configuration(root / "config")
         workdir = root / "var" / "demo"
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
+        ca = demo_ca(config, workdir / "keys") if sign else None  # before the ministries start
         sock = bound_socket()
         hub_url = "http://{}:{}".format(*sock.getsockname()[:2])
         keys = {PROVINCE: secrets.token_urlsafe(32)}
         simulators: dict[str, Simulated] = {}
         try:
             for name, adapter in sorted(config.adapters.items()):
-                if adapter.simulator is None or adapter.simulator.is_edxml:
-                    continue  # the edXML systems (vpcp, qlvb) are not part of the demo's workflows yet
-                environ = demo_secrets(adapter)
-                if (env := adapter.simulator.api_key_env) is not None:
-                    environ[env] = keys.setdefault(adapter.agency, secrets.token_urlsafe(32))
-                spec = simulator_spec(config, name, store=":memory:", hub_url=hub_url, environ=environ)
-                server = BackgroundServer(create_simulator_app(spec)).start()
-                control = httpx.Client(base_url=server.url, timeout=10)
-                simulators[name] = Simulated(name, spec, server, control)
+                if adapter.simulator is None:
+                    continue
+                simulated = _start_simulator(config, name, hub_url=hub_url, keys=keys, ca=ca)
+                simulators[name] = simulated
                 if name in faults:
-                    control.put("/_sim/faults", json=dict(faults[name])).raise_for_status()
+                    simulated.control.put("/_sim/faults", json=dict(faults[name])).raise_for_status()
             demo = demo_configuration(
                 config,
                 database=workdir / "hub.db",
-                simulators={name: s.server.url for name, s in simulators.items()},
+                simulators={name: s.base_url for name, s in simulators.items()},
                 keys=keys,
             )
-            ca = None
-            if sign:
-                demo, ca = demo_signing(demo, workdir / "keys")
+            if ca is not None:
+                demo = demo_signing(demo, ca)
             hub = build_hub(demo)
             server = BackgroundServer(create_app(hub), sock=sock).start()
         except BaseException:
             for simulated in simulators.values():
                 simulated.control.close()
-                simulated.server.stop()
+                simulated.stop()
             sock.close()
             raise
         api = httpx.Client(base_url=server.url, timeout=30, headers={API_KEY_HEADER: keys[PROVINCE]})
@@ -299,4 +335,4 @@ class DemoStage:
         self.hub.store.close()
         for simulated in self.simulators.values():
             simulated.control.close()
-            simulated.server.stop()
+            simulated.stop()

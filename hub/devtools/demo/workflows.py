@@ -49,6 +49,7 @@ class WorkflowSection(Protocol):
 def workflow_sections(samples: Sequence[SampleDossier]) -> list[WorkflowSection]:
     """The demo's workflows, in order; ``samples`` are dossiers no other part of the demo sends."""
     from lienthong.devtools.demo.business import BusinessLookupSection
+    from lienthong.devtools.demo.documents import DocumentAxisSection
     from lienthong.devtools.demo.justice import CivilStatusSection, CriminalRecordSection
     from lienthong.devtools.demo.landtax import LandTaxSection
 
@@ -57,6 +58,7 @@ def workflow_sections(samples: Sequence[SampleDossier]) -> list[WorkflowSection]
         CivilStatusSection(),
         CriminalRecordSection(),
         BusinessLookupSection(),
+        DocumentAxisSection(),
     ]
 
 
