@@ -694,7 +694,7 @@ def documents_show(
     about it, in time order (read from the database); exit 1 when there is none."""
     from lienthong.compose import open_store
     from lienthong.document_table import document_tables
-    from lienthong.documents import document_report
+    from lienthong.documents import document_report, document_trail
     from lienthong.intake.document_models import checked_document_id, document_view
 
     with _errors():
@@ -702,7 +702,7 @@ def documents_show(
         checked = checked_document_id(document_id)
         store = open_store(cfg)
         try:
-            entries = store.document_trail(checked)
+            entries = document_trail(store, checked)
         finally:
             store.close()
     if not entries:

@@ -14,7 +14,10 @@ itself: with every recipient). Progress never goes
 back: a late 01 after 05 is history, not state. A revocation, update or replacement (BussinessDocType
 1, 2, 3) puts the agencies it concerns in ``revocation-pending`` / ``update-pending`` /
 ``replacement-pending``, until that agency answers 15 (``revoked`` / ``updated`` / ``replaced``) or 16
-(change refused: the state before the change, code 16).
+(change refused: the state before the change, code 16). That 15 or 16 names the document it answers
+(``ResponseFor/DocumentId``): either the changed document or — as the vendor SDK's samples and the
+axis's ministries write it — the revocation, update or replacement itself; :func:`document_trail`
+brings the latter into the changed document's trail.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datetime import datetime
 
 from lienthong.edxml import headers as h
 from lienthong.envelope import EnvelopeHeader, MessageKind
-from lienthong.store import DeliveryState, RouteStatus, TrailEntry
+from lienthong.store import DeliveryState, Parties, RouteStatus, Store, TrailEntry
 
 __all__ = [
     "AgencyState",
@@ -34,6 +37,7 @@ __all__ = [
     "DocumentSummary",
     "Related",
     "document_report",
+    "document_trail",
     "fold_states",
 ]
 
@@ -160,10 +164,42 @@ def _delivery_state(entry: TrailEntry) -> tuple[str, datetime]:
     return "queued", entry.envelope.received_at
 
 
+def _change_ids(document_id: str, entries: Sequence[TrailEntry]) -> set[str]:
+    """The own DocumentIds of the revocations, updates and replacements of the document in its trail."""
+    found: set[str] = set()
+    for entry in entries:
+        own = entry.envelope.headers.get(h.DOCUMENT_ID)
+        if own and own != document_id and _change_of(entry.envelope, document_id) is not None:
+            found.add(own)
+    return found
+
+
+def document_trail(store: Store, document_id: str, parties: Parties | None = None) -> list[TrailEntry]:
+    """The document's trail (``Store.document_trail``) with the status packages that answer its changes.
+
+    A ministry answers a revocation, update or replacement as it answers any document it received: its
+    15 or 16 names that change document (``ResponseFor/DocumentId``: the revocation's own DocumentId,
+    as the vendor SDK's samples and the axis's ministries do), so the store files it under the change.
+    It still settles the changed document, so it belongs in that document's trail too (oldest first)."""
+    entries = store.document_trail(document_id, parties)
+    seen = {entry.envelope.message_id for entry in entries}
+    answers: list[TrailEntry] = []
+    for change_id in sorted(_change_ids(document_id, entries)):
+        for entry in store.document_trail(change_id, parties):
+            env = entry.envelope
+            if env.kind is MessageKind.STATUS and env.message_id not in seen:
+                seen.add(env.message_id)
+                answers.append(entry)
+    if not answers:
+        return entries
+    return sorted([*entries, *answers], key=lambda e: (e.envelope.received_at, str(e.envelope.message_id)))
+
+
 def fold_states(document_id: str, entries: Sequence[TrailEntry]) -> tuple[AgencyState, ...]:
     """Each agency's state of the document, from its trail (oldest first), by agency code."""
     agencies: dict[str, _Agency] = {}
     issuer: str | None = None
+    change_ids = _change_ids(document_id, entries)
     for entry in entries:
         env = entry.envelope
         change = _change_of(env, document_id)
@@ -198,6 +234,16 @@ def fold_states(document_id: str, entries: Sequence[TrailEntry]) -> tuple[Agency
                 continue
             current = agencies.setdefault(agency, _Agency("unknown", env.received_at))
             _answer(current, code, env.received_at)
+        elif (
+            env.kind is MessageKind.STATUS
+            and env.document_type == "edxml"
+            and env.document_id in change_ids
+            and env.headers.get(h.STATUS_CODE) in (AGREES, REFUSES)
+            and _from(env) in agencies
+        ):
+            # An answer to the change document itself: only its verdict concerns this document (its 01 …
+            # 06 are about the change's own delivery, not this document's progress).
+            _answer(agencies[_from(env)], env.headers[h.STATUS_CODE], env.received_at)
     return tuple(AgencyState(agency, s.state, s.at, s.code) for agency, s in sorted(agencies.items()))
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.convertors import Convertor, register_url_convertor
 
-from lienthong.documents import document_report
+from lienthong.documents import document_report, document_trail
 from lienthong.errors import NotFoundError, RequestInvalidError
 from lienthong.intake.document_models import (
     DocumentStates,
@@ -92,7 +92,7 @@ def document_router() -> APIRouter:
         history (every message about it, with its deliveries) and the documents it revokes, updates
         or replaces, or that do so to it."""
         checked = checked_document_id(document_id)
-        entries = hub.store.document_trail(checked, reader.parties)
+        entries = document_trail(hub.store, checked, reader.parties)
         if not entries:
             raise NotFoundError(f"no message about document {checked}")
         return document_view(document_report(checked, entries), public_base_url(request, hub.config))

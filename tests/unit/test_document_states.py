@@ -144,6 +144,16 @@ def test_a_replacement_refused_with_16_keeps_the_state_before_it() -> None:
     assert states(*history, status(8, "15", agency=OTHER))[OTHER] == ("replaced", "15")
 
 
+def test_an_answer_naming_the_change_document_itself_settles_it() -> None:
+    """The vendor SDK's 15/16 and the axis's ministries name the revocation (its own DocumentId), which
+    they received, not the revoked document: its verdict settles the change; its 01 moves nothing."""
+    history = [document(0, delivered=1), status(2, "06"), status(2, "06", agency=OTHER), change(5, "1")]
+    answers = [status(6, "01", about=REVOCATION), status(7, "15", about=REVOCATION)]
+    assert states(*history, *answers) == {MINISTRY: ("revoked", "15"), OTHER: ("done", "06")}
+    refused = [status(6, "01", about=REVOCATION), status(7, "16", about=REVOCATION)]
+    assert states(*history, *refused) == {MINISTRY: ("done", "16"), OTHER: ("done", "06")}
+
+
 def test_an_update_agreed_is_updated() -> None:
     assert states(document(0), change(3, "2"), status(4, "15"))[MINISTRY] == ("updated", "15")
 
