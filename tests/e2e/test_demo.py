@@ -138,7 +138,10 @@ def _documents_went_through(documents: str) -> None:
         ["axis: the document confirmed", "vpcp", "done"],
         ["⇒ state with QLVB", "hub", "done (06)"],
     ], tables[1]
-    assert revoked[:2] == [["revocation of 125/UBND-VP", "qlvb", "routed"], ["→ sendEdoc", "vpcp", done]]
+    assert revoked[:2] == [
+        ["revocation 126/UBND-VP of 125/UBND-VP", "qlvb", "routed"],
+        ["→ sendEdoc", "vpcp", done],
+    ]
     assert sorted(r[1] for r in revoked if r[0] == "15 change agreed") == ministries, tables[2]
     assert [r[1:] for r in revoked if r[0].startswith("⇒")] == [["hub", "revoked (15)"]] * 2, tables[2]
     verdict = re.sub(r"\s+", " ", documents)
@@ -147,5 +150,5 @@ def _documents_went_through(documents: str) -> None:
         "✓ 2. a ministry's document verified, answered 01 by the hub, delivered to QLVB, confirmed done"
         in verdict
     )
-    assert "✓ 3. revocation agreed (15): revoked with 2/2 ministries" in verdict
+    assert "✓ 3. revocation 126/UBND-VP agreed (15): 125/UBND-VP revoked with 2/2 ministries" in verdict
     assert "✓ 6/6 edXML messages the hub sent the axis carry an XML signature that verifies" in verdict

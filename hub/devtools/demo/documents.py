@@ -8,14 +8,13 @@ and the Government Office's national document axis, in edXML, with every answer 
 2. A ministry sends the province a document through the axis (the simulator's ``/_sim/inject``); the
    hub fetches it, verifies it, answers 01 by itself, delivers it to QLVB and confirms it done on the
    axis; QLVB's own 03 → 05 → 06 go back to the ministry through the hub.
-3. The province revokes its document (BussinessDocType 1); each ministry answers 15, and the document
-   stands revoked with both. The revocation carries the DocumentId of the document it revokes, as the
-   vendor SDK writes one (``edoc_revocation.edxml`` reuses its document's id), so the ministries'
-   answers to it name that document, and its state moves.
+3. The province revokes its document with a revocation of its own (BussinessDocType 1, its own number,
+   naming the document in ResponseFor and Bussiness); each ministry answers it 15, and the document
+   stands revoked with both.
 
 Parts 1 and 2 run at once (the ministries answer while the hub fetches). The table is the documents'
-trails (``Store.document_trail``: what ``GET /api/v1/documents/{id}`` shows as history) and, under
-each part, the state with each agency folded from them (:func:`lienthong.documents.fold_states`).
+trails (:func:`lienthong.documents.document_trail`: what ``GET /api/v1/documents/{id}`` shows as
+history) and, under each part, the state with each agency folded from them (:func:`lienthong.documents.fold_states`).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from lienthong.devtools.demo.edxml_stage import axis_ministries
 from lienthong.devtools.demo.outage import signature_check
 from lienthong.devtools.demo.stage import DemoStage
 from lienthong.devtools.demo.workflows import all_delivered
-from lienthong.documents import AgencyState, fold_states
+from lienthong.documents import AgencyState, document_trail, fold_states
 from lienthong.edxml import headers as h
 from lienthong.edxml.build import build_document
 from lienthong.edxml.model import Business, Organ, ResponseFor
@@ -85,6 +84,8 @@ class DocumentAxisSection:
     adapters: tuple[str, ...] = ("vpcp", "qlvb")
     timeout: float = 30.0
     code: tuple[str, str] = ("125", "UBND-VP")
+    #: The revocation's own number and notation: a document of its own, with its own DocumentId.
+    revocation_code: tuple[str, str] = ("126", "UBND-VP")
 
     def run(self, console: Console, stage: DemoStage) -> bool:
         axis, office = self.adapters
@@ -148,9 +149,8 @@ class DocumentAxisSection:
             f"each: {to_qlvb} answers delivered to QLVB\n"
             f"{mark[1]} 2. a ministry's document {received_how}, answered 01 by the hub, delivered to QLVB, "
             f"confirmed {confirmed or 'pending'} on the axis; QLVB's 03 → 05 → 06 back to the ministry\n"
-            f"{mark[2]} 3. revocation agreed (15): revoked with {withdrawn}/{len(ministries)} ministries "
-            "(the revocation carries its document's DocumentId, as the vendor SDK writes one, so that the "
-            "answers name that document; the hub notes it as quirk business-without-reference)"
+            f"{mark[2]} 3. revocation {'/'.join(self.revocation_code)} agreed (15): "
+            f"{'/'.join(self.code)} revoked with {withdrawn}/{len(ministries)} ministries"
         )
         ok = all(went)
         if stage.ca is not None:
@@ -171,16 +171,17 @@ class DocumentAxisSection:
         issued: date,
         revokes: str | None,
     ) -> etree._Element:
-        """The province's document for ``ministries``, or its revocation (``revokes``: its DocumentId,
-        which the revocation keeps as its own, named again in ResponseFor and Bussiness)."""
-        number, notation = self.code
+        """The province's document for ``ministries``, or its revocation (``revokes``: the revoked
+        document's DocumentId, named in ResponseFor and Bussiness; the revocation has a number and so a
+        DocumentId of its own)."""
+        number, notation = self.revocation_code if revokes else self.code
         return build_document(
             sender=Organ(province, name="UBND tỉnh Quảng Ninh"),
             recipients=[Organ(m, name=names[m]) for m in ministries],
             code_number=number,
             code_notation=notation,
             subject=(
-                f"Thu hồi văn bản số {number}/{notation}"
+                f"Thu hồi văn bản số {'/'.join(self.code)}"
                 if revokes
                 else "Về việc báo cáo tình hình kinh tế - xã hội năm 2026"
             ),
@@ -188,9 +189,7 @@ class DocumentAxisSection:
             place="Quảng Ninh",
             signer=("TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH", "Nguyễn Văn Hùng"),
             response_for=(
-                [ResponseFor(province, f"{number}/{notation}", f"{issued:%Y/%m/%d}", revokes)]
-                if revokes
-                else []
+                [ResponseFor(province, "/".join(self.code), f"{issued:%Y/%m/%d}", revokes)] if revokes else []
             ),
             business=(
                 Business(doc_type="1", reason="Ban hành chưa đúng thẩm quyền", document_id=revokes)
@@ -272,7 +271,7 @@ def _wait(
     """The document's trail once ``done`` says so, or as it stands after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
-        entries = stage.hub.store.document_trail(document_id)
+        entries = document_trail(stage.hub.store, document_id)
         if done(entries) or time.monotonic() > deadline:
             return entries
         time.sleep(0.2)
@@ -316,8 +315,10 @@ def _step(env: EnvelopeHeader) -> str:
         code = env.headers.get(h.STATUS_CODE, "?")
         return f"{code} {SHORT.get(code) or STATUS_CODES.get(code, (code, code))[1]}"
     change = CHANGES.get(env.headers.get(h.BUSINESS_DOC_TYPE, "0"))
-    what = f"{change} of" if change else "document"
-    return f"{what} {env.headers.get(h.CODE, '')}"
+    own = env.headers.get(h.CODE, "")
+    if change and env.document_id:  # a change has its own number; the document it changes is its subject
+        return f"{change} {own} of {_code_of(env.document_id)}"
+    return f"document {own}"
 
 
 def _system(env: EnvelopeHeader, province: str, names: Mapping[str, str]) -> str:
