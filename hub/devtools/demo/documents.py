@@ -14,7 +14,8 @@ and the Government Office's national document axis, in edXML, with every answer 
 
 Parts 1 and 2 run at once (the ministries answer while the hub fetches). The table is the documents'
 trails (:func:`lienthong.documents.document_trail`: what ``GET /api/v1/documents/{id}`` shows as
-history) and, under each part, the state with each agency folded from them (:func:`lienthong.documents.fold_states`).
+history) and, under each part, the state with each agency folded from them
+(:func:`lienthong.documents.fold_states`).
 """
 
 from __future__ import annotations
