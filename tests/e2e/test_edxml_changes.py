@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import sqlite3
 import subprocess
@@ -228,17 +229,59 @@ def inject_sample(world: World, sample: Path) -> str:
     return doc_id
 
 
-@pytest.mark.parametrize("required", [False, True], ids=["signature-not-required", "signature-required"])
-def test_a_vendor_sample_with_a_truncated_certificate_is_refused_on_the_axis(
+def test_a_vendor_sample_is_received_as_is_where_its_sender_need_not_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path
+) -> None:
+    """The vendor SDK's document, its certificate truncated, from an agency whose policy does not require
+    signatures: taken as an unsigned document would be (docs/signing.md), delivered to QLVB byte for
+    byte, answered 01 by the hub and confirmed done on the axis; the record keeps its quirks."""
+    sample = shared_dir / "testdata" / "edxml" / "edoc_new.edxml"
+    data = sample.read_bytes()
+    assert b"<X509Certificate>MIIFqTCCBJG</X509Certificate>" in data  # the truncated one
+    trust = {SAMPLE_SENDER: {"require_signature": False, "legacy_sha1": True}}
+    with edxml_world(tmp_path, monkeypatch, trust=trust) as world:
+        doc_id = inject_sample(world, sample)
+
+        def in_qlvb() -> list[dict[str, Any]]:  # every message QLVB holds: the sample is not addressed to it
+            records: list[dict[str, Any]] = httpx.get(
+                f"{world.qlvb.base_url}/_sim/records", timeout=10
+            ).json()
+            return [m for m in records if m["messageType"] == "edoc"]
+
+        [record] = wait_until(in_qlvb, timeout=60, what="the sample in QLVB")
+        assert world.body(world.qlvb, record["docId"]) == data  # as it came, signature and all
+        wait_until(
+            lambda: world.status_codes(world.axis, SAMPLE_SENDER, PROVINCE)[:1] == ["01"],
+            timeout=60,
+            what="01 from the province in the sender's mailbox",
+        )
+        wait_until(
+            lambda: (
+                next(m for m in world.mailbox(world.axis, PROVINCE) if m["docId"] == doc_id)["status"]
+                == "done"
+            ),
+            timeout=60,
+            what="the sample confirmed done on the axis",
+        )
+        with sqlite3.connect(f"file:{world.project.database}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "select kind, document_id, headers from messages where sender = ?", (SAMPLE_SENDER,)
+            ).fetchall()
+        [(kind, stored_id, headers)] = rows
+        assert (kind, stored_id) == ("document", "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT")  # as written
+        quirks = json.loads(headers)["edxml.quirks"].split(",")
+        assert {"certificate-unreadable", "signature-unprefixed", "nonconforming-agency-code"} <= set(quirks)
+
+
+def test_a_vendor_sample_is_refused_where_its_sender_must_sign(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     shared_dir: Path,
     caplog: pytest.LogCaptureFixture,
-    required: bool,
 ) -> None:
     sample = shared_dir / "testdata" / "edxml" / "edoc_new.edxml"
     assert b"<X509Certificate>MIIFqTCCBJG</X509Certificate>" in sample.read_bytes()  # the truncated one
-    trust = {SAMPLE_SENDER: {"require_signature": required, "legacy_sha1": True}}
+    trust = {SAMPLE_SENDER: {"require_signature": True, "legacy_sha1": True}}
     world_made = edxml_world(tmp_path, monkeypatch, trust=trust)
     with world_made as world, caplog.at_level(logging.ERROR, "lienthong"):
         doc_id = inject_sample(world, sample)

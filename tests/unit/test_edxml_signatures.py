@@ -254,6 +254,33 @@ def test_the_vendor_samples_truncated_certificate_is_named(
     assert verdict.quirks == (UNPREFIXED, LEGACY)
 
 
+def test_an_unreadable_certificate_is_no_signature_where_the_agency_need_not_sign(
+    national_ca: Issued, vpcp: Issued, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nobody can say who signed: the document is taken as an unsigned one where the policy allows
+    unsigned ones (stripping the signature would do the same), refused where it requires a signature;
+    a signature that can be checked and fails stays refused either way."""
+    data = signed(vpcp, VPCP, algorithm="rsa-sha1")
+    cert = data.split(b"<X509Certificate>")[1].split(b"</X509Certificate>")[0]
+    truncated = data.replace(cert, cert[:11])
+    anchors = (national_ca.cert,)
+
+    def policy(required: bool) -> XmlVerifier:
+        rules = (SignerRule(subject={"OU": VPCP}),)
+        agency = AgencyPolicy(anchors=anchors, legacy_sha1=True, signers=rules, require_signature=required)
+        return XmlVerifier(TrustStore({VPCP: agency}))
+
+    with caplog.at_level("WARNING", "lienthong"):
+        assert policy(required=False).check(truncated, VPCP) is None
+    assert "accepted as unsigned" in caplog.text and "certificate-unreadable" in caplog.text
+    with pytest.raises(CertificateUnreadableError):
+        policy(required=True).check(truncated, VPCP)
+    tampered = data.replace(b"</edXML:Subject>", b" </edXML:Subject>", 1)
+    assert tampered != data
+    with pytest.raises(SignatureInvalidError):
+        policy(required=False).check(tampered, VPCP)
+
+
 # ---------------------------------------------------------------- the sender is who sent it
 
 
