@@ -150,7 +150,7 @@ def test_ensure_current_upgrades_when_allowed(engine: Engine) -> None:
     ensure_current(engine, auto_upgrade=False)  # now current: no error
 
 
-def _rows_at_0004(engine: Engine) -> tuple[str, int]:
+def _rows_at_0004(engine: Engine) -> int:
     """One message and one delivery stored as 0004 stored them, payloads in their rows."""
     upgrade(engine, "0004")
     message_id = "0b6f3e0c-8f2a-4c1e-9a51-3d2b7c1e5f00"
@@ -172,11 +172,11 @@ def _rows_at_0004(engine: Engine) -> tuple[str, int]:
             ),
             {"id": uid, "payload": b"<delivery/>", "at": "2026-11-30 12:00:00"},
         ).scalar_one()
-    return uid, delivery_id
+    return int(delivery_id)
 
 
 def test_0005_moves_payloads_to_their_tables_and_back(engine: Engine) -> None:
-    uid, delivery_id = _rows_at_0004(engine)
+    delivery_id = _rows_at_0004(engine)
     upgrade(engine, "0005")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT payload FROM message_payloads")).scalar_one() == b"<message/>"
