@@ -94,7 +94,11 @@ class Intake:
                 raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
             # Chosen in the call itself, not through a local, which would hold it until the next turn.
             prepared.append(
-                stages.prepare(envelope, (parsed[0] if index < last else parsed.pop()) if parsed else None)
+                stages.prepare(
+                    envelope,
+                    (parsed[0] if index < last else parsed.pop()) if parsed else None,
+                    handed_over=index == last,
+                )
             )
         return prepared
 

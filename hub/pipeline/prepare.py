@@ -79,7 +79,12 @@ def payload_tree(envelope: Envelope) -> etree._Element | None:
 class Stages(Protocol):
     """What intake needs of a target: the exact bytes it will receive, for one message."""
 
-    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery: ...
+    def prepare(
+        self, envelope: Envelope, tree: etree._Element | None, *, handed_over: bool = False
+    ) -> PreparedDelivery:
+        """``handed_over``: the caller keeps no use for ``tree`` (intake's last target), so its large
+        texts need not be put back once the bytes are written (see :func:`lienthong.xml.serialize`)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -165,9 +170,12 @@ class Preparation:
                 return False
         return self.when is None or bool(self.when(root))
 
-    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
+    def prepare(
+        self, envelope: Envelope, tree: etree._Element | None, *, handed_over: bool = False
+    ) -> PreparedDelivery:
         """The exact bytes to store and send. Raises InvalidMessageError subclasses for input the
         target can never accept; ``tree`` is the payload as the hub may act on it (see ``intake``)."""
+        handed_over = handed_over or tree is None  # a tree parsed here is this call's own
         root = tree if tree is not None else payload_tree(envelope)
         del tree
         if root is None:
@@ -220,7 +228,9 @@ class Preparation:
             out = self.signer.sign(out)
         # A translation or a signed copy is this call's own, dropped once written: its large texts
         # (attachments) need not go back into it. The payload's own tree may serve other targets.
-        own = self.mapper is not None or self.signer is not None
+        # So is the payload's own tree when intake handed it over (its last target): putting a 50 MB
+        # attachment back into it cost 1.4 × the document at intake's peak (docs/benchmarks.md).
+        own = self.mapper is not None or self.signer is not None or handed_over
         payload = serialize(out, keep_tree=not own)
         return PreparedDelivery(
             target=self.target,
@@ -263,7 +273,10 @@ class AdapterStages:
     target: str
     operations: Sequence[Preparation]
 
-    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
+    def prepare(
+        self, envelope: Envelope, tree: etree._Element | None, *, handed_over: bool = False
+    ) -> PreparedDelivery:
+        handed_over = handed_over or tree is None
         root = tree if tree is not None else payload_tree(envelope)
         del tree
         if root is None:
@@ -272,7 +285,7 @@ class AdapterStages:
             )
         for stages in self.operations:
             if stages.takes(root):
-                return stages.prepare(envelope, root)
+                return stages.prepare(envelope, root, handed_over=handed_over)
         what = "a JSON payload" if is_json_tree(root) else f"a payload whose root is {root.tag}"
         names = ", ".join(s.operation or "?" for s in self.operations)
         raise InvalidMessageError(

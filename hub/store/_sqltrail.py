@@ -19,8 +19,8 @@ from lienthong.store import DeliveryState, Parties, RouteDecision, TrailDelivery
 from lienthong.store.schema import deliveries, messages, route_decisions
 from lienthong.store.sql import _decision, _envelope_header, _party_of
 
-#: The message columns an EnvelopeHeader is made of: all but the payload and the fingerprint.
-HEADER_COLUMNS = [c for c in messages.c if c.name not in {"payload", "fingerprint"}]
+#: The message columns an EnvelopeHeader is made of: all but the fingerprint (payloads are apart).
+HEADER_COLUMNS = [c for c in messages.c if c.name != "fingerprint"]
 
 
 def select_trail(conn: Connection, dossier_code: str, parties: Parties | None) -> list[TrailEntry]:

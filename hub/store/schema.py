@@ -72,7 +72,6 @@ messages = Table(
     Column("correlation_id", Uuid, nullable=False),
     Column("causation_id", Uuid),
     Column("content_type", String(200), nullable=False),
-    Column("payload", LargeBinary, nullable=False),
     Column("payload_sha256", String(64), nullable=False),
     Column("headers", JSON, nullable=False),
     Column("created_at", UtcDateTime),
@@ -82,6 +81,16 @@ messages = Table(
     Index(None, "dossier_code"),
     Index(None, "document_id"),
     Index(None, "received_at"),
+)
+
+#: A message's payload, in a table of its own with the blob its last column: SQLite builds a record in
+#: memory when a blob it must expand (``zeroblob``, _blobs.py) is not the last column of its row, and
+#: readers of a message's metadata never need its bytes. Written with the message, never changed.
+message_payloads = Table(
+    "message_payloads",
+    metadata,
+    Column("message_id", Uuid, ForeignKey("messages.id"), primary_key=True),
+    Column("payload", LargeBinary, nullable=False),
 )
 
 #: Every document an edXML message is about, beyond the one in ``messages.document_id``: a document's
@@ -139,7 +148,6 @@ deliveries = Table(
     Column("claimed_by", String(200)),
     Column("lease_until", UtcDateTime),
     Column("last_error", Text),
-    Column("payload", LargeBinary, nullable=False),
     Column("content_type", String(200), nullable=False),
     Column("response", LargeBinary),
     Column("response_status", Integer),
@@ -149,6 +157,16 @@ deliveries = Table(
     UniqueConstraint("message_id", "target"),
     Index(None, "state", "next_attempt_at"),
     Index(None, "target", "state"),
+)
+
+#: A delivery's payload, apart from its row: a delivery row is updated at its claim, every lease
+#: heartbeat and its outcome, and SQLite rewrites every column of a row it updates, overflow pages
+#: included. Written once when the delivery is created, read only when it is attempted (or shown).
+delivery_payloads = Table(
+    "delivery_payloads",
+    metadata,
+    Column("delivery_id", BigId, ForeignKey("deliveries.id"), primary_key=True, autoincrement=False),
+    Column("payload", LargeBinary, nullable=False),
 )
 
 #: Attempt history: who tried, when, and what came back. Never rewritten once finished.

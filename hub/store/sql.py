@@ -65,8 +65,10 @@ from lienthong.store.schema import (
     UtcDateTime,
     attempts,
     deliveries,
+    delivery_payloads,
     document_links,
     idempotency_keys,
+    message_payloads,
     messages,
     route_decisions,
 )
@@ -217,23 +219,15 @@ class SqlStore:
                 "attempts": 0,
                 "round_attempts": 0,
                 "next_attempt_at": now,
-                "payload": p.payload,
                 "content_type": p.content_type,
                 "created_at": now,
                 "updated_at": now,
             }
             for p in prepared
         ]
-        # Large payloads one row at a time, their bytes streamed in (_blobs.py); the rest in one statement.
-        small = []
-        for p, row in zip(prepared, rows, strict=True):
-            if not streams(conn, p.payload):
-                small.append(row)
-                continue
-            result = conn.execute(insert(deliveries).values(**(row | {"payload": zeroblob(p.payload)})))
-            write_blob(conn, "deliveries", "payload", _rowid(result), p.payload)
-        if small:
-            conn.execute(insert(deliveries), small)
+        # A row at a time: each payload row needs its delivery's id (a message has a few targets at most).
+        ids = [_inserted_id(conn.execute(insert(deliveries).values(**row))) for row in rows]
+        _insert_payloads(conn, [(i, p.payload) for i, p in zip(ids, prepared, strict=True)])
 
     def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
         fingerprint = envelope.fingerprint()
@@ -260,7 +254,6 @@ class SqlStore:
                     attempts=1,
                     round_attempts=1,
                     round_started_at=exchange.started_at,
-                    payload=exchange.payload,
                     content_type=exchange.content_type,
                     response=outcome.response,
                     response_status=outcome.response_status,
@@ -271,6 +264,7 @@ class SqlStore:
             ).inserted_primary_key
             assert inserted is not None
             delivery_id = inserted[0]
+            _insert_payloads(conn, [(delivery_id, exchange.payload)])
             conn.execute(
                 insert(attempts).values(
                     delivery_id=delivery_id,
@@ -310,7 +304,7 @@ class SqlStore:
             and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
             and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
         )
-        query = select(*_claimed_columns(self._is_postgres)).where(due)
+        query = select(deliveries).where(due)
         query = query.order_by(deliveries.c.next_attempt_at).limit(limit)
         if exclude_targets:
             query = query.where(deliveries.c.target.not_in(list(exclude_targets)))
@@ -324,6 +318,7 @@ class SqlStore:
             if not rows:
                 return []
             headers = self._headers(conn, {r["message_id"] for r in rows})
+            payloads = _claimed_payloads(conn, [r["id"] for r in rows], postgres=self._is_postgres)
             expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
             if expired:
                 # The previous holders' leases ran out: they crashed or hung. Say so in the history.
@@ -354,11 +349,7 @@ class SqlStore:
                         attempt=row["attempts"] + 1,
                         round_attempt=row["round_attempts"] + 1,
                         first_attempt_at=round_started,
-                        payload=(
-                            row["payload"]
-                            if row["payload"] is not None
-                            else read_blob(conn, "deliveries", "payload", row["id"])
-                        ),
+                        payload=payloads[row["id"]],
                         content_type=row["content_type"],
                         envelope=headers[row["message_id"]],
                         worker=worker,
@@ -627,12 +618,16 @@ class SqlStore:
 
     def _headers(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, EnvelopeHeader]:
         """The messages' metadata; not their payloads, which a claim never needs."""
-        columns = [c for c in messages.c if c.name not in {"payload", "fingerprint"}]
+        columns = [c for c in messages.c if c.name != "fingerprint"]
         rows = conn.execute(select(*columns).where(messages.c.id.in_(list(ids)))).mappings()
         return {row["id"]: _envelope_header(row) for row in rows}
 
     def _envelopes(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Envelope]:
-        rows = conn.execute(select(messages).where(messages.c.id.in_(list(ids)))).mappings()
+        rows = conn.execute(
+            select(messages, message_payloads.c.payload)
+            .join(message_payloads, message_payloads.c.message_id == messages.c.id)
+            .where(messages.c.id.in_(list(ids)))
+        ).mappings()
         return {row["id"]: _envelope(row) for row in rows}
 
     def _records(self, conn: Connection, ids: Sequence[uuid.UUID]) -> list[MessageRecord]:
@@ -648,7 +643,10 @@ class SqlStore:
             routes.setdefault(row["message_id"], []).append(_decision(row))
         delivery_rows = (
             conn.execute(
-                select(deliveries).where(deliveries.c.message_id.in_(list(ids))).order_by(deliveries.c.id)
+                select(deliveries, delivery_payloads.c.payload)
+                .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+                .where(deliveries.c.message_id.in_(list(ids)))
+                .order_by(deliveries.c.id)
             )
             .mappings()
             .all()
@@ -676,21 +674,53 @@ class SqlStore:
         ]
 
 
-def _claimed_columns(postgres: bool) -> list[Any]:
-    """A claim's columns. On SQLite a large payload is left out of the row (NULL) and read through
-    blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it."""
-    if postgres:
-        return list(deliveries.c)
-    payload = deliveries.c.payload
-    small = case((func.length(payload) < STREAMED, payload), else_=null())
-    others = [c for c in deliveries.c if c.name != "payload"]
-    return [*others, type_coerce(small, LargeBinary).label("payload")]
+def _claimed_payloads(conn: Connection, ids: list[int], *, postgres: bool) -> dict[int, bytes]:
+    """The claimed deliveries' payloads. On SQLite a large one is left out of the query (NULL) and
+    read through blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it.
+    ``delivery_payloads.delivery_id`` is an INTEGER PRIMARY KEY there, so it is the row's rowid."""
+    payload = delivery_payloads.c.payload
+    column = (
+        payload
+        if postgres
+        else type_coerce(case((func.length(payload) < STREAMED, payload), else_=null()), LargeBinary)
+    )
+    rows = conn.execute(
+        select(delivery_payloads.c.delivery_id, column.label("payload")).where(
+            delivery_payloads.c.delivery_id.in_(ids)
+        )
+    )
+    return {
+        row.delivery_id: row.payload
+        if row.payload is not None
+        else read_blob(conn, "delivery_payloads", "payload", row.delivery_id)
+        for row in rows
+    }
+
+
+def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) -> None:
+    """``delivery_payloads`` rows: large payloads one row at a time, their bytes streamed in (_blobs.py)
+    into a blob that is the row's last column, so SQLite builds no record of it; the rest in one statement."""
+    small = []
+    for delivery_id, payload in payloads:
+        if not streams(conn, payload):
+            small.append({"delivery_id": delivery_id, "payload": payload})
+            continue
+        conn.execute(insert(delivery_payloads).values(delivery_id=delivery_id, payload=zeroblob(payload)))
+        write_blob(conn, "delivery_payloads", "payload", delivery_id, payload)
+    if small:
+        conn.execute(insert(delivery_payloads), small)
 
 
 def _rowid(result: Any) -> int:
     rowid = result.lastrowid
     assert isinstance(rowid, int), "SQLite gives the rowid of the row just inserted"
     return rowid
+
+
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None and isinstance(key[0], int), "an insert into deliveries gives its id"
+    return key[0]
 
 
 def _update_held(claim: Claim) -> Any:
@@ -753,12 +783,13 @@ def _party_of(parties: Parties) -> Any:
 
 def _insert_message(conn: Connection, envelope: Envelope, fingerprint: str, now: datetime) -> None:
     """The message row, its document links and its idempotency key: one sender id, one message, for ever."""
-    row = _message_row(envelope, fingerprint)
+    conn.execute(insert(messages).values(**_message_row(envelope, fingerprint)))
+    payload = {"message_id": envelope.message_id}
     if streams(conn, envelope.payload):  # a large payload's bytes streamed in (_blobs.py)
-        result = conn.execute(insert(messages).values(**(row | {"payload": zeroblob(envelope.payload)})))
-        write_blob(conn, "messages", "payload", _rowid(result), envelope.payload)
+        result = conn.execute(insert(message_payloads).values(**payload, payload=zeroblob(envelope.payload)))
+        write_blob(conn, "message_payloads", "payload", _rowid(result), envelope.payload)
     else:
-        conn.execute(insert(messages).values(**row))
+        conn.execute(insert(message_payloads).values(**payload, payload=envelope.payload))
     links = document_links_of(envelope.headers, envelope.document_id)
     if links:
         conn.execute(
@@ -790,7 +821,6 @@ def _message_row(envelope: Envelope, fingerprint: str) -> dict[str, Any]:
         "correlation_id": envelope.correlation_id,
         "causation_id": envelope.causation_id,
         "content_type": envelope.content_type,
-        "payload": envelope.payload,
         "payload_sha256": envelope.payload_sha256,
         "headers": dict(envelope.headers),
         "created_at": envelope.created_at,

@@ -140,7 +140,9 @@ def test_a_document_from_qlvb_reaches_the_axis_with_its_hash_and_the_axis_id_is_
         f"{MINISTRY},{OTHER_MINISTRY}",
         "edoc",
     )
-    [stored] = world.rows("SELECT payload FROM deliveries WHERE target = 'vpcp'")
+    [stored] = world.rows(
+        "SELECT payload FROM deliveries JOIN delivery_payloads ON delivery_id = id WHERE target = 'vpcp'"
+    )
     assert edoc.body == stored["payload"]
     assert parse_xml(edoc.body).findtext(".//{*}CodeNumber") == "125"
     # The axis's id of the document, kept with the delivery's answer.

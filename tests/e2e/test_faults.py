@@ -96,7 +96,11 @@ def test_a_full_disk_is_a_503_with_retry_after_and_the_same_request_is_accepted_
     hub.wait(warmup.json()["message_id"])
     disk = DiskFull(hub.hub.store.engine)
     body = dossier(1)
-    soap_requests = {v: envelope(v, status_update(), message_id=f"dkdd-full-{v}") for v in VERSIONS}
+    # Larger than a page (4 KiB: 1,900 three-byte letters, within the schema's 2,000 characters), so
+    # that storing it needs a new page whatever room the tables' pages have left: a small row can fit
+    # in a page a warm-up row began (payloads have tables of their own), which max_page_count allows.
+    update = status_update().replace("</dd:NoiDung>", " " + "ẩ" * 1900 + "</dd:NoiDung>")
+    soap_requests = {v: envelope(v, update, message_id=f"dkdd-full-{v}") for v in VERSIONS}
     try:
         disk.full = True
         with caplog.at_level(logging.WARNING, logger="lienthong"):

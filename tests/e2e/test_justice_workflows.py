@@ -89,7 +89,8 @@ class JusticeWorld:
             conn.row_factory = sqlite3.Row
             rows = conn.execute(
                 "SELECT id, kind, sender, recipient, dossier_code, procedure_code, sender_message_id, "
-                f"causation_id, content_type, payload FROM messages WHERE {clause}",
+                "causation_id, content_type, payload FROM messages JOIN message_payloads ON message_id = id "
+                f"WHERE {clause}",
                 tuple(where.values()),
             )
             return [dict(r) for r in rows]

@@ -64,7 +64,8 @@ def stored_messages(database: Path) -> list[dict[str, Any]]:
         return [
             dict(r)
             for r in conn.execute(
-                "SELECT kind, sender, recipient, dossier_code, sender_message_id, payload FROM messages"
+                "SELECT kind, sender, recipient, dossier_code, sender_message_id, payload "
+                "FROM messages JOIN message_payloads ON message_payloads.message_id = messages.id"
             )
         ]
 

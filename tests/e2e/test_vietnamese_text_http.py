@@ -35,7 +35,9 @@ LEGACY_TEXT = {
 def stored_row(database: Path, message_id: str) -> tuple[bytes, str, dict[str, str]]:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
         payload, digest, headers = conn.execute(
-            "SELECT payload, payload_sha256, headers FROM messages WHERE id = ?", (uuid.UUID(message_id).hex,)
+            "SELECT payload, payload_sha256, headers FROM messages JOIN message_payloads ON message_id = id "
+            "WHERE id = ?",
+            (uuid.UUID(message_id).hex,),
         ).fetchone()
     return payload, digest, json.loads(headers)
 

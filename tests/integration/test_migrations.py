@@ -148,3 +148,54 @@ def test_ensure_current_upgrades_when_allowed(engine: Engine) -> None:
     ensure_current(engine, auto_upgrade=True)
     assert current_revision(engine) == head_revision()
     ensure_current(engine, auto_upgrade=False)  # now current: no error
+
+
+def _rows_at_0004(engine: Engine) -> int:
+    """One message and one delivery stored as 0004 stored them, payloads in their rows."""
+    upgrade(engine, "0004")
+    message_id = "0b6f3e0c-8f2a-4c1e-9a51-3d2b7c1e5f00"
+    uid = message_id if engine.dialect.name == "postgresql" else message_id.replace("-", "")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, kind, sender, sender_message_id, correlation_id, content_type, "
+                "payload, payload_sha256, headers, received_at, fingerprint) VALUES (:id, 'document', "
+                "'000.00.01.H53', 'm-1', :id, 'application/xml', :payload, 'x', '{}', :at, 'f')"
+            ),
+            {"id": uid, "payload": b"<message/>", "at": "2026-11-30 12:00:00"},
+        )
+        delivery_id = conn.execute(
+            text(
+                "INSERT INTO deliveries (message_id, target, state, attempts, round_attempts, payload, "
+                "content_type, created_at, updated_at) VALUES (:id, 'axis', 'queued', 0, 0, :payload, "
+                "'application/xml', :at, :at) RETURNING id"
+            ),
+            {"id": uid, "payload": b"<delivery/>", "at": "2026-11-30 12:00:00"},
+        ).scalar_one()
+    return int(delivery_id)
+
+
+def test_0005_moves_payloads_to_their_tables_and_back(engine: Engine) -> None:
+    delivery_id = _rows_at_0004(engine)
+    upgrade(engine, "0005")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT payload FROM message_payloads")).scalar_one() == b"<message/>"
+        moved = conn.execute(text("SELECT delivery_id, payload FROM delivery_payloads")).one()
+    assert tuple(moved) == (delivery_id, b"<delivery/>")
+    columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ("messages", "deliveries")}
+    assert "payload" not in columns["messages"] and "payload" not in columns["deliveries"]
+    _downgrade(engine, "0004")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT payload FROM messages")).scalar_one() == b"<message/>"
+        assert conn.execute(text("SELECT payload FROM deliveries")).scalar_one() == b"<delivery/>"
+    assert {"message_payloads", "delivery_payloads"}.isdisjoint(_tables(engine))
+
+
+def test_message_payloads_are_immutable(engine: Engine) -> None:
+    _rows_at_0004(engine)
+    upgrade(engine)
+    for statement in ("UPDATE message_payloads SET payload = :p", "DELETE FROM message_payloads"):
+        with pytest.raises(Exception, match="accepted messages are immutable"), engine.begin() as conn:
+            conn.execute(text(statement), {"p": b"changed"} if ":p" in statement else {})
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT payload FROM message_payloads")).scalar_one() == b"<message/>"

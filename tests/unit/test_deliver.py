@@ -39,7 +39,9 @@ class ScriptedAdapter:
         self.script = list(script)
         self.calls: list[Claim] = []
 
-    def prepare(self, envelope: Envelope, tree: etree._Element | None) -> PreparedDelivery:
+    def prepare(
+        self, envelope: Envelope, tree: etree._Element | None, *, handed_over: bool = False
+    ) -> PreparedDelivery:
         return PreparedDelivery(target=self.name, payload=envelope.payload, content_type="application/xml")
 
     def deliver(self, claim: Claim) -> Delivered:
