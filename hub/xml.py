@@ -181,7 +181,7 @@ def serialize(element: etree._Element, *, with_tail: bool = True, keep_tree: boo
             return out.getvalue()
         skeleton = out.getvalue()
         del out
-        return large.splice(skeleton, _escape_text)
+        return large.splice(skeleton, escape_text)
     finally:
         if keep_tree:
             large.restore()
@@ -265,7 +265,7 @@ class LargeTexts:
         return any(marker.encode("ascii") in data for _node, _where, _text, marker in self.items)
 
 
-def _escape_text(text: str) -> str:
+def escape_text(text: str) -> str:
     """Text content as libxml2 serialises it."""
     return _escape(text, "&#13;")
 

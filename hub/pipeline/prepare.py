@@ -222,16 +222,17 @@ class Preparation:
                 content_type=JSON_CONTENT_TYPE,
                 operation=self.operation,
             )
+        # A translation is this call's own, dropped once written: its large texts (attachments) need not
+        # go back into it. The payload's own tree may serve other targets; it too is this call's own
+        # when intake handed it over (its last target): putting a 50 MB attachment back into it cost
+        # 1.4 × the document at intake's peak (docs/benchmarks.md).
+        own = self.mapper is not None or handed_over
         if self.signer is not None:
             # Last, after the output schema accepted the document: the XSD describes the document
             # without its signature, and nothing may touch the bytes once they are signed.
-            out = self.signer.sign(out)
-        # A translation or a signed copy is this call's own, dropped once written: its large texts
-        # (attachments) need not go back into it. The payload's own tree may serve other targets.
-        # So is the payload's own tree when intake handed it over (its last target): putting a 50 MB
-        # attachment back into it cost 1.4 × the document at intake's peak (docs/benchmarks.md).
-        own = self.mapper is not None or self.signer is not None or handed_over
-        payload = serialize(out, keep_tree=not own)
+            payload = self.signer.sign_to_bytes(out, keep_input=not own)
+        else:
+            payload = serialize(out, keep_tree=not own)
         return PreparedDelivery(
             target=self.target,
             payload=payload,

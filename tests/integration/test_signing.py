@@ -573,3 +573,37 @@ def test_an_edxml_document_with_an_attachment_over_10_mb_is_signed(keystore: Key
     )
     assert isinstance(result, VerifyResult)
     assert big.encode() in signed
+
+
+def test_signed_bytes_are_the_signed_tree_written_and_leave_the_input_as_asked(
+    keystore: Keystore, dev_ca: DevCa
+) -> None:
+    """``sign_to_bytes`` (the prepare stage's path: the signed copy written small, its large texts
+    spliced in) gives the bytes ``sign`` then ``serialize`` give, a signature that verifies, and the
+    input whole again unless the caller said it drops it."""
+    big = "UEsDBA" + "QUJD" * 2_000_000  # 8 MB of base64: set apart as a large text
+    data = (
+        f'<edXML:edXML xmlns:edXML="{EDXML_NS}"><edXML:edXMLEnvelope><edXML:edXMLHeader><edXML:MessageHeader>'
+        "<edXML:DocumentId>000.00.00.H49,2026/11/30,2/UBND</edXML:DocumentId></edXML:MessageHeader>"
+        "</edXML:edXMLHeader><edXML:edXMLBody/></edXML:edXMLEnvelope><AttachmentEncoded><Attachment>"
+        f"<edXML:ContentTransferEncoded>{big}</edXML:ContentTransferEncoded></Attachment></AttachmentEncoded>"
+        "</edXML:edXML>"
+    ).encode()
+    signer = XmlSigner("edxml", "rsa-sha256", keystore.current)
+    kept = parse_xml(data, limits=XmlLimits.for_documents(20 * 1024 * 1024))
+    written = signer.sign_to_bytes(kept)
+    assert kept.findtext(".//{*}ContentTransferEncoded") == big  # put back: the caller keeps it
+    result = XMLVerifier().verify(
+        written,
+        ca_pem_file=str(dev_ca.ca_certificate),
+        parser=etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True),
+        expect_config=SignatureConfiguration(location=HEADER_PATH),
+    )
+    assert isinstance(result, VerifyResult)
+    assert written.count(big.encode()) == 1
+    # RSA PKCS#1 v1.5 with the same key over the same document: the same bytes as sign, then serialise.
+    assert written == serialise(
+        signer.sign(parse_xml(data, limits=XmlLimits.for_documents(20 * 1024 * 1024)))
+    )
+    dropped = parse_xml(data, limits=XmlLimits.for_documents(20 * 1024 * 1024))
+    assert signer.sign_to_bytes(dropped, keep_input=False) == written

@@ -18,7 +18,7 @@ from lienthong.errors import ConfigError, SchemaValidationError
 from lienthong.pipeline.prepare import Preparation
 from lienthong.pipeline.translate import XsltMapping
 from lienthong.pipeline.validate import XsdValidator
-from lienthong.xml import parse_xml
+from lienthong.xml import parse_xml, serialize
 
 ROOT = Path(__file__).resolve().parents[2]
 LAND_NS = "urn:lienthong:tnmt:dangkydatdai:1"
@@ -49,6 +49,9 @@ class RecordingSigner:
         self.log.append(f"sign {etree.QName(root).localname}")
         etree.SubElement(root, "{urn:test}Signed")
         return root
+
+    def sign_to_bytes(self, root: etree._Element, *, keep_input: bool = True) -> bytes:
+        return serialize(self.sign(root))
 
 
 def stages(log: list[str], *, broken: bool = False) -> Preparation:
