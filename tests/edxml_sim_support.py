@@ -88,6 +88,12 @@ class AxisClient:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> AxisClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def send(
         self,
         body: bytes,

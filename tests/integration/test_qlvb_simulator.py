@@ -69,8 +69,7 @@ def test_qlvb_keeps_deliveries_and_answers_the_hub_03_05_06(
     hub, hub_url = recorder
     spec = sim_spec(tmp_path, "qlvb", hub_url=hub_url, retry_initial="100ms")
     incoming = document(FINANCE, (PROVINCE,))
-    with EdxmlSimulatorServer(spec) as server:
-        qlvb = AxisClient(server.url, QLVB_CALLER_KEY)
+    with EdxmlSimulatorServer(spec) as server, AxisClient(server.url, QLVB_CALLER_KEY) as qlvb:
         sent = qlvb.send(incoming, sender=FINANCE, to=PROVINCE)
         assert (sent.status_code, sent.json()["status"]) == (200, "OK")
 
@@ -120,8 +119,10 @@ def test_qlvb_keeps_status_packages_without_answering_them(
         b"<edXML:From><edXML:OrganId>000.00.00.G06</edXML:OrganId></edXML:From>"
         b"<edXML:StatusCode>03</edXML:StatusCode></edXML:Status></edXML:edXMLHeader></edXML:edXMLEnvelope></edXML:edXML>"
     )
-    with EdxmlSimulatorServer(sim_spec(tmp_path, "qlvb", hub_url=hub_url)) as server:
-        qlvb = AxisClient(server.url, QLVB_CALLER_KEY)
+    with (
+        EdxmlSimulatorServer(sim_spec(tmp_path, "qlvb", hub_url=hub_url)) as server,
+        AxisClient(server.url, QLVB_CALLER_KEY) as qlvb,
+    ):
         assert qlvb.send(status, sender=FINANCE, to=PROVINCE, messagetype="status").json()["status"] == "OK"
         [record] = httpx.get(f"{server.base_url}/_sim/records").json()
         assert record["messageType"] == "status"
