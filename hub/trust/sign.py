@@ -105,7 +105,7 @@ class _LargeTextDigests:
 
 
 class _HubXMLSigner(_LargeTextDigests, XMLSigner):
-    pass
+    """signxml's enveloped signer, digesting large texts from where the hub holds them."""
 
 
 class _ExcC14nXAdESSigner(_LargeTextDigests, XAdESSigner):
