@@ -39,6 +39,7 @@ from lienthong.intake.service import Intake
 from lienthong.intake.text import TextIntake
 from lienthong.pipeline.prepare import Stages, build_preparations
 from lienthong.pipeline.route import CompiledRule, Router
+from lienthong.reconcile.run import scheduled_reconciliations
 from lienthong.store import Store
 from lienthong.store.migrate import ensure_current
 from lienthong.store.sql import SqlStore, create_store_engine
@@ -254,6 +255,9 @@ def build_hub(
     owner = worker_identity()
     receivers = build_receivers(config, store, intake, breakers, owner, transports=transports)
     pollers = build_pollers(config, parts.polls, store, intake, breakers, owner, receivers)
+    pollers.pollers += scheduled_reconciliations(
+        config, store, intake, workers, pollers, parts.inbound, owner
+    )
     return Hub(
         config=config,
         store=store,

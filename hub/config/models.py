@@ -1197,6 +1197,118 @@ class ReceivingConfig(Strict):
     )
 
 
+# ---------------------------------------------------------------- reconciliation (docs/reconciliation.md)
+
+
+class ReconcileApiKey(Strict):
+    """An API key sent with a listing call: the header and the environment variable holding it."""
+
+    header: str = Field(default="X-API-Key", description="Header carrying the key.")
+    env: str = Field(description="Environment variable holding the key (never the key itself).")
+
+
+class ReconcileList(Strict):
+    """How to ask a system what it holds: the query operation of the simulators' contract
+    (docs/simulators.md, "The query operation"), or the axis's received list."""
+
+    protocol: Literal["soap", "rest", "axis"] = Field(
+        description="soap: a SOAP 1.1 request whose body is 'element' (filters as children); rest: "
+        "GET with the filters as query parameters, answered {total, records}; axis: getReceivedEdocList."
+    )
+    endpoint: str | None = Field(
+        default=None, description="URL of the query; default: the adapter's endpoint (axis: its base URL)."
+    )
+    element: str | None = Field(
+        default=None, description="SOAP: the query's body element, as prefix:name (prefix from 'namespaces')."
+    )
+    api_key: ReconcileApiKey | None = Field(default=None, description="An API key to send, if any.")
+    limit: PositiveInt = Field(default=5000, description="Most records asked for in one run.")
+
+    @model_validator(mode="after")
+    def _element(self) -> ReconcileList:
+        if self.protocol == "soap" and not self.element:
+            raise ValueError("a SOAP listing needs 'element' (e.g. dd:TraCuuHoSo)")
+        return self
+
+
+class ReconcilePush(Strict):
+    """How a newer status is told to the one-stop system and the national portal: a message from the
+    adapter's agency, as if it had called the inbound operation, built by an XSLT from the dossier as
+    the hub delivered it, and routed by routes.yaml like any other."""
+
+    operation: str = Field(description="The adapter's inbound operation the message stands for.")
+    body: Path = Field(
+        description="XSLT over the dossier the hub delivered (parameters: key, status, code, now, case)."
+    )
+
+
+class ReconcileConfig(Strict):
+    """Scheduled reconciliation with the system behind this adapter (docs/reconciliation.md): what it
+    holds, compared with the hub's records and the one-stop system's view; safe differences healed,
+    the others reported."""
+
+    interval: Duration | None = Field(default=None, description="Time between runs, e.g. 1h.")
+    cron: str | None = Field(
+        default=None, description="Or a crontab expression in Asia/Ho_Chi_Minh time, e.g. '30 1 * * *'."
+    )
+    window: Duration = Field(
+        default=timedelta(days=7),
+        description="What a scheduled run compares: the exchanges of this long ago.",
+    )
+    settle: Duration = Field(
+        default=timedelta(minutes=5),
+        description="Records changed more recently than this are left to the next run (callbacks on "
+        "their way).",
+    )
+    lease: Duration = Field(
+        default=timedelta(minutes=10),
+        description="How long one run may hold the job; a dead process's run is taken over after it.",
+    )
+    namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes used in this section.")
+    list_: ReconcileList = Field(alias="list", description="How to list what the system holds.")
+    statuses: dict[str, str] = Field(
+        default_factory=dict,
+        description="The system's statuses → the national TrangThaiHoSo (1–10); unlisted ones are "
+        "not compared.",
+    )
+    final: list[str] = Field(
+        default_factory=list, description="The system's statuses that mean its result exists."
+    )
+    result_kind: Literal["answer", "status"] = Field(
+        default="answer", description="Kind of the message that carries the system's result to the hub."
+    )
+    push_status: ReconcilePush | None = Field(
+        default=None, description="How a status the one-stop system lacks is pushed (none: reported)."
+    )
+    fetch_result: str | None = Field(
+        default=None, description="A poll of this adapter (polling:) that fetches a missing result."
+    )
+    one_stop: ReconcileList | None = Field(
+        default=None,
+        description="The one-stop system's view: its query operation (TrangThaiHoSo per dossier).",
+    )
+    one_stop_adapter: str = Field(
+        default="motcua", description="The adapter of the one-stop system (its deliveries under way)."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _schedule(self) -> ReconcileConfig:
+        if self.interval is not None and self.cron is not None:
+            raise ValueError("give 'interval' or 'cron', not both")
+        if self.interval is not None and self.interval <= timedelta(0):
+            raise ValueError("interval must be longer than 0")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"cron {self.cron!r}: {exc}") from exc
+        return self
+
+
 class AdapterConfig(Strict):
     """The contents of one ``config/adapters/<name>.yaml``: one connection to one ministry system.
 
@@ -1277,6 +1389,9 @@ class AdapterConfig(Strict):
     receiving: ReceivingConfig | None = Field(
         default=None,
         description="Messages fetched from the national document axis on a schedule (plugin edxml-axis).",
+    )
+    reconcile: ReconcileConfig | None = Field(
+        default=None, description="Scheduled reconciliation with this system (docs/reconciliation.md)."
     )
 
     model_config = ConfigDict(

@@ -390,7 +390,8 @@ class Pollers:
             for poller in self.pollers:
                 scheduler.add_job(
                     poller.run,
-                    IntervalTrigger(seconds=poller.interval.total_seconds(), timezone=UTC),
+                    getattr(poller, "trigger", None)  # a cron (reconciliation), else the interval
+                    or IntervalTrigger(seconds=poller.interval.total_seconds(), timezone=UTC),
                     id=poller.name,
                     name=poller.name,
                     max_instances=1,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -197,4 +198,56 @@ poll_state = Table(
     Column("lease_until", UtcDateTime),
     Column("next_due_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# ---------------------------------------------------------------- reconciliation (hub/reconcile, 0008)
+
+#: One reconciliation run of one adapter: when, by whom, over which window, and what it found.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("adapter", String(63), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("until", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("state", String(16), nullable=False),
+    Column("held", Integer, nullable=False),
+    Column("compared", Integer, nullable=False),
+    Column("found", Integer, nullable=False),
+    Column("new", Integer, nullable=False),
+    Column("healed", Integer, nullable=False),
+    Column("reported", Integer, nullable=False),
+    Column("error", Text),
+    Index(None, "adapter", "started_at"),
+)
+
+#: One difference a run found: its kind, what each side holds, the cause, the healing (or none).
+reconciliation_findings = Table(
+    "reconciliation_findings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", BigId, ForeignKey("reconciliation_runs.id"), nullable=False),
+    Column("adapter", String(63), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("new", Boolean, nullable=False),
+    Column("dossier_code", String(64)),
+    Column("message_id", String(200)),
+    Column("system_status", String(64)),
+    Column("hub_status", String(64)),
+    Column("one_stop_status", String(64)),
+    Column("action", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("healing_message_id", Uuid),
+    Column("delivery_id", BigInteger),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "run_id"),
+    Index(None, "dossier_code"),
+    Index(None, "fingerprint"),
 )
