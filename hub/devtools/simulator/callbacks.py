@@ -142,6 +142,11 @@ class CallbackRunner:
         if spec.call is None:
             self.core.store.step_done(step, spec.status, following, called=False)
             return
+        if self.core.divergences.take_lost(spec.call):
+            # Marked done and never sent: a callback lost on the way (docs/reconciliation.md).
+            log.info("simulator %s: %s for %s lost on purpose", self.core.spec.name, spec.call, record.key)
+            self.core.store.step_done(step, spec.status, following, called=False)
+            return
         if self.target is None:
             why = "held: no hub URL given (hub simulate --hub-url, HUB_URL or the YAML's hub_url)"
             self.core.store.hold(step.id, why)

@@ -21,6 +21,7 @@ from lxml import etree
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
+from lienthong.devtools.simulator.divergence import Divergences
 from lienthong.devtools.simulator.faults import FaultMode, FaultPlan
 from lienthong.devtools.simulator.records import Record, RecordFilter, RecordStore
 from lienthong.devtools.simulator.sessions import Sessions
@@ -86,6 +87,7 @@ class SimulatorCore:
         self._lock = threading.Lock()
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.sessions = Sessions()
+        self.divergences = Divergences()
         self.wake: Callable[[], None] = lambda: None
 
     def count(self, key: str, by: int = 1) -> None:
@@ -99,8 +101,16 @@ class SimulatorCore:
     def reset(self) -> None:
         self.store.reset()
         self.sessions.reset()
+        self.divergences.reset()
         with self._lock:
             self.counts = dict.fromkeys(COUNTERS, 0)
+
+    def dropped(self, endpoint: str, message_id: str) -> bool:
+        """Whether the new record just accepted is to be lost (a planned divergence); if so it is gone."""
+        if not self.divergences.take_drop():
+            return False
+        self.store.forget(endpoint, message_id)
+        return True
 
     def key_xpath(
         self, service: ServiceSpec, op: OperationSpec, extra: Mapping[str, str] | None = None

@@ -234,6 +234,50 @@ class RecordStore:
             rows = self._db.execute(sql + " ORDER BY received_ts, sequence LIMIT ?", (*params, where.limit))
             return [Record(**dict(row)) for row in rows]
 
+    def forget(self, endpoint: str, message_id: str) -> None:
+        """Drop a record and its steps, as a system that lost what it had answered (a divergence)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM steps WHERE endpoint = ? AND message_id = ?", (endpoint, message_id))
+            db.execute("DELETE FROM records WHERE endpoint = ? AND message_id = ?", (endpoint, message_id))
+
+    def set_status(self, key: str, status: str) -> Record | None:
+        """Change the status of the latest record under ``key``, with no callback (a divergence)."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT endpoint, message_id FROM records WHERE key = ? ORDER BY sequence DESC LIMIT 1",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE records SET status = ?, updated_at = ? WHERE endpoint = ? AND message_id = ?",
+                (status, now_vn(), row["endpoint"], row["message_id"]),
+            )
+            return self._get(db, row["endpoint"], row["message_id"])
+
+    def duplicate(self, key: str, message_id: str) -> Record | None:
+        """The first record under ``key`` entered again as a new case under ``message_id`` (a divergence)."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT * FROM records WHERE key = ? ORDER BY sequence LIMIT 1", (key,)
+            ).fetchone()
+            if row is None:
+                return None
+            sequence = db.execute("SELECT coalesce(max(sequence), 0) + 1 FROM records").fetchone()[0]
+            values = dict(row) | {
+                "message_id": message_id,
+                "sequence": sequence,
+                "count": 1,
+                "received_at": now_vn(),
+                "received_ts": time.time(),
+                "updated_at": now_vn(),
+            }
+            db.execute(
+                f"INSERT INTO records ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                tuple(values.values()),
+            )
+            return self._get(db, row["endpoint"], message_id)
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])

@@ -210,7 +210,8 @@ class RestService:
         if duplicate:
             self.core.count("duplicates")
             self.core.count("conflicts", int(record.request_hash != request_hash))
-        elif op.then:
+        # A planned loss (docs/reconciliation.md): answered as usual, then forgotten, steps and all.
+        elif not self.core.dropped(self.spec.name, message_id) and op.then:
             self.core.wake()
         return Response(record.answer, record.answer_status, media_type=record.answer_type)
 

@@ -247,7 +247,8 @@ class SoapService:
         if duplicate:
             self.core.count("duplicates")
             self.core.count("conflicts", int(record.request_hash != request_hash))
-        elif op.then:
+        # A planned loss (docs/reconciliation.md): answered as usual, then forgotten, steps and all.
+        elif not self.core.dropped(self.spec.name, message_id) and op.then:
             self.core.wake()
         return record.answer_status, record.answer, record.answer_type
 
