@@ -26,7 +26,7 @@ from typing import Final, Literal
 
 from lienthong.reconcile.records import HeldRecord
 
-__all__ = ["KINDS", "Finding", "HubDelivery", "HubView", "classify"]
+__all__ = ["KINDS", "Finding", "HubDelivery", "HubView", "classify", "classify_axis"]
 
 Kind = Literal[
     "missing-at-ministry",
@@ -42,7 +42,7 @@ KINDS: Final[tuple[Kind, ...]] = (
     "status-diverged",
     "result-never-returned",
 )
-Action = Literal["resend", "push-status", "fetch-result", "none"]
+Action = Literal["resend", "push-status", "fetch-result", "receive", "none"]
 
 
 @dataclass(frozen=True)
@@ -207,3 +207,24 @@ def classify(
                 )
             )
     return findings
+
+
+def classify_axis(
+    held: Sequence[HeldRecord], received: Collection[str], *, settled: datetime, can_receive: bool
+) -> list[Finding]:
+    """The national axis (``vpcp``): what it still holds for the hub's agency, pending since before
+    ``settled``. A message the hub never received is ``missing-at-hub``, healed by a receiving round
+    (the hub's own, under its lease); one it received but never confirmed is left to that round too
+    (it confirms what it holds), so it is not a difference."""
+    return [
+        Finding(
+            "missing-at-hub",
+            "receive" if can_receive else "none",
+            f"the axis holds {record.operation} {record.message_id} for the hub since "
+            f"{record.received_at.isoformat()} ({record.status}), never received",
+            message_id=record.message_id,
+            system_status=record.status,
+        )
+        for record in held
+        if record.message_id not in received and record.received_at <= settled
+    ]

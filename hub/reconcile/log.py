@@ -162,6 +162,16 @@ class ReconcileLog:
                 told[row.dossier_code] = _national_status(row.payload)
         return told, pending
 
+    def axis_received(self, doc_ids: Collection[str]) -> set[str]:
+        """The axis docIds among ``doc_ids`` the hub holds a message of (``axis:<docId>``)."""
+        if not doc_ids:
+            return set()
+        query = select(messages.c.sender_message_id).where(
+            messages.c.sender_message_id.in_([f"axis:{d}" for d in doc_ids])
+        )
+        with self.engine.connect() as conn:
+            return {r.sender_message_id.removeprefix("axis:") for r in conn.execute(query)}
+
     def case_payload(self, adapter: str, dossier_code: str) -> bytes | None:
         """The bytes of the first delivery of the dossier to the adapter (the case as the system got it)."""
         query = (

@@ -22,7 +22,7 @@ from lxml import etree
 from lienthong.config.models import AdapterConfig, Configuration, ReconcileConfig
 from lienthong.envelope import MessageKind, new_envelope, utcnow
 from lienthong.errors import HubError, IdempotencyConflictError
-from lienthong.reconcile.compare import Finding, HubView, classify
+from lienthong.reconcile.compare import Finding, HubView, classify, classify_axis
 from lienthong.reconcile.log import ReconcileLog
 from lienthong.reconcile.records import VN, HeldRecord, list_held
 from lienthong.store import AwaitingDossier, Store
@@ -98,6 +98,7 @@ class Reconciler:
         self.poller = (
             pollers.get(f"{adapter.name}/{self.spec.fetch_result}") if self.spec.fetch_result else None
         )
+        self.receiver = pollers.get(f"{adapter.name}/axis-receive")
         self.push = None
         if self.spec.push_status is not None and inbound is not None:
             self.push = etree.XSLT(
@@ -127,18 +128,26 @@ class Reconciler:
             held = self._list(since, until)
             report.held = len(held)
             step("list", 1, 1)
-            hub = self._hub_view(since, until)
-            report.compared = len(hub.deliveries)
             settled = utcnow() - self.spec.settle
-            findings = classify(
-                held,
-                hub,
-                statuses=self.spec.statuses,
-                final=self.spec.final,
-                settled=settled,
-                can_push=self.push is not None,
-                can_fetch=self.poller is not None,
-            )
+            if self.spec.list_.protocol == "axis":
+                received = self.log.axis_received([r.message_id for r in held])
+                report.compared = len(received)
+                hub = HubView(())
+                findings = classify_axis(
+                    held, received, settled=settled, can_receive=self.receiver is not None
+                )
+            else:
+                hub = self._hub_view(since, until)
+                report.compared = len(hub.deliveries)
+                findings = classify(
+                    held,
+                    hub,
+                    statuses=self.spec.statuses,
+                    final=self.spec.final,
+                    settled=settled,
+                    can_push=self.push is not None,
+                    can_fetch=self.poller is not None,
+                )
             seen = self.log.seen(self.name, [f.fingerprint for f in findings])
             cases = _cases(held)
             for done, finding in enumerate(findings):
@@ -258,6 +267,8 @@ class Reconciler:
                     f"{finding.cause}; TrangThaiHoSo {finding.hub_status} pushed through the routes",
                     message_id,
                 )
+            if finding.action == "receive":
+                return self._receive(finding)
             return self._fetch(finding, hub)
         except HubError as exc:
             log.warning("reconcile %s: healing %s failed: %s", self.name, finding.kind, exc.message)
@@ -310,6 +321,14 @@ class Reconciler:
                 f"a different status was pushed for the same change before: {exc.message}"
             ) from exc
         return uuid.UUID(str(accepted.message_id))
+
+    def _receive(self, finding: Finding) -> Outcome:
+        """A receiving round of the adapter (under its own lease), then: is the message the hub's now?"""
+        assert self.receiver is not None and finding.message_id
+        self.receiver.run()
+        if self.log.axis_received([finding.message_id]):
+            return Outcome(finding, True, "healed", f"{finding.cause}; received by {self.receiver.name}")
+        return Outcome(finding, True, "reported", f"{finding.cause}; a receiving round did not take it")
 
     def _fetch(self, finding: Finding, hub: HubView) -> Outcome:
         """The missing result fetched by the adapter's poll, for this dossier alone."""
