@@ -234,6 +234,27 @@ class ReconcileLog:
             assert key is not None
             return int(key[0])
 
+    def abandon(self, adapter: str, owner: str) -> int:
+        """Scheduled runs of ``adapter`` left running by another process: it died (its lease ran out, or
+        this process could not have taken the job), so they are marked abandoned; how many."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(reconciliation_runs)
+                    .where(
+                        reconciliation_runs.c.adapter == adapter,
+                        reconciliation_runs.c.trigger == "schedule",
+                        reconciliation_runs.c.state == "running",
+                        reconciliation_runs.c.owner != owner,
+                    )
+                    .values(
+                        state="abandoned",
+                        finished_at=utcnow(),
+                        error="its process stopped before the run ended; taken over when its lease ran out",
+                    )
+                ).rowcount
+            )
+
     def seen(self, adapter: str, fingerprints: Collection[str]) -> dict[str, str]:
         """Fingerprints found by an earlier real run (not a dry run), with their first outcome."""
         if not fingerprints:

@@ -397,6 +397,10 @@ class ScheduledReconciliation:
             ):
                 return []
             try:
+                if abandoned := self.reconciler.log.abandon(self.reconciler.name, self.reconciler.owner):
+                    log.warning(
+                        "reconcile %s: %d run(s) of a stopped process taken over", self.name, abandoned
+                    )
                 report = self.reconciler.run(now - self.reconciler.spec.window, now, trigger="schedule")
             finally:
                 self.store.end_poll(self.name, self.reconciler.owner)
