@@ -396,7 +396,8 @@ class Pollers:
                     name=poller.name,
                     max_instances=1,
                     coalesce=True,
-                    next_run_time=now,  # dossiers awaiting from before a restart are asked at once
+                    # dossiers awaiting from before a restart are asked at once; a job may say otherwise
+                    next_run_time=getattr(poller, "first_run", lambda at: at)(now),
                 )
             scheduler.start()
             self._scheduler = scheduler

@@ -382,6 +382,10 @@ class ScheduledReconciliation:
 
             self.trigger = CronTrigger.from_crontab(spec.cron, timezone="Asia/Ho_Chi_Minh")
 
+    def first_run(self, now: datetime) -> datetime:
+        """Not at start: a restarted hub waits for the first tick (the lease row spaces the rest)."""
+        return now + self.next_due(now) + _EARLY
+
     def next_due(self, now: datetime) -> timedelta:
         if self.trigger is None:
             return self.interval - min(self.interval / 10, _EARLY)

@@ -32,6 +32,7 @@ def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflo
     land_tax, justice = land_tax.split("Civil status", 1)
     justice, business = justice.split("Business lookup", 1)
     business, documents = business.split("Văn bản điện tử qua trục liên thông (edXML)", 1)
+    documents, reconciliation = documents.split("Reconciliation: a status", 1)
 
     # The bulk part: every dossier through the registry's outage, the refusals, the signatures.
     assert "6 dossiers accepted (HTTP 202) while the registry is down" in outage
@@ -102,7 +103,11 @@ def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflo
     assert re.search(r"5700100256-001\s+503\s+business did not", business), business
 
     _documents_went_through(documents)
-    assert "all parts went through" in documents
+    assert "all parts went through" in reconciliation
+
+    # Reconciliation: the registry's lost status push found, and healed through the routes.
+    assert re.search(r"H49-\d{6}-\d{2}\s+status-diverged\s+healed", reconciliation), reconciliation
+    assert "before none, after ['4']" in re.sub(r"\s+", " ", reconciliation), reconciliation
 
 
 def _documents_went_through(documents: str) -> None:

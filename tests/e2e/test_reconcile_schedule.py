@@ -80,7 +80,7 @@ def test_two_processes_run_each_tick_once_and_a_killed_leader_is_taken_over(
         def finished(count: int) -> bool:
             for w in workers.values():
                 assert w.alive(), f"{w.name} exited with {w.popen.returncode}"
-            return sum(r["state"] == "done" for r in _runs(db)) >= count
+            return sum(1 for r in _runs(db) if r["state"] == "done") >= count
 
         wait_until(lambda: finished(3), timeout=90, what="three scheduled runs")
         runs = [r for r in _runs(db) if r["state"] != "running"]

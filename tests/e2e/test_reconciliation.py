@@ -280,7 +280,11 @@ def test_reconciliation_finds_each_divergence_heals_the_safe_ones_and_a_second_r
     _until(lambda: _land_status(world, d2) == "awaiting-tax", "D2 processed at the registry")
     for code in (d3, d4, d5):
         _submit(world, code)
-        _until(lambda code=code: "4" in _one_stop(world, code), f"{code}: 4 at the one-stop system")
+
+        def told(code: str = code) -> bool:
+            return "4" in _one_stop(world, code)
+
+        _until(told, f"{code}: 4 at the one-stop system")
     # D5: the citizen paid, the certificate is issued, and the result is never pushed.
     _diverge(world, lose_calls={"TraKetQuaHoSo": 1})
     _receipt(world, d5)

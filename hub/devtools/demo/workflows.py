@@ -52,6 +52,7 @@ def workflow_sections(samples: Sequence[SampleDossier]) -> list[WorkflowSection]
     from lienthong.devtools.demo.documents import DocumentAxisSection
     from lienthong.devtools.demo.justice import CivilStatusSection, CriminalRecordSection
     from lienthong.devtools.demo.landtax import LandTaxSection
+    from lienthong.devtools.demo.reconcile import ReconcileSection
 
     return [
         LandTaxSection(list(samples)),
@@ -59,6 +60,7 @@ def workflow_sections(samples: Sequence[SampleDossier]) -> list[WorkflowSection]
         CriminalRecordSection(),
         BusinessLookupSection(),
         DocumentAxisSection(),
+        ReconcileSection(),
     ]
 
 
