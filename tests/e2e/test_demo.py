@@ -106,7 +106,7 @@ def test_demo_delivers_every_dossier_through_an_outage_and_carries_every_workflo
     assert "all parts went through" in reconciliation
 
     # Reconciliation: the registry's lost status push found, and healed through the routes.
-    assert re.search(r"H49-\d{6}-\d{2}\s+status-diverged\s+healed", reconciliation), reconciliation
+    assert re.search(r"H49-\d{6}-\d{4}\s+status-diverged\s+healed", reconciliation), reconciliation
     assert "before none, after ['4']" in re.sub(r"\s+", " ", reconciliation), reconciliation
 
 
