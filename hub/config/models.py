@@ -1265,6 +1265,11 @@ class ReconcileConfig(Strict):
         description="How long one run may hold the job; a dead process's run is taken over after it.",
     )
     namespaces: dict[str, str] = Field(default_factory=dict, description="Prefixes used in this section.")
+    operations: list[str] = Field(
+        default_factory=list,
+        description="Only the deliveries through these adapter operations are compared (default: all), "
+        "for a system whose query lists one of its services (justice: NhanDKHT).",
+    )
     list_: ReconcileList = Field(alias="list", description="How to list what the system holds.")
     statuses: dict[str, str] = Field(
         default_factory=dict,

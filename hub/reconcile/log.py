@@ -79,8 +79,10 @@ class ReconcileLog:
 
     # ------------------------------------------------------------ the hub's records
 
-    def deliveries(self, adapter: str, since: datetime, until: datetime) -> list[HubDelivery]:
-        """The adapter's deliveries created in [since, until) (lookups included: they are sent too)."""
+    def deliveries(
+        self, adapter: str, since: datetime, until: datetime, operations: Collection[str] = ()
+    ) -> list[HubDelivery]:
+        """The adapter's deliveries created in [since, until), through ``operations`` if any are given."""
         query = (
             select(
                 deliveries.c.id,
@@ -100,6 +102,8 @@ class ReconcileLog:
             .where(messages.c.kind != "query")
             .order_by(deliveries.c.id)
         )
+        if operations:
+            query = query.where(deliveries.c.operation.in_(list(operations)))
         with self.engine.connect() as conn:
             return [
                 HubDelivery(

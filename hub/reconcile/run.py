@@ -208,7 +208,7 @@ class Reconciler:
         )
 
     def _hub_view(self, since: datetime, until: datetime) -> HubView:
-        deliveries = self.log.deliveries(self.name, since, until)
+        deliveries = self.log.deliveries(self.name, since, until, self.spec.operations)
         codes = {d.dossier_code for d in deliveries if d.dossier_code}
         results = self.log.results(self.adapter.agency, self.spec.result_kind, codes)
         held_one_stop: set[str] | None = None

@@ -356,3 +356,16 @@ def test_reconciliation_finds_each_divergence_heals_the_safe_ones_and_a_second_r
     }
     refused = world.hub.client.get("/api/v1/reconciliations")  # the one-stop system reads its own only
     assert refused.status_code == 403
+
+
+def test_hub_reconcile_says_what_is_wrong_with_its_arguments(pristine_project: Project) -> None:
+    config = pristine_project.config_dir
+    unknown = hub("reconcile", "--adapter", "nope", "--since", "2026-11-01", "-c", config)
+    assert unknown.returncode == 1 and "no adapter 'nope'" in unknown.stderr, unknown.stderr
+    land = pristine_project.read("adapters/land.yaml")
+    del land["reconcile"]
+    pristine_project.write("adapters/land.yaml", land)
+    unset = hub("reconcile", "--adapter", "land", "--since", "2026-11-01", "-c", config)
+    assert unset.returncode == 1 and "has no reconcile: section" in unset.stderr, unset.stderr
+    bad_day = hub("reconcile", "--adapter", "land", "--since", "1 November", "-c", config)
+    assert bad_day.returncode == 2 and "is not a date" in bad_day.stderr, bad_day.stderr
