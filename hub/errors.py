@@ -290,6 +290,17 @@ class LookupFailedError(HubError):
     http_status = 502
 
 
+class ReconcileListingError(HubError):
+    """A reconciliation could not learn what a system holds: no answer from its query operation, a
+    refusal, or an answer it cannot read. The run is recorded as failed; the next one tries again."""
+
+    code = "reconcile-listing"
+    title = Title(
+        "Không tra cứu được dữ liệu của hệ thống để đối soát", "The system's records could not be listed"
+    )
+    http_status = 502
+
+
 class ClaimLostError(HubError):
     """The lease expired and another worker took the delivery over; this worker's result is void.
 

@@ -18,7 +18,7 @@ import httpx
 from lxml import etree
 
 from lienthong.config.models import ReconcileList
-from lienthong.errors import HubError
+from lienthong.errors import ReconcileListingError as ListingError
 from lienthong.xml import SOAP11_NS, parse_xml
 
 __all__ = ["HeldRecord", "list_held"]
@@ -37,12 +37,6 @@ class HeldRecord:
     sequence: int
     received_at: datetime
     updated_at: datetime
-
-
-class ListingError(HubError):
-    """The system could not be asked (no answer, a refusal, an unreadable answer)."""
-
-    code = "reconcile-listing"
 
 
 def _when(text: str | None) -> datetime:

@@ -131,7 +131,7 @@ def test_every_problem_in_every_file_is_reported_at_once(project: Path) -> None:
         "config/adapters/land.yaml:8:1 [retyr]: unknown key 'retyr' (did you mean 'retry'?); allowed keys: "
         "name, plugin, agency, description, endpoint, timeout, connect_timeout, input_schema, schema, "
         "mapping, retry, circuit_breaker, signing, namespaces, operations, inbound, options, document, "
-        "as_received, simulator, lookup, polling, receiving",
+        "as_received, simulator, lookup, polling, receiving, reconcile",
         "config/routes.yaml:7:1: duplicate key 'routes': a key may appear only once in a mapping",
     ]
 
