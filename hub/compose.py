@@ -39,6 +39,7 @@ from lienthong.intake.service import Intake
 from lienthong.intake.text import TextIntake
 from lienthong.pipeline.prepare import Stages, build_preparations
 from lienthong.pipeline.route import CompiledRule, Router
+from lienthong.reconcile.check import check_reconcile
 from lienthong.reconcile.run import scheduled_reconciliations
 from lienthong.store import Store
 from lienthong.store.migrate import ensure_current
@@ -128,7 +129,7 @@ def check_configuration(
     """
     issues = check_adapters(config, plugins, unloaded_adapters)
     issues += check_signing(config)
-    issues += check_lookups(config) + check_receiving(config)
+    issues += check_lookups(config) + check_receiving(config) + check_reconcile(config)
     # No lease-versus-timeout rule: the workers' heartbeat renews the lease of a call in flight.
     issues += _check_route_xpaths(config)
     signers: dict[str, Signer] = {}
