@@ -11,7 +11,7 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from lienthong.errors import ForbiddenError, NotFoundError
@@ -99,7 +99,12 @@ def reconciliation_router() -> APIRouter:
         return JSONResponse({"runs": [_run(r, by_run.get(r.id, [])) for r in runs]})
 
     @router.get("/api/v1/reconciliations/{run_id}")
-    def one_run(run_id: int, request: Request, hub: HubDep, reader: Reader) -> Response:
+    def one_run(
+        run_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The run's id.")],
+        request: Request,
+        hub: HubDep,
+        reader: Reader,
+    ) -> Response:
         """One run and its findings."""
         if reader.parties is not None:
             raise ForbiddenError("reconciliation covers every agency: it needs rest:read-all")

@@ -37,6 +37,8 @@ OPERATIONS = {
     "GET /api/v1/documents",
     "GET /api/v1/documents/{document_id}",
     "GET /api/v1/lookups/{adapter}/{key}",
+    "GET /api/v1/reconciliations",
+    "GET /api/v1/reconciliations/{run_id}",
     "GET /healthz",
 }
 
