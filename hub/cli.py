@@ -24,6 +24,7 @@ from lienthong.config.files import load_configuration, read_configuration, write
 from lienthong.config.models import Configuration
 from lienthong.envelope import MessageKind
 from lienthong.errors import ConfigError, HubError
+from lienthong.reports.cli import report
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord
 
 app = typer.Typer(
@@ -775,6 +776,7 @@ def replay(
 
 callers_app = typer.Typer(help="Systems allowed to call the hub (callers in hub.yaml).", no_args_is_help=True)
 app.add_typer(callers_app, name="callers")
+app.command("report")(report)  # monthly statistics (docs/reports.md)
 
 
 @callers_app.command("add-key")
