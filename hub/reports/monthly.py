@@ -1,20 +1,22 @@
 """The monthly statistics, from the hub's own records (docs/reports.md).
 
-The dossiers of a month are those the hub received in it (Vietnam time, UTC+7: the province's
-calendar). For each, its agency and procedure come from the dossier as entered (``MaDonViXuLy`` and
+The shape of the province's periodic report on administrative procedures: for a month (Vietnam time,
+UTC+7), per agency and per procedure, what came in, what was settled, and what is still open at the
+month's end. A dossier's agency and procedure come from the dossier as entered (``MaDonViXuLy`` and
 ``DonViXuLy``; the message's procedure code and ``TenTTHC``), its appointment from ``NgayHenTra``, and
 where it stands from the status reports the hub passed to the one-stop system (deliveries to the
-``notify.sources`` adapters, ``motcua``: ``TrangThaiHoSo`` 1-10, ``ThoiDiemXuLy``, ``NgayHenTraMoi``)
-up to the month's end — or now, for the month under way — so a past month's report never changes:
+``notify.sources`` adapters, ``motcua``: ``TrangThaiHoSo`` 1-10, ``ThoiDiemXuLy``, ``NgayHenTraMoi``).
+Everything is counted as of the month's end (or now, for the month under way), by the time the hub
+recorded each message, so a past month's report never changes.
 
-* **processed** — the latest status is 9 (processed) or 10 (result returned); **on time** when it was
-  reported (``ThoiDiemXuLy``) no later than the appointment in force (the latest ``NgayHenTraMoi``, else
-  ``NgayHenTra``; no appointment counts as on time), **late** otherwise;
-* **returned** — the latest status is 3 (not accepted), 7 (withdrawn) or 8 (stopped);
-* **pending** — anything else;
-* **exchange failures** — the dossier's deliveries that are dead letters (the hub gave up on them).
-
-Everything is read in one pass per query; a dossier's payload is parsed once, for its few fields.
+* **received** — dossiers the hub received in the month;
+* **processed** — dossiers whose latest status by the month's end is 9 (processed) or 10 (result
+  returned), reported in the month: **on time** when ``ThoiDiemXuLy`` is no later than the appointment
+  in force (the latest ``NgayHenTraMoi``, else ``NgayHenTra``; none counts as on time), **late** otherwise;
+* **returned** — likewise with 3 (not accepted), 7 (withdrawn) or 8 (stopped);
+* **pending** — dossiers received by the month's end whose latest status then is neither (the open
+  backlog, whatever month they came in; dossiers received more than ``horizon`` before are not looked at);
+* **exchange failures** — deliveries of the month's messages about the dossier that are dead letters.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ UNKNOWN: Final = "(không rõ)"
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _STAMP = re.compile(r"^\d{14}$")
 _CHUNK: Final = 500
+#: How far back the open backlog is looked for: a dossier received longer ago is no longer "pending".
+HORIZON: Final = timedelta(days=366)
 
 
 @dataclass
@@ -138,6 +142,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 @dataclass
 class _Dossier:
     code: str
+    received_at: datetime
     agency_code: str
     agency_name: str
     procedure_code: str
@@ -146,46 +151,59 @@ class _Dossier:
 
 
 def monthly_report(
-    engine: Engine, month: str, *, sources: Sequence[str] = ("motcua",), now: datetime | None = None
+    engine: Engine,
+    month: str,
+    *,
+    sources: Sequence[str] = ("motcua",),
+    now: datetime | None = None,
+    horizon: timedelta = HORIZON,
 ) -> MonthlyReport:
     start, end = month_bounds(month)
     now = now or datetime.now(UTC)
     as_of = min(end, now.astimezone(VIETNAM))
-    dossiers = _dossiers(engine, start, end)
+    dossiers = _dossiers(engine, as_of - horizon, as_of)
     codes = list(dossiers)
     reports = _status_reports(engine, codes, sources, as_of)
-    failures = _dead_deliveries(engine, codes)
+    failures = _dead_deliveries(engine, codes, start, as_of)
     rows: dict[tuple[str, str], Row] = {}
     for code, dossier in dossiers.items():
+        counts = Counts()
+        if dossier.received_at >= start:
+            counts.received += 1
+        counts.exchange_failures += failures.get(code, 0)
+        status, reported_at, at, due = _standing(reports.get(code, []), dossier.due)
+        if status in PROCESSED or status in RETURNED:
+            if reported_at is not None and reported_at >= start:
+                if status in RETURNED:
+                    counts.returned += 1
+                else:
+                    counts.processed += 1
+                    if due is None or at is None or at <= due:
+                        counts.on_time += 1
+                    else:
+                        counts.late += 1
+        else:
+            counts.pending += 1
+        if counts == Counts():
+            continue  # settled before the month, nothing about it in it
         key = (dossier.agency_code, dossier.procedure_code)
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(
                 dossier.agency_code, dossier.agency_name, dossier.procedure_code, dossier.procedure_name
             )
-        counts = row.counts
-        counts.received += 1
-        counts.exchange_failures += failures.get(code, 0)
-        status, at, due = _standing(reports.get(code, []), dossier.due)
-        if status in PROCESSED:
-            counts.processed += 1
-            if due is None or at is None or at <= due:
-                counts.on_time += 1
-            else:
-                counts.late += 1
-        elif status in RETURNED:
-            counts.returned += 1
-        else:
-            counts.pending += 1
+        row.counts.add(counts)
     ordered = sorted(rows.values(), key=lambda r: (r.agency_code, r.procedure_code))
     return MonthlyReport(month, start, end, as_of, ordered)
 
 
 def _standing(
     reports: Sequence[tuple[datetime, dict[str, Any]]], due: datetime | None
-) -> tuple[str | None, datetime | None, datetime | None]:
-    """(latest status, when it was reported, the appointment in force) from a dossier's reports."""
+) -> tuple[str | None, datetime | None, datetime | None, datetime | None]:
+    """(latest status, when the hub recorded it, when the agency says it happened, the appointment in
+    force) from a dossier's reports."""
     status: str | None = None
+    reported_at: datetime | None = None
     at: datetime | None = None
     for received_at, body in sorted(reports, key=lambda item: item[0]):
         new_due = _stamp(body.get("NgayHenTraMoi"))
@@ -193,9 +211,9 @@ def _standing(
             due = new_due
         value = str(body.get("TrangThaiHoSo", "")).strip()
         if value:
-            status = value
+            status, reported_at = value, received_at
             at = _stamp(body.get("ThoiDiemXuLy")) or received_at
-    return status, at, due
+    return status, reported_at, at, due
 
 
 def _stamp(value: object) -> datetime | None:
@@ -211,7 +229,12 @@ def _stamp(value: object) -> datetime | None:
 
 def _dossiers(engine: Engine, start: datetime, end: datetime) -> dict[str, _Dossier]:
     query = (
-        select(messages.c.dossier_code, messages.c.procedure_code, message_payloads.c.payload)
+        select(
+            messages.c.dossier_code,
+            messages.c.procedure_code,
+            messages.c.received_at,
+            message_payloads.c.payload,
+        )
         .join(message_payloads, message_payloads.c.message_id == messages.c.id)
         .where(
             and_(
@@ -225,13 +248,13 @@ def _dossiers(engine: Engine, start: datetime, end: datetime) -> dict[str, _Doss
     )
     found: dict[str, _Dossier] = {}
     with engine.connect() as conn:
-        for code, procedure_code, payload in conn.execute(query):
+        for code, procedure_code, received_at, payload in conn.execute(query):
             if code not in found:  # the first message of a dossier stands for it
-                found[code] = _read_dossier(code, procedure_code, bytes(payload))
+                found[code] = _read_dossier(code, procedure_code, received_at, bytes(payload))
     return found
 
 
-def _read_dossier(code: str, procedure_code: str | None, payload: bytes) -> _Dossier:
+def _read_dossier(code: str, procedure_code: str | None, received_at: datetime, payload: bytes) -> _Dossier:
     try:
         root: etree._Element | None = parse_xml(payload, what="dossier")
     except HubError:
@@ -245,6 +268,7 @@ def _read_dossier(code: str, procedure_code: str | None, payload: bytes) -> _Dos
 
     return _Dossier(
         code=code,
+        received_at=received_at,
         agency_code=text("MaDonViXuLy") or UNKNOWN,
         agency_name=text("DonViXuLy") or "",
         procedure_code=procedure_code or text("MaTTHC") or UNKNOWN,
@@ -286,14 +310,22 @@ def _status_reports(
     return found
 
 
-def _dead_deliveries(engine: Engine, codes: Sequence[str]) -> dict[str, int]:
+def _dead_deliveries(engine: Engine, codes: Sequence[str], start: datetime, end: datetime) -> dict[str, int]:
+    """Per dossier, the dead deliveries of its messages the hub received in [start, end)."""
     found: dict[str, int] = {}
     with engine.connect() as conn:
         for chunk in _chunks(codes):
             query = (
                 select(messages.c.dossier_code, func.count())
                 .join(deliveries, deliveries.c.message_id == messages.c.id)
-                .where(and_(messages.c.dossier_code.in_(list(chunk)), deliveries.c.state == "dead"))
+                .where(
+                    and_(
+                        messages.c.dossier_code.in_(list(chunk)),
+                        deliveries.c.state == "dead",
+                        messages.c.received_at >= start.astimezone(UTC),
+                        messages.c.received_at < end.astimezone(UTC),
+                    )
+                )
                 .group_by(messages.c.dossier_code)
             )
             for code, count in conn.execute(query):
