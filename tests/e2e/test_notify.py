@@ -10,6 +10,7 @@ between (the notice is a stored delivery), and when the registry reports the sam
 from __future__ import annotations
 
 import base64
+import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -100,6 +101,13 @@ class World:
     sink: SmtpSink
     motcua: SimulatorServer
     sms: SimulatorServer
+    sms_store: Path
+
+    def sms_sent(self) -> list[tuple[str, str]]:
+        """(Phone, Content) of every request the gateway took, in order, as the hub sent them."""
+        with sqlite3.connect(f"file:{self.sms_store}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT request FROM records ORDER BY sequence").fetchall()
+        return [(body["Phone"], body["Content"]) for body in (json.loads(row[0]) for row in rows)]
 
     def sms_bodies(self) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = httpx.get(
@@ -140,7 +148,9 @@ def world(
         project.update("adapters/sms.yaml", {"endpoint": sms.url, **fast})
         project.update("adapters/email.yaml", {"endpoint": sink.url, "timeout": "5s", **fast})
         project.update("hub.yaml", {"notify": {"enabled": True, "interval": "200ms", "templates": TEMPLATES}})
-        yield World(project, lambda: hub_factory(project, environ=HUB_ENVIRON), sink, motcua, sms)
+        yield World(
+            project, lambda: hub_factory(project, environ=HUB_ENVIRON), sink, motcua, sms, tmp_path / "sms.db"
+        )
     finally:
         for server in servers:
             server.stop()
@@ -229,6 +239,10 @@ def test_each_status_change_reaches_the_citizen_once_by_email_and_sms_across_a_r
     assert len({e.message["Message-ID"] for e in emails}) == 2
     assert world.checks() == [("4", "sent"), ("4", "repeat"), ("10", "sent")]
     assert len(world.sms_bodies()) == 2
+    assert world.sms_sent() == [
+        (PHONE, f"Ho so {CODE} dang duoc xu ly. Hen tra: 07/12/2026 16:30"),
+        (PHONE, f"Ho so {CODE} da co ket qua"),
+    ]
 
     # The notices are in the dossier's trail like any message: caused by the status, delivered.
     trail = hub.client.get(f"/api/v1/dossiers/{CODE}").json()
