@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from lxml import etree
 from sqlalchemy import and_, func, select
@@ -45,6 +46,7 @@ UNKNOWN: Final = "(không rõ)"
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _STAMP = re.compile(r"^\d{14}$")
 _CHUNK: Final = 500
+T = TypeVar("T")
 #: How far back the open backlog is looked for: a dossier received longer ago is no longer "pending".
 HORIZON: Final = timedelta(days=366)
 
@@ -139,17 +141,6 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-@dataclass
-class _Dossier:
-    code: str
-    received_at: datetime
-    agency_code: str
-    agency_name: str
-    procedure_code: str
-    procedure_name: str
-    due: datetime | None
-
-
 def monthly_report(
     engine: Engine,
     month: str,
@@ -161,27 +152,30 @@ def monthly_report(
     start, end = month_bounds(month)
     now = now or datetime.now(UTC)
     as_of = min(end, now.astimezone(VIETNAM))
-    dossiers = _dossiers(engine, as_of - horizon, as_of)
-    codes = list(dossiers)
-    reports = _status_reports(engine, codes, sources, as_of)
-    failures = _dead_deliveries(engine, codes, start, as_of)
+    # Metadata first, for every dossier that may count; the payloads only of those that do.
+    heads = _dossier_heads(engine, as_of - horizon, as_of)
+    reports = _status_reports(engine, list(heads), sources, as_of)
+    standings: dict[str, _Standing] = {}
+    for code, head in heads.items():
+        standing = _standing(reports.get(code, []))
+        settled = standing.status in PROCESSED or standing.status in RETURNED
+        if head.received_at >= start or not settled or (standing.reported_at or start) >= start:
+            standings[code] = standing
+    dossiers = _read_dossiers(engine, {code: heads[code] for code in standings})
+    failures = _dead_deliveries(engine, list(standings), start, as_of)
     rows: dict[tuple[str, str], Row] = {}
-    for code, dossier in dossiers.items():
-        counts = Counts()
-        if dossier.received_at >= start:
-            counts.received += 1
-        counts.exchange_failures += failures.get(code, 0)
-        status, reported_at, at, due = _standing(reports.get(code, []), dossier.due)
+    for code, standing in standings.items():
+        dossier, head = dossiers[code], heads[code]
+        counts = Counts(received=int(head.received_at >= start), exchange_failures=failures.get(code, 0))
+        status, due = standing.status, standing.due or dossier.due
         if status in PROCESSED or status in RETURNED:
-            if reported_at is not None and reported_at >= start:
+            if standing.reported_at is not None and standing.reported_at >= start:
                 if status in RETURNED:
                     counts.returned += 1
+                elif due is None or standing.at is None or standing.at <= due:
+                    counts.processed, counts.on_time = 1, 1
                 else:
-                    counts.processed += 1
-                    if due is None or at is None or at <= due:
-                        counts.on_time += 1
-                    else:
-                        counts.late += 1
+                    counts.processed, counts.late = 1, 1
         else:
             counts.pending += 1
         if counts == Counts():
@@ -197,14 +191,22 @@ def monthly_report(
     return MonthlyReport(month, start, end, as_of, ordered)
 
 
-def _standing(
-    reports: Sequence[tuple[datetime, dict[str, Any]]], due: datetime | None
-) -> tuple[str | None, datetime | None, datetime | None, datetime | None]:
-    """(latest status, when the hub recorded it, when the agency says it happened, the appointment in
-    force) from a dossier's reports."""
+@dataclass(frozen=True)
+class _Standing:
+    """Where a dossier stands after its reports: the latest status, when the hub recorded it, when the
+    agency says it happened, and the latest new appointment a report set."""
+
     status: str | None = None
     reported_at: datetime | None = None
     at: datetime | None = None
+    due: datetime | None = None
+
+
+def _standing(reports: Sequence[tuple[datetime, dict[str, Any]]]) -> _Standing:
+    status: str | None = None
+    reported_at: datetime | None = None
+    at: datetime | None = None
+    due: datetime | None = None
     for received_at, body in sorted(reports, key=lambda item: item[0]):
         new_due = _stamp(body.get("NgayHenTraMoi"))
         if new_due is not None:
@@ -213,7 +215,7 @@ def _standing(
         if value:
             status, reported_at = value, received_at
             at = _stamp(body.get("ThoiDiemXuLy")) or received_at
-    return status, reported_at, at, due
+    return _Standing(status, reported_at, at, due)
 
 
 def _stamp(value: object) -> datetime | None:
@@ -222,20 +224,39 @@ def _stamp(value: object) -> datetime | None:
     if not _STAMP.match(text):
         return None
     try:
-        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=VIETNAM)
+        return datetime(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+            tzinfo=VIETNAM,
+        )
     except ValueError:
         return None
 
 
-def _dossiers(engine: Engine, start: datetime, end: datetime) -> dict[str, _Dossier]:
+@dataclass(frozen=True)
+class _Head:
+    message_id: uuid.UUID
+    procedure_code: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class _Dossier:
+    agency_code: str
+    agency_name: str
+    procedure_code: str
+    procedure_name: str
+    due: datetime | None
+
+
+def _dossier_heads(engine: Engine, start: datetime, end: datetime) -> dict[str, _Head]:
+    """Every dossier the hub received in [start, end): its first message's id, procedure and time."""
     query = (
-        select(
-            messages.c.dossier_code,
-            messages.c.procedure_code,
-            messages.c.received_at,
-            message_payloads.c.payload,
-        )
-        .join(message_payloads, message_payloads.c.message_id == messages.c.id)
+        select(messages.c.dossier_code, messages.c.id, messages.c.procedure_code, messages.c.received_at)
         .where(
             and_(
                 messages.c.kind == "dossier",
@@ -246,15 +267,29 @@ def _dossiers(engine: Engine, start: datetime, end: datetime) -> dict[str, _Doss
         )
         .order_by(messages.c.received_at)
     )
-    found: dict[str, _Dossier] = {}
+    found: dict[str, _Head] = {}
     with engine.connect() as conn:
-        for code, procedure_code, received_at, payload in conn.execute(query):
+        for code, message_id, procedure_code, received_at in conn.execute(query):
             if code not in found:  # the first message of a dossier stands for it
-                found[code] = _read_dossier(code, procedure_code, received_at, bytes(payload))
+                found[code] = _Head(message_id, procedure_code, received_at)
     return found
 
 
-def _read_dossier(code: str, procedure_code: str | None, received_at: datetime, payload: bytes) -> _Dossier:
+def _read_dossiers(engine: Engine, heads: dict[str, _Head]) -> dict[str, _Dossier]:
+    by_message = {head.message_id: code for code, head in heads.items()}
+    found: dict[str, _Dossier] = {}
+    with engine.connect() as conn:
+        for chunk in _chunks(list(by_message)):
+            query = select(message_payloads.c.message_id, message_payloads.c.payload).where(
+                message_payloads.c.message_id.in_(list(chunk))
+            )
+            for message_id, payload in conn.execute(query):
+                code = by_message[message_id]
+                found[code] = _read_dossier(heads[code].procedure_code, bytes(payload))
+    return found
+
+
+def _read_dossier(procedure_code: str | None, payload: bytes) -> _Dossier:
     try:
         root: etree._Element | None = parse_xml(payload, what="dossier")
     except HubError:
@@ -267,8 +302,6 @@ def _read_dossier(code: str, procedure_code: str | None, received_at: datetime, 
         return value.strip() or None if value is not None else None
 
     return _Dossier(
-        code=code,
-        received_at=received_at,
         agency_code=text("MaDonViXuLy") or UNKNOWN,
         agency_name=text("DonViXuLy") or "",
         procedure_code=procedure_code or text("MaTTHC") or UNKNOWN,
@@ -277,7 +310,7 @@ def _read_dossier(code: str, procedure_code: str | None, received_at: datetime, 
     )
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
