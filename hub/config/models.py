@@ -422,6 +422,10 @@ class NoticeTemplate(Strict):
         return value
 
 
+NoticeChannel = Literal["email", "sms"]
+_CHANNELS: Final[tuple[NoticeChannel, ...]] = ("email", "sms")
+
+
 class NotifySettings(Strict):
     """Citizens told when their dossier changes status (docs/notify.md): each status report the hub
     passes to a ``sources`` adapter becomes one notice per channel, a message routed like any other."""
@@ -439,8 +443,8 @@ class NotifySettings(Strict):
         description="Adapters whose deliveries carry a dossier's status as the one-stop callback's JSON "
         "(MaHoSo, TrangThaiHoSo 1-10, NoiDungXuLy...).",
     )
-    channels: list[Literal["email", "sms"]] = Field(
-        default_factory=lambda: ["email", "sms"],  # type: ignore[arg-type]
+    channels: list[NoticeChannel] = Field(
+        default_factory=lambda: list(_CHANNELS),
         description="Channels to notify on, when the dossier gives the address and the status a template.",
     )
     templates: dict[str, NoticeTemplate] = Field(
