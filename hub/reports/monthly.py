@@ -136,6 +136,10 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
             f"month {month!r}: write it as YYYY-MM, e.g. 2026-11 (tháng viết dạng YYYY-MM, ví dụ 2026-11)"
         )
     year, number = int(match.group(1)), int(match.group(2))
+    if not 1900 <= year <= 9998:
+        raise RequestInvalidError(
+            f"month {month!r}: the year must be between 1900 and 9998 (năm từ 1900 đến 9998)"
+        )
     start = datetime(year, number, 1, tzinfo=VIETNAM)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=VIETNAM)
     return start, end

@@ -37,6 +37,7 @@ OPERATIONS = {
     "GET /api/v1/documents",
     "GET /api/v1/documents/{document_id}",
     "GET /api/v1/lookups/{adapter}/{key}",
+    "GET /api/v1/reports/monthly",
     "GET /healthz",
 }
 
