@@ -83,11 +83,13 @@ def discover_plugins() -> dict[str, AdapterSpec[Any]]:
     from lienthong.delivery.axis_adapter import AXIS_PLUGIN
     from lienthong.delivery.rest_adapter import REST_PLUGIN
     from lienthong.delivery.soap_adapter import SOAP_PLUGIN
+    from lienthong.notify.smtp import SMTP_PLUGIN
 
     plugins: dict[str, AdapterSpec[Any]] = {
         SOAP_PLUGIN.name: SOAP_PLUGIN,
         REST_PLUGIN.name: REST_PLUGIN,
         AXIS_PLUGIN.name: AXIS_PLUGIN,
+        SMTP_PLUGIN.name: SMTP_PLUGIN,
     }
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:

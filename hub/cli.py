@@ -26,6 +26,7 @@ from lienthong.envelope import MessageKind
 from lienthong.errors import ConfigError, HubError
 from lienthong.reconcile.cli import reconcile_app
 from lienthong.reconcile.trail import findings_table
+from lienthong.reports.cli import report
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord
 
 app = typer.Typer(
@@ -781,6 +782,7 @@ def replay(
 callers_app = typer.Typer(help="Systems allowed to call the hub (callers in hub.yaml).", no_args_is_help=True)
 app.add_typer(callers_app, name="callers")
 app.add_typer(reconcile_app, name="reconcile")
+app.command("report")(report)  # monthly statistics (docs/reports.md)
 
 
 @callers_app.command("add-key")

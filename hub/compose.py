@@ -37,6 +37,7 @@ from lienthong.intake.callers import CallerRegistry
 from lienthong.intake.inbound import InboundService, compile_inbound
 from lienthong.intake.service import Intake
 from lienthong.intake.text import TextIntake
+from lienthong.notify.maker import build_notice_makers
 from lienthong.pipeline.prepare import Stages, build_preparations
 from lienthong.pipeline.route import CompiledRule, Router
 from lienthong.reconcile.check import check_reconcile
@@ -255,7 +256,10 @@ def build_hub(
     )
     owner = worker_identity()
     receivers = build_receivers(config, store, intake, breakers, owner, transports=transports)
-    pollers = build_pollers(config, parts.polls, store, intake, breakers, owner, receivers)
+    notices = build_notice_makers(
+        config.hub.notify, store, intake, hub_agency=config.hub.hub.agency, owner=owner
+    )
+    pollers = build_pollers(config, parts.polls, store, intake, breakers, owner, [*receivers, *notices])
     pollers.pollers += scheduled_reconciliations(
         config, store, intake, workers, pollers, parts.inbound, owner
     )

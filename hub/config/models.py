@@ -397,6 +397,69 @@ class IntakeSettings(Strict):
 # ---- hub.yaml
 
 
+class NoticeTemplate(Strict):
+    """What the citizen is told when their dossier reaches one status: Jinja2 text (docs/notify.md)."""
+
+    subject: str = Field(description="The email's subject (Jinja2).")
+    email: str | None = Field(default=None, description="The email's text (Jinja2); absent: no email.")
+    sms: str | None = Field(
+        default=None,
+        description="The SMS text (Jinja2; keep it short, without diacritics if the gateway "
+        "bills Unicode as several messages); absent: no SMS.",
+    )
+
+    @field_validator("subject", "email", "sms")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            from jinja2 import TemplateSyntaxError
+            from jinja2.sandbox import SandboxedEnvironment
+
+            try:
+                SandboxedEnvironment().parse(value)
+            except TemplateSyntaxError as exc:
+                raise ValueError(f"invalid Jinja2 template (line {exc.lineno}): {exc.message}") from exc
+        return value
+
+
+NoticeChannel = Literal["email", "sms"]
+_CHANNELS: Final[tuple[NoticeChannel, ...]] = ("email", "sms")
+
+
+class NotifySettings(Strict):
+    """Citizens told when their dossier changes status (docs/notify.md): each status report the hub
+    passes to a ``sources`` adapter becomes one notice per channel, a message routed like any other."""
+
+    enabled: bool = Field(default=False, description="Make notices (every hub process; one at a time works).")
+    interval: Duration = Field(
+        default=timedelta(seconds=10), description="How often to look for new statuses."
+    )
+    lookback: Duration = Field(
+        default=timedelta(days=7), description="Status reports older than this are never notified."
+    )
+    batch: PositiveInt = Field(default=200, description="Status reports examined per round at most.")
+    sources: list[str] = Field(
+        default_factory=lambda: ["motcua"],
+        description="Adapters whose deliveries carry a dossier's status as the one-stop callback's JSON "
+        "(MaHoSo, TrangThaiHoSo 1-10, NoiDungXuLy...).",
+    )
+    channels: list[NoticeChannel] = Field(
+        default_factory=lambda: list(_CHANNELS),
+        description="Channels to notify on, when the dossier gives the address and the status a template.",
+    )
+    templates: dict[str, NoticeTemplate] = Field(
+        default_factory=dict, description="By national status code (TrangThaiHoSo, '1' to '10')."
+    )
+
+    @field_validator("templates")
+    @classmethod
+    def _status_codes(cls, value: dict[str, NoticeTemplate]) -> dict[str, NoticeTemplate]:
+        wrong = [k for k in value if k not in {str(n) for n in range(1, 11)}]
+        if wrong:
+            raise ValueError(f"template keys must be status codes '1' to '10', not {', '.join(wrong)}")
+        return value
+
+
 class HubSettings(Strict):
     """The contents of ``config/hub.yaml``."""
 
@@ -410,6 +473,10 @@ class HubSettings(Strict):
     tls: TlsSettings | None = Field(default=None, description="Serve HTTPS (and accept client certificates).")
     callers: list[Caller] = Field(
         default_factory=list, description="Systems allowed to call the hub; everything else is refused."
+    )
+    notify: NotifySettings = Field(
+        default_factory=NotifySettings,
+        description="Citizens told of their dossier's status (docs/notify.md).",
     )
 
 

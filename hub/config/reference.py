@@ -90,6 +90,7 @@ def configuration_reference() -> str:
     from lienthong.delivery.axis_client import AxisOptions
     from lienthong.delivery.rest_adapter import RestOptions
     from lienthong.delivery.soap_adapter import SoapOptions
+    from lienthong.notify.smtp import SmtpOptions
 
     files: list[tuple[str, type[BaseModel], str]] = [
         *_FILES,
@@ -109,6 +110,12 @@ def configuration_reference() -> str:
             AxisOptions,
             "The `options:` section of an adapter file with `plugin: edxml-axis` (the national document "
             'axis; see docs/edxml.md, "The national axis").',
+        ),
+        (
+            "options: of plugin smtp",
+            SmtpOptions,
+            "The `options:` section of an adapter file with `plugin: smtp` (notices to citizens by email; "
+            "see docs/notify.md).",
         ),
     ]
     for path, root, about in files:

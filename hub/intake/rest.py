@@ -79,6 +79,7 @@ from lienthong.intake.rest_models import (
     message_view,
     route_view,
 )
+from lienthong.reports.api import report_router
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
@@ -343,6 +344,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
 
     app.include_router(lookup_router(hub, api_key_scheme))
     app.include_router(import_module("lienthong.reconcile.api").reconciliation_router())  # reconciliation
+    app.include_router(report_router())  # monthly statistics (docs/reports.md)
     _answer_errors(app)
 
     @app.post(

@@ -251,3 +251,21 @@ reconciliation_findings = Table(
     Index(None, "dossier_code"),
     Index(None, "fingerprint"),
 )
+
+# ---- notify (docs/notify.md)
+
+#: Every status report examined for a citizen's notice, once: the notices themselves are messages
+#: (kind status, from the hub, routed to the email and SMS adapters), keyed by dossier, status and
+#: channel in ``idempotency_keys``; this table only says the report was looked at, and what came of it
+#: (sent, repeat, no-contact, no-template, unreadable, refused), so a round never reads it again.
+notice_checks = Table(
+    "notice_checks",
+    metadata,
+    Column("message_id", Uuid, ForeignKey("messages.id"), primary_key=True),
+    Column("dossier_code", String(64)),
+    Column("status", String(8)),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
+    Column("checked_at", UtcDateTime, nullable=False),
+    Index(None, "dossier_code"),
+)

@@ -39,6 +39,7 @@ OPERATIONS = {
     "GET /api/v1/lookups/{adapter}/{key}",
     "GET /api/v1/reconciliations",
     "GET /api/v1/reconciliations/{run_id}",
+    "GET /api/v1/reports/monthly",
     "GET /healthz",
 }
 

@@ -1,0 +1,1 @@
+"""Monthly statistics from the hub's own records (docs/reports.md)."""
