@@ -61,6 +61,7 @@ from lienthong.store import (
 )
 from lienthong.store._blobs import STREAMED, read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
+from lienthong.store._sqlcount import StatementCount, StatementCounter
 from lienthong.store.schema import (
     UtcDateTime,
     attempts,
@@ -72,6 +73,8 @@ from lienthong.store.schema import (
     messages,
     route_decisions,
 )
+
+__all__ = ["SqlStore", "StatementCount", "StatementCounter", "create_store_engine"]
 
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
 
