@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lienthong.edxml.headers import document_links as document_links_of
 from lienthong.envelope import Envelope, EnvelopeHeader, MessageKind, utcnow
@@ -61,6 +62,7 @@ from lienthong.store import (
 )
 from lienthong.store._blobs import STREAMED, read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
+from lienthong.store._sqlbatch import GroupCommit
 from lienthong.store._sqlcount import StatementCount, StatementCounter
 from lienthong.store.schema import (
     UtcDateTime,
@@ -129,6 +131,7 @@ class SqlStore:
             nullcontext() if engine.dialect.name != "sqlite" else threading.Lock()
         )
         self._availability = Availability()
+        self._accepts: GroupCommit[_Accept, AcceptResult] = GroupCommit(self._write_accepts)
 
     @contextmanager
     def _tx(self, operation: str) -> Iterator[Connection]:
@@ -141,29 +144,43 @@ class SqlStore:
     def accept(
         self, envelope: Envelope, route: RouteDecision, deliveries_: Sequence[PreparedDelivery]
     ) -> AcceptResult:
-        fingerprint = envelope.fingerprint()
+        """Concurrent accepts share one transaction (_sqlbatch.py); each returns after its commit."""
+        pending = _Accept(envelope, route, tuple(deliveries_), envelope.fingerprint())
+        return self._accepts.submit(pending)
+
+    def _write_accepts(self, batch: Sequence[_Accept]) -> list[AcceptResult | BaseException]:
+        """The batch in one transaction, one statement per table, no read first: the unique
+        idempotency key decides. If any insert fails (a repeat, a race, a bad row), each message is
+        written again on its own, so that one message's fault is its answer only."""
+        keys = {(a.envelope.sender, a.envelope.sender_message_id) for a in batch}
+        if len(keys) == len(batch):
+            try:
+                with self._tx("accept") as conn:
+                    _insert_accepts(conn, batch, utcnow())
+            except DBAPIError:
+                pass  # not an outage (those are StoreUnavailableError): find out which one, alone
+            else:
+                return [a.created() for a in batch]
+        answers: list[AcceptResult | BaseException] = []
+        for pending in batch:
+            try:
+                answers.append(self._accept_one(pending))
+            except Exception as error:
+                answers.append(error)
+        return answers
+
+    def _accept_one(self, pending: _Accept) -> AcceptResult:
         try:
             with self._tx("accept") as conn:
-                existing = self._existing(conn, envelope, fingerprint)
-                if existing is not None:
-                    return existing
-                now = utcnow()
-                _insert_message(conn, envelope, fingerprint, now)
-                self._insert_route(conn, envelope.message_id, route, deliveries_, now)
+                _insert_accepts(conn, [pending], utcnow())
         except IntegrityError:
-            # Two submissions of the same sender id raced; the loser answers like a repeat.
+            # Accepted before (a repeat), or two submissions of one sender id raced: the first one's answer.
             with self._tx("accept") as conn:
-                existing = self._existing(conn, envelope, fingerprint)
+                existing = self._existing(conn, pending.envelope, pending.fingerprint)
             if existing is None:
                 raise
             return existing
-        return AcceptResult(
-            message_id=envelope.message_id,
-            created=True,
-            route=route,
-            correlation_id=envelope.correlation_id,
-            received_at=envelope.received_at,
-        )
+        return pending.created()
 
     def _existing(self, conn: Connection, envelope: Envelope, fingerprint: str) -> AcceptResult | None:
         row = conn.execute(
@@ -301,90 +318,78 @@ class SqlStore:
         exclude_targets: Collection[str] = (),
         only_targets: Collection[str] | None = None,
     ) -> list[Claim]:
+        """Three statements a batch, however many rows: the due rows with their messages' metadata and
+        payloads (one joined SELECT, locked), one UPDATE of them all, one INSERT of their attempts."""
         now = utcnow()
         lease_until = now + lease
         due = or_(
             and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
             and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
         )
-        query = select(deliveries).where(due)
-        query = query.order_by(deliveries.c.next_attempt_at).limit(limit)
+        query = (
+            select(*_CLAIM_COLUMNS, _claim_payload(postgres=self._is_postgres).label("payload"))
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+            .where(due)
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+        )
         if exclude_targets:
             query = query.where(deliveries.c.target.not_in(list(exclude_targets)))
         if only_targets is not None:
             query = query.where(deliveries.c.target.in_(list(only_targets)))
         if self._is_postgres:
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(skip_locked=True, of=deliveries)
         claims: list[Claim] = []
         with self._tx("claim_due") as conn:
             rows = conn.execute(query).mappings().all()
             if not rows:
                 return []
-            headers = self._headers(conn, {r["message_id"] for r in rows})
-            payloads = _claimed_payloads(conn, [r["id"] for r in rows], postgres=self._is_postgres)
             expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
             if expired:
                 # The previous holders' leases ran out: they crashed or hung. Say so in the history.
                 conn.execute(
-                    update(attempts)
-                    .where(
-                        attempts.c.delivery_id == bindparam("b_id"),
-                        attempts.c.number == bindparam("b_number"),
-                    )
-                    .values(
-                        finished_at=now, outcome=AttemptOutcome.RELEASED.value, error=bindparam("b_error")
-                    ),
+                    _RELEASE_EXPIRED,
                     [
                         {
                             "b_id": r["id"],
                             "b_number": r["attempts"],
+                            "b_finished": now,
                             "b_error": f"lease expired: worker {r['claimed_by']} did not finish",
                         }
                         for r in expired
                     ],
                 )
             for row in rows:
-                round_started = row["round_started_at"] or now
+                payload = row["payload"]
                 claims.append(
                     Claim(
                         delivery_id=row["id"],
                         target=row["target"],
                         attempt=row["attempts"] + 1,
                         round_attempt=row["round_attempts"] + 1,
-                        first_attempt_at=round_started,
-                        payload=payloads[row["id"]],
+                        first_attempt_at=row["round_started_at"] or now,
+                        payload=payload
+                        if payload is not None
+                        else read_blob(conn, "delivery_payloads", "payload", row["id"]),
                         content_type=row["content_type"],
-                        envelope=headers[row["message_id"]],
+                        envelope=_claimed_header(row),
                         worker=worker,
                         lease_until=lease_until,
                         operation=row["operation"],
                     )
                 )
-            # One statement for all claimed rows and one for their attempts, not two per row.
             conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == bindparam("b_id"))
-                .values(
-                    state=DeliveryState.IN_FLIGHT.value,
-                    attempts=bindparam("b_attempt"),
-                    round_attempts=bindparam("b_round"),
-                    round_started_at=bindparam("b_started", type_=UtcDateTime),
-                    claimed_by=worker,
-                    lease_until=lease_until,
-                    updated_at=now,
-                ),
-                [
-                    {
-                        "b_id": c.delivery_id,
-                        "b_attempt": c.attempt,
-                        "b_round": c.round_attempt,
-                        "b_started": c.first_attempt_at,
-                    }
-                    for c in claims
-                ],
+                _CLAIM,
+                {
+                    "b_ids": [c.delivery_id for c in claims],
+                    "b_now": now,
+                    "b_worker": worker,
+                    "b_lease_until": lease_until,
+                },
             )
             conn.execute(
-                insert(attempts),
+                _INSERT_ATTEMPTS,
                 [
                     {"delivery_id": c.delivery_id, "number": c.attempt, "worker": worker, "started_at": now}
                     for c in claims
@@ -619,12 +624,6 @@ class SqlStore:
             raise NotFoundError(f"message {message_id} has no route decision")
         return _decision(row._mapping)
 
-    def _headers(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, EnvelopeHeader]:
-        """The messages' metadata; not their payloads, which a claim never needs."""
-        columns = [c for c in messages.c if c.name != "fingerprint"]
-        rows = conn.execute(select(*columns).where(messages.c.id.in_(list(ids)))).mappings()
-        return {row["id"]: _envelope_header(row) for row in rows}
-
     def _envelopes(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Envelope]:
         rows = conn.execute(
             select(messages, message_payloads.c.payload)
@@ -677,27 +676,152 @@ class SqlStore:
         ]
 
 
-def _claimed_payloads(conn: Connection, ids: list[int], *, postgres: bool) -> dict[int, bytes]:
-    """The claimed deliveries' payloads. On SQLite a large one is left out of the query (NULL) and
-    read through blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it.
+@dataclass(frozen=True)
+class _Accept:
+    """One message waiting in a group commit (see SqlStore.accept)."""
+
+    envelope: Envelope
+    route: RouteDecision
+    prepared: tuple[PreparedDelivery, ...]
+    fingerprint: str
+
+    def created(self) -> AcceptResult:
+        return AcceptResult(
+            message_id=self.envelope.message_id,
+            created=True,
+            route=self.route,
+            correlation_id=self.envelope.correlation_id,
+            received_at=self.envelope.received_at,
+        )
+
+
+# Built once: SQLAlchemy caches their compiled form, and building a statement per call costs more
+# than executing it (docs/benchmarks.md).
+_INSERT_MESSAGES = insert(messages)
+_INSERT_MESSAGE_PAYLOADS = insert(message_payloads)
+_INSERT_DOCUMENT_LINKS = insert(document_links)
+_INSERT_IDEMPOTENCY_KEYS = insert(idempotency_keys)
+_INSERT_ROUTE_DECISIONS = insert(route_decisions)
+_INSERT_DELIVERIES = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
+_INSERT_DELIVERY_PAYLOADS = insert(delivery_payloads)
+
+
+def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> None:
+    """Accepted messages, their routes and their deliveries: one statement per table for the batch
+    (an ``executemany``), except large payloads, whose bytes are streamed in one by one (_blobs.py)."""
+    message_rows, payload_rows, link_rows, key_rows, route_rows = [], [], [], [], []
+    streamed: list[tuple[uuid.UUID, bytes]] = []
+    for a in batch:
+        envelope = a.envelope
+        message_rows.append(_message_row(envelope, a.fingerprint))
+        if streams(conn, envelope.payload):
+            streamed.append((envelope.message_id, envelope.payload))
+        else:
+            payload_rows.append({"message_id": envelope.message_id, "payload": envelope.payload})
+        link_rows += [
+            {"message_id": envelope.message_id, "document_id": d, "role": role}
+            for d, role in document_links_of(envelope.headers, envelope.document_id)
+        ]
+        key_rows.append(
+            {
+                "sender": envelope.sender,
+                "sender_message_id": envelope.sender_message_id,
+                "fingerprint": a.fingerprint,
+                "message_id": envelope.message_id,
+                "created_at": now,
+            }
+        )
+        route_rows.append(_route_row(envelope.message_id, a.route, now))
+    conn.execute(_INSERT_MESSAGES, message_rows)
+    if payload_rows:
+        conn.execute(_INSERT_MESSAGE_PAYLOADS, payload_rows)
+    for message_id, payload in streamed:
+        row = {"message_id": message_id, "payload": zeroblob(payload)}
+        result = conn.execute(_INSERT_MESSAGE_PAYLOADS.values(**row))
+        write_blob(conn, "message_payloads", "payload", _rowid(result), payload)
+    if link_rows:
+        conn.execute(_INSERT_DOCUMENT_LINKS, link_rows)
+    conn.execute(_INSERT_IDEMPOTENCY_KEYS, key_rows)
+    conn.execute(_INSERT_ROUTE_DECISIONS, route_rows)
+    prepared = [(a.envelope.message_id, p) for a in batch for p in a.prepared]
+    if prepared:
+        rows = [_delivery_row(message_id, p, now) for message_id, p in prepared]
+        ids = conn.execute(_INSERT_DELIVERIES, rows).scalars().all()
+        _insert_payloads(conn, [(i, p.payload) for i, (_, p) in zip(ids, prepared, strict=True)])
+
+
+def _route_row(message_id: uuid.UUID, route: RouteDecision, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "decided_at": now,
+        "status": route.status.value,
+        "rule": route.rule,
+        "targets": list(route.targets),
+        "reason": route.reason,
+    }
+
+
+def _delivery_row(message_id: uuid.UUID, prepared: PreparedDelivery, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "target": prepared.target,
+        "operation": prepared.operation,
+        "state": DeliveryState.QUEUED.value,
+        "attempts": 0,
+        "round_attempts": 0,
+        "next_attempt_at": now,
+        "content_type": prepared.content_type,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+#: A claimed delivery's columns and its message's metadata (``m_``…), not the message's payload.
+_CLAIM_COLUMNS = (
+    *deliveries.c,
+    *(c.label(f"m_{c.name}") for c in messages.c if c.name != "fingerprint"),
+)
+_RELEASE_EXPIRED = (
+    update(attempts)
+    .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_number"))
+    .values(
+        finished_at=bindparam("b_finished", type_=UtcDateTime),
+        outcome=AttemptOutcome.RELEASED.value,
+        error=bindparam("b_error"),
+    )
+)
+#: All of a batch's deliveries claimed in one statement: the same values for each, computed in SQL.
+_CLAIM = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        state=DeliveryState.IN_FLIGHT.value,
+        attempts=deliveries.c.attempts + 1,
+        round_attempts=deliveries.c.round_attempts + 1,
+        round_started_at=func.coalesce(deliveries.c.round_started_at, bindparam("b_now", type_=UtcDateTime)),
+        claimed_by=bindparam("b_worker"),
+        lease_until=bindparam("b_lease_until", type_=UtcDateTime),
+        updated_at=bindparam("b_now", type_=UtcDateTime),
+    )
+)
+_INSERT_ATTEMPTS = insert(attempts)
+
+
+def _claim_payload(*, postgres: bool) -> Any:
+    """The payload column of a claim. On SQLite a large one is left out of the query (NULL) and read
+    through blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it.
     ``delivery_payloads.delivery_id`` is an INTEGER PRIMARY KEY there, so it is the row's rowid."""
     payload = delivery_payloads.c.payload
-    column = (
-        payload
-        if postgres
-        else type_coerce(case((func.length(payload) < STREAMED, payload), else_=null()), LargeBinary)
-    )
-    rows = conn.execute(
-        select(delivery_payloads.c.delivery_id, column.label("payload")).where(
-            delivery_payloads.c.delivery_id.in_(ids)
-        )
-    )
-    return {
-        row.delivery_id: row.payload
-        if row.payload is not None
-        else read_blob(conn, "delivery_payloads", "payload", row.delivery_id)
-        for row in rows
-    }
+    if postgres:
+        return payload
+    return type_coerce(case((func.length(payload) < STREAMED, payload), else_=null()), LargeBinary)
+
+
+def _claimed_header(row: Any) -> EnvelopeHeader:
+    return _envelope_header({name[2:]: row[name] for name in _MESSAGE_LABELS})
+
+
+_MESSAGE_LABELS = tuple(f"m_{c.name}" for c in messages.c if c.name != "fingerprint")
 
 
 def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) -> None:
@@ -711,7 +835,7 @@ def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) ->
         conn.execute(insert(delivery_payloads).values(delivery_id=delivery_id, payload=zeroblob(payload)))
         write_blob(conn, "delivery_payloads", "payload", delivery_id, payload)
     if small:
-        conn.execute(insert(delivery_payloads), small)
+        conn.execute(_INSERT_DELIVERY_PAYLOADS, small)
 
 
 def _rowid(result: Any) -> int:
