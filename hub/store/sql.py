@@ -132,6 +132,7 @@ class SqlStore:
         )
         self._availability = Availability()
         self._accepts: GroupCommit[_Accept, AcceptResult] = GroupCommit(self._write_accepts)
+        self._outcomes: GroupCommit[tuple[Claim, Outcome], None] = GroupCommit(self._write_outcomes)
 
     @contextmanager
     def _tx(self, operation: str) -> Iterator[Connection]:
@@ -398,6 +399,36 @@ class SqlStore:
         return claims
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
+        """Concurrent outcomes share one transaction (_sqlbatch.py); each returns after its commit."""
+        self._outcomes.submit((claim, outcome))  # raises this outcome's error, if it has one
+
+    def _write_outcomes(self, batch: Sequence[tuple[Claim, Outcome]]) -> list[BaseException | None]:
+        """Two statements for the batch (an ``executemany`` of each UPDATE). If a claim was lost, or a
+        request or answer is large enough to be streamed, each outcome is recorded on its own."""
+        now = utcnow()
+        try:
+            with self._tx("record_outcome") as conn:
+                if any(_large_parts(conn, outcome) for _, outcome in batch):
+                    raise _OneByOne
+                rows = [_outcome_row(claim, outcome, now) for claim, outcome in batch]
+                if conn.execute(_RECORD_DELIVERY, rows).rowcount != len(rows):
+                    raise _OneByOne  # rolled back: which claim was lost is found one by one
+                conn.execute(_RECORD_ATTEMPT, rows)
+        except _OneByOne:
+            pass
+        else:
+            return [None] * len(batch)
+        answers: list[BaseException | None] = []
+        for claim, outcome in batch:
+            try:
+                self._record_one(claim, outcome)
+            except Exception as error:
+                answers.append(error)
+            else:
+                answers.append(None)
+        return answers
+
+    def _record_one(self, claim: Claim, outcome: Outcome) -> None:
         now = utcnow()
         values: dict[str, Any] = {"claimed_by": None, "lease_until": None, "updated_at": now}
         if isinstance(outcome, Delivered):
@@ -805,6 +836,74 @@ _CLAIM = (
     )
 )
 _INSERT_ATTEMPTS = insert(attempts)
+
+
+class _OneByOne(Exception):
+    """A batch of outcomes that must be recorded one at a time instead (rolled back, never raised on)."""
+
+
+def _large_parts(conn: Connection, outcome: Outcome) -> bool:
+    return any(data is not None and streams(conn, data) for data in (outcome.request, outcome.response))
+
+
+#: An outcome recorded on the delivery while its worker still holds the claim, a row per outcome: the
+#: columns every kind of outcome sets (a delivery not delivered has no ``delivered_at`` to keep).
+_RECORD_DELIVERY = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+        deliveries.c.claimed_by == bindparam("b_worker"),
+        deliveries.c.attempts == bindparam("b_attempt"),
+    )
+    .values(
+        state=bindparam("b_state"),
+        next_attempt_at=bindparam("b_next", type_=UtcDateTime),
+        last_error=bindparam("b_error"),
+        delivered_at=bindparam("b_delivered", type_=UtcDateTime),
+        response=bindparam("b_response", type_=LargeBinary),
+        response_status=bindparam("b_status"),
+        claimed_by=None,
+        lease_until=None,
+        updated_at=bindparam("b_now", type_=UtcDateTime),
+    )
+)
+_RECORD_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_attempt"))
+    .values(
+        finished_at=bindparam("b_now", type_=UtcDateTime),
+        outcome=bindparam("b_outcome"),
+        error=bindparam("b_attempt_error"),
+        response_status=bindparam("b_status"),
+        request=bindparam("b_request", type_=LargeBinary),
+        response=bindparam("b_response", type_=LargeBinary),
+    )
+)
+
+
+def _outcome_row(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    if isinstance(outcome, Delivered):
+        state, attempt, error, next_at = DeliveryState.DELIVERED, AttemptOutcome.DELIVERED, None, None
+    elif isinstance(outcome, RetryAt):
+        state, attempt, error, next_at = DeliveryState.FAILED, AttemptOutcome.RETRY, outcome.error, outcome.at
+    else:
+        state, attempt, error, next_at = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error, None
+    return {
+        "b_id": claim.delivery_id,
+        "b_worker": claim.worker,
+        "b_attempt": claim.attempt,
+        "b_state": state.value,
+        "b_next": next_at,
+        "b_error": error,
+        "b_delivered": now if state is DeliveryState.DELIVERED else None,
+        "b_response": outcome.response,
+        "b_status": outcome.response_status,
+        "b_now": now,
+        "b_outcome": attempt.value,
+        "b_attempt_error": error,
+        "b_request": outcome.request,
+    }
 
 
 def _claim_payload(*, postgres: bool) -> Any:
