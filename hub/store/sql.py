@@ -733,7 +733,11 @@ _INSERT_MESSAGE_PAYLOADS = insert(message_payloads)
 _INSERT_DOCUMENT_LINKS = insert(document_links)
 _INSERT_IDEMPOTENCY_KEYS = insert(idempotency_keys)
 _INSERT_ROUTE_DECISIONS = insert(route_decisions)
-_INSERT_DELIVERIES = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
+# Returned in no particular order (asking for the parameters' order makes SQLite insert row by row):
+# a delivery is known by its message and target, which are unique together.
+_INSERT_DELIVERIES = insert(deliveries).returning(
+    deliveries.c.id, deliveries.c.message_id, deliveries.c.target
+)
 _INSERT_DELIVERY_PAYLOADS = insert(delivery_payloads)
 
 
@@ -777,8 +781,8 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
     prepared = [(a.envelope.message_id, p) for a in batch for p in a.prepared]
     if prepared:
         rows = [_delivery_row(message_id, p, now) for message_id, p in prepared]
-        ids = conn.execute(_INSERT_DELIVERIES, rows).scalars().all()
-        _insert_payloads(conn, [(i, p.payload) for i, (_, p) in zip(ids, prepared, strict=True)])
+        ids = {(m, t): i for i, m, t in conn.execute(_INSERT_DELIVERIES, rows)}
+        _insert_payloads(conn, [(ids[m, p.target], p.payload) for m, p in prepared])
 
 
 def _route_row(message_id: uuid.UUID, route: RouteDecision, now: datetime) -> dict[str, Any]:
