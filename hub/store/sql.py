@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from select import POLLIN, poll
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -34,7 +35,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from lienthong.edxml.headers import document_links as document_links_of
 from lienthong.envelope import Envelope, EnvelopeHeader, MessageKind, utcnow
@@ -78,6 +79,8 @@ from lienthong.store.schema import (
 
 __all__ = ["SqlStore", "StatementCount", "StatementCounter", "create_store_engine"]
 
+T = TypeVar("T")
+
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
 
 
@@ -87,18 +90,42 @@ def create_store_engine(url: str, *, pool_size: int = 10, echo: bool = False) ->
         engine = create_engine(url, echo=echo, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    # pool_pre_ping: a connection the server dropped (restart, pg_terminate_backend, failover) is
-    # replaced when it is next checked out, so one outage does not fail requests after it is over.
+    # No pool_pre_ping: a "SELECT 1" before every transaction was a fifth of a message's round trips.
+    # A connection the server dropped (restart, pg_terminate_backend, failover) is found at checkout
+    # without a round trip instead (_drop_dead_connections), and whatever slips through fails as a 503
+    # (_faults.py) and invalidates the pool, so one outage does not fail requests after it is over.
+    # pool_recycle: nor does an idle connection outlive a firewall's or a pooler's idle timeout.
     # connect_timeout: a server that does not answer at all is a 503 after 10 s, not a hung request.
     connect_args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         connect_args=connect_args,
     )
+    event.listen(engine, "checkout", _drop_dead_connections)
+    return engine
+
+
+def _drop_dead_connections(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection its server has closed or is closing; the pool then opens another.
+
+    An idle client connection never has anything to read: readable means the server sent something
+    unasked — the FATAL notice of a terminated backend, or end of file. One ``poll`` call with no
+    timeout says so, where a pre-ping costs a round trip to the server."""
+    fileno = getattr(dbapi_conn, "fileno", None)
+    if fileno is None:
+        return
+    try:
+        watch = poll()  # not select(): it fails on descriptors above 1023, which a busy hub has
+        watch.register(fileno(), POLLIN)
+        readable = watch.poll(0)
+    except (OSError, ValueError) as error:  # already closed
+        raise DisconnectionError(f"pooled connection unusable: {error}") from error
+    if readable:
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -140,6 +167,22 @@ class SqlStore:
         with self._availability.guard(operation), self._writer, self.engine.begin() as conn:
             yield conn
 
+    def _run(self, operation: str, work: Callable[[Connection], T]) -> T:
+        """``work`` in one transaction, like :meth:`_tx`, run again once on a new connection if the
+        server had dropped the first one (there is no pre-ping: see create_store_engine). A drop
+        invalidates the whole pool, so the second try connects afresh; a real outage fails it too.
+        Only for work that may run twice: if the drop came at COMMIT and the first try did commit,
+        the second finds its rows there (a repeat's answer, a lost claim, a claim left to expire)."""
+        with self._availability.guard(operation), self._writer:
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+            with self.engine.begin() as conn:
+                return work(conn)
+
     # ------------------------------------------------------------------ intake
 
     def accept(
@@ -156,8 +199,7 @@ class SqlStore:
         keys = {(a.envelope.sender, a.envelope.sender_message_id) for a in batch}
         if len(keys) == len(batch):
             try:
-                with self._tx("accept") as conn:
-                    _insert_accepts(conn, batch, utcnow())
+                self._run("accept", lambda conn: _insert_accepts(conn, batch, utcnow()))
             except DBAPIError:
                 pass  # not an outage (those are StoreUnavailableError): find out which one, alone
             else:
@@ -172,8 +214,7 @@ class SqlStore:
 
     def _accept_one(self, pending: _Accept) -> AcceptResult:
         try:
-            with self._tx("accept") as conn:
-                _insert_accepts(conn, [pending], utcnow())
+            self._run("accept", lambda conn: _insert_accepts(conn, [pending], utcnow()))
         except IntegrityError:
             # Accepted before (a repeat), or two submissions of one sender id raced: the first one's answer.
             with self._tx("accept") as conn:
@@ -341,8 +382,9 @@ class SqlStore:
             query = query.where(deliveries.c.target.in_(list(only_targets)))
         if self._is_postgres:
             query = query.with_for_update(skip_locked=True, of=deliveries)
-        claims: list[Claim] = []
-        with self._tx("claim_due") as conn:
+
+        def claim(conn: Connection) -> list[Claim]:
+            claims: list[Claim] = []
             rows = conn.execute(query).mappings().all()
             if not rows:
                 return []
@@ -396,7 +438,9 @@ class SqlStore:
                     for c in claims
                 ],
             )
-        return claims
+            return claims
+
+        return self._run("claim_due", claim)
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
         """Concurrent outcomes share one transaction (_sqlbatch.py); each returns after its commit."""
@@ -406,14 +450,17 @@ class SqlStore:
         """Two statements for the batch (an ``executemany`` of each UPDATE). If a claim was lost, or a
         request or answer is large enough to be streamed, each outcome is recorded on its own."""
         now = utcnow()
+
+        def write(conn: Connection) -> None:
+            if any(_large_parts(conn, outcome) for _, outcome in batch):
+                raise _OneByOne
+            rows = [_outcome_row(claim, outcome, now) for claim, outcome in batch]
+            if conn.execute(_RECORD_DELIVERY, rows).rowcount != len(rows):
+                raise _OneByOne  # rolled back: which claim was lost is found one by one
+            conn.execute(_RECORD_ATTEMPT, rows)
+
         try:
-            with self._tx("record_outcome") as conn:
-                if any(_large_parts(conn, outcome) for _, outcome in batch):
-                    raise _OneByOne
-                rows = [_outcome_row(claim, outcome, now) for claim, outcome in batch]
-                if conn.execute(_RECORD_DELIVERY, rows).rowcount != len(rows):
-                    raise _OneByOne  # rolled back: which claim was lost is found one by one
-                conn.execute(_RECORD_ATTEMPT, rows)
+            self._run("record_outcome", write)
         except _OneByOne:
             pass
         else:
@@ -619,7 +666,7 @@ class SqlStore:
             return select_unmatched(conn, parties, limit)
 
     def counts(self) -> StateCounts:
-        with self._tx("counts") as conn:
+        def read(conn: Connection) -> StateCounts:
             by_target: dict[str, dict[DeliveryState, int]] = {}
             for row in conn.execute(
                 select(deliveries.c.target, deliveries.c.state, func.count()).group_by(
@@ -637,7 +684,9 @@ class SqlStore:
                     route_decisions.c.status == RouteStatus.UNROUTABLE.value,
                 )
             ).scalar_one()
-        return StateCounts(by_target=by_target, unroutable=unroutable, messages=total)
+            return StateCounts(by_target=by_target, unroutable=unroutable, messages=total)
+
+        return self._run("counts", read)
 
     def close(self) -> None:
         self.engine.dispose()
