@@ -169,8 +169,9 @@ class SqlStore:
 
     def _run(self, operation: str, work: Callable[[Connection], T]) -> T:
         """``work`` in one transaction, like :meth:`_tx`, run again once on a new connection if the
-        server had dropped the first one (there is no pre-ping: see create_store_engine). A drop
-        invalidates the whole pool, so the second try connects afresh; a real outage fails it too.
+        server had dropped the first one (there is no pre-ping: see create_store_engine), or rolled it
+        back to break a deadlock or a serialization conflict, which is how PostgreSQL asks for a retry.
+        A drop invalidates the whole pool, so the second try connects afresh; an outage fails it too.
         Only for work that may run twice: if the drop came at COMMIT and the first try did commit,
         the second finds its rows there (a repeat's answer, a lost claim, a claim left to expire)."""
         with self._availability.guard(operation), self._writer:
@@ -178,7 +179,7 @@ class SqlStore:
                 with self.engine.begin() as conn:
                     return work(conn)
             except DBAPIError as error:
-                if not error.connection_invalidated:
+                if not (error.connection_invalidated or _rolled_back_by_server(error)):
                     raise
             with self.engine.begin() as conn:
                 return work(conn)
@@ -454,7 +455,9 @@ class SqlStore:
         def write(conn: Connection) -> None:
             if any(_large_parts(conn, outcome) for _, outcome in batch):
                 raise _OneByOne
-            rows = [_outcome_row(claim, outcome, now) for claim, outcome in batch]
+            # In id order, as every statement locking several deliveries does: two of them can then
+            # never wait for each other in a cycle (a deadlock) on PostgreSQL.
+            rows = sorted((_outcome_row(claim, outcome, now) for claim, outcome in batch), key=_by_id)
             if conn.execute(_RECORD_DELIVERY, rows).rowcount != len(rows):
                 raise _OneByOne  # rolled back: which claim was lost is found one by one
             conn.execute(_RECORD_ATTEMPT, rows)
@@ -522,7 +525,7 @@ class SqlStore:
     def release(self, claims: Sequence[Claim], reason: str) -> None:
         now = utcnow()
         with self._tx("release") as conn:
-            for claim in claims:
+            for claim in sorted(claims, key=_claim_id):  # in id order: see _write_outcomes
                 result = conn.execute(
                     _update_held(claim).values(
                         state=DeliveryState.QUEUED.value,
@@ -552,7 +555,7 @@ class SqlStore:
         now = utcnow()
         held: set[int] = set()
         with self._tx("extend_leases") as conn:
-            for claim in claims:
+            for claim in sorted(claims, key=_claim_id):  # in id order: see _write_outcomes
                 result = conn.execute(_update_held(claim).values(lease_until=now + lease))
                 if result.rowcount == 1:
                     held.add(claim.delivery_id)
@@ -889,6 +892,20 @@ _CLAIM = (
     )
 )
 _INSERT_ATTEMPTS = insert(attempts)
+
+
+def _rolled_back_by_server(error: DBAPIError) -> bool:
+    """PostgreSQL's class 40: the transaction was rolled back (deadlock, serialization) — try again."""
+    state = getattr(error.orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith("40")
+
+
+def _by_id(row: dict[str, Any]) -> int:
+    return int(row["b_id"])
+
+
+def _claim_id(claim: Claim) -> int:
+    return claim.delivery_id
 
 
 class _OneByOne(Exception):
