@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     LargeBinary,
     and_,
     bindparam,
@@ -159,6 +160,7 @@ class SqlStore:
         )
         self._availability = Availability()
         self._accepts: GroupCommit[_Accept, AcceptResult] = GroupCommit(self._write_accepts)
+        self._claim_queries: dict[tuple[bool, bool], Any] = {}
         self._outcomes: GroupCommit[tuple[Claim, Outcome], None] = GroupCommit(self._write_outcomes)
 
     @contextmanager
@@ -365,28 +367,16 @@ class SqlStore:
         payloads (one joined SELECT, locked), one UPDATE of them all, one INSERT of their attempts."""
         now = utcnow()
         lease_until = now + lease
-        due = or_(
-            and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
-        )
-        query = (
-            select(*_CLAIM_COLUMNS, _claim_payload(postgres=self._is_postgres).label("payload"))
-            .join(messages, messages.c.id == deliveries.c.message_id)
-            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
-            .where(due)
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(limit)
-        )
+        query = self._claim_query(bool(exclude_targets), only_targets is not None)
+        params: dict[str, Any] = {"b_now": now, "b_limit": limit}
         if exclude_targets:
-            query = query.where(deliveries.c.target.not_in(list(exclude_targets)))
+            params["b_exclude"] = list(exclude_targets)
         if only_targets is not None:
-            query = query.where(deliveries.c.target.in_(list(only_targets)))
-        if self._is_postgres:
-            query = query.with_for_update(skip_locked=True, of=deliveries)
+            params["b_only"] = list(only_targets)
 
         def claim(conn: Connection) -> list[Claim]:
             claims: list[Claim] = []
-            rows = conn.execute(query).mappings().all()
+            rows = conn.execute(query, params).mappings().all()
             if not rows:
                 return []
             expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
@@ -442,6 +432,34 @@ class SqlStore:
             return claims
 
         return self._run("claim_due", claim)
+
+    def _claim_query(self, excluding: bool, only: bool) -> Any:
+        """The claim's SELECT, built once per shape: building one costs more than running it."""
+        key = (excluding, only)
+        query = self._claim_queries.get(key)
+        if query is not None:
+            return query
+        now = bindparam("b_now", type_=UtcDateTime)
+        due = or_(
+            and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
+            and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
+        )
+        query = (
+            select(*_CLAIM_COLUMNS, _claim_payload(postgres=self._is_postgres).label("payload"))
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+            .where(due)
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(bindparam("b_limit", type_=Integer))
+        )
+        if excluding:
+            query = query.where(deliveries.c.target.not_in(bindparam("b_exclude", expanding=True)))
+        if only:
+            query = query.where(deliveries.c.target.in_(bindparam("b_only", expanding=True)))
+        if self._is_postgres:
+            query = query.with_for_update(skip_locked=True, of=deliveries)
+        self._claim_queries[key] = query
+        return query
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
         """Concurrent outcomes share one transaction (_sqlbatch.py); each returns after its commit."""
