@@ -18,17 +18,16 @@ configuration: the bundle verifier runs this on an auditor's machine.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import httpx
+from asn1crypto import tsp
 from cryptography import x509
 from rfc3161_client import (
-    HashAlgorithm,
     PKIStatus,
-    TimestampRequestBuilder,
     TimeStampResponse,
     VerificationError,
     VerifierBuilder,
@@ -60,11 +59,23 @@ class StampedTime:
     tsa: str
 
 
-def build_request(data: bytes, *, nonce: bool = True) -> bytes:
-    """A DER TimeStampReq for the SHA-256 of ``data`` (a head's canonical bytes), asking for the TSA's
-    certificate in the token so the token verifies on its own."""
-    request = TimestampRequestBuilder(data, HashAlgorithm.SHA256, nonce=nonce, cert_req=True).build()
-    return request.as_bytes()
+def build_request(digest: bytes, *, nonce: int | None = None) -> bytes:
+    """A DER TimeStampReq whose message imprint is ``digest`` (a head's SHA-256 hash, as it is), with a
+    nonce and asking for the TSA's certificate in the token so the token verifies on its own.
+
+    Written with asn1crypto because rfc3161-client's builder only hashes data itself, and the hub stamps
+    the head hash directly: then the token's imprint *is* the hash the next head names."""
+    if len(digest) != 32:
+        raise ValueError("a head hash is 32 bytes (SHA-256)")
+    request = tsp.TimeStampReq(
+        {
+            "version": "v1",
+            "message_imprint": {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest},
+            "nonce": secrets.randbits(63) if nonce is None else nonce,
+            "cert_req": True,
+        }
+    )
+    return bytes(request.dump())
 
 
 def _decode(token: bytes, what: str) -> TimeStampResponse:
@@ -89,16 +100,17 @@ class HttpTsaClient:
         self._client = client
         self._timeout = timeout
 
-    def stamp(self, data: bytes, *, what: str = "head") -> bytes:
-        """The TimeStampResp bytes for SHA-256(``data``), as the TSA sent them."""
-        request = TimestampRequestBuilder(data, HashAlgorithm.SHA256, nonce=True, cert_req=True).build()
+    def stamp(self, digest: bytes, *, what: str = "head") -> bytes:
+        """The TimeStampResp bytes over ``digest`` (a head's hash), as the TSA sent them."""
+        nonce = secrets.randbits(63)
+        request = build_request(digest, nonce=nonce)
         headers = {"Content-Type": QUERY_TYPE, "Accept": REPLY_TYPE}
         try:
             if self._client is not None:
-                answer = self._client.post(self.url, content=request.as_bytes(), headers=headers)
+                answer = self._client.post(self.url, content=request, headers=headers)
             else:
                 with httpx.Client(timeout=self._timeout) as client:
-                    answer = client.post(self.url, content=request.as_bytes(), headers=headers)
+                    answer = client.post(self.url, content=request, headers=headers)
         except httpx.HTTPError as exc:
             raise TimestampError(
                 f"the time-stamping authority at {self.url} cannot be reached: {exc}",
@@ -120,11 +132,11 @@ class HttpTsaClient:
                 what=what,
             )
         imprint = response.tst_info.message_imprint
-        if imprint.hash_algorithm != _SHA256_OID or imprint.message != hashlib.sha256(data).digest():
+        if imprint.hash_algorithm != _SHA256_OID or imprint.message != digest:
             raise TimestampError(
                 "the time-stamping authority stamped something else", reason="imprint-mismatch", what=what
             )
-        if response.tst_info.nonce != request.nonce:
+        if response.tst_info.nonce != nonce:
             raise TimestampError(
                 "the time-stamping authority answered another request", reason="nonce-mismatch", what=what
             )

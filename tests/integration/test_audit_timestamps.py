@@ -40,7 +40,7 @@ def tsa_url(tsa: DevTsa) -> Iterator[str]:
 
 
 def test_a_head_is_stamped_over_http_and_the_kept_token_verifies(tsa: DevTsa, tsa_url: str) -> None:
-    token = HttpTsaClient(tsa_url).stamp(HEAD.canonical())
+    token = HttpTsaClient(tsa_url).stamp(HEAD.hash())
     assert token == tsa.issued[-1]  # the bytes kept are the bytes the TSA sent
     stamped = verify_timestamp(token, digest=HEAD.hash(), roots=[tsa.root], tsa_certificate=tsa.certificate)
     assert abs(stamped.gen_time - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
@@ -52,7 +52,7 @@ def test_a_head_is_stamped_over_http_and_the_kept_token_verifies(tsa: DevTsa, ts
 
 
 def test_a_token_from_another_tsa_is_refused(tsa_url: str) -> None:
-    token = HttpTsaClient(tsa_url).stamp(HEAD.canonical())
+    token = HttpTsaClient(tsa_url).stamp(HEAD.hash())
     stranger = DevTsa.create("Another TSA")
     with pytest.raises(TimestampError) as exc:
         verify_timestamp(token, digest=HEAD.hash(), roots=[stranger.root])
@@ -60,7 +60,7 @@ def test_a_token_from_another_tsa_is_refused(tsa_url: str) -> None:
 
 
 def test_the_simulator_speaks_the_protocol(tsa_url: str) -> None:
-    request = build_request(b"anything")
+    request = build_request(HEAD.hash())
     with httpx.Client() as client:
         answer = client.post(tsa_url, content=request, headers={"Content-Type": QUERY_TYPE})
         assert answer.status_code == 200 and answer.headers["content-type"] == REPLY_TYPE
@@ -72,17 +72,17 @@ def test_an_unreachable_or_confused_tsa_is_a_timestamp_error(tsa: DevTsa) -> Non
     with BackgroundServer(tsa.app()) as server:
         url = server.url + "/"
     with pytest.raises(TimestampError) as down:
-        HttpTsaClient(url, timeout=2).stamp(HEAD.canonical())
+        HttpTsaClient(url, timeout=2).stamp(HEAD.hash())
     assert down.value.reason == "tsa-unreachable"
 
     def replay(request: httpx.Request) -> httpx.Response:  # answers every request with an old token
-        return httpx.Response(200, content=tsa.respond(build_request(b"something else")))
+        return httpx.Response(200, content=tsa.respond(build_request(bytes(32))))
 
     with (
         httpx.Client(transport=httpx.MockTransport(replay)) as client,
         pytest.raises(TimestampError) as confused,
     ):
-        HttpTsaClient("http://tsa.invalid/", client=client).stamp(HEAD.canonical())
+        HttpTsaClient("http://tsa.invalid/", client=client).stamp(HEAD.hash())
     assert confused.value.reason == "imprint-mismatch"
 
 
@@ -92,7 +92,7 @@ def test_openssl_verifies_the_simulator_tokens(tsa: DevTsa, tsa_url: str, tmp_pa
     need(openssl is not None, "openssl is not installed")
     assert openssl is not None
     (tmp_path / "head.json").write_bytes(HEAD.canonical())
-    (tmp_path / "head.tsr").write_bytes(HttpTsaClient(tsa_url).stamp(HEAD.canonical()))
+    (tmp_path / "head.tsr").write_bytes(HttpTsaClient(tsa_url).stamp(HEAD.hash()))
     (tmp_path / "root.pem").write_bytes(tsa.root.public_bytes(Encoding.PEM))
     (tmp_path / "tsa.pem").write_bytes(tsa.certificate.public_bytes(Encoding.PEM))
     run = subprocess.run(
