@@ -269,3 +269,7 @@ operator_actions = Table(
     Column("detail", JSON, nullable=False),
     Index(None, "at"),
 )
+
+# What the sealer reads by time: decisions and finished attempts since the last sealed entry.
+Index("ix_route_decisions_decided_at", route_decisions.c.decided_at)
+Index("ix_attempts_finished_at", attempts.c.finished_at)

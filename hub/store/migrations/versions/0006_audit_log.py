@@ -82,6 +82,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operator_actions")),
     )
     op.create_index(op.f("ix_operator_actions_at"), "operator_actions", ["at"], unique=False)
+    # The sealer reads decisions and finished attempts by time (lienthong.audit.log).
+    op.create_index("ix_route_decisions_decided_at", "route_decisions", ["decided_at"], unique=False)
+    op.create_index("ix_attempts_finished_at", "attempts", ["finished_at"], unique=False)
     _forbid_changes()
 
 
@@ -112,6 +115,8 @@ def downgrade() -> None:
         for table in _EVIDENCE:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+    op.drop_index("ix_attempts_finished_at", table_name="attempts")
+    op.drop_index("ix_route_decisions_decided_at", table_name="route_decisions")
     op.drop_index(op.f("ix_operator_actions_at"), table_name="operator_actions")
     op.drop_table("operator_actions")
     op.drop_index(op.f("ix_refusals_at"), table_name="refusals")
