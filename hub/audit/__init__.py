@@ -1,3 +1,5 @@
-"""The auditor's record (issue 12): a tamper-evident log of what the hub received, decided, delivered,
-refused and what its operators did, sealed in the background into an RFC 6962 Merkle tree whose signed
-heads each commit to the one before. docs/audit.md tells an auditor how to check it."""
+"""The auditor's record: a tamper-evident log of what the hub exchanged, and the proofs an auditor checks.
+
+merkle.py and heads.py (and timestamps.py, bundle.py) are pure: no database, no configuration, so an auditor
+verifies a bundle on a machine that has neither.
+"""
