@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lienthong.audit.cli import archive, audit_app
 from lienthong.config.files import load_configuration, read_configuration, write_json_schemas
 from lienthong.config.models import Configuration
 from lienthong.envelope import MessageKind
@@ -37,6 +38,8 @@ config_app = typer.Typer(
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.command("archive")(archive)
 
 console = Console()
 err = Console(stderr=True)

@@ -33,9 +33,9 @@ FORMAT: Final = "lienthong-audit-entry/1"
 
 def canonical(body: dict[str, Any]) -> bytes:
     """Sorted keys, UTF-8, no whitespace: the one spelling of ``body`` that is hashed."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def utc_text(at: datetime) -> str:

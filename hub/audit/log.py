@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Engine, and_, cast, exists, func, insert, or_, select
+from sqlalchemy import Engine, and_, cast, exists, func, insert, or_, select, true
 from sqlalchemy import String as SqlString
 from sqlalchemy.sql import Select
 
@@ -79,8 +79,26 @@ def _unsealed(source: str, key: Any) -> Any:
     return ~exists().where(audit_entries.c.source == source, audit_entries.c.source_key == key)
 
 
-def source_queries(since: datetime | None) -> dict[str, tuple[Select[Any], Any]]:
-    """Per source table: a query of its rows (with what the entry needs) and the column it is stamped by."""
+def source_key_column(source: str) -> Any:
+    """The expression of a source row's ``source_key`` (messages are matched on ``message_id``)."""
+    table = {"route_decisions": route_decisions, "attempts": attempts, "refusals": refusals}.get(
+        source, operator_actions
+    )
+    return cast(table.c.id, SqlString)
+
+
+def source_queries(since: datetime | None, *, unsealed: bool = True) -> dict[str, tuple[Select[Any], Any]]:
+    """Per source table: a query of its rows (with what the entry needs) and the column it is stamped by;
+    only the rows not yet in the log when ``unsealed``."""
+
+    def fresh(source: str, key: Any) -> Any:
+        return _unsealed(source, key) if unsealed else true()
+
+    message_fresh = (
+        ~exists().where(audit_entries.c.source == "messages", audit_entries.c.message_id == messages.c.id)
+        if unsealed
+        else true()
+    )
     sender = messages.c.sender
     refs = (messages.c.dossier_code, messages.c.document_id, sender)
     size = func.length(message_payloads.c.payload).label("payload_size")
@@ -88,13 +106,13 @@ def source_queries(since: datetime | None) -> dict[str, tuple[Select[Any], Any]]
         "messages": (
             select(messages, size)
             .select_from(messages.outerjoin(message_payloads, message_payloads.c.message_id == messages.c.id))
-            .where(~exists().where(audit_entries.c.source == "messages", audit_entries.c.message_id == messages.c.id)),
+            .where(message_fresh),
             messages.c.received_at,
         ),
         "route_decisions": (
             select(route_decisions, *refs)
             .join(messages, messages.c.id == route_decisions.c.message_id)
-            .where(_unsealed("route_decisions", cast(route_decisions.c.id, SqlString))),
+            .where(fresh("route_decisions", cast(route_decisions.c.id, SqlString))),
             route_decisions.c.decided_at,
         ),
         "attempts": (
@@ -107,15 +125,15 @@ def source_queries(since: datetime | None) -> dict[str, tuple[Select[Any], Any]]
             )
             .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
             .join(messages, messages.c.id == deliveries.c.message_id)
-            .where(attempts.c.finished_at.is_not(None), _unsealed("attempts", cast(attempts.c.id, SqlString))),
+            .where(attempts.c.finished_at.is_not(None), fresh("attempts", cast(attempts.c.id, SqlString))),
             attempts.c.finished_at,
         ),
         "refusals": (
-            select(refusals).where(_unsealed("refusals", cast(refusals.c.id, SqlString))),
+            select(refusals).where(fresh("refusals", cast(refusals.c.id, SqlString))),
             refusals.c.at,
         ),
         "operator_actions": (
-            select(operator_actions).where(_unsealed("operator_actions", cast(operator_actions.c.id, SqlString))),
+            select(operator_actions).where(fresh("operator_actions", cast(operator_actions.c.id, SqlString))),
             operator_actions.c.at,
         ),
     }
@@ -220,7 +238,9 @@ class AuditLog:
             conditions.append(audit_entries.c.agency == agency)
         if not conditions:
             raise ValueError("name a dossier code, document id, message id or agency")
-        query = select(audit_entries).where(and_(*conditions)).order_by(audit_entries.c.leaf_index).limit(limit)
+        query = (
+            select(audit_entries).where(and_(*conditions)).order_by(audit_entries.c.leaf_index).limit(limit)
+        )
         with self.engine.connect() as conn:
             return [StoredEntry(**row._mapping) for row in conn.execute(query)]
 
@@ -264,7 +284,10 @@ class AuditLog:
 
     def heads(self) -> list[StoredHead]:
         with self.engine.connect() as conn:
-            return [StoredHead(**row._mapping) for row in conn.execute(select(tree_heads).order_by(tree_heads.c.size))]
+            return [
+                StoredHead(**row._mapping)
+                for row in conn.execute(select(tree_heads).order_by(tree_heads.c.size))
+            ]
 
     def latest_head(self) -> StoredHead | None:
         with self.engine.connect() as conn:

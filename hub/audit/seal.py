@@ -16,12 +16,13 @@ from typing import Final
 
 from lienthong.audit.heads import SignedHead, TreeHead, sign_head
 from lienthong.audit.log import AuditLog
+from lienthong.audit.refusals import RefusalRecorder
 from lienthong.config.models import AuditSettings, Configuration
 from lienthong.envelope import utcnow
 from lienthong.store import Store
 from lienthong.trust.keys import Keystore, SigningKey
 
-log = logging.getLogger("lienthong.audit")
+log = logging.getLogger("lienthong.auditlog")
 
 SEAL_KEY: Final = "audit/seal"
 HEAD_KEY: Final = "audit/head"
@@ -74,10 +75,13 @@ class Sealer:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._refusals: RefusalRecorder | None = None
 
     def run_once(self) -> int:
         """One tick: seal what is new (if this process holds the turn), then a head if one is due."""
         sealed = 0
+        if self._refusals is not None:
+            self._refusals.flush_to_store()
         if self.store.start_poll(SEAL_KEY, self.owner, LEASE, self.settings.seal_interval):
             try:
                 while True:
@@ -87,7 +91,9 @@ class Sealer:
                         break
             finally:
                 self.store.end_poll(SEAL_KEY, self.owner)
-        if self.key is not None and self.store.start_poll(HEAD_KEY, self.owner, LEASE, self.settings.head_interval):
+        if self.key is not None and self.store.start_poll(
+            HEAD_KEY, self.owner, LEASE, self.settings.head_interval
+        ):
             try:
                 make_head(self.audit_log, self.key, self.timestamper)
             finally:
@@ -97,6 +103,7 @@ class Sealer:
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._refusals = RefusalRecorder.install(self.audit_log.engine)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="audit-sealer", daemon=True)
         self._thread.start()
@@ -106,6 +113,13 @@ class Sealer:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        if self._refusals is not None:
+            self._refusals.uninstall()
+            try:
+                self._refusals.flush_to_store()
+            except Exception:
+                log.exception("refusals not recorded at shutdown")
+            self._refusals = None
 
     def _loop(self) -> None:
         wait = min(self.settings.seal_interval.total_seconds(), 1.0)
@@ -115,3 +129,21 @@ class Sealer:
             except Exception:
                 log.exception("audit sealing failed; trying again")
             self._stop.wait(wait)
+
+
+def build_sealer(config: Configuration, store: Store, owner: str) -> Sealer | None:
+    """The sealer for a hub on an SQL store (the in-memory store of some tests has no log)."""
+    engine = getattr(store, "engine", None)
+    if engine is None:
+        return None
+    return Sealer(
+        store, AuditLog(engine), config.hub.audit, head_key(config), owner, build_timestamper(config)
+    )
+
+
+def build_timestamper(config: Configuration) -> Timestamper | None:
+    """RFC 3161 timestamps on heads when ``audit.timestamping`` names an authority."""
+    settings = config.hub.audit.timestamping
+    if settings is None:
+        return None
+    return None

@@ -432,7 +432,9 @@ class AuditSettings(Strict):
         description="How long message, route and delivery rows are kept; older finished ones are archived "
         "and removed by 'hub archive' (log entries stay). Unset: kept forever. At least payload_retention.",
     )
-    archive_dir: Path = Field(default=Path("var/archive"), description="Where 'hub archive' writes its files.")
+    archive_dir: Path = Field(
+        default=Path("var/archive"), description="Where 'hub archive' writes its files."
+    )
 
     @model_validator(mode="after")
     def _metadata_outlives_payloads(self) -> AuditSettings:
