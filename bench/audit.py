@@ -349,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print(json.dumps(result), flush=True)
     print(
-        f"\n| backend | entries | search p50 / p99 / max (ms) | verify wall / CPU (s) | seal CPU per message (ms) |"
+        "\n| backend | entries | search p50 / p99 / max (ms) | verify wall / CPU (s) "
+        "| seal CPU per message (ms) |"
     )
     print("| --- | ---: | ---: | ---: | ---: |")
     for r in results:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography import x509
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -78,13 +79,14 @@ def verify(
     """Recompute the whole log and name the first altered, missing or reordered entry (exit 1)."""
     from lienthong.audit.verify import verify_log
 
-    with _errors(), _opened(config) as (_config, audit_log):
+    with _errors(), _opened(config) as (cfg, audit_log):
         pins = frozenset(t.replace(":", "").lower() for t in trust) if trust else None
-        report = verify_log(audit_log, sources=sources, trusted_fingerprints=pins)
+        report = verify_log(audit_log, sources=sources, trusted_fingerprints=pins, tsa_roots=_tsa_roots(cfg))
     if report.ok:
         console.print(
             f"sổ kiểm toán toàn vẹn / the log verifies: {report.size} entries, "
-            f"{report.heads} signed head(s), {report.sources_checked} source row(s) checked",
+            f"{report.heads} signed head(s), {report.timestamps} timestamp(s), "
+            f"{report.sources_checked} source row(s) checked",
             highlight=False,
         )
         if report.heads == 0 and report.size:
@@ -101,6 +103,14 @@ def verify(
         for problem in sorted(report.problems, key=lambda p: (p.index is None, p.index or 0))[1:10]:
             err.print(f"  {escape(problem.message)}", highlight=False)
     raise typer.Exit(1)
+
+
+def _tsa_roots(config: Configuration) -> list[x509.Certificate]:
+    settings = config.hub.audit.timestamping
+    if settings is None or settings.certificate_file is None:
+        return []
+    path = settings.certificate_file
+    return x509.load_pem_x509_certificates((path if path.is_absolute() else config.root / path).read_bytes())
 
 
 @audit_app.command("seal")

@@ -146,4 +146,6 @@ def build_timestamper(config: Configuration) -> Timestamper | None:
     settings = config.hub.audit.timestamping
     if settings is None:
         return None
-    return None
+    from lienthong.audit.timestamps import HttpTsaClient
+
+    return HttpTsaClient(settings.url, timeout=settings.timeout.total_seconds()).stamp

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -56,6 +56,8 @@ class VerifyReport:
     size: int = 0
     heads: int = 0
     sources_checked: int = 0
+    timestamps: int = 0
+    timestamps_unchecked: int = 0
     problems: list[Problem] = field(default_factory=list)
     more_problems: int = 0
 
@@ -86,7 +88,11 @@ def _signed(head: StoredHead) -> SignedHead:
 
 
 def verify_log(
-    audit_log: AuditLog, *, sources: bool = True, trusted_fingerprints: frozenset[str] | None = None
+    audit_log: AuditLog,
+    *,
+    sources: bool = True,
+    trusted_fingerprints: frozenset[str] | None = None,
+    tsa_roots: Sequence[x509.Certificate] = (),
 ) -> VerifyReport:
     report = VerifyReport()
     heads = audit_log.heads()
@@ -148,6 +154,7 @@ def verify_log(
             )
         next_head = next(pending, None)
     _check_heads(report, heads, trusted_fingerprints)
+    _check_timestamps(report, heads, tsa_roots)
     if sources:
         _check_sources(report, audit_log)
     return report
@@ -215,6 +222,30 @@ def _check_heads(report: VerifyReport, heads: list[StoredHead], trusted: frozens
             previous = None
             with contextlib.suppress(AuditProofError):
                 previous = TreeHead.from_canonical(stored.head)
+
+
+def _check_timestamps(
+    report: VerifyReport, heads: list[StoredHead], roots: Sequence[x509.Certificate]
+) -> None:
+    """Each head's RFC 3161 token covers that head's hash and is signed under a trusted TSA root."""
+    from lienthong.audit.timestamps import verify_timestamp
+
+    for stored in heads:
+        if stored.timestamp_token is None:
+            continue
+        if not roots:
+            report.timestamps_unchecked += 1
+            continue
+        try:
+            digest = TreeHead.from_canonical(stored.head).hash()
+            verify_timestamp(
+                stored.timestamp_token, roots=roots, digest=digest, what=f"timestamp of head {stored.size}"
+            )
+            report.timestamps += 1
+        except AuditProofError as exc:
+            report.add(
+                Problem("head", stored.size - 1, f"head of size {stored.size}: {exc.message} / dấu thời gian")
+            )
 
 
 def _check_sources(report: VerifyReport, audit_log: AuditLog) -> None:
