@@ -41,14 +41,15 @@ def tsa() -> Iterator[tuple[DevTsa, str]]:
         yield authority, server.url + "/"
 
 
-def test_a_dossier_bundle_is_exported_and_verified_offline(
+def _hub_with_heads(
     project_factory: Callable[..., Any],
     hub_factory: Callable[..., Any],
     land_sim: Any,
-    hub_cli: Callable[..., Any],
     tsa: tuple[DevTsa, str],
     tmp_path: Path,
-) -> None:
+) -> tuple[Any, Any, list[Any]]:
+    """A hub whose log is sealed every 100 ms and signed every 200 ms, heads dated by the TSA; three
+    dossiers delivered through it. Returns the project, the running hub and the samples."""
     authority, tsa_url = tsa
     chain = tmp_path / "tsa-chain.pem"
     chain.write_bytes(authority.chain_pem())
@@ -78,6 +79,18 @@ def test_a_dossier_bundle_is_exported_and_verified_offline(
         ids.append(accepted.json()["message_id"])
     for message_id in ids:
         running.wait(message_id)
+    return project, running, samples
+
+
+def test_a_dossier_bundle_is_exported_and_verified_offline(
+    project_factory: Callable[..., Any],
+    hub_factory: Callable[..., Any],
+    land_sim: Any,
+    hub_cli: Callable[..., Any],
+    tsa: tuple[DevTsa, str],
+    tmp_path: Path,
+) -> None:
+    project, running, samples = _hub_with_heads(project_factory, hub_factory, land_sim, tsa, tmp_path)
     audit_log = AuditLog(running.hub.store.engine)
     dossier = samples[1].dossier_code
 
