@@ -158,12 +158,14 @@ class MerkleTree:
             raise ProofError("a leaf hash is not 32 bytes", reason="hash-size")
         if size >= 2:
             level = b"".join(leaf_hashes[: size & ~1])
+            view = memoryview(level)
             while len(level) >= 2 * HASH_SIZE:
-                count = len(level) // HASH_SIZE // 2
-                level = b"".join(
-                    _sha256(b"\x01" + level[i : i + 2 * HASH_SIZE]).digest()
-                    for i in range(0, count * 2 * HASH_SIZE, 2 * HASH_SIZE)
-                )
+                pairs = len(level) // (2 * HASH_SIZE)
+                out = bytearray()  # grown in place: no list of half a million digests at the peak
+                for i in range(0, pairs * 2 * HASH_SIZE, 2 * HASH_SIZE):
+                    out += _sha256(b"\x01" + view[i : i + 2 * HASH_SIZE]).digest()
+                level = bytes(out)
+                view = memoryview(level)
                 self._levels.append(level)
 
     @property
