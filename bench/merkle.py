@@ -64,18 +64,8 @@ def _entry(i: int) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--leaves", type=int, default=1_000_000)
-    parser.add_argument("--proofs", type=int, default=2000)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    n: int = args.leaves
-    rng = random.Random(6962)
-    results: dict[str, Any] = {"leaves": n}
-
-    entries = [_entry(i) for i in range(n)]
-    results["entry_bytes_mean"] = sum(map(len, entries)) / n
+def _tree_costs(results: dict[str, Any], entries: list[bytes], proofs: int, rng: random.Random) -> Any:
+    n = len(entries)
     leaves, t = _cpu(lambda: [merkle.leaf_hash(e) for e in entries])
     results["leaf_hash_per_s"] = n / t
 
@@ -105,19 +95,19 @@ def main() -> None:
     results["max_rss_growth_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert tree.root() == root
 
-    indices = [rng.randrange(n) for _ in range(args.proofs)]
-    proofs, t = _cpu(lambda: [tree.inclusion_proof(i) for i in indices])
+    indices = [rng.randrange(n) for _ in range(proofs)]
+    made, t = _cpu(lambda: [tree.inclusion_proof(i) for i in indices])
     results["inclusion_proof_us"] = t / len(indices) * 1e6
-    results["inclusion_proof_hashes"] = sum(map(len, proofs)) / len(proofs)
+    results["inclusion_proof_hashes"] = sum(map(len, made)) / len(made)
 
     def verify_all() -> None:
-        for i, proof in zip(indices, proofs, strict=True):
+        for i, proof in zip(indices, made, strict=True):
             merkle.verify_inclusion(i, n, leaves[i], proof, root)
 
     _, t = _cpu(verify_all)
     results["verify_inclusion_us"] = t / len(indices) * 1e6
 
-    pairs = sorted((rng.randrange(1, n), n) for _ in range(args.proofs // 4))
+    pairs = sorted((rng.randrange(1, n), n) for _ in range(proofs // 4))
     roots = {m: tree.root(m) for m, _ in pairs}
     cons, t = _cpu(lambda: [tree.consistency_proof(m, k) for m, k in pairs])
     results["consistency_proof_us"] = t / len(pairs) * 1e6
@@ -128,9 +118,13 @@ def main() -> None:
 
     _, t = _cpu(verify_cons)
     results["verify_consistency_us"] = t / len(pairs) * 1e6
+    return tree
 
+
+def _head_and_bundle_costs(results: dict[str, Any], entries: list[bytes], tree: merkle.MerkleTree) -> None:
+    n = len(entries)
     key, cert = self_signed("bench heads")
-    head = TreeHead(size=n, root=root, at=dt.datetime.now(dt.UTC))
+    head = TreeHead(size=n, root=tree.root(), at=dt.datetime.now(dt.UTC))
     signed, t = _cpu(lambda: [sign_head(head, key, cert) for _ in range(100)][-1])
     results["head_sign_ms"] = t / 100 * 1e3
     _, t = _cpu(lambda: [verify_head(signed) for _ in range(100)])
@@ -177,6 +171,20 @@ def main() -> None:
         assert report.ok, report.problems
         results["bundle_verify_ms"] = t * 1e3
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--leaves", type=int, default=1_000_000)
+    parser.add_argument("--proofs", type=int, default=2000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"leaves": args.leaves}
+    entries = [_entry(i) for i in range(args.leaves)]
+    results["entry_bytes_mean"] = sum(map(len, entries)) / len(entries)
+    tree = _tree_costs(results, entries, args.proofs, random.Random(6962))
+    _head_and_bundle_costs(results, entries, tree)
     width = max(map(len, results))
     for name, value in results.items():
         shown = f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
