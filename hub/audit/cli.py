@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lienthong.audit.bundle_cli import register as register_bundle_commands
 from lienthong.audit.log import AuditLog
 from lienthong.config.files import load_configuration
 from lienthong.config.models import Configuration
@@ -168,3 +169,6 @@ def archive(
         + " / lưu trữ",
         highlight=False,
     )
+
+
+register_bundle_commands(audit_app)  # hub audit export | verify-bundle (lienthong.audit.bundle_cli)

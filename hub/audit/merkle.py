@@ -170,6 +170,10 @@ class MerkleTree:
     def size(self) -> int:
         return len(self._leaves)
 
+    def leaf(self, index: int) -> bytes:
+        """Leaf ``index``'s hash."""
+        return self._leaves[index]
+
     def _perfect(self, height: int, index: int) -> bytes:
         """The root of the perfect subtree of 2**height leaves starting at leaf ``index << height``."""
         if height == 0:
