@@ -42,12 +42,40 @@ def utc_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# The sealer reads source rows untyped (the database's own values: SQLite's text, PostgreSQL's objects),
+# which spares it the ORM's per-value conversions; these turn either form into the entry's spelling.
+
+
+def time_text(value: Any) -> str:
+    """UTC ISO 8601 with microseconds from a datetime or SQLite's stored ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if isinstance(value, datetime):
+        return utc_text(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    text = str(value)
+    if len(text) == 26 and text[10] == " ":
+        return f"{text[:10]}T{text[11:]}Z"
+    parsed = datetime.fromisoformat(text)
+    return utc_text(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC))
+
+
+def uuid_text(value: Any) -> str | None:
+    """The dashed form from a UUID or SQLite's 32 hex digits."""
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    text = str(value)
+    if len(text) == 32:
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value, whether the driver decoded it or not."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def sha256_hex(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
-
-
-def _id(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -55,11 +83,14 @@ class Entry:
     """One entry before it is given its place: the indexed references and the body it will be sealed as."""
 
     kind: str
-    at: datetime
+    #: the source row's time as the database gave it (a datetime, or SQLite's text): comparable within
+    #: one database, and written back into ``audit_entries.at`` as it came
+    at: Any
     source: str
     source_key: str
     body: dict[str, Any]
-    message_id: uuid.UUID | None = None
+    #: as the database gave it (a UUID, or SQLite's hex)
+    message_id: Any = None
     dossier_code: str | None = None
     document_id: str | None = None
     agency: str | None = None
@@ -67,7 +98,7 @@ class Entry:
     def sealed(self, index: int) -> bytes:
         """The entry's bytes as leaf ``index`` of the log."""
         return canonical(
-            {**self.body, "format": FORMAT, "index": index, "kind": self.kind, "at": utc_text(self.at)}
+            {**self.body, "format": FORMAT, "index": index, "kind": self.kind, "at": time_text(self.at)}
         )
 
 
@@ -78,13 +109,13 @@ def message_in(row: Any, payload_size: int | None) -> Entry:
         kind="message-in",
         at=row.received_at,
         source="messages",
-        source_key=str(row.id),
+        source_key=uuid_text(row.id) or "",
         message_id=row.id,
         dossier_code=row.dossier_code,
         document_id=row.document_id,
         agency=row.sender,
         body={
-            "message_id": str(row.id),
+            "message_id": uuid_text(row.id),
             "message_kind": row.kind,
             "sender": row.sender,
             "sender_message_id": row.sender_message_id,
@@ -93,11 +124,11 @@ def message_in(row: Any, payload_size: int | None) -> Entry:
             "dossier_code": row.dossier_code,
             "document_id": row.document_id,
             "document_type": row.document_type,
-            "correlation_id": _id(row.correlation_id),
-            "causation_id": _id(row.causation_id),
+            "correlation_id": uuid_text(row.correlation_id),
+            "causation_id": uuid_text(row.causation_id),
             "content_type": row.content_type,
             "payload": {"sha256": row.payload_sha256, "size": payload_size},
-            "headers": dict(row.headers or {}),
+            "headers": dict(json_value(row.headers) or {}),
         },
     )
 
@@ -114,12 +145,12 @@ def route(row: Any) -> Entry:
         document_id=row.document_id,
         agency=row.sender,
         body={
-            "message_id": str(row.message_id),
+            "message_id": uuid_text(row.message_id),
             "dossier_code": row.dossier_code,
             "document_id": row.document_id,
             "status": row.status,
             "rule": row.rule,
-            "targets": list(row.targets or []),
+            "targets": list(json_value(row.targets) or []),
             "reason": row.reason,
         },
     )
@@ -137,7 +168,7 @@ def attempt(row: Any) -> Entry:
         document_id=row.document_id,
         agency=row.sender,
         body={
-            "message_id": str(row.message_id),
+            "message_id": uuid_text(row.message_id),
             "dossier_code": row.dossier_code,
             "document_id": row.document_id,
             "delivery_id": row.delivery_id,
@@ -145,7 +176,7 @@ def attempt(row: Any) -> Entry:
             "operation": row.operation,
             "number": row.number,
             "worker": row.worker,
-            "started_at": utc_text(row.started_at),
+            "started_at": time_text(row.started_at),
             "outcome": row.outcome,
             "error": row.error,
             "request": {"sha256": sha256_hex(row.request), "size": _size(row.request)},
@@ -189,7 +220,7 @@ def operator_action(row: Any) -> Entry:
             "role": row.role,
             "action": row.action,
             "target": row.target,
-            "detail": dict(row.detail or {}),
+            "detail": dict(json_value(row.detail) or {}),
         },
     )
 

@@ -20,9 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Engine, and_, cast, exists, func, insert, or_, select, true
+from sqlalchemy import (
+    JSON,
+    Engine,
+    Text,
+    and_,
+    cast,
+    column,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    table,
+    true,
+    type_coerce,
+)
 from sqlalchemy import String as SqlString
 from sqlalchemy.sql import Select
+from sqlalchemy.types import NullType
 
 from lienthong.audit import entries as build
 from lienthong.audit.merkle import CompactRange, leaf_hash
@@ -42,6 +58,11 @@ from lienthong.store.schema import (
 SEAL_GRACE: Final = timedelta(minutes=5)
 #: Rows sealed per transaction at most, per source.
 SEAL_BATCH: Final = 2000
+
+
+#: ``audit_entries`` without column types: the sealer writes back the source rows' own values (times
+#: and ids as the database gave them), so nothing is converted twice on the way through.
+_UNTYPED_ENTRIES: Final = table("audit_entries", *(column(c.name) for c in audit_entries.c))
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,15 @@ def source_key_column(source: str) -> Any:
     return cast(table.c.id, SqlString)
 
 
+def _raw(*columns: Any) -> list[Any]:
+    """Columns read as the database holds them, with no per-value conversion (see entries.time_text);
+    JSON as its text, which the entry builder decodes (cheaper than the driver's own JSON loader)."""
+    return [
+        (cast(c, Text) if isinstance(c.type, JSON) else type_coerce(c, NullType())).label(c.name)
+        for c in columns
+    ]
+
+
 def source_queries(since: datetime | None, *, unsealed: bool = True) -> dict[str, tuple[Select[Any], Any]]:
     """Per source table: a query of its rows (with what the entry needs) and the column it is stamped by;
     only the rows not yet in the log when ``unsealed``."""
@@ -99,41 +129,68 @@ def source_queries(since: datetime | None, *, unsealed: bool = True) -> dict[str
         if unsealed
         else true()
     )
-    sender = messages.c.sender
-    refs = (messages.c.dossier_code, messages.c.document_id, sender)
+    m = messages.c
+    refs = (m.dossier_code, m.document_id, m.sender)
     size = func.length(message_payloads.c.payload).label("payload_size")
+    r, a, d = route_decisions.c, attempts.c, deliveries.c
     queries: dict[str, tuple[Select[Any], Any]] = {
         "messages": (
-            select(messages, size)
-            .select_from(messages.outerjoin(message_payloads, message_payloads.c.message_id == messages.c.id))
+            select(
+                *_raw(m.id, m.received_at, m.correlation_id, m.causation_id, m.headers),
+                m.kind,
+                m.sender,
+                m.sender_message_id,
+                m.recipient,
+                m.procedure_code,
+                m.dossier_code,
+                m.document_id,
+                m.document_type,
+                m.content_type,
+                m.payload_sha256,
+                size,
+            )
+            .select_from(messages.outerjoin(message_payloads, message_payloads.c.message_id == m.id))
             .where(message_fresh),
-            messages.c.received_at,
+            m.received_at,
         ),
         "route_decisions": (
-            select(route_decisions, *refs)
-            .join(messages, messages.c.id == route_decisions.c.message_id)
-            .where(fresh("route_decisions", cast(route_decisions.c.id, SqlString))),
-            route_decisions.c.decided_at,
+            select(*_raw(r.message_id, r.decided_at, r.targets), r.id, r.status, r.rule, r.reason, *refs)
+            .join(messages, m.id == r.message_id)
+            .where(fresh("route_decisions", cast(r.id, SqlString))),
+            r.decided_at,
         ),
         "attempts": (
             select(
-                attempts,
-                deliveries.c.message_id,
-                deliveries.c.target,
-                deliveries.c.operation,
+                *_raw(d.message_id, a.started_at, a.finished_at),
+                a.id,
+                a.delivery_id,
+                a.number,
+                a.worker,
+                a.outcome,
+                a.error,
+                a.response_status,
+                a.request,
+                a.response,
+                d.target,
+                d.operation,
                 *refs,
             )
-            .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
-            .join(messages, messages.c.id == deliveries.c.message_id)
-            .where(attempts.c.finished_at.is_not(None), fresh("attempts", cast(attempts.c.id, SqlString))),
-            attempts.c.finished_at,
+            .join(deliveries, d.id == a.delivery_id)
+            .join(messages, m.id == d.message_id)
+            .where(a.finished_at.is_not(None), fresh("attempts", cast(a.id, SqlString))),
+            a.finished_at,
         ),
         "refusals": (
-            select(refusals).where(fresh("refusals", cast(refusals.c.id, SqlString))),
+            select(*_raw(refusals.c.at), *(c for c in refusals.c if c.name != "at")).where(
+                fresh("refusals", cast(refusals.c.id, SqlString))
+            ),
             refusals.c.at,
         ),
         "operator_actions": (
-            select(operator_actions).where(fresh("operator_actions", cast(operator_actions.c.id, SqlString))),
+            select(
+                *_raw(operator_actions.c.at, operator_actions.c.detail),
+                *(c for c in operator_actions.c if c.name not in ("at", "detail")),
+            ).where(fresh("operator_actions", cast(operator_actions.c.id, SqlString))),
             operator_actions.c.at,
         ),
     }
@@ -212,7 +269,7 @@ class AuditLog:
                         "leaf_hash": leaf_hash(data),
                     }
                 )
-            conn.execute(insert(audit_entries), values)
+            conn.execute(insert(_UNTYPED_ENTRIES), values)
         return len(values)
 
     # ------------------------------------------------------------------ reading
