@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -79,6 +79,16 @@ class StoredEntry:
     dossier_code: str | None
     document_id: str | None
     agency: str | None
+    entry: bytes
+    leaf_hash: bytes
+
+
+class VerifyRow(NamedTuple):
+    leaf_index: int
+    kind: str
+    dossier_code: str | None
+    document_id: str | None
+    message_id: str | None
     entry: bytes
     leaf_hash: bytes
 
@@ -357,6 +367,33 @@ class AuditLog:
                 for row in rows:
                     yield StoredEntry(*row)
                 after = rows[-1].leaf_index
+
+    def iter_for_verify(self, chunk: int = 20_000) -> Iterator[VerifyRow]:
+        """What ``hub audit verify`` reads of each entry, in leaf order, untyped (a million rows: the
+        ORM's per-value conversions would cost more than the hashing)."""
+        c = audit_entries.c
+        columns = [
+            c.leaf_index,
+            c.kind,
+            c.dossier_code,
+            c.document_id,
+            type_coerce(c.message_id, NullType()).label("message_id"),
+            c.entry,
+            c.leaf_hash,
+        ]
+        after = -1
+        with self._reader().connect() as conn:
+            while True:
+                rows = conn.execute(
+                    select(*columns).where(c.leaf_index > after).order_by(c.leaf_index).limit(chunk)
+                ).all()
+                if not rows:
+                    return
+                for row in rows:
+                    yield VerifyRow(
+                        row[0], row[1], row[2], row[3], build.uuid_text(row[4]), bytes(row[5]), bytes(row[6])
+                    )
+                after = rows[-1][0]
 
     def leaf_hashes(self, size: int | None = None) -> list[bytes]:
         """Stored leaf hashes ``[0, size)`` in order (what proofs are computed from)."""
