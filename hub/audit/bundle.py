@@ -63,6 +63,8 @@ __all__ = [
 BUNDLE_FORMAT: Final = "lienthong-audit-bundle/1"
 MANIFEST: Final = "manifest.json"
 _ZIP_DATE: Final = (1980, 1, 1, 0, 0, 0)
+#: No member of a bundle comes near this (an entry is a few hundred bytes, a token a few kilobytes).
+MAX_MEMBER: Final = 64 * 1024 * 1024
 
 
 def _canonical(value: object) -> bytes:
@@ -316,6 +318,15 @@ class _Reader:
 
     def _read(self, name: str) -> bytes | None:
         what = self.roles.get(name, name)
+        try:
+            info = self.archive.getinfo(name)
+        except KeyError:
+            self.report.fail(what, f"{name} is missing from the bundle", "missing")
+            return None
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > MAX_MEMBER:
+            # A bundle is written stored; anything else is not one (and could be a decompression bomb).
+            self.report.fail(what, f"{name} is compressed or too large for a bundle", "damaged")
+            return None
         try:
             data = self.archive.read(name)
         except KeyError:

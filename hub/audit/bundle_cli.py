@@ -30,6 +30,34 @@ err = Console(stderr=True)
 def register(app: typer.Typer) -> None:
     app.command("verify-bundle")(verify_bundle_command)
     app.command("export")(export_command)
+    app.command("tsa-simulator")(tsa_simulator_command)
+
+
+def tsa_simulator_command(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the development TSA keeps its keys (made on first use).")
+    ] = Path("var/dev-tsa"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 3161,
+) -> None:
+    """Run a development RFC 3161 time-stamping authority (for the demo and tests; never production)."""
+    import uvicorn
+
+    from lienthong.devtools.background import bound_socket
+    from lienthong.devtools.simulator.tsa import DevTsa
+
+    tsa = DevTsa.load_or_create(directory)
+    sock = bound_socket(host) if port == 0 else None
+    if sock is not None:
+        host, port = sock.getsockname()[:2]
+    console.print(
+        f"TSA phát triển / development TSA at http://{host}:{port}/ — in hub.yaml: audit.timestamping: "
+        f"{{url: http://{host}:{port}/, certificate_file: {directory / 'tsa-chain.pem'}}}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    server = uvicorn.Server(uvicorn.Config(tsa.app(), host=host, port=port, log_level="warning"))
+    server.run(sockets=[sock] if sock is not None else None)
 
 
 def verify_bundle_command(

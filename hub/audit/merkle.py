@@ -144,7 +144,7 @@ def root(leaf_hashes: Iterable[bytes]) -> bytes:
 class MerkleTree:
     """Every perfect subtree's hash over a list of leaf hashes, so any earlier root and any proof is cheap.
 
-    Level 0 is the caller's list (not copied); each higher level is one packed ``bytes`` (32 bytes a node),
+    Level 0 is the caller's list (not copied); each higher level is one packed bytearray (32 bytes a node),
     so a million leaves add 32 MB. Proofs and roots at any size ``≤ len(leaves)`` are the RFC 9162 §2.1
     recursions, where every left part is a perfect subtree read from a level and only the right edge is
     hashed: O(log² n) per call.
@@ -152,19 +152,23 @@ class MerkleTree:
 
     def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
         self._leaves = leaf_hashes
-        self._levels: list[bytes] = []
+        self._levels: list[bytearray] = []
         size = len(leaf_hashes)
         if any(len(h) != HASH_SIZE for h in leaf_hashes):
             raise ProofError("a leaf hash is not 32 bytes", reason="hash-size")
         if size >= 2:
-            level = b"".join(leaf_hashes[: size & ~1])
-            while len(level) >= 2 * HASH_SIZE:
-                count = len(level) // HASH_SIZE // 2
-                level = b"".join(
-                    _sha256(b"\x01" + level[i : i + 2 * HASH_SIZE]).digest()
-                    for i in range(0, count * 2 * HASH_SIZE, 2 * HASH_SIZE)
-                )
-                self._levels.append(level)
+            # Each level is grown in place (no list of half a million digests, no copy at the peak).
+            out = bytearray()
+            for i in range(0, size & ~1, 2):
+                out += _sha256(b"\x01" + leaf_hashes[i] + leaf_hashes[i + 1]).digest()
+            self._levels.append(out)
+            while len(out) >= 2 * HASH_SIZE:
+                view = memoryview(out)
+                below, out = out, bytearray()
+                for i in range(0, len(below) // (2 * HASH_SIZE) * 2 * HASH_SIZE, 2 * HASH_SIZE):
+                    out += _sha256(b"\x01" + view[i : i + 2 * HASH_SIZE]).digest()
+                view.release()
+                self._levels.append(out)
 
     @property
     def size(self) -> int:
@@ -179,7 +183,7 @@ class MerkleTree:
         if height == 0:
             return self._leaves[index]
         offset = index * HASH_SIZE
-        return self._levels[height - 1][offset : offset + HASH_SIZE]
+        return bytes(self._levels[height - 1][offset : offset + HASH_SIZE])
 
     def _subtree(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for a range the RFC recursion produces (``start`` aligned to the left parts)."""

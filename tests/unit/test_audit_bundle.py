@@ -326,3 +326,34 @@ def test_the_writer_refuses_what_would_not_verify(log: Log, tmp_path: Path) -> N
     other_tree = merkle.MerkleTree([merkle.leaf_hash(b"x")] * 20)
     with pytest.raises(BundleError, match="does not match the log"):
         write_bundle(tmp_path / "b.zip", entries=[], heads=log.heads, tree=other_tree)
+
+
+@pytest.mark.parametrize(
+    "garble",
+    [
+        lambda m: m.update(entries="nope"),
+        lambda m: m.update(entries=[{"leaf_index": "x", "file": 3, "proof": None}]),
+        lambda m: m.update(heads=[]),
+        lambda m: m.update(heads=[7]),
+        lambda m: m.update(consistency=[{"from": "a", "to": 9, "file": "proofs/consistency/0000-0001.json"}]),
+        lambda m: m.update(certificates={"hub": "x"}),
+        lambda m: m.update(files=[1, 2]),
+        lambda m: m.pop("subject"),
+        lambda m: m.update(format="something else"),
+    ],
+)
+def test_a_garbled_manifest_is_a_named_failure_not_a_crash(
+    bundle: Path, garble: Callable[[dict[str, object]], object]
+) -> None:
+    _rezip(bundle, MANIFEST, _json_change(garble))  # type: ignore[arg-type]
+    assert "manifest" in _what(verify_bundle(bundle))
+
+
+def test_a_compressed_member_is_refused_unread(bundle: Path) -> None:
+    members = _members(bundle)
+    out = Path(str(bundle) + ".deflated")
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    report = verify_bundle(out)
+    assert "manifest" in _what(report) and "compressed" in report.problems[0].message

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lienthong.audit import merkle
 from lienthong.errors import ProofError
@@ -122,3 +124,16 @@ def test_sizes_out_of_range_are_refused() -> None:
         merkle.verify_consistency(6, 5, tree.root(), tree.root(), [])
     with pytest.raises(ProofError):
         merkle.MerkleTree([b"short"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=3000), st.data())
+def test_proofs_at_random_sizes_agree_with_the_reference(n: int, data: st.DataObject) -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
+    tree = merkle.MerkleTree(leaves)
+    assert tree.root() == _mth(leaves)
+    index = data.draw(st.integers(min_value=0, max_value=n - 1))
+    old = data.draw(st.integers(min_value=0, max_value=n))
+    merkle.verify_inclusion(index, n, leaves[index], tree.inclusion_proof(index), tree.root())
+    assert tree.root(old) == _mth(leaves[:old])
+    merkle.verify_consistency(old, n, tree.root(old), tree.root(), tree.consistency_proof(old))

@@ -18,6 +18,7 @@ import hashlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -99,6 +100,31 @@ class DevTsa:
             .sign(root_key, hashes.SHA256())
         )
         return cls(root=root, key=key, certificate=certificate)
+
+    @classmethod
+    def load_or_create(cls, directory: Path, common_name: str = "Lien thong dev TSA") -> DevTsa:
+        """The development TSA kept in ``directory`` (``tsa-root.pem``, ``tsa.pem``, ``tsa.key``), made on
+        first use: tokens it issued stay verifiable across restarts. Unencrypted: development only."""
+        files = [directory / name for name in ("tsa-root.pem", "tsa.pem", "tsa.key")]
+        if all(f.is_file() for f in files):
+            root = x509.load_pem_x509_certificate(files[0].read_bytes())
+            certificate = x509.load_pem_x509_certificate(files[1].read_bytes())
+            key = serialization.load_pem_private_key(files[2].read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"{files[2]} is not the EC key of a development TSA")
+            return cls(root=root, key=key, certificate=certificate)
+        tsa = cls.create(common_name)
+        directory.mkdir(parents=True, exist_ok=True)
+        files[0].write_bytes(tsa.root.public_bytes(serialization.Encoding.PEM))
+        files[1].write_bytes(tsa.certificate.public_bytes(serialization.Encoding.PEM))
+        files[2].touch(mode=0o600)
+        files[2].write_bytes(
+            tsa.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        (directory / "tsa-chain.pem").write_bytes(tsa.chain_pem())
+        return tsa
 
     def chain_pem(self) -> bytes:
         """The TSA certificate then its root, PEM: what a verifier is configured with."""
