@@ -9,19 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography import x509
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from lienthong.audit.bundle_cli import register as register_bundle_commands
-from lienthong.audit.log import AuditLog
 from lienthong.config.files import load_configuration
 from lienthong.config.models import Configuration
 from lienthong.errors import ConfigError, HubError
+
+if TYPE_CHECKING:  # imported when a command runs: `hub --help` stays free of SQLAlchemy
+    from cryptography import x509
+
+    from lienthong.audit.log import AuditLog
 
 audit_app = typer.Typer(
     help="Sổ kiểm toán / the auditor's record: verify the log, its signed heads, export bundles.",
@@ -55,6 +58,7 @@ def _errors() -> Iterator[None]:
 
 @contextmanager
 def _opened(config_dir: Path) -> Iterator[tuple[Configuration, AuditLog]]:
+    from lienthong.audit.log import AuditLog
     from lienthong.compose import open_store
 
     config = load_configuration(config_dir)
@@ -106,6 +110,8 @@ def verify(
 
 
 def _tsa_roots(config: Configuration) -> list[x509.Certificate]:
+    from cryptography import x509
+
     settings = config.hub.audit.timestamping
     if settings is None or settings.certificate_file is None:
         return []

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +27,7 @@ from sqlalchemy import (
     and_,
     cast,
     column,
+    create_engine,
     exists,
     func,
     insert,
@@ -78,6 +79,16 @@ class StoredEntry:
     dossier_code: str | None
     document_id: str | None
     agency: str | None
+    entry: bytes
+    leaf_hash: bytes
+
+
+class VerifyRow(NamedTuple):
+    leaf_index: int
+    kind: str
+    dossier_code: str | None
+    document_id: str | None
+    message_id: str | None
     entry: bytes
     leaf_hash: bytes
 
@@ -217,6 +228,24 @@ class AuditLog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._plain: Engine | None = None
+
+    def _reader(self) -> Engine:
+        """What the sealer reads through. The store's SQLite engine begins every transaction with
+        BEGIN IMMEDIATE (the write lock); a plain engine on the same file reads a WAL snapshot beside
+        the writers instead. Other backends (and in-memory SQLite) read through the store's engine."""
+        url = self.engine.url
+        if self.engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+            return self.engine
+        if self._plain is None:
+            self._plain = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        return self._plain
+
+    def close(self) -> None:
+        """Let go of the reader's connections (the store's engine is the store's to close)."""
+        if self._plain is not None:
+            self._plain.dispose()
+            self._plain = None
 
     # ------------------------------------------------------------------ sealing
 
@@ -226,10 +255,14 @@ class AuditLog:
         return 0 if last is None else int(last) + 1
 
     def seal(self, batch: int = SEAL_BATCH) -> int:
-        """Seal every source row not yet in the log (up to ``batch`` per source), in one transaction, at
-        consecutive leaf indices in the order of their times. Returns how many were sealed. Two sealers
-        at once cannot both succeed: leaf indices and source keys are unique, the loser rolls back."""
-        with self.engine.begin() as conn:
+        """Seal every source row not yet in the log (up to ``batch`` per source) at consecutive leaf
+        indices in the order of their times. Returns how many were sealed.
+
+        The rows are read and the entries built outside the write transaction (on SQLite through a
+        reader that does not take the write lock), so intake waits for the log only while the entries
+        are inserted. Two sealers at once cannot both succeed: the write checks that the log has not
+        grown since the read, and leaf indices and source keys are unique; the loser seals nothing."""
+        with self._reader().connect() as conn:
             last = conn.execute(
                 select(audit_entries.c.leaf_index, audit_entries.c.at)
                 .order_by(audit_entries.c.leaf_index.desc())
@@ -238,37 +271,41 @@ class AuditLog:
             start = 0 if last is None else int(last.leaf_index) + 1
             since = None if last is None else last.at - SEAL_GRACE
             found: list[build.Entry] = []
-            cutoff: datetime | None = None
+            cutoff: Any = None
             for source, (query, column) in source_queries(since).items():
                 rows = conn.execute(query.order_by(column).limit(batch)).all()
                 built = [entry_of(source, row) for row in rows]
                 found.extend(built)
                 if len(rows) == batch:  # more wait: nothing later than its last may be sealed yet
                     cutoff = built[-1].at if cutoff is None else min(cutoff, built[-1].at)
-            if cutoff is not None:
-                found = [entry for entry in found if entry.at <= cutoff]
-            if not found:
-                return 0
-            order = list(build.SOURCES)
-            found.sort(key=lambda e: (e.at, order.index(e.source), e.source_key))
-            values = []
-            for offset, entry in enumerate(found):
-                data = entry.sealed(start + offset)
-                values.append(
-                    {
-                        "leaf_index": start + offset,
-                        "kind": entry.kind,
-                        "at": entry.at,
-                        "source": entry.source,
-                        "source_key": entry.source_key,
-                        "message_id": entry.message_id,
-                        "dossier_code": entry.dossier_code,
-                        "document_id": entry.document_id,
-                        "agency": entry.agency,
-                        "entry": data,
-                        "leaf_hash": leaf_hash(data),
-                    }
-                )
+        if cutoff is not None:
+            found = [entry for entry in found if entry.at <= cutoff]
+        if not found:
+            return 0
+        order = list(build.SOURCES)
+        found.sort(key=lambda e: (e.at, order.index(e.source), e.source_key))
+        values = []
+        for offset, entry in enumerate(found):
+            data = entry.sealed(start + offset)
+            values.append(
+                {
+                    "leaf_index": start + offset,
+                    "kind": entry.kind,
+                    "at": entry.at,
+                    "source": entry.source,
+                    "source_key": entry.source_key,
+                    "message_id": entry.message_id,
+                    "dossier_code": entry.dossier_code,
+                    "document_id": entry.document_id,
+                    "agency": entry.agency,
+                    "entry": data,
+                    "leaf_hash": leaf_hash(data),
+                }
+            )
+        with self.engine.begin() as conn:
+            now = conn.execute(select(func.max(audit_entries.c.leaf_index))).scalar()
+            if (0 if now is None else int(now) + 1) != start:
+                return 0  # another sealer was quicker: read again at the next tick
             conn.execute(insert(_UNTYPED_ENTRIES), values)
         return len(values)
 
@@ -330,6 +367,33 @@ class AuditLog:
                 for row in rows:
                     yield StoredEntry(*row)
                 after = rows[-1].leaf_index
+
+    def iter_for_verify(self, chunk: int = 20_000) -> Iterator[VerifyRow]:
+        """What ``hub audit verify`` reads of each entry, in leaf order, untyped (a million rows: the
+        ORM's per-value conversions would cost more than the hashing)."""
+        c = audit_entries.c
+        columns = [
+            c.leaf_index,
+            c.kind,
+            c.dossier_code,
+            c.document_id,
+            type_coerce(c.message_id, NullType()).label("message_id"),
+            c.entry,
+            c.leaf_hash,
+        ]
+        after = -1
+        with self._reader().connect() as conn:
+            while True:
+                rows = conn.execute(
+                    select(*columns).where(c.leaf_index > after).order_by(c.leaf_index).limit(chunk)
+                ).all()
+                if not rows:
+                    return
+                for row in rows:
+                    yield VerifyRow(
+                        row[0], row[1], row[2], row[3], build.uuid_text(row[4]), bytes(row[5]), bytes(row[6])
+                    )
+                after = rows[-1][0]
 
     def leaf_hashes(self, size: int | None = None) -> list[bytes]:
         """Stored leaf hashes ``[0, size)`` in order (what proofs are computed from)."""

@@ -113,6 +113,7 @@ class Sealer:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self.audit_log.close()
         if self._refusals is not None:
             self._refusals.uninstall()
             try:

@@ -176,3 +176,30 @@ def test_refusal_recorder_ignores_other_lines(engine: Engine, tmp_path: Path) ->
         assert recorder.flush_to_store() == 0
     finally:
         recorder.uninstall()
+
+
+def test_a_row_that_commits_late_is_still_sealed_and_one_never_sealed_is_reported(engine: Engine) -> None:
+    """PostgreSQL hands out ids before commit: a row may become visible after later rows were sealed.
+    Within the grace period it is sealed at the next tick, after them; beyond it, verify names it."""
+    from lienthong.audit.log import SEAL_GRACE
+    from lienthong.envelope import utcnow
+    from lienthong.store.schema import operator_actions
+
+    audit_log = AuditLog(engine)
+    record_operator_action(engine, "lan", "operator", "replay", "1")
+    assert audit_log.seal() == 1
+    late = utcnow() - SEAL_GRACE / 2
+    lost = utcnow() - SEAL_GRACE * 3
+    with engine.begin() as conn:
+        for at, target in ((late, "late"), (lost, "lost")):
+            conn.execute(
+                operator_actions.insert().values(
+                    at=at, actor="minh", role="admin", action="reroute", target=target, detail={}
+                )
+            )
+    assert audit_log.seal() == 1  # the late one; the lost one is older than the window
+    bodies = [json.loads(e.entry) for e in audit_log.iter_entries()]
+    assert [(b["index"], b["target"]) for b in bodies] == [(0, "1"), (1, "late")]
+    report = verify_log(audit_log)
+    assert [p.kind for p in report.problems] == ["unsealed"]
+    assert "operator_actions row" in report.problems[0].message
