@@ -306,7 +306,7 @@ class _HubApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:
+def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:  # noqa: PLR0915
     """The REST API; ``callers`` defaults to the registry built from ``hub.yaml`` and the environment."""
     settings = hub.config.hub.api
 
@@ -341,6 +341,9 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     from lienthong.intake.lookups import lookup_router  # synchronous lookups (docs/api.md)
 
     app.include_router(lookup_router(hub, api_key_scheme))
+    from lienthong.console.router import console_router  # the web console (docs/console.md)
+
+    app.include_router(console_router(hub))
     _answer_errors(app)
 
     @app.post(
