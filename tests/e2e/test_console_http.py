@@ -73,7 +73,9 @@ def test_a_wrong_password_is_refused_and_opens_no_session(hub: Any, caplog: pyte
     caplog.set_level(logging.INFO, "lienthong.audit")
     with httpx.Client(base_url=hub.url) as client:
         token = csrf_of(client.get("/console/login").text)
-        response = client.post("/console/login", data={"csrf": token, "user": "olga", "password": "wrong-password"})
+        response = client.post(
+            "/console/login", data={"csrf": token, "user": "olga", "password": "wrong-password"}
+        )
         assert response.status_code == 401
         assert "Sai tên đăng nhập hoặc mật khẩu." in response.text
         assert "lt_console_session" not in response.headers.get("set-cookie", "")
