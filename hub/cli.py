@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lienthong.audit.cli import archive, audit_app
 from lienthong.config.files import load_configuration, read_configuration, write_json_schemas
 from lienthong.config.models import Configuration
 from lienthong.envelope import MessageKind
@@ -37,6 +38,8 @@ config_app = typer.Typer(
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.command("archive")(archive)
 
 console = Console()
 err = Console(stderr=True)
@@ -760,15 +763,29 @@ def replay(
         try:
             if unroutable:
                 ids = hub.intake.reroute_unroutable(message or (), limit=limit)
+                _record_cli_action(hub.store, "reroute", ids, {"requested": [str(m) for m in message or ()]})
                 console.print(f"re-routed {len(ids)} message(s)")
                 return
             flt = MessageFilter(
                 message_ids=message or (), targets=target or (), states=(DeliveryState.DEAD,), limit=limit
             )
             replayed = hub.store.replay_dead(flt)
+            _record_cli_action(hub.store, "replay", replayed, {"targets": list(target or ())})
             console.print(f"re-queued {len(replayed)} dead deliver{'y' if len(replayed) == 1 else 'ies'}")
         finally:
             hub.store.close()
+
+
+def _record_cli_action(store: object, action: str, done: object, detail: dict[str, object]) -> None:
+    """The auditor's log records what an operator did from the command line (lienthong.audit.actions)."""
+    from lienthong.audit.actions import cli_actor, record_operator_action
+
+    engine = getattr(store, "engine", None)
+    if engine is None:
+        return
+    items: list[str | None] = [str(item) for item in done] if isinstance(done, list | tuple | set) else []
+    for item in items or [None]:
+        record_operator_action(engine, cli_actor(), "cli", action, item, {**detail, "count": len(items)})
 
 
 # ---------------------------------------------------------------- callers

@@ -22,6 +22,7 @@ from lienthong.adapter import (
     check_adapters,
     discover_plugins,
 )
+from lienthong.audit.seal import Sealer, build_sealer
 from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration
 from lienthong.delivery.axis_receive import build_receivers, check_receiving
@@ -64,19 +65,27 @@ class Hub:
     #: Results fetched on a schedule (adapters with a ``polling:`` section) and messages received from
     #: the national axis (``receiving:``), started with the workers.
     pollers: Pollers = field(default_factory=lambda: Pollers(()))
+    #: The auditor's log: seals new rows and signs tree heads in the background (lienthong.audit.seal).
+    sealer: Sealer | None = None
 
     def start(self) -> None:
-        """The background work of a hub process: delivery workers and the polls' schedule."""
+        """The background work of a hub process: delivery workers, the polls' schedule, the audit sealer."""
         self.workers.start()
         self.pollers.start()
+        if self.sealer is not None:
+            self.sealer.start()
 
     def stop(self) -> None:
         self.pollers.stop()
         self.workers.stop()
+        if self.sealer is not None:
+            self.sealer.stop()
 
     def close(self) -> None:
         self.pollers.stop()
         self.workers.stop()
+        if self.sealer is not None:
+            self.sealer.stop()
         for service in self.lookups.values():
             close = getattr(service.adapter, "close", None)
             if close is not None:
@@ -265,4 +274,5 @@ def build_hub(
         callers=parts.callers,
         lookups=lookups,
         pollers=pollers,
+        sealer=build_sealer(config, store, owner),
     )

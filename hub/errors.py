@@ -564,6 +564,56 @@ class WsdlError(HubError):
         self.key = key
 
 
+# ---------------------------------------------------------------- the auditor's record: proofs (hub/audit)
+
+
+class AuditProofError(HubError):
+    """Something the auditor's record proves does not hold: a Merkle proof, a signed tree head, a timestamp
+    or a bundle. ``reason`` is a short stable key (``root-mismatch``, ``signature-invalid``…); ``what``
+    names the piece that failed (``entry 3``, ``head 12``, ``timestamp of head 12``) so an auditor knows
+    where to look."""
+
+    code = "audit-proof-invalid"
+    title = Title("Bằng chứng nhật ký kiểm toán không hợp lệ", "Audit record proof invalid")
+    http_status = 422
+
+    def __init__(
+        self, message: str, *, reason: str, what: str = "", detail: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message, detail={"reason": reason, "what": what, **(detail or {})})
+        self.reason = reason
+        self.what = what
+
+
+class ProofError(AuditProofError):
+    """An inclusion or consistency proof does not lead to the root it should (RFC 9162 §2.1.3–2.1.4)."""
+
+    code = "merkle-proof-invalid"
+    title = Title("Bằng chứng Merkle không hợp lệ", "Merkle proof invalid")
+
+
+class TreeHeadError(AuditProofError):
+    """A signed tree head is malformed, its signature fails, or it does not follow the head before it."""
+
+    code = "tree-head-invalid"
+    title = Title("Đầu cây đã ký không hợp lệ", "Signed tree head invalid")
+
+
+class TimestampError(AuditProofError):
+    """An RFC 3161 timestamp token is unreadable, does not cover the head, or is not signed by the trusted
+    TSA; or the time-stamping authority could not be reached."""
+
+    code = "timestamp-invalid"
+    title = Title("Dấu thời gian không hợp lệ", "Timestamp invalid")
+
+
+class BundleError(AuditProofError):
+    """An audit bundle cannot be read or one of its parts does not verify; ``what`` names the part."""
+
+    code = "audit-bundle-invalid"
+    title = Title("Gói bằng chứng kiểm toán không hợp lệ", "Audit bundle invalid")
+
+
 # ---------------------------------------------------------------- the title table
 
 

@@ -394,6 +394,57 @@ class IntakeSettings(Strict):
     )
 
 
+class TimestampingSettings(Strict):
+    """An RFC 3161 time-stamping authority that dates each signed tree head (optional)."""
+
+    url: str = Field(description="The TSA's HTTP(S) address, e.g. http://tsa.example.vn/tsr.")
+    certificate_file: Path | None = Field(
+        default=None, description="PEM certificate(s) of the TSA, to check the tokens it returns."
+    )
+    timeout: Duration = Field(default=timedelta(seconds=10), description="How long one request may take.")
+
+
+class AuditSettings(Strict):
+    """The auditor's record (docs/audit.md): sealing, signed tree heads, and how long rows are kept."""
+
+    seal_interval: Duration = Field(
+        default=timedelta(seconds=1), description="How often new rows are sealed into the log."
+    )
+    head_interval: Duration = Field(
+        default=timedelta(minutes=5),
+        description="How often a signed tree head is made (when the log grew), each naming the one before.",
+    )
+    signing: KeyReference | None = Field(
+        default=None,
+        description="The key that signs tree heads (files, password from the environment). Without it, "
+        "the first key under keys.signing signs them; with neither, entries are sealed but not signed.",
+    )
+    timestamping: TimestampingSettings | None = Field(
+        default=None, description="Date every signed head with an RFC 3161 timestamp from this authority."
+    )
+    payload_retention: Duration | None = Field(
+        default=None,
+        description="How long message, delivery and attempt payloads are kept; older ones are written to "
+        "archive_dir by 'hub archive' and removed (log entries keep their SHA-256). Unset: kept forever.",
+    )
+    metadata_retention: Duration | None = Field(
+        default=None,
+        description="How long message, route and delivery rows are kept; older finished ones are archived "
+        "and removed by 'hub archive' (log entries stay). Unset: kept forever. At least payload_retention.",
+    )
+    archive_dir: Path = Field(
+        default=Path("var/archive"), description="Where 'hub archive' writes its files."
+    )
+
+    @model_validator(mode="after")
+    def _metadata_outlives_payloads(self) -> AuditSettings:
+        if self.metadata_retention is not None and (
+            self.payload_retention is None or self.metadata_retention < self.payload_retention
+        ):
+            raise ValueError("metadata_retention must be at least payload_retention (payloads go first)")
+        return self
+
+
 # ---- hub.yaml
 
 
@@ -411,6 +462,7 @@ class HubSettings(Strict):
     callers: list[Caller] = Field(
         default_factory=list, description="Systems allowed to call the hub; everything else is refused."
     )
+    audit: AuditSettings = AuditSettings()
 
 
 # ---------------------------------------------------------------- config/adapters/*.yaml

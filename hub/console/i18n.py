@@ -84,10 +84,6 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "not_found": ("Không tìm thấy", "Not found"),
     "bad_request": ("Yêu cầu không hợp lệ", "Bad request"),
     "verification": ("Kiểm chứng nhật ký", "Log verification"),
-    "audit_unavailable": (
-        "Nhật ký kiểm toán chưa có trong bản cài đặt này.",
-        "The audit log is not part of this installation yet.",
-    ),
     "tree_size": ("Số mục đã niêm phong", "Sealed entries"),
     "root_hash": ("Gốc cây Merkle", "Merkle root"),
     "head_at": ("Thời điểm ký", "Signed at"),

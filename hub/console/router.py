@@ -16,6 +16,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, quote
@@ -24,10 +25,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from lienthong.compose import Hub
 from lienthong.console import queries
 from lienthong.console.actions import record_action
+from lienthong.console.audit_status import Verification, audit_status, verify_now
 from lienthong.console.i18n import LANGUAGES, Language, translator
 from lienthong.console.users import ConsoleSession, ConsoleUser, ConsoleUsers
 from lienthong.errors import HubError, NotFoundError
@@ -110,6 +113,8 @@ class _Console:
         self.engine = engine
         self.users = ConsoleUsers(engine)
         self.templates = _environment()
+        #: The last verification of the audit log asked for in this process (any user may ask).
+        self.verification: Verification | None = None
 
     def page(self, request: Request, name: str, code: int = 200, **values: Any) -> HTMLResponse:
         language = language_of(request)
@@ -154,8 +159,11 @@ class _Console:
 
         return run
 
-    async def change(self, request: Request, action: str) -> tuple[ConsoleSession, dict[str, str]] | Response:
-        """A POST that changes something: a session, its CSRF token, and a role that may change."""
+    async def change(
+        self, request: Request, action: str, *, read_only: bool = False
+    ) -> tuple[ConsoleSession, dict[str, str]] | Response:
+        """A POST: a session, its CSRF token, and (unless ``read_only``: it changes nothing, like
+        verifying the log) a role that may change things."""
         session = self.current(request)
         if session is None:
             return _to_login(request)
@@ -167,7 +175,7 @@ class _Console:
         if not hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
             self.record(session.user, f"{action}-refused", target, {"why": "csrf"})
             return self.refused(request, _Refused(403, "forbidden_csrf"), session)
-        if not session.user.role.may_change:
+        if not read_only and not session.user.role.may_change:
             self.record(session.user, f"{action}-refused", target, {"why": "role"})
             return self.refused(request, _Refused(403, "forbidden_role"), session)
         return session, form
@@ -323,9 +331,8 @@ def _page_routes(router: APIRouter, c: _Console) -> None:
         return c.page(request, "unroutable.html", session=session, records=queries.unroutable(hub), done=done)
 
     def audit_page(request: Request, session: ConsoleSession) -> Response:
-        from lienthong.console.audit_status import audit_status
-
-        return c.page(request, "audit.html", session=session, status=audit_status(c.engine))
+        status = audit_status(c.engine, c.verification)
+        return c.page(request, "audit.html", session=session, status=status)
 
     for path, handler in (
         ("/", dashboard_page),
@@ -370,3 +377,14 @@ def _change_routes(router: APIRouter, c: _Console) -> None:
         rerouted = hub.intake.reroute_unroutable([message_id], limit=1)
         c.record(session.user, "reroute", str(message_id), {"rerouted": len(rerouted)})
         return RedirectResponse(f"{PREFIX}/unroutable?rerouted={len(rerouted)}", status_code=303)
+
+    @router.post("/audit/verify")
+    async def verify(request: Request) -> Response:
+        """Recompute the audit log now; auditors may (it changes nothing) and the request is recorded."""
+        checked = await c.change(request, "audit-verify", read_only=True)
+        if isinstance(checked, Response):
+            return checked
+        session, _form = checked
+        c.verification = await run_in_threadpool(verify_now, c.engine, datetime.now(UTC))
+        c.record(session.user, "audit-verify", "audit-log", {"ok": c.verification.ok})
+        return RedirectResponse(f"{PREFIX}/audit", status_code=303)

@@ -84,7 +84,7 @@ def audit_refusal(
         service or "-",
         remote or "-",
         f" detail={detail!r}" if detail else "",
-        extra={"reason": reason, "agency": agency, "service": service, "remote": remote},
+        extra={"reason": reason, "agency": agency, "service": service, "remote": remote, "detail": detail},
     )
 
 

@@ -199,6 +199,81 @@ poll_state = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+
+# ---------------------------------------------------------------- the auditor's log (issue 12, 0006)
+
+#: The log itself: one canonical JSON entry per leaf of the RFC 6962 tree, in sealing order. The sealer
+#: (lienthong.audit.seal) writes entries from the immutable rows below; ``source``/``source_key`` name
+#: the row an entry was sealed from, so that no row is sealed twice and none is forgotten. Never updated
+#: or deleted: payloads and metadata age out, entries (which hold only hashes) stay.
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("source_key", String(64), nullable=False),
+    Column("message_id", Uuid),
+    Column("dossier_code", String(64)),
+    Column("document_id", String(256)),
+    Column("agency", String(64)),
+    Column("entry", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
+    UniqueConstraint("source", "source_key"),
+    Index(None, "dossier_code"),
+    Index(None, "document_id"),
+    Index(None, "agency"),
+    Index(None, "message_id"),
+)
+
+#: Signed tree heads, each naming the hash of the one before: what an auditor holds the hub to.
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("previous", LargeBinary),
+    Column("head", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("timestamp_token", LargeBinary),
+)
+
+#: Refusals at the hub's edge (REST and SOAP): reason, who, what — never a payload nor a key.
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("agency", String(64)),
+    Column("service", String(200)),
+    Column("remote", String(200)),
+    Column("detail", Text, nullable=False),
+    Column("payload_sha256", String(64)),
+    Index(None, "at"),
+)
+
+#: What operators did (replay, re-route, key change, console actions): who, in which role, to what.
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256)),
+    Column("detail", JSON, nullable=False),
+    Index(None, "at"),
+)
+
+# What the sealer reads by time: decisions and finished attempts since the last sealed entry.
+Index("ix_route_decisions_decided_at", route_decisions.c.decided_at)
+Index("ix_attempts_finished_at", attempts.c.finished_at)
+
 # ---------------------------------------------------------------- console (issue 12: the web console)
 
 #: People who may sign in to the web console (hub/console/): a role and an argon2 hash of the password,

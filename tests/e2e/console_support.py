@@ -10,10 +10,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from lienthong.console.users import ConsoleUsers, Role
 from lienthong.devtools.samples import PROCEDURE_CODE, sample_dossiers
 from lienthong.store import DeliveryState
+from lienthong.store.schema import operator_actions
 
 PROVINCE = "000.00.00.H49"
 PASSWORDS = {
@@ -60,6 +62,13 @@ def delivery_state(hub: Any, message_id: str) -> DeliveryState:
     [delivery] = hub.hub.store.get_message(uuid.UUID(message_id)).deliveries
     state: DeliveryState = delivery.state
     return state
+
+
+def recorded_actions(hub: Any) -> list[tuple[str, str, str, str | None]]:
+    """The operator actions on the auditor's record, oldest first: (actor, role, action, target)."""
+    with hub.hub.store.engine.connect() as conn:
+        rows = conn.execute(select(operator_actions).order_by(operator_actions.c.id)).all()
+    return [(r.actor, r.role, r.action, r.target) for r in rows]
 
 
 def csrf_of(page: str) -> str:

@@ -9,7 +9,6 @@ its anti-forgery token, a session after logout or past its expiry, an auditor re
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from audit_log_support import as_attacker
 from console_support import (
     PASSWORDS,
     PROVINCE,
@@ -26,10 +26,12 @@ from console_support import (
     delivery_state,
     dossier_message,
     make_dead_letter,
+    recorded_actions,
     signed_in,
 )
 from sqlalchemy import select, update
 
+from lienthong.audit.log import AuditLog
 from lienthong.store import DeliveryState
 from lienthong.store.schema import console_sessions, console_users
 
@@ -69,8 +71,7 @@ def test_a_page_without_a_session_sends_the_browser_to_sign_in(hub: Any) -> None
     assert 'value="/console/messages?dossier_code=X"' in form.text
 
 
-def test_a_wrong_password_is_refused_and_opens_no_session(hub: Any, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "lienthong.audit")
+def test_a_wrong_password_is_refused_and_opens_no_session(hub: Any) -> None:
     with httpx.Client(base_url=hub.url) as client:
         token = csrf_of(client.get("/console/login").text)
         response = client.post(
@@ -84,7 +85,10 @@ def test_a_wrong_password_is_refused_and_opens_no_session(hub: Any, caplog: pyte
         assert client.get("/console/").status_code == 303
     with hub.hub.store.engine.connect() as conn:
         assert conn.execute(select(console_sessions)).all() == []
-    assert "action=login-refused" in caplog.text
+    assert recorded_actions(hub) == [
+        ("anonymous", "system", "login-refused", "olga"),
+        ("anonymous", "system", "login-refused", "nobody"),
+    ]
 
 
 def test_sign_in_without_the_forms_token_is_refused(hub: Any) -> None:
@@ -134,10 +138,7 @@ def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(hub: Any
     assert delivery_state(hub, message_id) is DeliveryState.DEAD
 
 
-def test_an_auditor_is_refused_every_change_in_the_console(
-    hub: Any, land_sim: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, "lienthong.audit")
+def test_an_auditor_is_refused_every_change_in_the_console(hub: Any, land_sim: Any) -> None:
     message_id, _ = make_dead_letter(hub, land_sim)
     with signed_in(hub.url, "aldo") as client:
         token = csrf_of(client.get("/console/dead-letters").text)
@@ -147,8 +148,11 @@ def test_an_auditor_is_refused_every_change_in_the_console(
         assert response.status_code == 403
         assert "Kiểm toán viên chỉ được xem, không được thay đổi." in response.text
     assert delivery_state(hub, message_id) is DeliveryState.DEAD
-    assert f"actor=aldo role=auditor action=replay-refused target={message_id}" in caplog.text
-    assert "action=reroute-refused" in caplog.text
+    assert recorded_actions(hub) == [
+        ("aldo", "auditor", "login", "aldo"),
+        ("aldo", "auditor", "replay-refused", message_id),
+        ("aldo", "auditor", "reroute-refused", message_id),
+    ]
 
 
 def test_an_auditor_is_refused_every_change_through_the_rest_api(hub: Any) -> None:
@@ -161,8 +165,7 @@ def test_an_auditor_is_refused_every_change_through_the_rest_api(hub: Any) -> No
     assert hub.count_messages() == before
 
 
-def test_an_operator_replays_a_dead_letter(hub: Any, land_sim: Any, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "lienthong.audit")
+def test_an_operator_replays_a_dead_letter(hub: Any, land_sim: Any) -> None:
     message_id, _ = make_dead_letter(hub, land_sim)
     with signed_in(hub.url, "olga") as client:
         token = csrf_of(client.get("/console/dead-letters").text)
@@ -171,7 +174,10 @@ def test_an_operator_replays_a_dead_letter(hub: Any, land_sim: Any, caplog: pyte
         assert response.headers["location"] == "/console/dead-letters?replayed=1"
     hub.wait(message_id)
     assert delivery_state(hub, message_id) is DeliveryState.DELIVERED
-    assert f"actor=olga role=operator action=replay target={message_id}" in caplog.text
+    assert recorded_actions(hub) == [
+        ("olga", "operator", "login", "olga"),
+        ("olga", "operator", "replay", message_id),
+    ]
 
 
 def test_logout_ends_the_session_even_for_a_kept_cookie(hub: Any) -> None:
@@ -239,3 +245,29 @@ def test_hub_users_add_stores_an_argon2_hash_and_never_reads_a_password_from_arg
             "/console/login", data={"csrf": token, "user": "nga", "password": "a-long-enough-password"}
         )
     assert refused.status_code == 401
+
+
+def test_anyone_signed_in_may_verify_the_audit_log_and_sees_the_first_altered_entry(hub: Any) -> None:
+    accepted = hub.submit(dossier_message())
+    assert accepted.status_code == 202
+    log = AuditLog(hub.hub.store.engine)
+    log.seal()
+    assert log.size() > 0
+    with signed_in(hub.url, "aldo") as client:
+        page = client.get("/console/audit")
+        assert f'<dd id="audit-size">{log.size()}</dd>' in page.text
+        verified = client.post("/console/audit/verify", data={"csrf": csrf_of(page.text)})
+        assert verified.status_code == 303
+        intact = client.get("/console/audit")
+        assert "Nhật ký toàn vẹn" in intact.text
+        as_attacker(  # one byte of the first entry altered
+            hub.hub.store.engine,
+            "UPDATE audit_entries SET entry = "
+            "CAST(replace(CAST(entry AS TEXT), '\"kind\"', '\"kinD\"') AS BLOB) WHERE leaf_index = 0",
+        )
+        client.post("/console/audit/verify", data={"csrf": csrf_of(intact.text)})
+        broken = client.get("/console/audit")
+    verdict = broken.text.split('id="audit-verdict"', 1)[1].split("</dd>", 1)[0]
+    assert "Nhật ký đã bị thay đổi" in verdict
+    assert "entry 0" in verdict
+    assert [a[2] for a in recorded_actions(hub)] == ["login", "audit-verify", "audit-verify"]

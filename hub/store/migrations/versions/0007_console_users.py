@@ -1,7 +1,7 @@
 """console users and sessions: who may sign in to the web console, with which role
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 22:00:00
 
 ``console_users`` (name, role admin|operator|auditor, argon2 password hash, created, disabled) and
@@ -17,7 +17,7 @@ from alembic import op
 from lienthong.store.schema import UtcDateTime
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,327 @@
+"""The auditor's log over the store's database: sealing entries, reading them, and the signed heads.
+
+``AuditLog(engine)`` is a feature store beside ``SqlStore`` on the same engine. Writing is done by
+:meth:`AuditLog.seal` (called by the background sealer, never on the request path) and
+:meth:`AuditLog.add_head`; everything else reads.
+
+Which rows are still unsealed is decided by the rows themselves, not by id order: PostgreSQL hands out
+sequence values before transactions commit, so a row with a lower id may become visible after a higher
+one was sealed. Each source row is looked for by its own key in ``audit_entries`` (``source``,
+``source_key`` is unique), among the rows stamped since the last sealed entry's time less a grace period
+(``SEAL_GRACE``, far longer than any of the hub's transactions). The first seal of a log reads every
+row. ``hub audit verify`` checks that no row older than the grace period was left out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Engine, and_, cast, exists, func, insert, or_, select, true
+from sqlalchemy import String as SqlString
+from sqlalchemy.sql import Select
+
+from lienthong.audit import entries as build
+from lienthong.audit.merkle import CompactRange, leaf_hash
+from lienthong.store.schema import (
+    attempts,
+    audit_entries,
+    deliveries,
+    message_payloads,
+    messages,
+    operator_actions,
+    refusals,
+    route_decisions,
+    tree_heads,
+)
+
+#: How late a row may become visible after the time it carries and still be sealed by the windowed scan.
+SEAL_GRACE: Final = timedelta(minutes=5)
+#: Rows sealed per transaction at most, per source.
+SEAL_BATCH: Final = 2000
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as the log holds it."""
+
+    leaf_index: int
+    kind: str
+    at: datetime
+    source: str
+    source_key: str
+    message_id: uuid.UUID | None
+    dossier_code: str | None
+    document_id: str | None
+    agency: str | None
+    entry: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class StoredHead:
+    """A signed tree head as the log holds it: ``head`` is its canonical bytes (lienthong.audit.heads)."""
+
+    size: int
+    root: bytes
+    at: datetime
+    previous: bytes | None
+    head: bytes
+    signature: bytes
+    certificate: bytes
+    timestamp_token: bytes | None
+
+
+def _unsealed(source: str, key: Any) -> Any:
+    return ~exists().where(audit_entries.c.source == source, audit_entries.c.source_key == key)
+
+
+def source_key_column(source: str) -> Any:
+    """The expression of a source row's ``source_key`` (messages are matched on ``message_id``)."""
+    table = {"route_decisions": route_decisions, "attempts": attempts, "refusals": refusals}.get(
+        source, operator_actions
+    )
+    return cast(table.c.id, SqlString)
+
+
+def source_queries(since: datetime | None, *, unsealed: bool = True) -> dict[str, tuple[Select[Any], Any]]:
+    """Per source table: a query of its rows (with what the entry needs) and the column it is stamped by;
+    only the rows not yet in the log when ``unsealed``."""
+
+    def fresh(source: str, key: Any) -> Any:
+        return _unsealed(source, key) if unsealed else true()
+
+    message_fresh = (
+        ~exists().where(audit_entries.c.source == "messages", audit_entries.c.message_id == messages.c.id)
+        if unsealed
+        else true()
+    )
+    sender = messages.c.sender
+    refs = (messages.c.dossier_code, messages.c.document_id, sender)
+    size = func.length(message_payloads.c.payload).label("payload_size")
+    queries: dict[str, tuple[Select[Any], Any]] = {
+        "messages": (
+            select(messages, size)
+            .select_from(messages.outerjoin(message_payloads, message_payloads.c.message_id == messages.c.id))
+            .where(message_fresh),
+            messages.c.received_at,
+        ),
+        "route_decisions": (
+            select(route_decisions, *refs)
+            .join(messages, messages.c.id == route_decisions.c.message_id)
+            .where(fresh("route_decisions", cast(route_decisions.c.id, SqlString))),
+            route_decisions.c.decided_at,
+        ),
+        "attempts": (
+            select(
+                attempts,
+                deliveries.c.message_id,
+                deliveries.c.target,
+                deliveries.c.operation,
+                *refs,
+            )
+            .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .where(attempts.c.finished_at.is_not(None), fresh("attempts", cast(attempts.c.id, SqlString))),
+            attempts.c.finished_at,
+        ),
+        "refusals": (
+            select(refusals).where(fresh("refusals", cast(refusals.c.id, SqlString))),
+            refusals.c.at,
+        ),
+        "operator_actions": (
+            select(operator_actions).where(fresh("operator_actions", cast(operator_actions.c.id, SqlString))),
+            operator_actions.c.at,
+        ),
+    }
+    if since is not None:
+        queries = {name: (query.where(column >= since), column) for name, (query, column) in queries.items()}
+    return queries
+
+
+def entry_of(source: str, row: Any) -> build.Entry:
+    """The entry a source row is sealed as (before its index is known)."""
+    if source == "messages":
+        return build.message_in(row, row.payload_size)
+    if source == "route_decisions":
+        return build.route(row)
+    if source == "attempts":
+        return build.attempt(row)
+    if source == "refusals":
+        return build.refusal(row)
+    return build.operator_action(row)
+
+
+class AuditLog:
+    """The log's tables on ``engine`` (the store's own)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ sealing
+
+    def size(self) -> int:
+        with self.engine.connect() as conn:
+            last = conn.execute(select(func.max(audit_entries.c.leaf_index))).scalar()
+        return 0 if last is None else int(last) + 1
+
+    def seal(self, batch: int = SEAL_BATCH) -> int:
+        """Seal every source row not yet in the log (up to ``batch`` per source), in one transaction, at
+        consecutive leaf indices in the order of their times. Returns how many were sealed. Two sealers
+        at once cannot both succeed: leaf indices and source keys are unique, the loser rolls back."""
+        with self.engine.begin() as conn:
+            last = conn.execute(
+                select(audit_entries.c.leaf_index, audit_entries.c.at)
+                .order_by(audit_entries.c.leaf_index.desc())
+                .limit(1)
+            ).first()
+            start = 0 if last is None else int(last.leaf_index) + 1
+            since = None if last is None else last.at - SEAL_GRACE
+            found: list[build.Entry] = []
+            cutoff: datetime | None = None
+            for source, (query, column) in source_queries(since).items():
+                rows = conn.execute(query.order_by(column).limit(batch)).all()
+                built = [entry_of(source, row) for row in rows]
+                found.extend(built)
+                if len(rows) == batch:  # more wait: nothing later than its last may be sealed yet
+                    cutoff = built[-1].at if cutoff is None else min(cutoff, built[-1].at)
+            if cutoff is not None:
+                found = [entry for entry in found if entry.at <= cutoff]
+            if not found:
+                return 0
+            order = list(build.SOURCES)
+            found.sort(key=lambda e: (e.at, order.index(e.source), e.source_key))
+            values = []
+            for offset, entry in enumerate(found):
+                data = entry.sealed(start + offset)
+                values.append(
+                    {
+                        "leaf_index": start + offset,
+                        "kind": entry.kind,
+                        "at": entry.at,
+                        "source": entry.source,
+                        "source_key": entry.source_key,
+                        "message_id": entry.message_id,
+                        "dossier_code": entry.dossier_code,
+                        "document_id": entry.document_id,
+                        "agency": entry.agency,
+                        "entry": data,
+                        "leaf_hash": leaf_hash(data),
+                    }
+                )
+            conn.execute(insert(audit_entries), values)
+        return len(values)
+
+    # ------------------------------------------------------------------ reading
+
+    def entries_for(
+        self,
+        *,
+        dossier_code: str | None = None,
+        document_id: str | None = None,
+        message_id: uuid.UUID | None = None,
+        agency: str | None = None,
+        limit: int = 10_000,
+    ) -> list[StoredEntry]:
+        """The entries about one dossier, document, message or agency, in log order (indexed lookups)."""
+        conditions = []
+        if dossier_code is not None:
+            conditions.append(audit_entries.c.dossier_code == dossier_code)
+        if document_id is not None:
+            conditions.append(audit_entries.c.document_id == document_id)
+        if message_id is not None:
+            conditions.append(audit_entries.c.message_id == message_id)
+        if agency is not None:
+            conditions.append(audit_entries.c.agency == agency)
+        if not conditions:
+            raise ValueError("name a dossier code, document id, message id or agency")
+        query = (
+            select(audit_entries).where(and_(*conditions)).order_by(audit_entries.c.leaf_index).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [StoredEntry(**row._mapping) for row in conn.execute(query)]
+
+    def entries_with_message_ids(self, message_ids: Sequence[uuid.UUID]) -> list[StoredEntry]:
+        """Entries about any of these messages (a dossier's attempts and routes carry them too)."""
+        if not message_ids:
+            return []
+        query = (
+            select(audit_entries)
+            .where(or_(*(audit_entries.c.message_id == m for m in message_ids)))
+            .order_by(audit_entries.c.leaf_index)
+        )
+        with self.engine.connect() as conn:
+            return [StoredEntry(**row._mapping) for row in conn.execute(query)]
+
+    def iter_entries(self, start: int = 0, chunk: int = 20_000) -> Iterator[StoredEntry]:
+        """Every entry in leaf order, read in chunks (verify streams a million of these)."""
+        columns = [audit_entries.c[name] for name in StoredEntry.__dataclass_fields__]
+        after = start - 1
+        with self.engine.connect() as conn:
+            while True:
+                rows = conn.execute(
+                    select(*columns)
+                    .where(audit_entries.c.leaf_index > after)
+                    .order_by(audit_entries.c.leaf_index)
+                    .limit(chunk)
+                ).all()
+                if not rows:
+                    return
+                for row in rows:
+                    yield StoredEntry(*row)
+                after = rows[-1].leaf_index
+
+    def leaf_hashes(self, size: int | None = None) -> list[bytes]:
+        """Stored leaf hashes ``[0, size)`` in order (what proofs are computed from)."""
+        query = select(audit_entries.c.leaf_hash).order_by(audit_entries.c.leaf_index)
+        if size is not None:
+            query = query.where(audit_entries.c.leaf_index < size)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def heads(self) -> list[StoredHead]:
+        with self.engine.connect() as conn:
+            return [
+                StoredHead(**row._mapping)
+                for row in conn.execute(select(tree_heads).order_by(tree_heads.c.size))
+            ]
+
+    def latest_head(self) -> StoredHead | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tree_heads).order_by(tree_heads.c.size.desc()).limit(1)).first()
+        return None if row is None else StoredHead(**row._mapping)
+
+    def head(self, size: int) -> StoredHead | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tree_heads).where(tree_heads.c.size == size)).first()
+        return None if row is None else StoredHead(**row._mapping)
+
+    # ------------------------------------------------------------------ heads
+
+    def root(self, size: int) -> bytes:
+        """The Merkle root over the stored leaf hashes ``[0, size)``."""
+        compact = CompactRange()
+        compact.extend(self.leaf_hashes(size))
+        if compact.size != size:
+            raise ValueError(f"the log holds {compact.size} entries, not {size}")
+        return compact.root()
+
+    def add_head(self, signed: Any, timestamp_token: bytes | None = None) -> StoredHead:
+        """Store a signed head (``lienthong.audit.heads.SignedHead``) made over this log."""
+        head = signed.head
+        row = {
+            "size": head.size,
+            "root": head.root,
+            "at": head.at,
+            "previous": head.previous,
+            "head": head.canonical(),
+            "signature": signed.signature,
+            "certificate": signed.certificate,
+            "timestamp_token": timestamp_token,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(tree_heads).values(row))
+        return StoredHead(**row)
