@@ -78,6 +78,7 @@ from lienthong.intake.rest_models import (
     message_view,
     route_view,
 )
+from lienthong.observe.routes import observe
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
@@ -306,7 +307,7 @@ class _HubApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:
+def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:  # noqa: PLR0915
     """The REST API; ``callers`` defaults to the registry built from ``hub.yaml`` and the environment."""
     settings = hub.config.hub.api
 
@@ -341,6 +342,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     from lienthong.intake.lookups import lookup_router  # synchronous lookups (docs/api.md)
 
     app.include_router(lookup_router(hub, api_key_scheme))
+    observe(app, hub)  # /metrics, /readyz and the request counters (docs/metrics.md)
     _answer_errors(app)
 
     @app.post(
