@@ -108,6 +108,10 @@ class HubMetrics:
             registry=r,
         )
         self._children: dict[tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]] = {}
+        self._attempt_children: dict[
+            tuple[str, str],
+            tuple[Callable[[], None], Callable[[float], None], Callable[[], None], Callable[[float], None]],
+        ] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ the hot path
@@ -139,15 +143,25 @@ class HubMetrics:
 
     def attempted(self, claim: Claim, outcome: Outcome, seconds: float) -> None:
         """One delivery attempt decided (the workers call this; see ``DeliveryWorkers``)."""
-        adapter = claim.target
         name = outcome_name(outcome)
-        self.attempts.labels(adapter, name).inc()
-        self.call_seconds.labels(adapter).observe(seconds)
+        key = (claim.target, name)
+        children = self._attempt_children.get(key)
+        if children is None:
+            with self._lock:
+                children = (
+                    self.attempts.labels(claim.target, name).inc,
+                    self.call_seconds.labels(claim.target).observe,
+                    self.retries.labels(claim.target).inc,
+                    self.wait_seconds.labels(claim.target).observe,
+                )
+                self._attempt_children[key] = children
+        children[0]()
+        children[1](seconds)
         if claim.attempt > 1:
-            self.retries.labels(adapter).inc()
+            children[2]()
         if name == "delivered":
             waited = (utcnow() - claim.envelope.received_at).total_seconds()
-            self.wait_seconds.labels(adapter).observe(max(waited, 0.0))
+            children[3](max(waited, 0.0))
 
     # ------------------------------------------------------------------ reading
 
