@@ -94,6 +94,11 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "role": ("Vai trò", "Role"),
     "back": ("Quay lại", "Back"),
     "none": ("không có", "none"),
+    "process_activity": ("Tiến trình này", "This process"),
+    "accepted": ("đã nhận", "accepted"),
+    "refused": ("từ chối", "refused"),
+    "delivered": ("đã chuyển", "delivered"),
+    "failed": ("lỗi", "failed"),
 }
 
 

@@ -17,9 +17,9 @@ from lxml import etree
 from sqlalchemy import Engine, func, select
 
 from lienthong.compose import Hub
-from lienthong.delivery.breaker import BreakerView
 from lienthong.envelope import MessageKind
 from lienthong.errors import HubError
+from lienthong.observe import HealthSnapshot, snapshot
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties, TrailEntry
 from lienthong.store.schema import attempts, deliveries, messages
 from lienthong.xml import parse_xml
@@ -30,20 +30,16 @@ SHOWN_PAYLOAD = 256 * 1024
 
 @dataclass(frozen=True)
 class Dashboard:
-    messages: int
-    unroutable: int
-    by_target: dict[str, dict[str, int]]
-    breakers: dict[str, BreakerView]
+    """The metrics' snapshot (queues, dead letters, circuits, this process's activity: the same numbers
+    ``/metrics`` and ``/readyz`` show) and the last hour's throughput across every hub process."""
+
+    snapshot: HealthSnapshot
     received_last_hour: int
     delivered_last_hour: int
     failed_last_hour: int
-    dead: int
-    queued: int
 
 
 def dashboard(hub: Hub, engine: Engine) -> Dashboard:
-    """Counts per adapter and state, each circuit as this process sees it, and the last hour's throughput."""
-    counts = hub.store.counts()
     since = datetime.now(UTC) - timedelta(hours=1)
     with engine.connect() as conn:
         received = conn.execute(select(func.count()).where(messages.c.received_at >= since)).scalar_one()
@@ -53,19 +49,7 @@ def dashboard(hub: Hub, engine: Engine) -> Dashboard:
                 attempts.c.finished_at >= since, attempts.c.outcome.in_(("retry", "dead"))
             )
         ).scalar_one()
-    by_target = {t: {s.value: n for s, n in c.items()} for t, c in sorted(counts.by_target.items())}
-    waiting = (DeliveryState.QUEUED, DeliveryState.FAILED, DeliveryState.IN_FLIGHT)
-    return Dashboard(
-        messages=counts.messages,
-        unroutable=counts.unroutable,
-        by_target=by_target,
-        breakers=dict(sorted(hub.workers.breakers().items())),
-        received_last_hour=int(received),
-        delivered_last_hour=int(delivered),
-        failed_last_hour=int(failed),
-        dead=sum(c.get(DeliveryState.DEAD, 0) for c in counts.by_target.values()),
-        queued=sum(c.get(s, 0) for c in counts.by_target.values() for s in waiting),
-    )
+    return Dashboard(snapshot(hub), int(received), int(delivered), int(failed))
 
 
 @dataclass(frozen=True)

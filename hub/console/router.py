@@ -283,7 +283,8 @@ def _page_routes(router: APIRouter, c: _Console) -> None:
     hub = c.hub
 
     def dashboard_page(request: Request, session: ConsoleSession) -> Response:
-        return c.page(request, "dashboard.html", session=session, board=queries.dashboard(hub, c.engine))
+        board = queries.dashboard(hub, c.engine)
+        return c.page(request, "dashboard.html", session=session, board=board, states=list(DeliveryState))
 
     def search_page(request: Request, session: ConsoleSession) -> Response:
         params: Mapping[str, str] = request.query_params

@@ -78,6 +78,7 @@ from lienthong.intake.rest_models import (
     message_view,
     route_view,
 )
+from lienthong.observe.routes import observe
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
@@ -344,6 +345,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     from lienthong.console.router import console_router  # the web console (docs/console.md)
 
     app.include_router(console_router(hub))
+    observe(app, hub)  # /metrics, /readyz and the request counters (docs/metrics.md)
     _answer_errors(app)
 
     @app.post(
