@@ -116,6 +116,23 @@ def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_console(hub: An
     assert stored == hashlib.sha256(value.encode()).hexdigest(), "only the token's digest is stored"
 
 
+def test_behind_a_tls_proxy_the_cookies_are_secure(hub: Any) -> None:
+    """uvicorn trusts X-Forwarded-Proto from loopback (a proxy on the same machine ending TLS)."""
+    https = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=hub.url, headers=https) as client:
+        form = client.get("/console/login")
+        token = csrf_of(form.text)
+        # The client keeps a Secure cookie for https only: send it as the browser behind the proxy would.
+        response = client.post(
+            "/console/login",
+            data={"csrf": token, "user": "olga", "password": PASSWORDS["olga"]},
+            headers={"Cookie": f"lt_console_login={token}"},
+        )
+    for answer, name in ((form, "lt_console_login="), (response, "lt_console_session=")):
+        [cookie] = [c for c in answer.headers.get_list("set-cookie") if c.startswith(name)]
+        assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+
+
 def test_pages_forbid_scripts_and_framing(hub: Any) -> None:
     with signed_in(hub.url, "olga") as client:
         response = client.get("/console/")
