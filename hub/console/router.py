@@ -18,14 +18,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from lienthong.compose import Hub
 from lienthong.console import queries
@@ -94,15 +93,24 @@ def _local_path(target: str) -> str:
     return target
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body, bounded: the first value of each field."""
+Form = dict[str, str] | _Refused
+
+
+async def _form(request: Request) -> Form:
+    """An ``application/x-www-form-urlencoded`` body, bounded: the first value of each field (or the
+    refusal of a body too long to be a console form). A dependency, read on the event loop, so that
+    the handlers are plain functions FastAPI runs in its thread pool: password hashing and database
+    calls never hold up the loop that serves intake."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM:
-            raise _Refused(413, "bad_request")
+            return _Refused(413, "bad_request")
     fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     return {k: v[0] for k, v in fields.items()}
+
+
+FormFields = Annotated[Form, Depends(_form)]
 
 
 class _Console:
@@ -159,18 +167,16 @@ class _Console:
 
         return run
 
-    async def change(
-        self, request: Request, action: str, *, read_only: bool = False
+    def change(
+        self, request: Request, form: Form, action: str, *, read_only: bool = False
     ) -> tuple[ConsoleSession, dict[str, str]] | Response:
         """A POST: a session, its CSRF token, and (unless ``read_only``: it changes nothing, like
         verifying the log) a role that may change things."""
         session = self.current(request)
         if session is None:
             return _to_login(request)
-        try:
-            form = await _form(request)
-        except _Refused as exc:
-            return self.refused(request, exc, session)
+        if isinstance(form, _Refused):
+            return self.refused(request, form, session)
         target = form.get("message_id", "-")
         if not hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
             self.record(session.user, f"{action}-refused", target, {"why": "csrf"})
@@ -218,11 +224,9 @@ def _sign_in_routes(router: APIRouter, c: _Console) -> None:
         return response
 
     @router.post("/login", response_class=HTMLResponse)
-    async def login(request: Request) -> Response:
-        try:
-            form = await _form(request)
-        except _Refused as exc:
-            return c.refused(request, exc)
+    def login(request: Request, form: FormFields) -> Response:
+        if isinstance(form, _Refused):
+            return c.refused(request, form)
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(form.get("csrf", "").encode(), cookie.encode()):
             return c.refused(request, _Refused(403, "forbidden_csrf"))
@@ -246,11 +250,12 @@ def _sign_in_routes(router: APIRouter, c: _Console) -> None:
         return response
 
     @router.post("/logout")
-    async def logout(request: Request) -> Response:
+    def logout(request: Request, form: FormFields) -> Response:
         session = c.current(request)
         if session is None:
             return _to_login(request)
-        form = await _form(request)
+        if isinstance(form, _Refused):
+            return c.refused(request, form, session)
         if not hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
             return c.refused(request, _Refused(403, "forbidden_csrf"), session)
         c.users.close_session(session.token)
@@ -350,29 +355,29 @@ def _change_routes(router: APIRouter, c: _Console) -> None:
     hub = c.hub
 
     @router.post("/dead-letters/replay")
-    async def replay(request: Request) -> Response:
-        checked = await c.change(request, "replay")
+    def replay(request: Request, form: FormFields) -> Response:
+        checked = c.change(request, form, "replay")
         if isinstance(checked, Response):
             return checked
-        session, form = checked
+        session, fields = checked
         try:
-            message_id = uuid.UUID(form.get("message_id", ""))
+            message_id = uuid.UUID(fields.get("message_id", ""))
         except ValueError:
             return c.refused(request, _Refused(400, "bad_request"), session)
-        targets = [form["target"]] if form.get("target") else []
+        targets = [fields["target"]] if fields.get("target") else []
         flt = MessageFilter(message_ids=[message_id], targets=targets, states=(DeliveryState.DEAD,))
         replayed = hub.store.replay_dead(flt)
         c.record(session.user, "replay", str(message_id), {"targets": targets, "deliveries": replayed})
         return RedirectResponse(f"{PREFIX}/dead-letters?replayed={len(replayed)}", status_code=303)
 
     @router.post("/unroutable/reroute")
-    async def reroute(request: Request) -> Response:
-        checked = await c.change(request, "reroute")
+    def reroute(request: Request, form: FormFields) -> Response:
+        checked = c.change(request, form, "reroute")
         if isinstance(checked, Response):
             return checked
-        session, form = checked
+        session, fields = checked
         try:
-            message_id = uuid.UUID(form.get("message_id", ""))
+            message_id = uuid.UUID(fields.get("message_id", ""))
         except ValueError:
             return c.refused(request, _Refused(400, "bad_request"), session)
         rerouted = hub.intake.reroute_unroutable([message_id], limit=1)
@@ -380,12 +385,12 @@ def _change_routes(router: APIRouter, c: _Console) -> None:
         return RedirectResponse(f"{PREFIX}/unroutable?rerouted={len(rerouted)}", status_code=303)
 
     @router.post("/audit/verify")
-    async def verify(request: Request) -> Response:
+    def verify(request: Request, form: FormFields) -> Response:
         """Recompute the audit log now; auditors may (it changes nothing) and the request is recorded."""
-        checked = await c.change(request, "audit-verify", read_only=True)
+        checked = c.change(request, form, "audit-verify", read_only=True)
         if isinstance(checked, Response):
             return checked
-        session, _form = checked
-        c.verification = await run_in_threadpool(verify_now, c.engine, datetime.now(UTC))
+        session, _fields = checked
+        c.verification = verify_now(c.engine, datetime.now(UTC))
         c.record(session.user, "audit-verify", "audit-log", {"ok": c.verification.ok})
         return RedirectResponse(f"{PREFIX}/audit", status_code=303)

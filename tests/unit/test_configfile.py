@@ -122,7 +122,7 @@ def test_every_problem_in_every_file_is_reported_at_once(project: Path) -> None:
         "(QCVN 102:2016)",
         "config/hub.yaml:6:3 [workers.lease]: 'soon' is not a duration; write it as 500ms, 30s, 5m, 1h or 2d",
         "config/hub.yaml:7:1 [databse]: unknown key 'databse' (did you mean 'database'?); "
-        "allowed keys: hub, database, api, workers, keys, trust, intake, tls, callers",
+        "allowed keys: hub, database, api, workers, keys, trust, intake, tls, callers, audit",
         "config/adapters/broken.yaml:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>' "
         "(while parsing a flow sequence)",
         "config/adapters/land.yaml:5:1 [schema]: Input is not a valid path for <class 'pathlib.Path'>",
