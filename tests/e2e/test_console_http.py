@@ -288,3 +288,27 @@ def test_anyone_signed_in_may_verify_the_audit_log_and_sees_the_first_altered_en
     assert "Nhật ký đã bị thay đổi" in verdict
     assert "entry 0" in verdict
     assert [a[2] for a in recorded_actions(hub)] == ["login", "audit-verify", "audit-verify"]
+
+
+def test_an_operator_reroutes_an_unroutable_message_once_the_routes_are_fixed(
+    hub: Any, hub_factory: Callable[..., Any], land_sim: Any
+) -> None:
+    message = dossier_message() | {"procedure_code": "2.000488"}  # no rule takes this procedure
+    accepted = hub.submit(message).json()
+    assert accepted["route"]["status"] == "unroutable"
+    message_id = accepted["message_id"]
+    routes = hub.project.read("routes.yaml")["routes"]
+    rule = {"name": "land-2.000488", "match": {"kind": "dossier", "procedure_code": "2.000488"}}
+    hub.project.set_routes([*routes, rule | {"targets": ["land"]}])
+    fixed = hub_factory(hub.project)  # the hub restarted with the new routes.yaml, same database
+    with signed_in(fixed.url, "olga") as client:
+        page = client.get("/console/unroutable")
+        assert f'data-message="{message_id}"' in page.text
+        response = client.post(
+            "/console/unroutable/reroute", data={"csrf": csrf_of(page.text), "message_id": message_id}
+        )
+        assert response.status_code == 303
+        assert client.get(response.headers["location"]).text.count("Đã định tuyến lại: 1") == 1
+    fixed.wait(message_id)
+    assert message_id in {r["message_id"] for r in land_sim.received()}
+    assert recorded_actions(hub)[-1] == ("olga", "operator", "reroute", message_id)
