@@ -21,7 +21,7 @@ from lienthong.envelope import MessageKind
 from lienthong.errors import HubError
 from lienthong.observe import HealthSnapshot, snapshot
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties, TrailEntry
-from lienthong.store.schema import attempts, deliveries, messages
+from lienthong.store.schema import attempts, messages
 from lienthong.xml import parse_xml
 
 #: Payloads larger than this are shown cut, with their size; the whole is at the REST payload route.
@@ -43,7 +43,10 @@ def dashboard(hub: Hub, engine: Engine) -> Dashboard:
     since = datetime.now(UTC) - timedelta(hours=1)
     with engine.connect() as conn:
         received = conn.execute(select(func.count()).where(messages.c.received_at >= since)).scalar_one()
-        delivered = conn.execute(select(func.count()).where(deliveries.c.delivered_at >= since)).scalar_one()
+        # From the attempts (indexed by finish time), not deliveries.delivered_at (no index there).
+        delivered = conn.execute(
+            select(func.count()).where(attempts.c.finished_at >= since, attempts.c.outcome == "delivered")
+        ).scalar_one()
         failed = conn.execute(
             select(func.count()).where(
                 attempts.c.finished_at >= since, attempts.c.outcome.in_(("retry", "dead"))

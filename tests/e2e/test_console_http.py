@@ -191,7 +191,11 @@ def test_an_operator_replays_a_dead_letter(hub: Any, land_sim: Any) -> None:
         assert response.headers["location"] == "/console/dead-letters?replayed=1"
     hub.wait(message_id)
     assert delivery_state(hub, message_id) is DeliveryState.DELIVERED
-    assert recorded_actions(hub) == [
+    with signed_in(hub.url, "olga") as client:
+        board = client.get("/console/").text
+    for tile, shown in (("received-hour", 1), ("delivered-hour", 1), ("failed-hour", 1), ("dead-count", 0)):
+        assert f'<dd id="{tile}">{shown}</dd>' in board, tile
+    assert recorded_actions(hub)[:2] == [
         ("olga", "operator", "login", "olga"),
         ("olga", "operator", "replay", message_id),
     ]
