@@ -860,6 +860,11 @@ def callers_add_key(agency: Annotated[str, typer.Argument(help="Agency code of t
     console.print(f'  api_key_sha256: ["{api_key_digest(key)}"]', highlight=False, soft_wrap=True)
 
 
+from lienthong.console.cli import users_app  # noqa: E402  (web console users, docs/console.md)
+
+app.add_typer(users_app, name="users")
+
+
 def main() -> None:
     try:
         app()

@@ -39,6 +39,7 @@ from lienthong.intake.inbound import InboundService, compile_inbound
 from lienthong.intake.service import Intake
 from lienthong.intake.text import TextIntake
 from lienthong.notify.maker import build_notice_makers
+from lienthong.observe.metrics import HubMetrics
 from lienthong.pipeline.prepare import Stages, build_preparations
 from lienthong.pipeline.route import CompiledRule, Router
 from lienthong.reconcile.check import check_reconcile
@@ -70,6 +71,8 @@ class Hub:
     pollers: Pollers = field(default_factory=lambda: Pollers(()))
     #: The auditor's log: seals new rows and signs tree heads in the background (lienthong.audit.seal).
     sealer: Sealer | None = None
+    #: This process's counters, shown at ``/metrics`` (observe/metrics.py).
+    metrics: HubMetrics = field(default_factory=HubMetrics)
 
     def start(self) -> None:
         """The background work of a hub process: delivery workers, the polls' schedule, the audit sealer."""
@@ -250,7 +253,8 @@ def build_hub(
         )
         for name, adapter in adapters.items()
     }
-    workers = DeliveryWorkers(store, targets, config.hub.workers)
+    metrics = HubMetrics()
+    workers = DeliveryWorkers(store, targets, config.hub.workers, observer=metrics)
     breakers = {name: target.breaker for name, target in targets.items()}
     lookups = build_lookups(config, plugins, store, breakers, transports=transports)
     router = Router(config.routes)
@@ -258,7 +262,7 @@ def build_hub(
         store,
         router,
         parts.preparations,
-        on_accepted=workers.wake,
+        on_accepted=metrics.counting_accepted(workers.wake),
         verifier=XmlVerifier(parts.trust),
         text=parts.text,
         document_limits=XmlLimits.for_documents(config.hub.api.document_limit),
@@ -284,4 +288,5 @@ def build_hub(
         lookups=lookups,
         pollers=pollers,
         sealer=build_sealer(config, store, owner),
+        metrics=metrics,
     )

@@ -249,6 +249,14 @@ class StoreUnavailableError(ServiceUnavailableError):
         )
 
 
+class NotReadyError(ServiceUnavailableError):
+    """``/readyz``: this process should get no traffic now (database unreachable, schema behind the
+    code, or its delivery workers stopped); ``detail["checks"]`` says which."""
+
+    code = "not-ready"
+    title = Title("Trục chưa sẵn sàng", "Hub not ready")
+
+
 class OverBudgetError(ServiceUnavailableError):
     """The hub holds as many request bodies as its memory budget allows (``limits.py``); raised by
     nobody, since only the limiting middleware answers it, but drawn here for its code and title."""

@@ -27,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from lienthong.adapter import Adapter
 from lienthong.config.models import WorkerSettings
@@ -47,6 +48,11 @@ log = logging.getLogger("lienthong.deliver")
 RELEASED_ON_SHUTDOWN = "released on shutdown before an answer"
 #: Transient failures of one adapter are summarised in one log line at most this often.
 SUMMARY_INTERVAL = 60.0
+
+
+class AttemptObserver(Protocol):
+    def attempted(self, claim: Claim, outcome: Outcome, seconds: float) -> None:
+        """One attempt decided; ``seconds`` the adapter call took. Must not raise, nor block."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,17 @@ class _FailureSummary:
 
 
 class DeliveryWorkers:
-    def __init__(self, store: Store, targets: Mapping[str, Target], settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        targets: Mapping[str, Target],
+        settings: WorkerSettings,
+        *,
+        observer: AttemptObserver | None = None,
+    ) -> None:
         self.store = store
+        #: Told of every attempt's outcome and call duration (the metrics, ``observe/metrics.py``).
+        self.observer = observer
         self.targets = dict(targets)
         self.settings = settings
         self.identity = worker_identity()
@@ -186,6 +201,13 @@ class DeliveryWorkers:
     def breakers(self) -> dict[str, BreakerView]:
         """Each adapter's circuit as this process sees it (for ``/healthz``)."""
         return {name: target.breaker.view() for name, target in self.targets.items()}
+
+    def alive(self) -> bool | None:
+        """None when this process runs no workers (never started, or none configured); otherwise
+        whether they still run: False once stopping, or if a thread of theirs died (``/readyz``)."""
+        if self._dispatcher is None or self._heartbeat is None:
+            return None
+        return not self._stopping.is_set() and self._dispatcher.is_alive() and self._heartbeat.is_alive()
 
     def claim(self, limit: int) -> list[Claim]:
         """Claim up to ``limit`` deliveries: freely for closed circuits, and one trial for each
@@ -326,8 +348,11 @@ class DeliveryWorkers:
                 with suppress(StoreUnavailableError):
                     self.store.release([claim], reason)
                 return
+            started = time.perf_counter()
             outcome = self._attempt(target, claim, trial)
             resolved = True
+            if self.observer is not None:
+                self.observer.attempted(claim, outcome, time.perf_counter() - started)
             self._record(claim, outcome)
         finally:
             with self._lock:

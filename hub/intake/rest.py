@@ -80,6 +80,7 @@ from lienthong.intake.rest_models import (
     route_view,
 )
 from lienthong.reports.api import report_router
+from lienthong.observe.routes import observe
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
@@ -345,6 +346,10 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     app.include_router(lookup_router(hub, api_key_scheme))
     app.include_router(import_module("lienthong.reconcile.api").reconciliation_router())  # reconciliation
     app.include_router(report_router())  # monthly statistics (docs/reports.md)
+    from lienthong.console.router import console_router  # the web console (docs/console.md)
+
+    app.include_router(console_router(hub))
+    observe(app, hub)  # /metrics, /readyz and the request counters (docs/metrics.md)
     _answer_errors(app)
 
     @app.post(

@@ -343,3 +343,31 @@ operator_actions = Table(
 # What the sealer reads by time: decisions and finished attempts since the last sealed entry.
 Index("ix_route_decisions_decided_at", route_decisions.c.decided_at)
 Index("ix_attempts_finished_at", attempts.c.finished_at)
+
+# ---------------------------------------------------------------- console (issue 12: the web console)
+
+#: People who may sign in to the web console (hub/console/): a role and an argon2 hash of the password,
+#: never the password. A user is disabled, never deleted, so the operator actions naming them stay
+#: attributable.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("disabled_at", UtcDateTime),
+)
+
+#: Console sessions, server-side: the cookie holds a random token, the row only its SHA-256, so a copy
+#: of the database opens no session. Logout deletes the row; a session past ``expires_at`` is refused.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("user_name", String(64), ForeignKey("console_users.name"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "user_name"),
+)

@@ -41,10 +41,11 @@ OPERATIONS = {
     "GET /api/v1/reconciliations/{run_id}",
     "GET /api/v1/reports/monthly",
     "GET /healthz",
+    "GET /readyz",
 }
 
 #: Operations that take no input at all: negative mode has nothing to break in them.
-NO_INPUT = {"GET /healthz"}
+NO_INPUT = {"GET /healthz", "GET /readyz"}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)

@@ -1,7 +1,7 @@
 """reconciliation: runs and their findings
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30 22:00:00
 
 Each reconciliation run of an adapter (scheduled, ``hub reconcile`` or the API) and every difference
@@ -17,7 +17,7 @@ from alembic import op
 from lienthong.store.schema import UtcDateTime
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
