@@ -79,8 +79,8 @@ from lienthong.intake.rest_models import (
     message_view,
     route_view,
 )
-from lienthong.reports.api import report_router
 from lienthong.observe.routes import observe
+from lienthong.reports.api import report_router
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
 
 PROBLEM_TYPE = "urn:lienthong:problem:"
