@@ -82,16 +82,16 @@ class Hub:
             self.sealer.start()
 
     def stop(self) -> None:
+        if self.sealer is not None:  # first: idle, it stops at once; what it leaves, the next start seals
+            self.sealer.stop()
         self.pollers.stop()
         self.workers.stop()
-        if self.sealer is not None:
-            self.sealer.stop()
 
     def close(self) -> None:
-        self.pollers.stop()
-        self.workers.stop()
         if self.sealer is not None:
             self.sealer.stop()
+        self.pollers.stop()
+        self.workers.stop()
         for service in self.lookups.values():
             close = getattr(service.adapter, "close", None)
             if close is not None:
