@@ -261,9 +261,15 @@ def _circuits(breakers: Iterable[tuple[str, BreakerView]]) -> Iterator[Metric]:
     yield failures
 
 
+#: Methods counted by name; any other token a client sends is ``other`` (a series per invented
+#: method would let anyone grow the scrape).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by its route template (never the raw path: ids would make
-    a series each). Outermost, so that it sees the answers of the error handlers too."""
+    a series each), outside the routes' error handlers, so it counts the status they answered; an
+    error that escapes them all is counted as the 500 it becomes."""
 
     def __init__(self, app: ASGIApp, metrics: HubMetrics) -> None:
         self.app = app
@@ -286,4 +292,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, noting)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.answered(route, scope["method"], status, time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.answered(route, method, status, time.perf_counter() - start)

@@ -337,7 +337,7 @@ class RunningHub:
     def stop(self) -> None:
         self.client.close()
         self.server.stop()
-        self.hub.store.close()
+        self.hub.close()
 
 
 @pytest.fixture

@@ -136,4 +136,4 @@ def edxml_world(
         finally:
             client.close()
             server.stop()
-            hub.store.close()
+            hub.close()

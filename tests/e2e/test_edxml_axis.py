@@ -104,7 +104,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AxisWorld
     finally:
         client.close()
         server.stop()
-        hub.store.close()
+        hub.close()
         axis_server.stop()
         qlvb_server.stop()
 

@@ -170,7 +170,7 @@ def justice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Justice
         finally:
             client.close()
             server.stop()
-            hub.store.close()
+            hub.close()
 
 
 def poll_lines(caplog: pytest.LogCaptureFixture) -> list[re.Match[str]]:

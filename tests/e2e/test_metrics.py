@@ -59,8 +59,12 @@ def test_metrics_after_dossiers_are_delivered(hub_server: Any, land_sim: Any) ->
     for message_id in ids:
         hub_server.wait(message_id)
 
+    for path in ("/coffee/1", "/coffee/2"):  # neither an unknown path nor a made-up method makes a series
+        assert hub_server.client.request("BREW", path).status_code == 404
+
     m = scrape(hub_server)
 
+    assert value(m, "lienthong_http_requests_total", route="unmatched", method="other", status="404") == 2
     assert value(m, "lienthong_messages_accepted_total") == 3
     submit = {"route": "/api/v1/messages", "method": "POST"}
     assert value(m, "lienthong_http_requests_total", **submit, status="202") == 3

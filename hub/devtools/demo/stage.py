@@ -332,7 +332,7 @@ class DemoStage:
     def close(self) -> None:
         self.api.close()
         self.server.stop()
-        self.hub.store.close()
+        self.hub.close()
         for simulated in self.simulators.values():
             simulated.control.close()
             simulated.stop()
