@@ -48,11 +48,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import cProfile
 import json
 import math
 import multiprocessing as mp
 import os
 import platform
+import pstats
 import resource
 import secrets
 import shutil
@@ -315,6 +317,44 @@ class RoundTrips:
         event.remove(self.engine, "before_cursor_execute", self._statement)
         event.remove(self.engine, "commit", self._commit)
         event.remove(self.engine.pool, "checkout", self._checkout)
+
+
+# ---------------------------------------------------------------- profiling
+
+
+class ThreadProfiles:
+    """cProfile in every thread started while it is installed (uvicorn's loop, the workers, the
+    thread pool that runs handlers), merged into one pstats file: where the hub's CPU goes.
+
+    cProfile inflates small calls; use it to rank, and the run without it for the figures."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+
+    def _start(self, *_args: Any) -> None:
+        sys.setprofile(None)
+        profile = cProfile.Profile(time.thread_time)  # CPU, not wall: waits cost nothing
+        with self._lock:
+            self.profiles.append(profile)
+        profile.enable()
+
+    def __enter__(self) -> ThreadProfiles:
+        threading.setprofile(self._start)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        threading.setprofile(None)  # type: ignore[arg-type]
+
+    def dump(self, path: Path) -> None:
+        with self._lock:
+            profiles = list(self.profiles)
+        for profile in profiles:
+            profile.disable()  # only stops it when called in its thread; the stats are read anyway
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        stats.dump_stats(str(path))
 
 
 # ---------------------------------------------------------------- helper processes
@@ -683,6 +723,7 @@ def run_once(
     floor_work: FloorWork,
     body: str = "xml",
     paced: bool = False,
+    profile: Path | None = None,
 ) -> RunResult:
     sim_base, endpoint, sim_pid = simulator
     run_id = uuid.uuid4().hex[:10]
@@ -700,6 +741,7 @@ def run_once(
         configuration = bench_configuration(
             config, database_url=url, endpoint=endpoint, workers=workers, keys=keys
         )
+        profiles = ThreadProfiles().__enter__() if profile else None
         hub = build_hub(configuration)
         trips = RoundTrips(hub.store.engine)
         # The load generator acts as the one-stop system, with a key made for this run.
@@ -721,6 +763,9 @@ def run_once(
             loader.start()
             there.close()  # only the child holds its end now: if it dies, recv() ends instead of hanging
             _drive(result, here, loader, observer, trips, run_id, sim_pid, paced=paced)
+            if profiles is not None and profile is not None:
+                profiles.__exit__()
+                profiles.dump(profile)
         finally:
             loader.join(10)
             trips.close()
@@ -888,24 +933,39 @@ def parse_args(argv: Sequence[str] | None, default_workers: int) -> argparse.Nam
         action="store_true",
         help="after each run, send the dossiers again at half its accepted/s and report that 202 p99",
     )
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of the hub's threads (last run) to this .pstats file"
+    )
     parser.add_argument("--hub-path", type=Path, help="run the hub from this checkout (git archive)")
     parser.add_argument(
         "--against", type=Path, help="alternate rounds of the hub at this checkout and of this one"
+    )
+    parser.add_argument(
+        "--hide-before",
+        default="",
+        help="with --against: modules the other checkout runs without (e.g. httptools,uvloop, which "
+        "uvicorn uses whenever they are installed)",
     )
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(args.backends) - {"sqlite", "postgres"}:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     args.workers = list(dict.fromkeys(int(w) for w in args.workers.split(",")))
+    args.hide_before = [m.strip() for m in args.hide_before.split(",") if m.strip()]
     if not 1 <= args.messages <= 9999 or not 0 <= args.warmup <= 9999:
         parser.error("--messages must be 1..9999 and --warmup 0..9999 (the dossier code's daily counter)")
     return args
 
 
-def _hub_env(hub_path: Path, workdir: Path) -> dict[str, str]:
-    """The environment of an interpreter whose ``lienthong`` is the checkout at ``hub_path``."""
+def _hub_env(hub_path: Path, workdir: Path, hide: Sequence[str] = ()) -> dict[str, str]:
+    """The environment of an interpreter whose ``lienthong`` is the checkout at ``hub_path``, and in
+    which the ``hide`` modules cannot be imported (dependencies that checkout did not have: uvicorn
+    picks httptools and uvloop whenever they import)."""
     shim = workdir / f"pythonpath-{uuid.uuid4().hex[:8]}"
     shim.mkdir(parents=True)
+    for name in hide:
+        (shim / name).mkdir()
+        (shim / name / "__init__.py").write_text(f"raise ImportError('{name} hidden by bench/e2e.py')\n")
     (shim / "lienthong").symlink_to(hub_path.resolve() / "hub", target_is_directory=True)
     if (hub_path / "adapters").is_dir():
         (shim / "lienthong_adapters").symlink_to(hub_path.resolve() / "adapters", target_is_directory=True)
@@ -947,9 +1007,9 @@ def _result_from_json(data: dict[str, Any], hub: str) -> RunResult:
 def alternate(argv: Sequence[str], args: argparse.Namespace) -> int:
     """Rounds of the other checkout's hub and this one, alternated, each in a fresh interpreter."""
     console = Console(width=max(Console().width, 190))
-    base_argv = _without(argv, "--against", "--rounds", "--json")
+    base_argv = _without(argv, "--against", "--rounds", "--json", "--hide-before")
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        env = _hub_env(args.against, Path(tmp))
+        env = _hub_env(args.against, Path(tmp), args.hide_before)
         results: list[RunResult] = []
         failed = 0
         for round_ in range(args.rounds):
@@ -1028,6 +1088,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 floor_work=floor_work,
                 body=args.body,
                 paced=args.rate,
+                profile=args.profile,
             )
             result.hub = hub_label
             results.append(result)
