@@ -77,6 +77,7 @@ class Result:
     health_calls: int = 0
     health_ms_max: float = math.nan
     queued_after: int = 0
+    disk_by_table: dict[str, int] = field(default_factory=dict)  # bytes added, per table or index
     rss_series_mib: list[float] = field(default_factory=list)
 
 
@@ -110,6 +111,23 @@ def _template(config: Configuration) -> None:
         hub.intake.submit(envelope)
     finally:
         hub.store.close()
+
+
+def _bytes_by_table(engine: Engine, url: str) -> dict[str, int]:
+    """Bytes of each table and index (SQLite's ``dbstat``, PostgreSQL's relation sizes)."""
+    if url.startswith("sqlite"):
+        query = "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+    else:
+        query = (
+            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i', 't') ORDER BY 2 DESC"
+        )
+    try:
+        with engine.connect() as conn:
+            return {str(name): int(size) for name, size in conn.exec_driver_sql(query)}
+    except Exception:  # a SQLite built without dbstat: the total is still known
+        return {}
 
 
 def _disk_bytes(engine: Engine, url: str, tables: Sequence[str]) -> int:
@@ -163,8 +181,8 @@ def _copies(
     return batch
 
 
-def fill(url: str, count: int, console: Console) -> tuple[float, int]:
-    """``count`` copies of the template message; (seconds, bytes of disk they added)."""
+def fill(url: str, count: int, console: Console) -> tuple[float, int, dict[str, int]]:
+    """``count`` copies of the template message; (seconds, bytes of disk they added, by table)."""
     engine = create_engine(url)
     meta = schema.metadata  # the hub's own tables and column types (UUIDs, UTC times, JSON)
     messages, deliveries = meta.tables["messages"], meta.tables["deliveries"]
@@ -192,6 +210,7 @@ def fill(url: str, count: int, console: Console) -> tuple[float, int]:
         }
     tables = list(meta.tables)
     before = _disk_bytes(engine, url, tables)
+    before_by_table = _bytes_by_table(engine, url)
     started = time.monotonic()
     done = 0
     with console.status("") as status:
@@ -208,11 +227,16 @@ def fill(url: str, count: int, console: Console) -> tuple[float, int]:
             status.update(f"filled {done:,}/{count:,} ({done / (time.monotonic() - started):,.0f}/s)")
     seconds = time.monotonic() - started
     added = _disk_bytes(engine, url, tables) - before
+    by_table = {
+        name: size - before_by_table.get(name, 0)
+        for name, size in _bytes_by_table(engine, url).items()
+        if size - before_by_table.get(name, 0) > 0
+    }
     if url.startswith("postgresql"):
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     engine.dispose()
-    return seconds, added
+    return seconds, added, by_table
 
 
 # ---------------------------------------------------------------- the hub, in a process of its own
@@ -317,6 +341,10 @@ def table(result: Result) -> Table:
         ("fill (direct inserts)", f"{result.fill_seconds:,.0f} s"),
         ("disk added", f"{result.disk_bytes / 2**20:,.1f} MiB"),
         ("disk bytes per queued message", f"{result.disk_bytes_per_message:,.0f}"),
+        *(
+            (f"  {name}", f"{size / result.messages:,.0f}")
+            for name, size in sorted(result.disk_by_table.items(), key=lambda kv: -kv[1])[:8]
+        ),
         ("breaker", "as configured" if result.breaker else "never opens (workers keep claiming)"),
         ("delivery attempts while sampled", f"{result.attempts_during:,}"),
         ("/healthz calls (slowest)", f"{result.health_calls} ({result.health_ms_max:,.0f} ms)"),
@@ -367,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = config.model_copy(update={"adapters": adapters})
         console.print(f"{args.backend} ({run_id}); the land registry is down at {endpoint}")
         _template(config)
-        result.fill_seconds, result.disk_bytes = fill(url, args.messages, console)
+        result.fill_seconds, result.disk_bytes, result.disk_by_table = fill(url, args.messages, console)
         result.disk_bytes_per_message = result.disk_bytes / args.messages
         console.print(
             f"filled {args.messages:,} in {result.fill_seconds:,.0f}s; "
