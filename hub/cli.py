@@ -383,6 +383,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Override api.host.")] = None,
     port: Annotated[int | None, typer.Option(help="Override api.port.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            "-p",
+            min=1,
+            help="Hub processes sharing the port and the database (one core each; docs/processes.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the REST API and the delivery workers."""
     import uvicorn
@@ -393,6 +402,9 @@ def serve(
     from lienthong.intake.rest import create_app
 
     _setup_logging(verbose)
+    if processes > 1:
+        _serve_processes(config, processes, host, port, verbose)
+        return
     tune_allocator()  # before the first large allocation: request bodies, payloads, their trees
     with _errors():
         cfg = _load(config)
@@ -413,6 +425,30 @@ def serve(
         )
     finally:
         hub.store.close()
+
+
+def _serve_processes(config: Path, processes: int, host: str | None, port: int | None, verbose: bool) -> None:
+    """``hub serve --processes N`` (lienthong.serving): checked and migrated here, once, before they start."""
+    from lienthong.compose import open_store
+    from lienthong.intake.callers import server_tls_options
+    from lienthong.serving import serve_processes
+
+    with _errors():
+        cfg = _load(config)
+        tls = server_tls_options(cfg)
+        open_store(cfg).close()  # the embedded SQLite migrates itself: once, not in N processes at once
+    api = cfg.hub.api
+    console.print(f"starting {processes} hub processes / khởi động {processes} tiến trình trục")
+    signal.signal(signal.SIGTERM, lambda *_: None)  # see serve: uvicorn raises it again once stopped
+    serve_processes(
+        config,
+        processes,
+        host=host or api.host,
+        port=api.port if port is None else port,
+        verbose=verbose,
+        grace=int(cfg.hub.workers.shutdown_grace.total_seconds()) + 5,
+        tls=tls,
+    )
 
 
 @app.command()

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from select import POLLIN, poll
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     LargeBinary,
     and_,
     bindparam,
@@ -33,7 +36,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from lienthong.edxml.headers import document_links as document_links_of
 from lienthong.envelope import Envelope, EnvelopeHeader, MessageKind, utcnow
@@ -61,6 +64,8 @@ from lienthong.store import (
 )
 from lienthong.store._blobs import STREAMED, read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
+from lienthong.store._sqlbatch import GroupCommit
+from lienthong.store._sqlcount import StatementCount, StatementCounter
 from lienthong.store.schema import (
     UtcDateTime,
     attempts,
@@ -73,6 +78,10 @@ from lienthong.store.schema import (
     route_decisions,
 )
 
+__all__ = ["SqlStore", "StatementCount", "StatementCounter", "create_store_engine"]
+
+T = TypeVar("T")
+
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
 
 
@@ -82,18 +91,42 @@ def create_store_engine(url: str, *, pool_size: int = 10, echo: bool = False) ->
         engine = create_engine(url, echo=echo, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    # pool_pre_ping: a connection the server dropped (restart, pg_terminate_backend, failover) is
-    # replaced when it is next checked out, so one outage does not fail requests after it is over.
+    # No pool_pre_ping: a "SELECT 1" before every transaction was a fifth of a message's round trips.
+    # A connection the server dropped (restart, pg_terminate_backend, failover) is found at checkout
+    # without a round trip instead (_drop_dead_connections), and whatever slips through fails as a 503
+    # (_faults.py) and invalidates the pool, so one outage does not fail requests after it is over.
+    # pool_recycle: nor does an idle connection outlive a firewall's or a pooler's idle timeout.
     # connect_timeout: a server that does not answer at all is a 503 after 10 s, not a hung request.
     connect_args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         connect_args=connect_args,
     )
+    event.listen(engine, "checkout", _drop_dead_connections)
+    return engine
+
+
+def _drop_dead_connections(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection its server has closed or is closing; the pool then opens another.
+
+    An idle client connection never has anything to read: readable means the server sent something
+    unasked — the FATAL notice of a terminated backend, or end of file. One ``poll`` call with no
+    timeout says so, where a pre-ping costs a round trip to the server."""
+    fileno = getattr(dbapi_conn, "fileno", None)
+    if fileno is None:
+        return
+    try:
+        watch = poll()  # not select(): it fails on descriptors above 1023, which a busy hub has
+        watch.register(fileno(), POLLIN)
+        readable = watch.poll(0)
+    except (OSError, ValueError) as error:  # already closed
+        raise DisconnectionError(f"pooled connection unusable: {error}") from error
+    if readable:
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -126,6 +159,9 @@ class SqlStore:
             nullcontext() if engine.dialect.name != "sqlite" else threading.Lock()
         )
         self._availability = Availability()
+        self._accepts: GroupCommit[_Accept, AcceptResult] = GroupCommit(self._write_accepts)
+        self._claim_queries: dict[tuple[bool, bool], Any] = {}
+        self._outcomes: GroupCommit[tuple[Claim, Outcome], None] = GroupCommit(self._write_outcomes)
 
     @contextmanager
     def _tx(self, operation: str) -> Iterator[Connection]:
@@ -133,34 +169,63 @@ class SqlStore:
         with self._availability.guard(operation), self._writer, self.engine.begin() as conn:
             yield conn
 
+    def _run(self, operation: str, work: Callable[[Connection], T]) -> T:
+        """``work`` in one transaction, like :meth:`_tx`, run again once on a new connection if the
+        server had dropped the first one (there is no pre-ping: see create_store_engine), or rolled it
+        back to break a deadlock or a serialization conflict, which is how PostgreSQL asks for a retry.
+        A drop invalidates the whole pool, so the second try connects afresh; an outage fails it too.
+        Only for work that may run twice: if the drop came at COMMIT and the first try did commit,
+        the second finds its rows there (a repeat's answer, a lost claim, a claim left to expire)."""
+        with self._availability.guard(operation), self._writer:
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as error:
+                if not (error.connection_invalidated or _rolled_back_by_server(error)):
+                    raise
+            with self.engine.begin() as conn:
+                return work(conn)
+
     # ------------------------------------------------------------------ intake
 
     def accept(
         self, envelope: Envelope, route: RouteDecision, deliveries_: Sequence[PreparedDelivery]
     ) -> AcceptResult:
-        fingerprint = envelope.fingerprint()
+        """Concurrent accepts share one transaction (_sqlbatch.py); each returns after its commit."""
+        pending = _Accept(envelope, route, tuple(deliveries_), envelope.fingerprint())
+        return self._accepts.submit(pending)
+
+    def _write_accepts(self, batch: Sequence[_Accept]) -> list[AcceptResult | BaseException]:
+        """The batch in one transaction, one statement per table, no read first: the unique
+        idempotency key decides. If any insert fails (a repeat, a race, a bad row), each message is
+        written again on its own, so that one message's fault is its answer only."""
+        keys = {(a.envelope.sender, a.envelope.sender_message_id) for a in batch}
+        if len(keys) == len(batch):
+            try:
+                self._run("accept", lambda conn: _insert_accepts(conn, batch, utcnow()))
+            except DBAPIError:
+                pass  # not an outage (those are StoreUnavailableError): find out which one, alone
+            else:
+                return [a.created() for a in batch]
+        answers: list[AcceptResult | BaseException] = []
+        for pending in batch:
+            try:
+                answers.append(self._accept_one(pending))
+            except Exception as error:
+                answers.append(error)
+        return answers
+
+    def _accept_one(self, pending: _Accept) -> AcceptResult:
         try:
-            with self._tx("accept") as conn:
-                existing = self._existing(conn, envelope, fingerprint)
-                if existing is not None:
-                    return existing
-                now = utcnow()
-                _insert_message(conn, envelope, fingerprint, now)
-                self._insert_route(conn, envelope.message_id, route, deliveries_, now)
+            self._run("accept", lambda conn: _insert_accepts(conn, [pending], utcnow()))
         except IntegrityError:
-            # Two submissions of the same sender id raced; the loser answers like a repeat.
+            # Accepted before (a repeat), or two submissions of one sender id raced: the first one's answer.
             with self._tx("accept") as conn:
-                existing = self._existing(conn, envelope, fingerprint)
+                existing = self._existing(conn, pending.envelope, pending.fingerprint)
             if existing is None:
                 raise
             return existing
-        return AcceptResult(
-            message_id=envelope.message_id,
-            created=True,
-            route=route,
-            correlation_id=envelope.correlation_id,
-            received_at=envelope.received_at,
-        )
+        return pending.created()
 
     def _existing(self, conn: Connection, envelope: Envelope, fingerprint: str) -> AcceptResult | None:
         row = conn.execute(
@@ -298,98 +363,140 @@ class SqlStore:
         exclude_targets: Collection[str] = (),
         only_targets: Collection[str] | None = None,
     ) -> list[Claim]:
+        """Three statements a batch, however many rows: the due rows with their messages' metadata and
+        payloads (one joined SELECT, locked), one UPDATE of them all, one INSERT of their attempts."""
         now = utcnow()
         lease_until = now + lease
-        due = or_(
-            and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
-        )
-        query = select(deliveries).where(due)
-        query = query.order_by(deliveries.c.next_attempt_at).limit(limit)
+        query = self._claim_query(bool(exclude_targets), only_targets is not None)
+        params: dict[str, Any] = {"b_now": now, "b_limit": limit}
         if exclude_targets:
-            query = query.where(deliveries.c.target.not_in(list(exclude_targets)))
+            params["b_exclude"] = list(exclude_targets)
         if only_targets is not None:
-            query = query.where(deliveries.c.target.in_(list(only_targets)))
-        if self._is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        claims: list[Claim] = []
-        with self._tx("claim_due") as conn:
-            rows = conn.execute(query).mappings().all()
+            params["b_only"] = list(only_targets)
+
+        def claim(conn: Connection) -> list[Claim]:
+            claims: list[Claim] = []
+            rows = conn.execute(query, params).mappings().all()
             if not rows:
                 return []
-            headers = self._headers(conn, {r["message_id"] for r in rows})
-            payloads = _claimed_payloads(conn, [r["id"] for r in rows], postgres=self._is_postgres)
             expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
             if expired:
                 # The previous holders' leases ran out: they crashed or hung. Say so in the history.
                 conn.execute(
-                    update(attempts)
-                    .where(
-                        attempts.c.delivery_id == bindparam("b_id"),
-                        attempts.c.number == bindparam("b_number"),
-                    )
-                    .values(
-                        finished_at=now, outcome=AttemptOutcome.RELEASED.value, error=bindparam("b_error")
-                    ),
+                    _RELEASE_EXPIRED,
                     [
                         {
                             "b_id": r["id"],
                             "b_number": r["attempts"],
+                            "b_finished": now,
                             "b_error": f"lease expired: worker {r['claimed_by']} did not finish",
                         }
                         for r in expired
                     ],
                 )
             for row in rows:
-                round_started = row["round_started_at"] or now
+                payload = row["payload"]
                 claims.append(
                     Claim(
                         delivery_id=row["id"],
                         target=row["target"],
                         attempt=row["attempts"] + 1,
                         round_attempt=row["round_attempts"] + 1,
-                        first_attempt_at=round_started,
-                        payload=payloads[row["id"]],
+                        first_attempt_at=row["round_started_at"] or now,
+                        payload=payload
+                        if payload is not None
+                        else read_blob(conn, "delivery_payloads", "payload", row["id"]),
                         content_type=row["content_type"],
-                        envelope=headers[row["message_id"]],
+                        envelope=_claimed_header(row),
                         worker=worker,
                         lease_until=lease_until,
                         operation=row["operation"],
                     )
                 )
-            # One statement for all claimed rows and one for their attempts, not two per row.
             conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == bindparam("b_id"))
-                .values(
-                    state=DeliveryState.IN_FLIGHT.value,
-                    attempts=bindparam("b_attempt"),
-                    round_attempts=bindparam("b_round"),
-                    round_started_at=bindparam("b_started", type_=UtcDateTime),
-                    claimed_by=worker,
-                    lease_until=lease_until,
-                    updated_at=now,
-                ),
-                [
-                    {
-                        "b_id": c.delivery_id,
-                        "b_attempt": c.attempt,
-                        "b_round": c.round_attempt,
-                        "b_started": c.first_attempt_at,
-                    }
-                    for c in claims
-                ],
+                _CLAIM,
+                {
+                    "b_ids": [c.delivery_id for c in claims],
+                    "b_now": now,
+                    "b_worker": worker,
+                    "b_lease_until": lease_until,
+                },
             )
             conn.execute(
-                insert(attempts),
+                _INSERT_ATTEMPTS,
                 [
                     {"delivery_id": c.delivery_id, "number": c.attempt, "worker": worker, "started_at": now}
                     for c in claims
                 ],
             )
-        return claims
+            return claims
+
+        return self._run("claim_due", claim)
+
+    def _claim_query(self, excluding: bool, only: bool) -> Any:
+        """The claim's SELECT, built once per shape: building one costs more than running it."""
+        key = (excluding, only)
+        query = self._claim_queries.get(key)
+        if query is not None:
+            return query
+        now = bindparam("b_now", type_=UtcDateTime)
+        due = or_(
+            and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
+            and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
+        )
+        query = (
+            select(*_CLAIM_COLUMNS, _claim_payload(postgres=self._is_postgres).label("payload"))
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
+            .where(due)
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(bindparam("b_limit", type_=Integer))
+        )
+        if excluding:
+            query = query.where(deliveries.c.target.not_in(bindparam("b_exclude", expanding=True)))
+        if only:
+            query = query.where(deliveries.c.target.in_(bindparam("b_only", expanding=True)))
+        if self._is_postgres:
+            query = query.with_for_update(skip_locked=True, of=deliveries)
+        self._claim_queries[key] = query
+        return query
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
+        """Concurrent outcomes share one transaction (_sqlbatch.py); each returns after its commit."""
+        self._outcomes.submit((claim, outcome))  # raises this outcome's error, if it has one
+
+    def _write_outcomes(self, batch: Sequence[tuple[Claim, Outcome]]) -> list[BaseException | None]:
+        """Two statements for the batch (an ``executemany`` of each UPDATE). If a claim was lost, or a
+        request or answer is large enough to be streamed, each outcome is recorded on its own."""
+        now = utcnow()
+
+        def write(conn: Connection) -> None:
+            if any(_large_parts(conn, outcome) for _, outcome in batch):
+                raise _OneByOne
+            # In id order, as every statement locking several deliveries does: two of them can then
+            # never wait for each other in a cycle (a deadlock) on PostgreSQL.
+            rows = sorted((_outcome_row(claim, outcome, now) for claim, outcome in batch), key=_by_id)
+            if conn.execute(_RECORD_DELIVERY, rows).rowcount != len(rows):
+                raise _OneByOne  # rolled back: which claim was lost is found one by one
+            conn.execute(_RECORD_ATTEMPT, rows)
+
+        try:
+            self._run("record_outcome", write)
+        except _OneByOne:
+            pass
+        else:
+            return [None] * len(batch)
+        answers: list[BaseException | None] = []
+        for claim, outcome in batch:
+            try:
+                self._record_one(claim, outcome)
+            except Exception as error:
+                answers.append(error)
+            else:
+                answers.append(None)
+        return answers
+
+    def _record_one(self, claim: Claim, outcome: Outcome) -> None:
         now = utcnow()
         values: dict[str, Any] = {"claimed_by": None, "lease_until": None, "updated_at": now}
         if isinstance(outcome, Delivered):
@@ -436,7 +543,7 @@ class SqlStore:
     def release(self, claims: Sequence[Claim], reason: str) -> None:
         now = utcnow()
         with self._tx("release") as conn:
-            for claim in claims:
+            for claim in sorted(claims, key=_claim_id):  # in id order: see _write_outcomes
                 result = conn.execute(
                     _update_held(claim).values(
                         state=DeliveryState.QUEUED.value,
@@ -466,7 +573,7 @@ class SqlStore:
         now = utcnow()
         held: set[int] = set()
         with self._tx("extend_leases") as conn:
-            for claim in claims:
+            for claim in sorted(claims, key=_claim_id):  # in id order: see _write_outcomes
                 result = conn.execute(_update_held(claim).values(lease_until=now + lease))
                 if result.rowcount == 1:
                     held.add(claim.delivery_id)
@@ -580,7 +687,7 @@ class SqlStore:
             return select_unmatched(conn, parties, limit)
 
     def counts(self) -> StateCounts:
-        with self._tx("counts") as conn:
+        def read(conn: Connection) -> StateCounts:
             by_target: dict[str, dict[DeliveryState, int]] = {}
             for row in conn.execute(
                 select(deliveries.c.target, deliveries.c.state, func.count()).group_by(
@@ -598,7 +705,9 @@ class SqlStore:
                     route_decisions.c.status == RouteStatus.UNROUTABLE.value,
                 )
             ).scalar_one()
-        return StateCounts(by_target=by_target, unroutable=unroutable, messages=total)
+            return StateCounts(by_target=by_target, unroutable=unroutable, messages=total)
+
+        return self._run("counts", read)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -615,12 +724,6 @@ class SqlStore:
         if row is None:
             raise NotFoundError(f"message {message_id} has no route decision")
         return _decision(row._mapping)
-
-    def _headers(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, EnvelopeHeader]:
-        """The messages' metadata; not their payloads, which a claim never needs."""
-        columns = [c for c in messages.c if c.name != "fingerprint"]
-        rows = conn.execute(select(*columns).where(messages.c.id.in_(list(ids)))).mappings()
-        return {row["id"]: _envelope_header(row) for row in rows}
 
     def _envelopes(self, conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Envelope]:
         rows = conn.execute(
@@ -674,27 +777,238 @@ class SqlStore:
         ]
 
 
-def _claimed_payloads(conn: Connection, ids: list[int], *, postgres: bool) -> dict[int, bytes]:
-    """The claimed deliveries' payloads. On SQLite a large one is left out of the query (NULL) and
-    read through blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it.
+@dataclass(frozen=True)
+class _Accept:
+    """One message waiting in a group commit (see SqlStore.accept)."""
+
+    envelope: Envelope
+    route: RouteDecision
+    prepared: tuple[PreparedDelivery, ...]
+    fingerprint: str
+
+    def created(self) -> AcceptResult:
+        return AcceptResult(
+            message_id=self.envelope.message_id,
+            created=True,
+            route=self.route,
+            correlation_id=self.envelope.correlation_id,
+            received_at=self.envelope.received_at,
+        )
+
+
+# Built once: SQLAlchemy caches their compiled form, and building a statement per call costs more
+# than executing it (docs/benchmarks.md).
+_INSERT_MESSAGES = insert(messages)
+_INSERT_MESSAGE_PAYLOADS = insert(message_payloads)
+_INSERT_DOCUMENT_LINKS = insert(document_links)
+_INSERT_IDEMPOTENCY_KEYS = insert(idempotency_keys)
+_INSERT_ROUTE_DECISIONS = insert(route_decisions)
+# Returned in no particular order (asking for the parameters' order makes SQLite insert row by row):
+# a delivery is known by its message and target, which are unique together.
+_INSERT_DELIVERIES = insert(deliveries).returning(
+    deliveries.c.id, deliveries.c.message_id, deliveries.c.target
+)
+_INSERT_DELIVERY_PAYLOADS = insert(delivery_payloads)
+
+
+def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> None:
+    """Accepted messages, their routes and their deliveries: one statement per table for the batch
+    (an ``executemany``), except large payloads, whose bytes are streamed in one by one (_blobs.py)."""
+    message_rows, payload_rows, link_rows, key_rows, route_rows = [], [], [], [], []
+    streamed: list[tuple[uuid.UUID, bytes]] = []
+    for a in batch:
+        envelope = a.envelope
+        message_rows.append(_message_row(envelope, a.fingerprint))
+        if streams(conn, envelope.payload):
+            streamed.append((envelope.message_id, envelope.payload))
+        else:
+            payload_rows.append({"message_id": envelope.message_id, "payload": envelope.payload})
+        link_rows += [
+            {"message_id": envelope.message_id, "document_id": d, "role": role}
+            for d, role in document_links_of(envelope.headers, envelope.document_id)
+        ]
+        key_rows.append(
+            {
+                "sender": envelope.sender,
+                "sender_message_id": envelope.sender_message_id,
+                "fingerprint": a.fingerprint,
+                "message_id": envelope.message_id,
+                "created_at": now,
+            }
+        )
+        route_rows.append(_route_row(envelope.message_id, a.route, now))
+    conn.execute(_INSERT_MESSAGES, message_rows)
+    if payload_rows:
+        conn.execute(_INSERT_MESSAGE_PAYLOADS, payload_rows)
+    for message_id, payload in streamed:
+        row = {"message_id": message_id, "payload": zeroblob(payload)}
+        result = conn.execute(_INSERT_MESSAGE_PAYLOADS.values(**row))
+        write_blob(conn, "message_payloads", "payload", _rowid(result), payload)
+    if link_rows:
+        conn.execute(_INSERT_DOCUMENT_LINKS, link_rows)
+    conn.execute(_INSERT_IDEMPOTENCY_KEYS, key_rows)
+    conn.execute(_INSERT_ROUTE_DECISIONS, route_rows)
+    prepared = [(a.envelope.message_id, p) for a in batch for p in a.prepared]
+    if prepared:
+        rows = [_delivery_row(message_id, p, now) for message_id, p in prepared]
+        ids = {(m, t): i for i, m, t in conn.execute(_INSERT_DELIVERIES, rows)}
+        _insert_payloads(conn, [(ids[m, p.target], p.payload) for m, p in prepared])
+
+
+def _route_row(message_id: uuid.UUID, route: RouteDecision, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "decided_at": now,
+        "status": route.status.value,
+        "rule": route.rule,
+        "targets": list(route.targets),
+        "reason": route.reason,
+    }
+
+
+def _delivery_row(message_id: uuid.UUID, prepared: PreparedDelivery, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "target": prepared.target,
+        "operation": prepared.operation,
+        "state": DeliveryState.QUEUED.value,
+        "attempts": 0,
+        "round_attempts": 0,
+        "next_attempt_at": now,
+        "content_type": prepared.content_type,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+#: A claimed delivery's columns and its message's metadata (``m_``…), not the message's payload.
+_CLAIM_COLUMNS = (
+    *deliveries.c,
+    *(c.label(f"m_{c.name}") for c in messages.c if c.name != "fingerprint"),
+)
+_RELEASE_EXPIRED = (
+    update(attempts)
+    .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_number"))
+    .values(
+        finished_at=bindparam("b_finished", type_=UtcDateTime),
+        outcome=AttemptOutcome.RELEASED.value,
+        error=bindparam("b_error"),
+    )
+)
+#: All of a batch's deliveries claimed in one statement: the same values for each, computed in SQL.
+_CLAIM = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        state=DeliveryState.IN_FLIGHT.value,
+        attempts=deliveries.c.attempts + 1,
+        round_attempts=deliveries.c.round_attempts + 1,
+        round_started_at=func.coalesce(deliveries.c.round_started_at, bindparam("b_now", type_=UtcDateTime)),
+        claimed_by=bindparam("b_worker"),
+        lease_until=bindparam("b_lease_until", type_=UtcDateTime),
+        updated_at=bindparam("b_now", type_=UtcDateTime),
+    )
+)
+_INSERT_ATTEMPTS = insert(attempts)
+
+
+def _rolled_back_by_server(error: DBAPIError) -> bool:
+    """PostgreSQL's class 40: the transaction was rolled back (deadlock, serialization) — try again."""
+    state = getattr(error.orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith("40")
+
+
+def _by_id(row: dict[str, Any]) -> int:
+    return int(row["b_id"])
+
+
+def _claim_id(claim: Claim) -> int:
+    return claim.delivery_id
+
+
+class _OneByOne(Exception):
+    """A batch of outcomes that must be recorded one at a time instead (rolled back, never raised on)."""
+
+
+def _large_parts(conn: Connection, outcome: Outcome) -> bool:
+    return any(data is not None and streams(conn, data) for data in (outcome.request, outcome.response))
+
+
+#: An outcome recorded on the delivery while its worker still holds the claim, a row per outcome: the
+#: columns every kind of outcome sets (a delivery not delivered has no ``delivered_at`` to keep).
+_RECORD_DELIVERY = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+        deliveries.c.claimed_by == bindparam("b_worker"),
+        deliveries.c.attempts == bindparam("b_attempt"),
+    )
+    .values(
+        state=bindparam("b_state"),
+        next_attempt_at=bindparam("b_next", type_=UtcDateTime),
+        last_error=bindparam("b_error"),
+        delivered_at=bindparam("b_delivered", type_=UtcDateTime),
+        response=bindparam("b_response", type_=LargeBinary),
+        response_status=bindparam("b_status"),
+        claimed_by=None,
+        lease_until=None,
+        updated_at=bindparam("b_now", type_=UtcDateTime),
+    )
+)
+_RECORD_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_attempt"))
+    .values(
+        finished_at=bindparam("b_now", type_=UtcDateTime),
+        outcome=bindparam("b_outcome"),
+        error=bindparam("b_attempt_error"),
+        response_status=bindparam("b_status"),
+        request=bindparam("b_request", type_=LargeBinary),
+        response=bindparam("b_response", type_=LargeBinary),
+    )
+)
+
+
+def _outcome_row(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    if isinstance(outcome, Delivered):
+        state, attempt, error, next_at = DeliveryState.DELIVERED, AttemptOutcome.DELIVERED, None, None
+    elif isinstance(outcome, RetryAt):
+        state, attempt, error, next_at = DeliveryState.FAILED, AttemptOutcome.RETRY, outcome.error, outcome.at
+    else:
+        state, attempt, error, next_at = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error, None
+    return {
+        "b_id": claim.delivery_id,
+        "b_worker": claim.worker,
+        "b_attempt": claim.attempt,
+        "b_state": state.value,
+        "b_next": next_at,
+        "b_error": error,
+        "b_delivered": now if state is DeliveryState.DELIVERED else None,
+        "b_response": outcome.response,
+        "b_status": outcome.response_status,
+        "b_now": now,
+        "b_outcome": attempt.value,
+        "b_attempt_error": error,
+        "b_request": outcome.request,
+    }
+
+
+def _claim_payload(*, postgres: bool) -> Any:
+    """The payload column of a claim. On SQLite a large one is left out of the query (NULL) and read
+    through blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it.
     ``delivery_payloads.delivery_id`` is an INTEGER PRIMARY KEY there, so it is the row's rowid."""
     payload = delivery_payloads.c.payload
-    column = (
-        payload
-        if postgres
-        else type_coerce(case((func.length(payload) < STREAMED, payload), else_=null()), LargeBinary)
-    )
-    rows = conn.execute(
-        select(delivery_payloads.c.delivery_id, column.label("payload")).where(
-            delivery_payloads.c.delivery_id.in_(ids)
-        )
-    )
-    return {
-        row.delivery_id: row.payload
-        if row.payload is not None
-        else read_blob(conn, "delivery_payloads", "payload", row.delivery_id)
-        for row in rows
-    }
+    if postgres:
+        return payload
+    return type_coerce(case((func.length(payload) < STREAMED, payload), else_=null()), LargeBinary)
+
+
+def _claimed_header(row: Any) -> EnvelopeHeader:
+    return _envelope_header({name[2:]: row[name] for name in _MESSAGE_LABELS})
+
+
+_MESSAGE_LABELS = tuple(f"m_{c.name}" for c in messages.c if c.name != "fingerprint")
 
 
 def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) -> None:
@@ -708,7 +1022,7 @@ def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) ->
         conn.execute(insert(delivery_payloads).values(delivery_id=delivery_id, payload=zeroblob(payload)))
         write_blob(conn, "delivery_payloads", "payload", delivery_id, payload)
     if small:
-        conn.execute(insert(delivery_payloads), small)
+        conn.execute(_INSERT_DELIVERY_PAYLOADS, small)
 
 
 def _rowid(result: Any) -> int:

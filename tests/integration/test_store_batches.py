@@ -1,0 +1,167 @@
+"""Group commit and round trips (issue 11): what several concurrent callers of the SQL store get.
+
+Concurrent accepts share one transaction: a batch of messages is written with one statement per table,
+counted here with the benchmark's StatementCounter, and each caller still gets its own answer — a
+repeat its original id, a conflicting repeat its own 409 error, a fresh message its row — whatever else
+was in the batch. Concurrent outcomes likewise, with a lost claim reported to its worker only.
+
+To make a batch deterministically, the test holds the batch writer's lock while the callers queue,
+as a leader busy writing the previous batch would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from test_store_contract import SQL_BACKENDS, XML, make_envelope, prepared, routed
+
+from lienthong.errors import ClaimLostError, IdempotencyConflictError
+from lienthong.store import AcceptResult, Claim, Delivered, DeliveryState, MessageFilter, RetryAt
+from lienthong.store.migrate import upgrade
+from lienthong.store.sql import SqlStore, StatementCounter, create_store_engine
+
+LEASE = timedelta(minutes=5)
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def store(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    engine = create_store_engine(url)
+    upgrade(engine)
+    sql = SqlStore(engine)
+    yield sql
+    sql.close()
+
+
+def in_one_batch(group: Any, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` in threads that all queue behind ``group``'s writer lock, then release it: the
+    first thread to take the lock writes them all in one batch. Each answer is a result or an error."""
+    answers: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            answers[i] = calls[i]()
+        except Exception as error:
+            answers[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    with group._writing:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(group._queue) < len(calls) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(group._queue) == len(calls), "every caller queued"
+    for t in threads:
+        t.join(30)
+    return answers
+
+
+def test_a_batch_of_accepts_is_one_transaction_with_one_statement_per_table(store: SqlStore) -> None:
+    envelopes = [make_envelope() for _ in range(10)]
+    with StatementCounter(store.engine) as counter:
+        before = counter.snapshot()
+        results = in_one_batch(
+            store._accepts,
+            [partial(store.accept, e, routed("land", "tax"), prepared("land", "tax")) for e in envelopes],
+        )
+        used = counter.snapshot() - before
+    assert [r.message_id for r in results] == [e.message_id for e in envelopes]
+    assert all(isinstance(r, AcceptResult) and r.created for r in results)
+    assert used.commits == 1
+    # messages, payloads, idempotency keys, routes, deliveries, their payloads (+ BEGIN on SQLite)
+    assert used.statements == (7 if store.engine.dialect.name == "sqlite" else 6), used.as_dict()
+    records = store.list_messages(MessageFilter(message_ids=[e.message_id for e in envelopes]))
+    assert len(records) == 10
+    for record in records:
+        assert sorted((d.target, d.payload) for d in record.deliveries) == [
+            ("land", b"<GoiTin dich='land'/>"),
+            ("tax", b"<GoiTin dich='tax'/>"),
+        ]
+
+
+def test_a_repeat_or_a_conflict_in_a_batch_is_its_own_answer_only(store: SqlStore) -> None:
+    first = make_envelope(sender_message_id="ho-so-1")
+    original = store.accept(first, routed("land"), prepared("land"))
+    repeat = replace(first, message_id=uuid.uuid4())  # the same submission again: a new hub id at intake
+    conflict = replace(repeat, message_id=uuid.uuid4(), payload=b"<HoSo>khac</HoSo>")
+    fresh = [make_envelope() for _ in range(3)]
+    twice = make_envelope(sender_message_id="ho-so-2")  # a new message submitted twice in one batch
+    batch = [repeat, conflict, *fresh, twice, replace(twice, message_id=uuid.uuid4())]
+    answers = in_one_batch(
+        store._accepts, [partial(store.accept, e, routed("land"), prepared("land")) for e in batch]
+    )
+    assert isinstance(answers[0], AcceptResult) and not answers[0].created
+    assert answers[0].message_id == original.message_id
+    assert isinstance(answers[1], IdempotencyConflictError)
+    assert all(isinstance(a, AcceptResult) and a.created for a in answers[2:6])
+    assert [a.message_id for a in answers[2:5]] == [e.message_id for e in fresh]
+    assert isinstance(answers[6], AcceptResult) and not answers[6].created
+    assert answers[6].message_id == twice.message_id
+    assert store.counts().messages == 5
+
+
+def _claims(store: SqlStore, n: int) -> list[Claim]:
+    for _ in range(n):
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    return store.claim_due("worker-a", n, LEASE)
+
+
+def test_a_claim_is_three_statements_whatever_its_size(store: SqlStore) -> None:
+    for _ in range(6):
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    with StatementCounter(store.engine) as counter:
+        claims = store.claim_due("worker-a", 6, LEASE)
+        used = counter.snapshot()
+    assert len(claims) == 6 and all(c.payload == b"<GoiTin dich='land'/>" for c in claims)
+    assert all(c.envelope.sender == "motcua-dongnai" and c.content_type == XML for c in claims)
+    assert used.commits == 1
+    assert used.statements == (4 if store.engine.dialect.name == "sqlite" else 3), used.as_dict()
+
+
+def test_a_batch_of_outcomes_is_two_statements(store: SqlStore) -> None:
+    claims = _claims(store, 3)
+    with StatementCounter(store.engine) as counter:
+        answers = in_one_batch(
+            store._outcomes,
+            [
+                partial(store.record_outcome, c, Delivered(response=b"<ok/>", response_status=200))
+                for c in claims
+            ],
+        )
+        used = counter.snapshot()
+    assert answers == [None, None, None]
+    assert used.commits == 1
+    assert used.statements == (3 if store.engine.dialect.name == "sqlite" else 2), used.as_dict()
+    states = [d.state for r in store.list_messages(MessageFilter(limit=10)) for d in r.deliveries]
+    assert states == [DeliveryState.DELIVERED] * 3
+
+
+def test_a_lost_claim_in_a_batch_of_outcomes_fails_only_its_own(store: SqlStore) -> None:
+    claims = _claims(store, 3)
+    store.release([claims[1]], "handed back")
+    retry = RetryAt(at=claims[0].lease_until, error="HTTP 503", response_status=503)
+    answers = in_one_batch(
+        store._outcomes,
+        [
+            lambda: store.record_outcome(claims[0], retry),
+            lambda: store.record_outcome(claims[1], Delivered(response=None, response_status=200)),
+            lambda: store.record_outcome(claims[2], Delivered(response=b"<ok/>", response_status=200)),
+        ],
+    )
+    assert answers[0] is None and isinstance(answers[1], ClaimLostError) and answers[2] is None
+    by_id = {d.id: d for r in store.list_messages(MessageFilter(limit=10)) for d in r.deliveries}
+    first, second, third = (by_id[c.delivery_id] for c in claims)
+    assert (first.state, first.last_error) == (DeliveryState.FAILED, "HTTP 503")
+    assert first.history[-1].outcome is not None and first.history[-1].outcome.value == "retry"
+    assert second.state is DeliveryState.QUEUED
+    assert (third.state, third.response) == (DeliveryState.DELIVERED, b"<ok/>")
+    assert third.delivered_at is not None
