@@ -1069,8 +1069,8 @@ def parse_args(argv: Sequence[str] | None, default_workers: int) -> argparse.Nam
     parser.add_argument(
         "--hide-before",
         default="",
-        help="with --against: modules the other checkout runs without (e.g. httptools,uvloop, which "
-        "uvicorn uses whenever they are installed)",
+        help="with --against: modules the other checkout runs without (e.g. httptools, which "
+        "uvicorn uses whenever it is installed)",
     )
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -307,17 +307,17 @@ def test_a_server_fault_is_transient(
 def test_a_hanging_registry_times_out_within_the_configured_timeout(
     sim: SimulatorServer, adapter_factory: Callable[..., SoapAdapter]
 ) -> None:
+    """The registry holds the call for two minutes, then would answer 503: a client without the 1 s
+    read timeout would see that answer. "timed out" shows the hub gave up by itself; no clock is
+    read (a wall-clock bound failed on a loaded machine)."""
     config = land_config(sim.url, timeout=timedelta(seconds=1), connect_timeout=timedelta(milliseconds=500))
     adapter = adapter_factory(config)
     claim = claim_for(adapter)
-    sim.faults.update({"fail_next": 1, "mode": "timeout", "hang_seconds": 10})
+    sim.faults.update({"fail_next": 1, "mode": "timeout", "hang_seconds": 120})
 
-    started = time.monotonic()
     with pytest.raises(TransientDeliveryError, match="timed out") as caught:
         adapter.deliver(claim)
-    elapsed = time.monotonic() - started
 
-    assert 0.9 < elapsed < 1.5 + 0.5, f"took {elapsed:.2f}s for a 1s timeout"
     assert caught.value.request is not None  # the bytes sent are kept even when nothing came back
 
 
