@@ -2,7 +2,8 @@
 """End-to-end throughput and latency: REST intake → store → workers → SOAP ministry simulator.
 
     python bench/e2e.py [--messages 500] [--backends sqlite,postgres] [--workers 4,8] [--json out.json]
-                        [--rounds 3] [--quiet-wait 3]
+                        [--rounds 3] [--quiet-wait 3] [--no-sign] [--body xml|json] [--rate]
+                        [--hub-path DIR] [--against DIR]
     python3 dev.py bench e2e [same options]
 
 For each backend and worker count a fresh hub (REST API and delivery workers, built by
@@ -20,7 +21,26 @@ Measured, per run, after a warm-up batch that is delivered and excluded:
 * accepted → delivered: messages per second from the first ``received_at`` to the last
   ``delivered_at``, both read from the store rows, and the delivery latency
   ``delivered_at − received_at`` p50/p99; "drain" is what is left after the last accept;
-* CPU seconds spent by the hub process per message.
+* CPU seconds spent by the hub per message (every thread of this process but the main one, which
+  only polls the store's rows to see the deliveries: its CPU is left out), and the **floor**: the
+  XML and crypto work the same dossiers need (parse, validate, translate, validate, sign, serialise
+  with the libraries alone, on one core: ``bench/_floor.py``), measured in this process just before
+  the run; their **ratio**
+  is the figure issue 11 bounds (≤ 2.5);
+* round trips to the database per message: statements executed, commits and pool pings, counted by
+  SQLAlchemy events on the hub's engine during the measured window;
+* with ``--rate``, a second batch sent at a fixed pace, half the rate just measured (open loop: each
+  request is timed from when it was due, so a stall shows as latency), and its 202 p50/p99.
+
+By default the land adapter signs (``xmldsig``, RSA-2048 from a development CA made for the run, as
+production will) and dossiers are sent as raw XML bodies (``Content-Type: application/xml``, the
+envelope's fields in ``X-Hub-*`` headers, docs/api.md); ``--no-sign`` and ``--body json`` measure the
+unsigned hub and the JSON envelope (base64 payload).
+
+``--hub-path DIR`` runs the hub from another checkout (``git archive <commit> hub adapters config
+schemas mappings | tar -x -C DIR``); ``--against DIR`` alternates, round by round, runs of that
+checkout and of this one (each in a fresh interpreter) and prints them side by side: before/after
+in one session, on one machine, with the same floor.
 
 Durations are compared between runs of one invocation only; nothing here asserts a time. On a
 shared machine use ``--rounds`` (interleaved repeats, medians reported) and ``--quiet-wait``.
@@ -30,23 +50,29 @@ from __future__ import annotations
 
 import argparse
 import base64
+import cProfile
+import functools
+import importlib
 import json
 import math
 import multiprocessing as mp
 import os
 import platform
+import pstats
 import resource
 import secrets
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -54,13 +80,14 @@ from typing import Any
 
 import httpx
 import lxml.etree
+from _floor import Floor, FloorWork, measure_floor
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 
 from lienthong.compose import build_hub
 from lienthong.config.files import load_configuration
-from lienthong.config.models import Caller, Configuration
+from lienthong.config.models import Caller, Configuration, KeySettings, SigningPolicyConfig
 from lienthong.devtools.background import BackgroundServer
 from lienthong.intake.callers import API_KEY_HEADER, CallerRegistry, api_key_digest
 from lienthong.intake.rest import create_app
@@ -70,6 +97,8 @@ from lienthong.store.schema import deliveries, messages
 from lienthong.store.sql import create_store_engine
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Where configuration, schemas and mappings come from: this checkout, or the one --hub-path names.
+PROJECT = Path(os.environ.get("HUB_BENCH_PROJECT", str(ROOT)))
 PG_BASE_URL = os.environ.get("HUB_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PLUGIN = "land"
 PROVINCE = "000.00.00.H49"
@@ -101,7 +130,8 @@ class RunResult:
     delivery_p50_ms: float = math.nan
     delivery_p99_ms: float = math.nan
     delivery_max_ms: float = math.nan
-    hub_cpu_seconds: float = math.nan
+    hub_cpu_seconds: float = math.nan  # every thread of this process but the main one (the observer)
+    observer_cpu_seconds: float = math.nan  # the main thread's polls of the store, left out of the above
     simulator_cpu_seconds: float = math.nan
     client_cpu_seconds: float = math.nan
     machine_cpu_seconds: float = math.nan  # every process: ours, the database server, anything else
@@ -109,6 +139,22 @@ class RunResult:
     load_before: float = math.nan  # 1-minute load average when the run started
     simulator_calls: int = 0
     simulator_duplicates: int = 0
+    signed: bool = True
+    body: str = "xml"
+    warmup: int = 0
+    floor_ms_per_message: float = math.nan  # parse + validate + translate + sign + serialise, one core
+    floor_stages_ms: dict[str, float] = field(default_factory=dict)
+    statements: int = 0  # executed by the hub's engine in the measured window (an executemany is one)
+    commits: int = 0
+    pings: int = 0  # pool pre-pings (one per checkout when the engine pings)
+    paced_rate: float = math.nan  # --rate: the pace asked for (half the accepted/s measured first)
+    paced_accepted: int = 0
+    paced_per_second: float = math.nan
+    paced_p50_ms: float = math.nan  # from when each request was due, not when a client got to it
+    paced_p99_ms: float = math.nan
+    paced_max_ms: float = math.nan
+    split_ms: dict[str, float] = field(default_factory=dict)  # --split: CPU ms per message by method
+    hub: str = "this"
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +169,14 @@ class RunResult:
     @property
     def hub_cpu_ms_per_message(self) -> float:
         return 1000 * self.hub_cpu_seconds / self.messages if self.messages else math.nan
+
+    @property
+    def ratio_to_floor(self) -> float:
+        return self.hub_cpu_ms_per_message / self.floor_ms_per_message
+
+    @property
+    def round_trips_per_message(self) -> float:
+        return (self.statements + self.commits + self.pings) / self.messages if self.messages else math.nan
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -232,6 +286,158 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# ---------------------------------------------------------------- round trips
+
+
+class RoundTrips:
+    """Statements, commits and pool pings of one engine, counted by SQLAlchemy events.
+
+    ``before_cursor_execute`` sees every statement SQLAlchemy sends (an ``executemany`` once: one
+    round trip); ``commit`` and ``rollback`` every transaction it ends (both counted as commits
+    here); a pool that pre-pings sends one ping per checkout, which no statement event sees. On
+    SQLite the "round trips" are calls into the library in this process, on PostgreSQL messages
+    over the socket: count the same, cost differently. The same definition for every checkout
+    ``--against`` compares (the store's own ``StatementCounter``, where there is one, agrees).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.statements = self.commits = self.pings = 0
+        self._lock = threading.Lock()  # the events fire in every thread that uses the engine
+        self._pre_ping = bool(getattr(engine.pool, "_pre_ping", False))
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine, "rollback", self._commit)
+        event.listen(engine.pool, "checkout", self._checkout)
+
+    def _statement(self, *_args: Any) -> None:
+        with self._lock:
+            self.statements += 1
+
+    def _commit(self, *_args: Any) -> None:
+        with self._lock:
+            self.commits += 1
+
+    def _checkout(self, *_args: Any) -> None:
+        if self._pre_ping:
+            with self._lock:
+                self.pings += 1
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.statements, self.commits, self.pings
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+        event.remove(self.engine, "rollback", self._commit)
+        event.remove(self.engine.pool, "checkout", self._checkout)
+
+
+# ---------------------------------------------------------------- profiling
+
+#: ``--split``: hub methods whose CPU is added up per call (this thread's CPU time, outermost call
+#: only), "module:Class.method" → the label it is shown under. A method a checkout lacks is skipped.
+SPLIT_POINTS: dict[str, str] = {
+    "lienthong.intake.service:Intake.submit": "intake: Intake.submit",
+    "lienthong.store.sql:SqlStore.accept": "  of which store accept",
+    "lienthong.pipeline.prepare:AdapterStages.prepare": "  of which prepare (each target)",
+    "lienthong.store.sql:SqlStore.claim_due": "store claim_due",
+    "lienthong.delivery.soap_adapter:SoapAdapter.deliver": "SoapAdapter.deliver",
+    "lienthong.delivery.transports.http:HttpTransport.send": "  of which HttpTransport.send",
+    "lienthong.store.sql:SqlStore.record_outcome": "store record_outcome",
+}
+#: The labels whose sum is taken from the process's CPU to leave "the rest".
+SPLIT_TOP = ("intake: Intake.submit", "store claim_due", "SoapAdapter.deliver", "store record_outcome")
+
+
+class CpuSplit:
+    """Thread CPU time spent inside the ``SPLIT_POINTS`` methods, patched for the run: where the
+    hub's CPU goes, at about a microsecond per call instead of cProfile's several-fold inflation."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._patched: list[tuple[Any, str, Any]] = []
+
+    def _wrap(self, label: str, method: Any) -> Any:
+        split = self
+
+        @functools.wraps(method)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            active: set[str] = split._local.__dict__.setdefault("active", set())
+            if label in active:
+                return method(*args, **kwargs)
+            active.add(label)
+            t0 = time.thread_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - t0
+                active.discard(label)
+                with split._lock:
+                    split.seconds[label] = split.seconds.get(label, 0.0) + spent
+
+        return timed
+
+    def __enter__(self) -> CpuSplit:
+        for point, label in SPLIT_POINTS.items():
+            module_name, _, qualname = point.partition(":")
+            class_name, _, method_name = qualname.partition(".")
+            try:
+                owner = getattr(importlib.import_module(module_name), class_name)
+                method = owner.__dict__[method_name]
+            except (ImportError, AttributeError, KeyError):
+                continue
+            self._patched.append((owner, method_name, method))
+            setattr(owner, method_name, self._wrap(label, method))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for owner, name, method in reversed(self._patched):
+            setattr(owner, name, method)
+        self._patched.clear()
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.seconds)
+
+
+class ThreadProfiles:
+    """cProfile in every thread started while it is installed (uvicorn's loop, the workers, the
+    thread pool that runs handlers), merged into one pstats file: where the hub's CPU goes.
+
+    cProfile inflates small calls; use it to rank, and the run without it for the figures."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+
+    def _start(self, *_args: Any) -> None:
+        sys.setprofile(None)
+        profile = cProfile.Profile(time.thread_time)  # CPU, not wall: waits cost nothing
+        with self._lock:
+            self.profiles.append(profile)
+        profile.enable()
+
+    def __enter__(self) -> ThreadProfiles:
+        threading.setprofile(self._start)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        threading.setprofile(None)  # type: ignore[arg-type]
+
+    def dump(self, path: Path) -> None:
+        with self._lock:
+            profiles = list(self.profiles)
+        for profile in profiles:
+            profile.disable()  # only stops it when called in its thread; the stats are read anyway
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        stats.dump_stats(str(path))
+
+
 # ---------------------------------------------------------------- helper processes
 
 
@@ -240,7 +446,7 @@ def _simulator_main(conn: Connection) -> None:
     from lienthong.config.files import load_configuration
     from lienthong.devtools.simulator import create_simulator_app, simulator_spec
 
-    spec = simulator_spec(load_configuration(ROOT / "config", environ={}), PLUGIN, store=":memory:")
+    spec = simulator_spec(load_configuration(PROJECT / "config", environ={}), PLUGIN, store=":memory:")
     # BackgroundServer as in hub demo, not SimulatorServer: that one binds its own socket with
     # proto 0, so asyncio never sets TCP_NODELAY and every answer waits ~40 ms for a delayed ACK.
     with BackgroundServer(create_simulator_app(spec)) as server:
@@ -248,13 +454,20 @@ def _simulator_main(conn: Connection) -> None:
         conn.recv()
 
 
-def _fire(clients: Sequence[httpx.Client], bodies: Sequence[bytes]) -> dict[str, Any]:
-    """Post every body once, spread over the clients (one thread each); time each request."""
+Request = tuple[bytes, dict[str, str]]
+
+
+def _fire(clients: Sequence[httpx.Client], bodies: Sequence[Request], rate: float = 0.0) -> dict[str, Any]:
+    """Post every body once, spread over the clients (one thread each); time each request.
+
+    With a ``rate``, request i is due at start + i / rate and is timed from then (open loop): a
+    request that waits for a free client counts its wait, as a caller arriving at that moment would."""
     lock = threading.Lock()
     pending = iter(range(len(bodies)))
     samples: list[tuple[float, float, int]] = []
     errors: list[str] = []
     barrier = threading.Barrier(len(clients) + 1)
+    start: list[float] = []
 
     def client_loop(client: httpx.Client) -> None:
         local: list[tuple[float, float, int]] = []
@@ -265,10 +478,14 @@ def _fire(clients: Sequence[httpx.Client], bodies: Sequence[bytes]) -> dict[str,
             if index is None:
                 break
             t0 = time.perf_counter()
+            if rate:
+                due = start[0] + index / rate
+                if due > t0:
+                    time.sleep(due - t0)
+                t0 = due
+            content, headers = bodies[index]
             try:
-                status = client.post(
-                    "/api/v1/messages", content=bodies[index], headers={"Content-Type": "application/json"}
-                ).status_code
+                status = client.post("/api/v1/messages", content=content, headers=headers).status_code
             except httpx.HTTPError as exc:
                 status = 0
                 with lock:
@@ -281,6 +498,7 @@ def _fire(clients: Sequence[httpx.Client], bodies: Sequence[bytes]) -> dict[str,
     for t in threads:
         t.start()
     cpu0 = _own_cpu()
+    start.append(time.perf_counter())
     barrier.wait()
     for t in threads:
         t.join()
@@ -288,15 +506,25 @@ def _fire(clients: Sequence[httpx.Client], bodies: Sequence[bytes]) -> dict[str,
 
 
 def _load_main(
-    conn: Connection, url: str, api_key: str, warmup: list[bytes], measured: list[bytes], clients: int
+    conn: Connection,
+    url: str,
+    api_key: str,
+    warmup: list[Request],
+    measured: list[Request],
+    paced: list[Request],
+    clients: int,
 ) -> None:
-    """Child process: a few clients with keep-alive connections; a warm-up batch, then on "go" the run."""
+    """Child process: a few clients with keep-alive connections; a warm-up batch, then on "go" the run,
+    then (``--rate``) on a rate the paced batch."""
     headers = {API_KEY_HEADER: api_key}
     pool = [httpx.Client(base_url=url, timeout=120, headers=headers) for _ in range(clients)]
     try:
         conn.send(_fire(pool, warmup))
         conn.recv()
         conn.send(_fire(pool, measured))
+        if paced:
+            rate = conn.recv()
+            conn.send(_fire(pool, paced, rate))
     finally:
         for client in pool:
             client.close()
@@ -337,21 +565,26 @@ def simulator_process() -> Iterator[tuple[str, str, int]]:
 
 
 def bench_configuration(
-    config: Configuration, *, database_url: str, endpoint: str, workers: int
+    config: Configuration, *, database_url: str, endpoint: str, workers: int, keys: KeySettings | None = None
 ) -> Configuration:
-    """The project's own configuration with a fresh database, the simulator's endpoint and ``workers``.
+    """The project's own configuration with a fresh database, the simulator's endpoint and ``workers``;
+    with ``keys``, the land adapter signs (xmldsig, RSA-SHA256) with the first of them.
 
     Retry, breaker, batch size, poll interval and lease stay as configured: no faults are injected,
     so they only matter through the claim loop, which is what production runs.
     """
-    land = config.adapters[PLUGIN].model_copy(update={"endpoint": endpoint})
-    hub = config.hub.model_copy(
-        update={
-            "database": config.hub.database.model_copy(update={"url": database_url}),
-            "api": config.hub.api.model_copy(update={"port": 0}),
-            "workers": config.hub.workers.model_copy(update={"count": workers}),
-        }
-    )
+    land_update: dict[str, Any] = {"endpoint": endpoint}
+    if keys is not None:
+        land_update["signing"] = SigningPolicyConfig(policy="xmldsig", algorithm="rsa-sha256")
+    land = config.adapters[PLUGIN].model_copy(update=land_update)
+    hub_update: dict[str, Any] = {
+        "database": config.hub.database.model_copy(update={"url": database_url}),
+        "api": config.hub.api.model_copy(update={"port": 0}),
+        "workers": config.hub.workers.model_copy(update={"count": workers}),
+    }
+    if keys is not None:
+        hub_update["keys"] = keys
+    hub = config.hub.model_copy(update=hub_update)
     return config.model_copy(update={"hub": hub, "adapters": {**config.adapters, PLUGIN: land}})
 
 
@@ -383,12 +616,31 @@ def database(backend: str, run_id: str) -> Iterator[str]:
         admin.dispose()
 
 
-def request_bodies(prefix: str, count: int) -> list[bytes]:
+def sample_documents(count: int) -> list[bytes]:
     from lienthong.devtools.samples import sample_dossiers
 
-    bodies = []
+    return [sample.xml for sample in sample_dossiers(count, agency=PROVINCE)]
+
+
+def request_bodies(prefix: str, count: int, body: str = "xml") -> list[Request]:
+    """The land dossiers as the one-stop system sends them: raw XML with the envelope in ``X-Hub-*``
+    headers (docs/api.md), or (``json``) the JSON envelope with the payload in base64."""
+    from lienthong.devtools.samples import sample_dossiers
+
+    bodies: list[Request] = []
     for sample in sample_dossiers(count, agency=PROVINCE):
-        body = {
+        if body == "xml":
+            headers = {
+                "Content-Type": "application/xml",
+                "X-Hub-Sender-Message-Id": f"{prefix}-{sample.dossier_code}",
+                "X-Hub-Kind": "dossier",
+                "X-Hub-Sender": PROVINCE,
+                "X-Hub-Procedure-Code": sample.procedure_code,
+                "X-Hub-Dossier-Code": sample.dossier_code,
+            }
+            bodies.append((sample.xml, headers))
+            continue
+        envelope = {
             "sender_message_id": f"{prefix}-{sample.dossier_code}",
             "kind": "dossier",
             "sender": PROVINCE,
@@ -397,7 +649,7 @@ def request_bodies(prefix: str, count: int) -> list[bytes]:
             "content_type": "application/xml",
             "payload_base64": base64.b64encode(sample.xml).decode("ascii"),
         }
-        bodies.append(json.dumps(body).encode())
+        bodies.append((json.dumps(envelope).encode(), {"Content-Type": "application/json"}))
     return bodies
 
 
@@ -462,6 +714,20 @@ def _intake_stats(result: RunResult, load: dict[str, Any]) -> None:
         result.problems.append(f"{len(samples) - len(ok)} not accepted (HTTP {statuses}) {load['errors']}")
 
 
+def _paced_stats(result: RunResult, load: dict[str, Any]) -> None:
+    samples: list[tuple[float, float, int]] = load["samples"]
+    ok = [s for s in samples if s[2] == 202]
+    latencies = [1000 * (s[1] - s[0]) for s in ok]
+    span = max(s[1] for s in samples) - min(s[0] for s in samples)
+    result.paced_accepted = len(ok)
+    result.paced_per_second = len(ok) / span if span else math.nan
+    result.paced_p50_ms = percentile(latencies, 0.50)
+    result.paced_p99_ms = percentile(latencies, 0.99)
+    result.paced_max_ms = max(latencies, default=math.nan)
+    if len(ok) != len(samples):
+        result.problems.append(f"paced: {len(samples) - len(ok)} not accepted {load['errors']}")
+
+
 def _delivery_stats(result: RunResult, rows: Sequence[Any]) -> None:
     delivered = [r for r in rows if r.state == DeliveryState.DELIVERED.value]
     result.delivered = len(delivered)
@@ -481,6 +747,60 @@ def _delivery_stats(result: RunResult, rows: Sequence[Any]) -> None:
     result.delivery_max_ms = max(latencies)
 
 
+def _drive(
+    result: RunResult,
+    here: Connection,
+    loader: BaseProcess,
+    observer: Observer,
+    trips: RoundTrips,
+    run_id: str,
+    sim_pid: int,
+    *,
+    paced: bool,
+    splitter: CpuSplit | None = None,
+) -> None:
+    """Warm-up, the measured batch (CPU, round trips, deliveries), then the paced batch if asked."""
+    workers, count, warmup = result.workers, result.messages, result.warmup
+    warm: dict[str, Any] = _receive(here, loader)  # per-thread XSD/XSLT compiled, connections open
+    if refused := [s[2] for s in warm["samples"] if s[2] != 202]:
+        result.problems.append(f"warm-up: {len(refused)} refused (HTTP {sorted(set(refused))})")
+    if workers and not observer.wait(f"warm-{run_id}", warmup, timeout=120):
+        result.problems.append("warm-up was not delivered within 120s")
+    result.load_before = os.getloadavg()[0]
+    cpu0, sim_cpu0, all_cpu0 = _own_cpu(), _process_cpu(sim_pid), _machine_cpu()
+    observer_cpu0 = time.thread_time()  # this thread only waits on the store's rows: not the hub's
+    trips0 = trips.snapshot()
+    split0 = splitter.snapshot() if splitter is not None else {}
+    t0 = time.monotonic()
+    here.send("go")
+    load: dict[str, Any] = _receive(here, loader)
+    if workers and not observer.wait(f"bench-{run_id}", count, timeout=max(120.0, count / 5)):
+        result.problems.append("not every message was delivered before the timeout")
+    result.wall_seconds = time.monotonic() - t0
+    result.observer_cpu_seconds = time.thread_time() - observer_cpu0
+    result.hub_cpu_seconds = _own_cpu() - cpu0 - result.observer_cpu_seconds
+    result.simulator_cpu_seconds = _process_cpu(sim_pid) - sim_cpu0
+    result.machine_cpu_seconds = _machine_cpu() - all_cpu0
+    if splitter is not None:
+        spent = {k: 1000 * (v - split0.get(k, 0.0)) / count for k, v in splitter.snapshot().items()}
+        spent["the rest: uvicorn, FastAPI, caller check, dispatcher, idle polls"] = (
+            1000 * result.hub_cpu_seconds / count - sum(spent.get(k, 0.0) for k in SPLIT_TOP)
+        )
+        result.split_ms = {k: round(v, 3) for k, v in spent.items()}
+    result.statements, result.commits, result.pings = (
+        b - a for a, b in zip(trips0, trips.snapshot(), strict=True)
+    )
+    _intake_stats(result, load)
+    if workers:
+        _delivery_stats(result, observer.rows(f"bench-{run_id}"))
+    if paced and result.accepted:
+        result.paced_rate = result.intake_per_second / 2
+        here.send(result.paced_rate)
+        _paced_stats(result, _receive(here, loader))
+        if workers and not observer.wait(f"paced-{run_id}", count, timeout=max(120.0, count / 5)):
+            result.problems.append("paced: not every message was delivered before the timeout")
+
+
 def run_once(
     config: Configuration,
     *,
@@ -490,15 +810,33 @@ def run_once(
     count: int,
     warmup: int,
     simulator: tuple[str, str, int],
+    keys: KeySettings | None,
+    floor_work: FloorWork,
+    body: str = "xml",
+    paced: bool = False,
+    profile: Path | None = None,
+    split: bool = False,
 ) -> RunResult:
     sim_base, endpoint, sim_pid = simulator
     run_id = uuid.uuid4().hex[:10]
-    warm_prefix, measured_prefix = f"warm-{run_id}", f"bench-{run_id}"
-    warm_bodies, bodies = request_bodies(warm_prefix, warmup), request_bodies(measured_prefix, count)
+    warm_bodies = request_bodies(f"warm-{run_id}", warmup, body)
+    bodies = request_bodies(f"bench-{run_id}", count, body)
+    paced_bodies = request_bodies(f"paced-{run_id}", count, body) if paced else []
     httpx.post(f"{sim_base}/_sim/reset", timeout=10).raise_for_status()
     result = RunResult(backend, workers, clients, count, 0, math.nan, math.nan, math.nan, math.nan, math.nan)
+    result.signed, result.body, result.warmup = keys is not None, body, warmup
+    # The floor, for the same dossiers, in this process, just before the run it is compared with.
+    floor: Floor = measure_floor(floor_work, sample_documents(count))
+    result.floor_ms_per_message = floor.ms_per_message
+    result.floor_stages_ms = floor.stages_ms
     with database(backend, run_id) as url:
-        hub = build_hub(bench_configuration(config, database_url=url, endpoint=endpoint, workers=workers))
+        configuration = bench_configuration(
+            config, database_url=url, endpoint=endpoint, workers=workers, keys=keys
+        )
+        profiles = ThreadProfiles().__enter__() if profile else None
+        splitter = CpuSplit().__enter__() if split else None
+        hub = build_hub(configuration)
+        trips = RoundTrips(hub.store.engine)
         # The load generator acts as the one-stop system, with a key made for this run.
         api_key = secrets.token_urlsafe(32)
         caller = Caller(
@@ -511,33 +849,21 @@ def run_once(
         loader = ctx.Process(
             name="bench-clients",
             target=_load_main,
-            args=(there, server.url, api_key, warm_bodies, bodies, clients),
+            args=(there, server.url, api_key, warm_bodies, bodies, paced_bodies, clients),
             daemon=True,
         )
         try:
             loader.start()
             there.close()  # only the child holds its end now: if it dies, recv() ends instead of hanging
-            warm: dict[str, Any] = _receive(here, loader)  # per-thread XSD/XSLT compiled, connections open
-            if refused := [s[2] for s in warm["samples"] if s[2] != 202]:
-                result.problems.append(f"warm-up: {len(refused)} refused (HTTP {sorted(set(refused))})")
-            if workers and not observer.wait(warm_prefix, warmup, timeout=120):
-                result.problems.append("warm-up was not delivered within 120s")
-            result.load_before = os.getloadavg()[0]
-            cpu0, sim_cpu0, all_cpu0 = _own_cpu(), _process_cpu(sim_pid), _machine_cpu()
-            t0 = time.monotonic()
-            here.send("go")
-            load: dict[str, Any] = _receive(here, loader)
-            if workers and not observer.wait(measured_prefix, count, timeout=max(120.0, count / 5)):
-                result.problems.append("not every message was delivered before the timeout")
-            result.wall_seconds = time.monotonic() - t0
-            result.hub_cpu_seconds = _own_cpu() - cpu0
-            result.simulator_cpu_seconds = _process_cpu(sim_pid) - sim_cpu0
-            result.machine_cpu_seconds = _machine_cpu() - all_cpu0
-            _intake_stats(result, load)
-            if workers:
-                _delivery_stats(result, observer.rows(measured_prefix))
+            _drive(result, here, loader, observer, trips, run_id, sim_pid, paced=paced, splitter=splitter)
+            if profiles is not None and profile is not None:
+                profiles.__exit__()
+                profiles.dump(profile)
         finally:
+            if splitter is not None:
+                splitter.__exit__()
             loader.join(10)
+            trips.close()
             observer.close()
             server.stop()
             hub.store.close()
@@ -546,8 +872,9 @@ def run_once(
     result.simulator_duplicates = stats["duplicates"]
     if workers and result.delivered != count:
         result.problems.append(f"delivered {result.delivered}/{count}, dead {result.dead}")
-    if workers and stats["unique"] != count + warmup:
-        result.problems.append(f"simulator saw {stats['unique']} unique messages, expected {count + warmup}")
+    expected = count + warmup + (count if paced and result.paced_accepted else 0)
+    if workers and stats["unique"] != expected:
+        result.problems.append(f"simulator saw {stats['unique']} unique messages, expected {expected}")
     return result
 
 
@@ -558,6 +885,10 @@ def _ms(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:,.1f}"
 
 
+def _ms2(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:,.2f}"
+
+
 def _rate(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:,.0f}"
 
@@ -565,6 +896,7 @@ def _rate(value: float) -> str:
 def results_table(results: Sequence[RunResult], what: str) -> Table:
     table = Table(title=f"End to end through REST → store → SOAP simulator: {what}")
     for column in (
+        "hub",
         "backend",
         "workers",
         "accepted/s",
@@ -575,12 +907,18 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
         "deliv p50 ms",
         "deliv p99 ms",
         "hub CPU ms/msg",
+        "floor ms/msg",
+        "ratio",
+        "round trips/msg",
+        "paced/s",
+        "paced 202 p99 ms",
         "cores ours/all",
         "checks",
     ):
-        table.add_column(column, justify="left" if column in ("backend", "checks") else "right")
+        table.add_column(column, justify="left" if column in ("hub", "backend", "checks") else "right")
     for r in results:
         table.add_row(
+            r.hub,
             r.backend,
             str(r.workers),
             _rate(r.intake_per_second),
@@ -591,9 +929,35 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
             _ms(r.delivery_p50_ms),
             _ms(r.delivery_p99_ms),
             _ms(r.hub_cpu_ms_per_message),
+            _ms2(r.floor_ms_per_message),
+            _ms(r.ratio_to_floor),
+            _ms(r.round_trips_per_message),
+            _rate(r.paced_per_second),
+            _ms(r.paced_p99_ms),
             f"{r.cores_busy:.2f}/{r.machine_cores_busy:.2f}",
             "[green]ok[/]" if not r.problems else "[red]" + "; ".join(r.problems) + "[/]",
         )
+    return table
+
+
+def split_table(results: Sequence[RunResult]) -> Table:
+    table = Table(title="Where the hub's CPU goes: ms per message (thread CPU inside each method)")
+    table.add_column("method")
+    present = {k for r in results for k in r.split_ms}
+    labels = [k for k in [*SPLIT_POINTS.values(), *sorted(present)] if k in present]
+    labels = list(dict.fromkeys(labels))
+    for r in results:
+        table.add_column(f"{r.hub} {r.backend} {r.workers}w", justify="right")
+    for label in [*labels, "total (process CPU)", "floor"]:
+        row = [label]
+        for r in results:
+            if label == "total (process CPU)":
+                row.append(_ms2(r.hub_cpu_ms_per_message))
+            elif label == "floor":
+                row.append(_ms2(r.floor_ms_per_message))
+            else:
+                row.append(_ms2(r.split_ms.get(label, math.nan)))
+        table.add_row(*row)
     return table
 
 
@@ -613,6 +977,13 @@ def median_result(runs: Sequence[RunResult]) -> RunResult:
     for name, value in asdict(first).items():
         if isinstance(value, float):
             values[name] = statistics.median(getattr(r, name) for r in runs)
+        elif isinstance(value, int) and not isinstance(value, bool) and name not in ("workers", "clients"):
+            values[name] = int(statistics.median(getattr(r, name) for r in runs))
+        elif isinstance(value, dict):
+            keys = dict.fromkeys(k for r in runs for k in getattr(r, name))
+            values[name] = {
+                k: statistics.median(getattr(r, name)[k] for r in runs if k in getattr(r, name)) for k in keys
+            }
         elif name == "problems":
             values[name] = [p for r in runs for p in r.problems]
         else:
@@ -637,6 +1008,8 @@ def _json_ready(result: RunResult) -> dict[str, object]:
     data["cores_busy"] = result.cores_busy
     data["machine_cores_busy"] = result.machine_cores_busy
     data["hub_cpu_ms_per_message"] = result.hub_cpu_ms_per_message
+    data["ratio_to_floor"] = result.ratio_to_floor
+    data["round_trips_per_message"] = result.round_trips_per_message
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
 
 
@@ -667,22 +1040,147 @@ def parse_args(argv: Sequence[str] | None, default_workers: int) -> argparse.Nam
         help="before each run, wait up to this many seconds for other processes to leave the CPU idle",
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--sign",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the land adapter signs (xmldsig, RSA-2048 development key), as production will (default)",
+    )
+    parser.add_argument(
+        "--body", choices=("xml", "json"), default="xml", help="raw XML body (default) or the JSON envelope"
+    )
+    parser.add_argument(
+        "--rate",
+        action="store_true",
+        help="after each run, send the dossiers again at half its accepted/s and report that 202 p99",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of the hub's threads (last run) to this .pstats file"
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="add up the hub's CPU per method (store, prepare, deliver, the rest)",
+    )
+    parser.add_argument("--hub-path", type=Path, help="run the hub from this checkout (git archive)")
+    parser.add_argument(
+        "--against", type=Path, help="alternate rounds of the hub at this checkout and of this one"
+    )
+    parser.add_argument(
+        "--hide-before",
+        default="",
+        help="with --against: modules the other checkout runs without (e.g. httptools, which "
+        "uvicorn uses whenever it is installed)",
+    )
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(args.backends) - {"sqlite", "postgres"}:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     args.workers = list(dict.fromkeys(int(w) for w in args.workers.split(",")))
+    args.hide_before = [m.strip() for m in args.hide_before.split(",") if m.strip()]
     if not 1 <= args.messages <= 9999 or not 0 <= args.warmup <= 9999:
         parser.error("--messages must be 1..9999 and --warmup 0..9999 (the dossier code's daily counter)")
     return args
 
 
+def _hub_env(hub_path: Path, workdir: Path, hide: Sequence[str] = ()) -> dict[str, str]:
+    """The environment of an interpreter whose ``lienthong`` is the checkout at ``hub_path``, and in
+    which the ``hide`` modules cannot be imported (dependencies that checkout did not have: uvicorn
+    picks httptools and uvloop whenever they import)."""
+    shim = workdir / f"pythonpath-{uuid.uuid4().hex[:8]}"
+    shim.mkdir(parents=True)
+    for name in hide:
+        (shim / name).mkdir()
+        (shim / name / "__init__.py").write_text(f"raise ImportError('{name} hidden by bench/e2e.py')\n")
+    (shim / "lienthong").symlink_to(hub_path.resolve() / "hub", target_is_directory=True)
+    if (hub_path / "adapters").is_dir():
+        (shim / "lienthong_adapters").symlink_to(hub_path.resolve() / "adapters", target_is_directory=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(shim)
+    env["HUB_BENCH_PROJECT"] = str(hub_path.resolve()) if (hub_path / "config").is_dir() else str(ROOT)
+    return env
+
+
+def _without(argv: Sequence[str], *options: str) -> list[str]:
+    """``argv`` less the given options and their values (``--opt v`` or ``--opt=v``)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in options:
+            skip = True
+            continue
+        if any(arg.startswith(o + "=") for o in options):
+            continue
+        out.append(arg)
+    return out
+
+
+def _child(argv: list[str], env: dict[str, str] | None) -> int:
+    command = [sys.executable, str(Path(__file__).resolve()), *argv]
+    return subprocess.run(command, env=env, check=False).returncode
+
+
+def _result_from_json(data: dict[str, Any], hub: str) -> RunResult:
+    names = {f.name for f in fields(RunResult)}
+    values = {k: (math.nan if v is None else v) for k, v in data.items() if k in names}
+    values["hub"] = hub
+    return RunResult(**values)
+
+
+def alternate(argv: Sequence[str], args: argparse.Namespace) -> int:
+    """Rounds of the other checkout's hub and this one, alternated, each in a fresh interpreter."""
+    console = Console(width=max(Console().width, 190))
+    base_argv = _without(argv, "--against", "--rounds", "--json", "--hide-before")
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        env = _hub_env(args.against, Path(tmp), args.hide_before)
+        results: list[RunResult] = []
+        failed = 0
+        for round_ in range(args.rounds):
+            for label, child_env in (("before", env), ("after", None)):
+                out = Path(tmp) / f"{label}-{round_}.json"
+                console.print(f"[bold]round {round_ + 1}/{args.rounds}: {label}[/]")
+                failed |= _child([*base_argv, "--rounds", "1", "--json", str(out)], child_env)
+                if out.exists():
+                    runs = json.loads(out.read_text())["runs"]
+                    results += [_result_from_json(r, label) for r in runs]
+    console.print(results_table(results, "before (--against) and after, alternated, each run"))
+    if args.split:
+        console.print(split_table(results))
+    if args.rounds > 1:
+        keys = list(dict.fromkeys((r.hub, r.backend, r.workers) for r in results))
+        medians = [median_result([r for r in results if (r.hub, r.backend, r.workers) == k]) for k in keys]
+        console.print(results_table(medians, f"median of {args.rounds} rounds"))
+    if args.json:
+        runs = [_json_ready(r) for r in results]
+        payload = {"machine": machine(), "against": str(args.against), "runs": runs}
+        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        console.print(f"wrote {args.json}")
+    return 1 if failed else 0
+
+
+def dev_keys(workdir: Path) -> KeySettings:
+    """A development CA and the hub's RSA-2048 key, made for this invocation (``hub keys dev-ca``)."""
+    from lienthong.trust.keys import create_dev_ca
+
+    ca = create_dev_ca(workdir, PROVINCE, {})
+    return KeySettings(signing=ca.key_references())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    config = load_configuration(ROOT / "config")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config = load_configuration(PROJECT / "config")
     args = parse_args(argv, config.hub.workers.count)
+    if args.against is not None:
+        return alternate(argv, args)
+    if args.hub_path is not None:
+        with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+            return _child(_without(argv, "--hub-path"), _hub_env(args.hub_path, Path(tmp)))
     console = Console()
-    if not console.is_terminal and console.width < 150:
-        console = Console(width=150)  # piped into a file or the docs: keep the table's columns whole
+    if not console.is_terminal and console.width < 220:
+        console = Console(width=220)  # piped into a file or the docs: keep the table's columns whole
     info = machine()
     console.print(machine_table(info))
     if "postgres" in args.backends and info["postgresql"] is None:
@@ -690,6 +1188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.backends.remove("postgres")
     results: list[RunResult] = []
     plan = [(b, w) for _ in range(args.rounds) for b in args.backends for w in args.workers]
+    keydir = Path(tempfile.mkdtemp(prefix="bench-keys-"))
+    keys = dev_keys(keydir) if args.sign else None
+    signing_key = keys.signing[0] if keys is not None else None
+    floor_work = FloorWork(
+        PROJECT,
+        key_file=signing_key.key_file if signing_key else None,
+        certificate_file=signing_key.certificate_file if signing_key else None,
+    )
+    hub_label = "this" if PROJECT == ROOT else str(PROJECT)
     with simulator_process() as simulator:
         for number, (backend, workers) in enumerate(plan, start=1):
             busy = wait_for_quiet(args.quiet_wait) if args.quiet_wait else math.nan
@@ -705,9 +1212,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 count=args.messages,
                 warmup=args.warmup,
                 simulator=simulator,
+                keys=keys,
+                floor_work=floor_work,
+                body=args.body,
+                paced=args.rate,
+                profile=args.profile,
+                split=args.split,
             )
+            result.hub = hub_label
             results.append(result)
+    shutil.rmtree(keydir, ignore_errors=True)
     console.print(results_table(results, f"{args.messages} land dossiers, each run"))
+    if args.split:
+        console.print(split_table(results))
     if args.rounds > 1:
         medians = [median_result([r for r in results if (r.backend, r.workers) == key]) for key in plan]
         unique = list({(m.backend, m.workers): m for m in medians}.values())
@@ -720,6 +1237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "batch_size": config.hub.workers.batch_size,
             "poll_interval_s": config.hub.workers.poll_interval.total_seconds(),
             "rounds": args.rounds,
+            "signed": args.sign,
+            "body": args.body,
+            "rate": args.rate,
         }
         payload = {"machine": info, "settings": settings, "runs": [_json_ready(r) for r in results]}
         args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")

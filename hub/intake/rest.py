@@ -120,8 +120,11 @@ async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
 # ---------------------------------------------------------------- application
 
 
-def get_hub(request: Request) -> Hub:
-    """The hub this app was built with (see create_app); tests swap it in the composition root."""
+async def get_hub(request: Request) -> Hub:
+    """The hub this app was built with (see create_app); tests swap it in the composition root.
+
+    ``async``, like the caller check below, although nothing here waits: FastAPI runs a plain ``def``
+    dependency in its thread pool, a hand-over to another thread and back for a dictionary lookup."""
     hub: Hub = request.app.state.hub
     return hub
 
@@ -140,7 +143,8 @@ api_key_scheme = APIKeyHeader(
 def caller_for(service: str) -> Any:
     """A dependency that identifies the caller and checks it may call ``service`` (401 / 403)."""
 
-    def dependency(request: Request, _key: Annotated[str | None, Security(api_key_scheme)]) -> Identity:
+    async def dependency(request: Request, _key: Annotated[str | None, Security(api_key_scheme)]) -> Identity:
+        # In memory (a key digest, a certificate's fields): run on the event loop, not in a thread.
         identity = identify_request(request, service)
         note_caller(request, identity, service)
         authorize_request(request, identity, service)

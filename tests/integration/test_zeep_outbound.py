@@ -307,28 +307,30 @@ def test_a_server_fault_is_transient(
 def test_a_hanging_registry_times_out_within_the_configured_timeout(
     sim: SimulatorServer, adapter_factory: Callable[..., SoapAdapter]
 ) -> None:
+    """The registry holds the call for two minutes, then would answer 503: a client without the 1 s
+    read timeout would see that answer. "timed out" shows the hub gave up by itself; no clock is
+    read (a wall-clock bound failed on a loaded machine)."""
     config = land_config(sim.url, timeout=timedelta(seconds=1), connect_timeout=timedelta(milliseconds=500))
     adapter = adapter_factory(config)
     claim = claim_for(adapter)
-    sim.faults.update({"fail_next": 1, "mode": "timeout", "hang_seconds": 10})
+    sim.faults.update({"fail_next": 1, "mode": "timeout", "hang_seconds": 120})
 
-    started = time.monotonic()
     with pytest.raises(TransientDeliveryError, match="timed out") as caught:
         adapter.deliver(claim)
-    elapsed = time.monotonic() - started
 
-    assert 0.9 < elapsed < 1.5 + 0.5, f"took {elapsed:.2f}s for a 1s timeout"
     assert caught.value.request is not None  # the bytes sent are kept even when nothing came back
 
 
 class ScriptedServer:
     """A one-connection-at-a-time HTTP server on loopback that reads a request and answers with
-    ``answer(request)``, sent in pieces ``interval`` seconds apart (a slow drip when > 0)."""
+    ``answer(request)``, sent in pieces ``interval`` seconds apart (a slow drip when > 0);
+    ``completed`` says whether an answer was sent whole."""
 
     def __init__(
         self, answer: Callable[[bytes], bytes], *, interval: float = 0.0, piece: int = 1 << 16
     ) -> None:
         self.answer, self.interval, self.piece = answer, interval, piece
+        self.completed = False
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/soap/land"
@@ -374,6 +376,7 @@ class ScriptedServer:
                 return
             conn.sendall(response[start : start + self.piece])
             time.sleep(self.interval)
+        self.completed = True
 
 
 def soap11_answer(request_digest: str) -> bytes:
@@ -390,14 +393,18 @@ def soap11_answer(request_digest: str) -> bytes:
 def test_a_registry_that_drips_its_answer_is_cut_off_at_the_whole_call_deadline(
     adapter_factory: Callable[..., SoapAdapter],
 ) -> None:
-    """Each piece arrives well within the read timeout; the call as a whole must still end."""
-    with ScriptedServer(lambda body: soap11_answer(request_hash(body)), interval=0.2, piece=8) as server:
+    """Each piece arrives well within the read timeout; the call as a whole must still end.
+
+    The registry sends its answer a byte every 0.2 s, about two minutes for the whole: a client
+    without a whole-call deadline would wait for it and get a complete, valid answer (no error,
+    ``completed``). Nothing here is timed: the deadline shows by the call failing before the
+    answer was sent whole."""
+    with ScriptedServer(lambda body: soap11_answer(request_hash(body)), interval=0.2, piece=1) as server:
         config = land_config(server.url, timeout=timedelta(seconds=1), connect_timeout=timedelta(seconds=0.5))
         adapter = adapter_factory(config)
-        started = time.monotonic()
         with pytest.raises(TransientDeliveryError, match="whole-call deadline"):
             adapter.deliver(claim_for(adapter))
-        assert time.monotonic() - started < 1.5 + 1.0
+        assert not server.completed
 
 
 def test_an_answer_for_other_bytes_is_refused(adapter_factory: Callable[..., SoapAdapter]) -> None:
