@@ -8,8 +8,6 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -21,10 +19,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from lienthong.audit.cli import archive, audit_app
+from lienthong.cli_errors import cli_errors as _errors
+from lienthong.cli_errors import fail as _fail
 from lienthong.config.files import load_configuration, read_configuration, write_json_schemas
 from lienthong.config.models import Configuration
 from lienthong.envelope import MessageKind
-from lienthong.errors import ConfigError, HubError
+from lienthong.errors import ConfigError
 from lienthong.reconcile.cli import reconcile_app
 from lienthong.reconcile.trail import findings_table
 from lienthong.reports.cli import report
@@ -57,26 +57,6 @@ ConfigDir = Annotated[
     ),
 ]
 DEFAULT_CONFIG = Path("config")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn the hub's errors into CLI messages with an exit code, never a traceback."""
-    try:
-        yield
-    except ConfigError as exc:
-        for issue in exc.issues:
-            # escaped: the "[key]" in an issue is not rich markup, and would vanish as such
-            err.print(f"[red]{escape(str(issue))}[/]", highlight=False, soft_wrap=True)
-        err.print(f"{len(exc.issues)} configuration error(s) / lỗi cấu hình", highlight=False)
-        raise typer.Exit(2) from exc
-    except HubError as exc:
-        raise _fail(exc.message) from exc
 
 
 def _load(config_dir: Path) -> Configuration:
@@ -430,7 +410,7 @@ def serve(
             **tls,
         )
     finally:
-        hub.store.close()
+        hub.close()  # the lookups' HTTP clients too, not only the store
 
 
 def _serve_processes(config: Path, processes: int, host: str | None, port: int | None, verbose: bool) -> None:

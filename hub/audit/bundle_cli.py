@@ -155,8 +155,9 @@ def export_command(
     """Write a dossier's entries, their proofs, the signed heads, certificates and timestamps to a bundle."""
     from lienthong.audit import merkle
     from lienthong.audit.bundle import BundleEntry, select_heads, write_bundle
-    from lienthong.audit.cli import _errors, _opened
+    from lienthong.audit.cli import _opened
     from lienthong.audit.heads import TreeHead
+    from lienthong.cli_errors import cli_errors as _errors
 
     with _errors(), _opened(config) as (cfg, audit_log):
         found = {e.leaf_index: e for e in audit_log.entries_for(dossier_code=dossier)}

@@ -17,9 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from lienthong.audit.bundle_cli import register as register_bundle_commands
+from lienthong.cli_errors import cli_errors as _errors
 from lienthong.config.files import load_configuration
 from lienthong.config.models import Configuration
-from lienthong.errors import ConfigError, HubError
 
 if TYPE_CHECKING:  # imported when a command runs: `hub --help` stays free of SQLAlchemy
     from cryptography import x509
@@ -40,20 +40,6 @@ ConfigDir = Annotated[
     ),
 ]
 DEFAULT_CONFIG = Path("config")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except ConfigError as exc:
-        for issue in exc.issues:
-            err.print(f"[red]{escape(str(issue))}[/]", highlight=False, soft_wrap=True)
-        err.print(f"{len(exc.issues)} configuration error(s) / lỗi cấu hình", highlight=False)
-        raise typer.Exit(2) from exc
-    except HubError as exc:
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        raise typer.Exit(1) from exc
 
 
 @contextmanager

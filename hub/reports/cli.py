@@ -35,7 +35,9 @@ def report(
 ) -> None:
     """Monthly statistics from the hub's own records (docs/reports.md): per agency and per procedure,
     dossiers received in the month, processed (on time, late), returned, pending, exchange failures."""
-    from lienthong.cli import _errors, _fail, _load, console  # the CLI's own helpers, at run time
+    from lienthong.cli import _load, console  # the CLI's own helpers, at run time
+    from lienthong.cli_errors import cli_errors as _errors
+    from lienthong.cli_errors import fail as _fail
     from lienthong.compose import open_store
     from lienthong.reports.monthly import monthly_report
     from lienthong.reports.output import to_csv, to_xlsx
