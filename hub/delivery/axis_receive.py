@@ -54,7 +54,7 @@ from lienthong.errors import (
     TransientDeliveryError,
 )
 from lienthong.intake.service import Intake
-from lienthong.store import AcceptResult, Store
+from lienthong.store import AcceptResult, Store, lease_held
 from lienthong.trust.sender import check_edxml_sender
 from lienthong.xml import parse_xml, serialize
 
@@ -145,12 +145,10 @@ class AxisReceiver:
         calls = len(self.receiving.messagetypes) + 3 * self.receiving.max_per_run
         lease = self.adapter.timeout * calls + _LEASE_MARGIN
         next_due = self.interval - min(self.interval / 10, _EARLY)
-        if not self.store.start_poll(self.name, self.owner, lease, next_due):
-            return []
-        try:
+        with lease_held(self.store, self.name, self.owner, lease, next_due) as held:
+            if not held:
+                return []
             outcome = self.receive()
-        finally:
-            self.store.end_poll(self.name, self.owner)
         log.info(
             "axis receive %s: %d listed, %d new, %d repeats, %d refused, %d left pending%s",
             self.adapter.name,

@@ -50,7 +50,7 @@ from lienthong.errors import (
 )
 from lienthong.intake.service import Intake
 from lienthong.jsonxml import JSON_CONTENT_TYPE, is_json_tree, json_to_tree, tree_to_json
-from lienthong.store import AwaitingDossier, Claim, Store
+from lienthong.store import AwaitingDossier, Claim, Store, lease_held
 from lienthong.xml import HUB_NS, SOAP11_NS, SOAP12_NS, parse_xml, serialize
 
 __all__ = ["GroupOutcome", "Poller", "Pollers", "ScheduledJob", "poll_document"]
@@ -178,12 +178,10 @@ class Poller:
             calls = math.ceil(len(dossiers) / self.config.request.batch)
             lease = self.timeout * calls + _LEASE_MARGIN
             next_due = self.interval - min(self.interval * _EARLY, _MAX_EARLY)
-            if not self.store.start_poll(key, self.owner, lease, next_due):
-                continue
-            try:
+            with lease_held(self.store, key, self.owner, lease, next_due) as held:
+                if not held:
+                    continue
                 outcome = self.poll_group(key, group, dossiers)
-            finally:
-                self.store.end_poll(key, self.owner)
             outcomes.append(outcome)
             log.info(
                 "poll %s asked %d dossiers (%s): %d results, %d ready, %d new, %d repeats%s",

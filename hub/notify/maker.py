@@ -24,7 +24,7 @@ from lienthong.intake.service import Intake
 from lienthong.notify.notice import Notice
 from lienthong.notify.records import NoticeRecords, StatusReport
 from lienthong.notify.templates import Contact, Renderer, contact, context
-from lienthong.store import Store
+from lienthong.store import Store, lease_held
 from lienthong.xml import parse_xml
 
 __all__ = ["NOTICE_HEADER", "NoticeMaker"]
@@ -62,18 +62,18 @@ class NoticeMaker:
         self.renderer = Renderer()
 
     def close(self) -> None:
-        pass
+        """Nothing of its own to close: notices go out through intake and the delivery workers."""
 
     def run(self) -> list[str]:
         """One round: the outcome of each report examined."""
         try:
             next_due = self.interval * 0.9
-            if not self.store.start_poll(_POLL_KEY, self.owner, self.interval + _LEASE_MARGIN, next_due):
-                return []
-            try:
+            with lease_held(
+                self.store, _POLL_KEY, self.owner, self.interval + _LEASE_MARGIN, next_due
+            ) as held:
+                if not held:
+                    return []
                 outcomes = self.round()
-            finally:
-                self.store.end_poll(_POLL_KEY, self.owner)
         except StoreUnavailableError as exc:
             log.warning("notices skipped: %s", exc.message)
             return []

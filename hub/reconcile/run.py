@@ -25,7 +25,7 @@ from lienthong.errors import HubError, IdempotencyConflictError
 from lienthong.reconcile.compare import Finding, HubView, classify, classify_axis
 from lienthong.reconcile.log import ReconcileLog
 from lienthong.reconcile.records import VN, HeldRecord, list_held
-from lienthong.store import AwaitingDossier, Store
+from lienthong.store import AwaitingDossier, Store, lease_held
 from lienthong.xml import parse_trusted_file, parse_xml, serialize
 
 __all__ = [
@@ -396,18 +396,15 @@ class ScheduledReconciliation:
         """One tick: a run if this process gets the lease. Never raises (it runs on a timer)."""
         try:
             now = datetime.now(UTC)
-            if not self.store.start_poll(
-                self.name, self.reconciler.owner, self.reconciler.spec.lease, self.next_due(now)
-            ):
-                return []
-            try:
+            lease = self.reconciler.spec.lease
+            with lease_held(self.store, self.name, self.reconciler.owner, lease, self.next_due(now)) as held:
+                if not held:
+                    return []
                 if abandoned := self.reconciler.log.abandon(self.reconciler.name, self.reconciler.owner):
                     log.warning(
                         "reconcile %s: %d run(s) of a stopped process taken over", self.name, abandoned
                     )
                 report = self.reconciler.run(now - self.reconciler.spec.window, now, trigger="schedule")
-            finally:
-                self.store.end_poll(self.name, self.reconciler.owner)
             return [report]
         except Exception:  # a bug must not stop the schedule; the next tick tries again
             log.exception("reconcile %s failed", self.name)

@@ -8,7 +8,8 @@ Workers, the API and the CLI talk to a :class:`Store`; they never see SQL. Two b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -393,3 +394,17 @@ __all__ = [
     "TrailDelivery",
     "TrailEntry",
 ]
+
+
+@contextmanager
+def lease_held(store: Store, key: str, owner: str, lease: timedelta, next_due: timedelta) -> Iterator[bool]:
+    """A scheduled job's turn (a poll group, the axis receive, a reconciliation, the notices): True
+    while this process holds ``key``'s lease, handed back however the turn ends; False when another
+    process holds it or it is not yet due. One place for the take-and-give-back every job needs."""
+    if not store.start_poll(key, owner, lease, next_due):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        store.end_poll(key, owner)
