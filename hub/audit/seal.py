@@ -19,7 +19,7 @@ from lienthong.audit.log import AuditLog
 from lienthong.audit.refusals import RefusalRecorder
 from lienthong.config.models import AuditSettings, Configuration
 from lienthong.envelope import utcnow
-from lienthong.store import Store
+from lienthong.store import Store, lease_held
 from lienthong.trust.keys import Keystore, SigningKey
 
 log = logging.getLogger("lienthong.auditlog")
@@ -82,22 +82,16 @@ class Sealer:
         sealed = 0
         if self._refusals is not None:
             self._refusals.flush_to_store()
-        if self.store.start_poll(SEAL_KEY, self.owner, LEASE, self.settings.seal_interval):
-            try:
-                while True:
-                    count = self.audit_log.seal()
-                    sealed += count
-                    if count == 0 or self._stop.is_set():
-                        break
-            finally:
-                self.store.end_poll(SEAL_KEY, self.owner)
-        if self.key is not None and self.store.start_poll(
-            HEAD_KEY, self.owner, LEASE, self.settings.head_interval
-        ):
-            try:
-                make_head(self.audit_log, self.key, self.timestamper)
-            finally:
-                self.store.end_poll(HEAD_KEY, self.owner)
+        with lease_held(self.store, SEAL_KEY, self.owner, LEASE, self.settings.seal_interval) as held:
+            while held:
+                count = self.audit_log.seal()
+                sealed += count
+                if count == 0 or self._stop.is_set():
+                    break
+        if self.key is not None:
+            with lease_held(self.store, HEAD_KEY, self.owner, LEASE, self.settings.head_interval) as held:
+                if held:
+                    make_head(self.audit_log, self.key, self.timestamper)
         return sealed
 
     def start(self) -> None:
