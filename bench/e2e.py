@@ -71,7 +71,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -80,7 +80,8 @@ from typing import Any
 
 import httpx
 import lxml.etree
-from _floor import Floor, FloorWork, measure_floor
+from _floor import INPUT, TARGETS, Floor, FloorWork, measure_floor
+from _hubproc import HubProcesses, config_root, write_config
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, create_engine, event, func, select, text
@@ -142,8 +143,16 @@ class RunResult:
     signed: bool = True
     body: str = "xml"
     warmup: int = 0
-    floor_ms_per_message: float = math.nan  # parse + validate + translate + sign + serialise, one core
+    floor_ms_per_message: float = math.nan  # the sum over the targets the dossier is routed to
+    floor_by_target: dict[str, float] = field(default_factory=dict)  # input (once), land, dvcqg
     floor_stages_ms: dict[str, float] = field(default_factory=dict)
+    targets: str = "land,dvcqg"  # where the routes send a land-transfer dossier
+    portal: str = "simulator"  # dvcqg: delivered to its simulator, "down" (no account: it waits), "n/a"
+    portal_delivered: int = 0  # dvcqg deliveries of the measured batch that succeeded
+    processes: int = 0  # 0: the hub in this process; N: ``hub serve --processes N`` (subprocesses)
+    worker_process: bool = False  # delivery in a ``hub worker`` process, the API's workers 0
+    round_trips_counted: bool = True  # only in this process (SQLAlchemy events on the hub's engine)
+    hub_pids: int = 0  # processes whose CPU was counted (hub serve/worker: supervisor and children)
     statements: int = 0  # executed by the hub's engine in the measured window (an executemany is one)
     commits: int = 0
     pings: int = 0  # pool pre-pings (one per checkout when the engine pings)
@@ -176,7 +185,16 @@ class RunResult:
 
     @property
     def round_trips_per_message(self) -> float:
-        return (self.statements + self.commits + self.pings) / self.messages if self.messages else math.nan
+        if not self.round_trips_counted or not self.messages:
+            return math.nan
+        return (self.statements + self.commits + self.pings) / self.messages
+
+    @property
+    def mode(self) -> str:
+        """How the hub ran: ``in-proc`` (this process), ``serve×N``, ``serve×N+worker``."""
+        if not self.processes:
+            return "in-proc"
+        return f"serve×{self.processes}" + ("+worker" if self.worker_process else "")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -441,12 +459,15 @@ class ThreadProfiles:
 # ---------------------------------------------------------------- helper processes
 
 
-def _simulator_main(conn: Connection) -> None:
-    """Child process: the land registry simulator, until the parent says stop."""
+def _simulator_main(conn: Connection, adapter: str) -> None:
+    """Child process: an adapter's simulator (the land registry, the portal), until the parent says stop.
+
+    The portal's login checks the account in DVCQG_USERNAME / DVCQG_PASSWORD, which this process
+    inherits from the benchmark, as the hub does."""
     from lienthong.config.files import load_configuration
     from lienthong.devtools.simulator import create_simulator_app, simulator_spec
 
-    spec = simulator_spec(load_configuration(PROJECT / "config", environ={}), PLUGIN, store=":memory:")
+    spec = simulator_spec(load_configuration(PROJECT / "config", environ={}), adapter, store=":memory:")
     # BackgroundServer as in hub demo, not SimulatorServer: that one binds its own socket with
     # proto 0, so asyncio never sets TCP_NODELAY and every answer waits ~40 ms for a delayed ACK.
     with BackgroundServer(create_simulator_app(spec)) as server:
@@ -541,11 +562,13 @@ def _receive(conn: Connection, child: BaseProcess, timeout: float = 600.0) -> An
 
 
 @contextmanager
-def simulator_process() -> Iterator[tuple[str, str, int]]:
-    """(base url, SOAP endpoint, pid) of a simulator running in a child process."""
+def simulator_process(adapter: str = PLUGIN) -> Iterator[tuple[str, str, int]]:
+    """(base url, endpoint, pid) of ``adapter``'s simulator running in a child process."""
     ctx = mp.get_context("spawn")
     here, there = ctx.Pipe()
-    proc = ctx.Process(target=_simulator_main, args=(there,), name="bench-simulator", daemon=True)
+    proc = ctx.Process(
+        target=_simulator_main, args=(there, adapter), name=f"bench-sim-{adapter}", daemon=True
+    )
     proc.start()
     try:
         there.close()
@@ -564,11 +587,30 @@ def simulator_process() -> Iterator[tuple[str, str, int]]:
 # ---------------------------------------------------------------- one run
 
 
+#: The route a land-transfer dossier takes (config/routes.yaml): to land and the portal.
+LAND_ROUTE = "land-transfer"
+
+
+def dossier_targets(config: Configuration) -> list[str]:
+    """The targets the project's routes send a land-transfer dossier to."""
+    return next(list(r.targets) for r in config.routes.routes if r.name == LAND_ROUTE)
+
+
+def land_only_routes(config: Configuration) -> Configuration:
+    """The configuration with land-transfer dossiers routed to land alone (``--routes land-only``)."""
+    rules = [
+        r.model_copy(update={"targets": [PLUGIN]}) if r.name == LAND_ROUTE else r
+        for r in config.routes.routes
+    ]
+    return config.model_copy(update={"routes": config.routes.model_copy(update={"routes": rules})})
+
+
 def bench_configuration(
     config: Configuration, *, database_url: str, endpoint: str, workers: int, keys: KeySettings | None = None
 ) -> Configuration:
     """The project's own configuration with a fresh database, the simulator's endpoint and ``workers``;
-    with ``keys``, the land adapter signs (xmldsig, RSA-SHA256) with the first of them.
+    with ``keys``, the land adapter signs (xmldsig, RSA-SHA256) with the first of them. The portal's
+    address and account come from the environment, as in production (``portal_environment``).
 
     Retry, breaker, batch size, poll interval and lease stay as configured: no faults are injected,
     so they only matter through the claim loop, which is what production runs.
@@ -654,11 +696,14 @@ def request_bodies(prefix: str, count: int, body: str = "xml") -> list[Request]:
 
 
 class Observer:
-    """Reads the store's tables directly, on its own plain connection, to count and time deliveries."""
+    """Reads the store's tables directly, on its own plain connection, to count and time deliveries:
+    ``finished`` counts those to ``targets`` (the ones expected to end: land, and the portal when its
+    simulator runs)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, targets: Sequence[str] = (PLUGIN,)) -> None:
         # A plain engine: on SQLite a reader in WAL mode takes no lock, unlike the store's BEGIN IMMEDIATE.
         self.engine: Engine = create_engine(url)
+        self.targets = list(targets)
 
     @staticmethod
     def _joined() -> Any:
@@ -668,7 +713,11 @@ class Observer:
         query = (
             select(func.count())
             .select_from(self._joined())
-            .where(messages.c.sender_message_id.like(f"{prefix}-%"), deliveries.c.state.in_(_FINISHED))
+            .where(
+                messages.c.sender_message_id.like(f"{prefix}-%"),
+                deliveries.c.state.in_(_FINISHED),
+                deliveries.c.target.in_(self.targets),
+            )
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
@@ -676,7 +725,11 @@ class Observer:
     def rows(self, prefix: str) -> list[Any]:
         query = (
             select(
-                messages.c.received_at, deliveries.c.delivered_at, deliveries.c.state, deliveries.c.attempts
+                messages.c.received_at,
+                deliveries.c.delivered_at,
+                deliveries.c.state,
+                deliveries.c.attempts,
+                deliveries.c.target,
             )
             .select_from(self._joined())
             .where(messages.c.sender_message_id.like(f"{prefix}-%"))
@@ -684,10 +737,11 @@ class Observer:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
-    def wait(self, prefix: str, expected: int, timeout: float) -> bool:
+    def wait(self, prefix: str, count: int, timeout: float) -> bool:
+        """Whether ``count`` messages' deliveries to every one of ``targets`` finished in time."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.finished(prefix) >= expected:
+            if self.finished(prefix) >= count * len(self.targets):
                 return True
             time.sleep(0.1)
         return False
@@ -729,6 +783,12 @@ def _paced_stats(result: RunResult, load: dict[str, Any]) -> None:
 
 
 def _delivery_stats(result: RunResult, rows: Sequence[Any]) -> None:
+    """Land's deliveries: counts, rate and latency (as before the portal was delivered too); the
+    portal's: how many were delivered."""
+    result.portal_delivered = sum(
+        r.target == "dvcqg" and r.state == DeliveryState.DELIVERED.value for r in rows
+    )
+    rows = [r for r in rows if r.target == PLUGIN]
     delivered = [r for r in rows if r.state == DeliveryState.DELIVERED.value]
     result.delivered = len(delivered)
     result.dead = sum(r.state == DeliveryState.DEAD.value for r in rows)
@@ -747,19 +807,30 @@ def _delivery_stats(result: RunResult, rows: Sequence[Any]) -> None:
     result.delivery_max_ms = max(latencies)
 
 
+class HubCpu:
+    """The hub's CPU seconds so far: this process less the observing main thread (in-process), or
+    every process of the hub's process groups (``hub serve``/``hub worker``)."""
+
+    def __init__(self, processes: HubProcesses | None = None) -> None:
+        self.processes = processes
+
+    def read(self) -> float:
+        return _own_cpu() if self.processes is None else self.processes.cpu()
+
+
 def _drive(
     result: RunResult,
     here: Connection,
     loader: BaseProcess,
     observer: Observer,
-    trips: RoundTrips,
+    hub: RunningHub,
     run_id: str,
-    sim_pid: int,
+    sim_pids: Sequence[int],
     *,
     paced: bool,
-    splitter: CpuSplit | None = None,
 ) -> None:
     """Warm-up, the measured batch (CPU, round trips, deliveries), then the paced batch if asked."""
+    hub_cpu, trips, splitter = hub.cpu, hub.trips, hub.splitter
     workers, count, warmup = result.workers, result.messages, result.warmup
     warm: dict[str, Any] = _receive(here, loader)  # per-thread XSD/XSLT compiled, connections open
     if refused := [s[2] for s in warm["samples"] if s[2] != 202]:
@@ -767,9 +838,11 @@ def _drive(
     if workers and not observer.wait(f"warm-{run_id}", warmup, timeout=120):
         result.problems.append("warm-up was not delivered within 120s")
     result.load_before = os.getloadavg()[0]
-    cpu0, sim_cpu0, all_cpu0 = _own_cpu(), _process_cpu(sim_pid), _machine_cpu()
+    cpu0, all_cpu0 = hub_cpu.read(), _machine_cpu()
+    result.hub_pids = 1 if hub_cpu.processes is None else len(hub_cpu.processes.pids())
+    sim_cpu0 = sum(_process_cpu(pid) for pid in sim_pids)
     observer_cpu0 = time.thread_time()  # this thread only waits on the store's rows: not the hub's
-    trips0 = trips.snapshot()
+    trips0 = trips.snapshot() if trips is not None else (0, 0, 0)
     split0 = splitter.snapshot() if splitter is not None else {}
     t0 = time.monotonic()
     here.send("go")
@@ -778,8 +851,10 @@ def _drive(
         result.problems.append("not every message was delivered before the timeout")
     result.wall_seconds = time.monotonic() - t0
     result.observer_cpu_seconds = time.thread_time() - observer_cpu0
-    result.hub_cpu_seconds = _own_cpu() - cpu0 - result.observer_cpu_seconds
-    result.simulator_cpu_seconds = _process_cpu(sim_pid) - sim_cpu0
+    result.hub_cpu_seconds = hub_cpu.read() - cpu0
+    if hub_cpu.processes is None:
+        result.hub_cpu_seconds -= result.observer_cpu_seconds
+    result.simulator_cpu_seconds = sum(_process_cpu(pid) for pid in sim_pids) - sim_cpu0
     result.machine_cpu_seconds = _machine_cpu() - all_cpu0
     if splitter is not None:
         spent = {k: 1000 * (v - split0.get(k, 0.0)) / count for k, v in splitter.snapshot().items()}
@@ -787,9 +862,10 @@ def _drive(
             1000 * result.hub_cpu_seconds / count - sum(spent.get(k, 0.0) for k in SPLIT_TOP)
         )
         result.split_ms = {k: round(v, 3) for k, v in spent.items()}
-    result.statements, result.commits, result.pings = (
-        b - a for a, b in zip(trips0, trips.snapshot(), strict=True)
-    )
+    if trips is not None:
+        result.statements, result.commits, result.pings = (
+            b - a for a, b in zip(trips0, trips.snapshot(), strict=True)
+        )
     _intake_stats(result, load)
     if workers:
         _delivery_stats(result, observer.rows(f"bench-{run_id}"))
@@ -801,6 +877,88 @@ def _drive(
             result.problems.append("paced: not every message was delivered before the timeout")
 
 
+@dataclass(frozen=True)
+class Simulators:
+    """The simulators a run delivers to: the land registry's, and the portal's unless it is "down"."""
+
+    land: tuple[str, str, int]
+    portal: tuple[str, str, int] | None = None
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.land[2]] + ([self.portal[2]] if self.portal else [])
+
+    def reset(self) -> None:
+        for sim in (self.land, self.portal):
+            if sim is not None:
+                httpx.post(f"{sim[0]}/_sim/reset", timeout=10).raise_for_status()
+
+
+@dataclass(frozen=True)
+class HubPlan:
+    """How the hub runs: in this process (``processes`` 0) or as ``hub serve --processes N``, with
+    delivery in a ``hub worker`` of its own (``worker_process``: the API's workers 0); where
+    land-transfer dossiers go (``targets``)."""
+
+    processes: int = 0
+    worker_process: bool = False
+    targets: tuple[str, ...] = (PLUGIN, "dvcqg")
+
+
+@dataclass
+class RunningHub:
+    """The hub of one run, whichever way it runs: where to send, and what can be read of it."""
+
+    url: str
+    cpu: HubCpu
+    trips: RoundTrips | None = None
+    splitter: CpuSplit | None = None
+    profiles: ThreadProfiles | None = None
+
+
+@contextmanager
+def running_hub(
+    config: Configuration,
+    url: str,
+    *,
+    workers: int,
+    caller: Caller,
+    keys: KeySettings | None,
+    simulators: Simulators,
+    plan: HubPlan,
+    profile: bool,
+    split: bool,
+) -> Iterator[RunningHub]:
+    """The hub on the run's database ``url``: built here (with round trips counted, ``--split`` and
+    ``--profile``) or started as ``hub serve``/``hub worker`` processes; stopped on the way out."""
+    if plan.processes:
+        with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp:
+            processes = _hub_processes(Path(tmp), config, url, workers, caller, keys, simulators, plan)
+            try:
+                yield RunningHub(processes.start().url, HubCpu(processes))
+            finally:
+                processes.stop()
+        return
+    configuration = bench_configuration(
+        config, database_url=url, endpoint=simulators.land[1], workers=workers, keys=keys
+    )
+    if plan.targets == (PLUGIN,):
+        configuration = land_only_routes(configuration)
+    profiles = ThreadProfiles().__enter__() if profile else None
+    splitter = CpuSplit().__enter__() if split else None
+    hub = build_hub(configuration)
+    trips = RoundTrips(hub.store.engine)
+    server = BackgroundServer(create_app(hub, callers=CallerRegistry([caller]))).start()
+    try:
+        yield RunningHub(server.url, HubCpu(), trips, splitter, profiles)
+    finally:
+        if splitter is not None:
+            splitter.__exit__()
+        trips.close()
+        server.stop()
+        hub.store.close()
+
+
 def run_once(
     config: Configuration,
     *,
@@ -809,73 +967,125 @@ def run_once(
     clients: int,
     count: int,
     warmup: int,
-    simulator: tuple[str, str, int],
+    simulators: Simulators,
     keys: KeySettings | None,
     floor_work: FloorWork,
+    plan: HubPlan,
     body: str = "xml",
     paced: bool = False,
     profile: Path | None = None,
     split: bool = False,
 ) -> RunResult:
-    sim_base, endpoint, sim_pid = simulator
     run_id = uuid.uuid4().hex[:10]
     warm_bodies = request_bodies(f"warm-{run_id}", warmup, body)
     bodies = request_bodies(f"bench-{run_id}", count, body)
     paced_bodies = request_bodies(f"paced-{run_id}", count, body) if paced else []
-    httpx.post(f"{sim_base}/_sim/reset", timeout=10).raise_for_status()
+    simulators.reset()
     result = RunResult(backend, workers, clients, count, 0, math.nan, math.nan, math.nan, math.nan, math.nan)
     result.signed, result.body, result.warmup = keys is not None, body, warmup
-    # The floor, for the same dossiers, in this process, just before the run it is compared with.
+    result.targets = ",".join(plan.targets)
+    result.portal = "n/a" if "dvcqg" not in plan.targets else "simulator" if simulators.portal else "down"
+    result.processes, result.worker_process = plan.processes, plan.worker_process
+    result.round_trips_counted = not plan.processes
+    # The floor, for the same dossiers and targets, in this process, just before the run it is compared with.
     floor: Floor = measure_floor(floor_work, sample_documents(count))
     result.floor_ms_per_message = floor.ms_per_message
+    result.floor_by_target = floor.by_target_ms
     result.floor_stages_ms = floor.stages_ms
-    with database(backend, run_id) as url:
-        configuration = bench_configuration(
-            config, database_url=url, endpoint=endpoint, workers=workers, keys=keys
-        )
-        profiles = ThreadProfiles().__enter__() if profile else None
-        splitter = CpuSplit().__enter__() if split else None
-        hub = build_hub(configuration)
-        trips = RoundTrips(hub.store.engine)
-        # The load generator acts as the one-stop system, with a key made for this run.
-        api_key = secrets.token_urlsafe(32)
-        caller = Caller(
-            agency=PROVINCE, name="bench", api_key_sha256=[api_key_digest(api_key)], services=["rest:submit"]
-        )
-        server = BackgroundServer(create_app(hub, callers=CallerRegistry([caller]))).start()
-        observer = Observer(url)
+    delivered_targets = [PLUGIN] + (["dvcqg"] if simulators.portal and "dvcqg" in plan.targets else [])
+    # The load generator acts as the one-stop system, with a key made for this run.
+    api_key = secrets.token_urlsafe(32)
+    caller = Caller(
+        agency=PROVINCE, name="bench", api_key_sha256=[api_key_digest(api_key)], services=["rest:submit"]
+    )
+    with (
+        database(backend, run_id) as url,
+        running_hub(
+            config,
+            url,
+            workers=workers,
+            caller=caller,
+            keys=keys,
+            simulators=simulators,
+            plan=plan,
+            profile=profile is not None,
+            split=split,
+        ) as hub,
+    ):
+        observer = Observer(url, delivered_targets)
         ctx = mp.get_context("spawn")
         here, there = ctx.Pipe()
         loader = ctx.Process(
             name="bench-clients",
             target=_load_main,
-            args=(there, server.url, api_key, warm_bodies, bodies, paced_bodies, clients),
+            args=(there, hub.url, api_key, warm_bodies, bodies, paced_bodies, clients),
             daemon=True,
         )
         try:
             loader.start()
             there.close()  # only the child holds its end now: if it dies, recv() ends instead of hanging
-            _drive(result, here, loader, observer, trips, run_id, sim_pid, paced=paced, splitter=splitter)
-            if profiles is not None and profile is not None:
-                profiles.__exit__()
-                profiles.dump(profile)
+            _drive(result, here, loader, observer, hub, run_id, simulators.pids, paced=paced)
+            if hub.profiles is not None and profile is not None:
+                hub.profiles.__exit__()
+                hub.profiles.dump(profile)
         finally:
-            if splitter is not None:
-                splitter.__exit__()
             loader.join(10)
-            trips.close()
             observer.close()
-            server.stop()
-            hub.store.close()
-    stats = httpx.get(f"{sim_base}/_sim/stats", timeout=10).json()
+    _simulator_checks(result, simulators, delivered_targets, paced=paced)
+    return result
+
+
+def _simulator_checks(
+    result: RunResult, simulators: Simulators, delivered_targets: Sequence[str], *, paced: bool
+) -> None:
+    """Every message delivered once: land's simulator saw each exactly once, the portal's rows ended."""
+    count, warmup = result.messages, result.warmup
+    stats = httpx.get(f"{simulators.land[0]}/_sim/stats", timeout=10).json()
     result.simulator_calls = stats["total"]
     result.simulator_duplicates = stats["duplicates"]
-    if workers and result.delivered != count:
+    if not result.workers:
+        return
+    if result.delivered != count:
         result.problems.append(f"delivered {result.delivered}/{count}, dead {result.dead}")
+    if "dvcqg" in delivered_targets and result.portal_delivered != count:
+        result.problems.append(f"portal delivered {result.portal_delivered}/{count}")
     expected = count + warmup + (count if paced and result.paced_accepted else 0)
-    if workers and stats["unique"] != expected:
+    if stats["unique"] != expected:
         result.problems.append(f"simulator saw {stats['unique']} unique messages, expected {expected}")
-    return result
+
+
+def _hub_processes(
+    folder: Path,
+    config: Configuration,
+    database_url: str,
+    workers: int,
+    caller: Caller,
+    keys: KeySettings | None,
+    simulators: Simulators,
+    plan: HubPlan,
+) -> HubProcesses:
+    """``hub serve`` (and ``hub worker``) on a copy of the project's configuration with the run's
+    overrides, the addresses and the portal's account in their environment."""
+    root = config_root(folder / "root", config.root)
+    common: dict[str, Any] = {
+        "database_url": database_url,
+        "caller": caller.model_dump(mode="json", exclude_defaults=True),
+        "keys": [k.model_dump(mode="json", exclude_none=True) for k in keys.signing] if keys else None,
+        "land_only": plan.targets == (PLUGIN,),
+    }
+    api_workers = 0 if plan.worker_process else workers
+    serve_config = write_config(root, config.root, "config", workers=api_workers, **common)
+    worker_config = (
+        write_config(root, config.root, "config-worker", workers=workers, **common)
+        if plan.worker_process
+        else None
+    )
+    env = {**os.environ, "LAND_ENDPOINT": simulators.land[1]}  # the portal's: set by main()
+    logs = folder / "logs"
+    logs.mkdir()
+    return HubProcesses(
+        serve_config, processes=plan.processes, env=env, worker_config=worker_config, log_dir=logs
+    )
 
 
 # ---------------------------------------------------------------- output
@@ -898,6 +1108,8 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
     for column in (
         "hub",
         "backend",
+        "mode",
+        "targets",
         "workers",
         "accepted/s",
         "202 p50 ms",
@@ -908,18 +1120,22 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
         "deliv p99 ms",
         "hub CPU ms/msg",
         "floor ms/msg",
+        "floor in/land/dvcqg",
         "ratio",
         "round trips/msg",
         "paced/s",
-        "paced 202 p99 ms",
+        "paced 202 p50/p99 ms",
         "cores ours/all",
         "checks",
     ):
-        table.add_column(column, justify="left" if column in ("hub", "backend", "checks") else "right")
+        left = ("hub", "backend", "mode", "targets", "checks")
+        table.add_column(column, justify="left" if column in left else "right")
     for r in results:
         table.add_row(
             r.hub,
             r.backend,
+            r.mode,
+            r.targets + ("" if r.portal == "simulator" or "dvcqg" not in r.targets else " (portal down)"),
             str(r.workers),
             _rate(r.intake_per_second),
             _ms(r.accept_p50_ms),
@@ -930,10 +1146,11 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
             _ms(r.delivery_p99_ms),
             _ms(r.hub_cpu_ms_per_message),
             _ms2(r.floor_ms_per_message),
+            "/".join(_ms2(r.floor_by_target.get(k, math.nan)) for k in (INPUT, *TARGETS)),
             _ms(r.ratio_to_floor),
             _ms(r.round_trips_per_message),
             _rate(r.paced_per_second),
-            _ms(r.paced_p99_ms),
+            f"{_ms(r.paced_p50_ms)}/{_ms(r.paced_p99_ms)}",
             f"{r.cores_busy:.2f}/{r.machine_cores_busy:.2f}",
             "[green]ok[/]" if not r.problems else "[red]" + "; ".join(r.problems) + "[/]",
         )
@@ -947,7 +1164,7 @@ def split_table(results: Sequence[RunResult]) -> Table:
     labels = [k for k in [*SPLIT_POINTS.values(), *sorted(present)] if k in present]
     labels = list(dict.fromkeys(labels))
     for r in results:
-        table.add_column(f"{r.hub} {r.backend} {r.workers}w", justify="right")
+        table.add_column(f"{r.hub} {r.backend} {r.mode} {r.workers}w", justify="right")
     for label in [*labels, "total (process CPU)", "floor"]:
         row = [label]
         for r in results:
@@ -1010,6 +1227,7 @@ def _json_ready(result: RunResult) -> dict[str, object]:
     data["hub_cpu_ms_per_message"] = result.hub_cpu_ms_per_message
     data["ratio_to_floor"] = result.ratio_to_floor
     data["round_trips_per_message"] = result.round_trips_per_message
+    data["mode"] = result.mode
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
 
 
@@ -1062,6 +1280,27 @@ def parse_args(argv: Sequence[str] | None, default_workers: int) -> argparse.Nam
         action="store_true",
         help="add up the hub's CPU per method (store, prepare, deliver, the rest)",
     )
+    parser.add_argument(
+        "--routes",
+        choices=("project", "land-only"),
+        default="project",
+        help="project: land-transfer dossiers go to land and the portal (dvcqg), as config/routes.yaml "
+        "says (default); land-only: to land alone. The floor covers the same targets",
+    )
+    parser.add_argument(
+        "--portal",
+        choices=("simulator", "down"),
+        default="simulator",
+        help="simulator: the portal's deliveries go to its simulator, logged in with an account in "
+        "DVCQG_USERNAME/DVCQG_PASSWORD (default); down: no account, they wait (as before)",
+    )
+    parser.add_argument(
+        "--processes",
+        default="0",
+        help="comma-separated hub set-ups: 0 the hub in this process (default); N `hub serve "
+        "--processes N` in processes of its own (CPU of all of them); Nw the same with workers 0 "
+        "and delivery in one `hub worker` process",
+    )
     parser.add_argument("--hub-path", type=Path, help="run the hub from this checkout (git archive)")
     parser.add_argument(
         "--against", type=Path, help="alternate rounds of the hub at this checkout and of this one"
@@ -1078,9 +1317,24 @@ def parse_args(argv: Sequence[str] | None, default_workers: int) -> argparse.Nam
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     args.workers = list(dict.fromkeys(int(w) for w in args.workers.split(",")))
     args.hide_before = [m.strip() for m in args.hide_before.split(",") if m.strip()]
+    try:
+        args.processes = list(dict.fromkeys(_mode(m.strip()) for m in args.processes.split(",") if m.strip()))
+    except ValueError:
+        parser.error("--processes: comma-separated 0, N or Nw (N ≥ 1)")
+    if (args.profile or args.split) and any(p for p, _ in args.processes):
+        parser.error("--profile and --split see only a hub in this process (--processes 0)")
     if not 1 <= args.messages <= 9999 or not 0 <= args.warmup <= 9999:
         parser.error("--messages must be 1..9999 and --warmup 0..9999 (the dossier code's daily counter)")
     return args
+
+
+def _mode(token: str) -> tuple[int, bool]:
+    """``--processes`` token: (hub serve processes, delivery in a hub worker); 0 is this process."""
+    worker = token.endswith("w")
+    count = int(token.removesuffix("w"))
+    if count < 0 or (worker and count == 0):
+        raise ValueError(token)
+    return count, worker
 
 
 def _hub_env(hub_path: Path, workdir: Path, hide: Sequence[str] = ()) -> dict[str, str]:
@@ -1132,7 +1386,7 @@ def _result_from_json(data: dict[str, Any], hub: str) -> RunResult:
 
 def alternate(argv: Sequence[str], args: argparse.Namespace) -> int:
     """Rounds of the other checkout's hub and this one, alternated, each in a fresh interpreter."""
-    console = Console(width=max(Console().width, 190))
+    console = Console(width=max(Console().width, 280))
     base_argv = _without(argv, "--against", "--rounds", "--json", "--hide-before")
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         env = _hub_env(args.against, Path(tmp), args.hide_before)
@@ -1150,8 +1404,8 @@ def alternate(argv: Sequence[str], args: argparse.Namespace) -> int:
     if args.split:
         console.print(split_table(results))
     if args.rounds > 1:
-        keys = list(dict.fromkeys((r.hub, r.backend, r.workers) for r in results))
-        medians = [median_result([r for r in results if (r.hub, r.backend, r.workers) == k]) for k in keys]
+        keys = list(dict.fromkeys(_key(r) for r in results))
+        medians = [median_result([r for r in results if _key(r) == k]) for k in keys]
         console.print(results_table(medians, f"median of {args.rounds} rounds"))
     if args.json:
         runs = [_json_ready(r) for r in results]
@@ -1169,6 +1423,46 @@ def dev_keys(workdir: Path) -> KeySettings:
     return KeySettings(signing=ca.key_references())
 
 
+def portal_environment(simulator: tuple[str, str, int] | None) -> None:
+    """Point the portal adapter at its simulator, with an account made for this invocation, through
+    the environment variables production sets (DVCQG_ENDPOINT, DVCQG_AUTH_URL, DVCQG_USERNAME,
+    DVCQG_PASSWORD); the hub (here or in its processes) and the simulator read the same ones."""
+    if simulator is None:
+        for name in ("DVCQG_USERNAME", "DVCQG_PASSWORD"):
+            os.environ.pop(name, None)  # no account: the portal's deliveries wait, as before
+        return
+    os.environ["DVCQG_ENDPOINT"] = simulator[1]
+    os.environ["DVCQG_AUTH_URL"] = simulator[1] + "/login"
+
+
+def check_portal_floor(config: Configuration, work: FloorWork, documents: Sequence[bytes]) -> list[str]:
+    """Where the floor's portal JSON differs from what the hub prepares for the same dossiers (the
+    bytes it stores and sends): the floor must do the same work, or its ratio means nothing."""
+    from lienthong.envelope import Envelope, MessageKind
+    from lienthong.pipeline.prepare import build_preparations
+
+    stages = build_preparations(config, only={"dvcqg"})["dvcqg"]
+    problems: list[str] = []
+    for number, data in enumerate(documents, start=1):
+        envelope = Envelope(
+            message_id=uuid.uuid4(),
+            kind=MessageKind.DOSSIER,
+            sender=PROVINCE,
+            recipient=None,
+            sender_message_id=f"floor-{number}",
+            correlation_id=uuid.uuid4(),
+            payload=data,
+            content_type="application/xml",
+        )
+        hub = json.loads(stages.prepare(envelope, None).payload)
+        floor = json.loads(work.one(data)["dvcqg"])
+        if hub != floor:
+            problems.append(
+                f"dossier {number}: the floor's portal JSON differs from the hub's: {floor} != {hub}"
+            )
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     config = load_configuration(PROJECT / "config")
@@ -1179,15 +1473,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
             return _child(_without(argv, "--hub-path"), _hub_env(args.hub_path, Path(tmp)))
     console = Console()
-    if not console.is_terminal and console.width < 220:
-        console = Console(width=220)  # piped into a file or the docs: keep the table's columns whole
+    if not console.is_terminal and console.width < 280:
+        console = Console(width=280)  # piped into a file or the docs: keep the table's columns whole
     info = machine()
     console.print(machine_table(info))
     if "postgres" in args.backends and info["postgresql"] is None:
         console.print(f"[yellow]PostgreSQL is not reachable at {PG_BASE_URL}: skipping it[/]")
         args.backends.remove("postgres")
     results: list[RunResult] = []
-    plan = [(b, w) for _ in range(args.rounds) for b in args.backends for w in args.workers]
+    plan = [
+        (b, w, m)
+        for _ in range(args.rounds)
+        for b in args.backends
+        for w in args.workers
+        for m in args.processes
+    ]
+    targets = [PLUGIN] if args.routes == "land-only" else dossier_targets(config)
     keydir = Path(tempfile.mkdtemp(prefix="bench-keys-"))
     keys = dev_keys(keydir) if args.sign else None
     signing_key = keys.signing[0] if keys is not None else None
@@ -1195,13 +1496,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         PROJECT,
         key_file=signing_key.key_file if signing_key else None,
         certificate_file=signing_key.certificate_file if signing_key else None,
+        targets=targets,
+        hub_agency=config.hub.hub.agency,
     )
+    if "dvcqg" in targets and (
+        mismatch := check_portal_floor(config, floor_work, sample_documents(args.messages))
+    ):
+        console.print("[red]" + "\n".join(mismatch[:3]) + "[/]")
+        console.print(
+            f"[red]{len(mismatch)} dossier(s): the floor would not do the hub's work; not measured[/]"
+        )
+        return 1
     hub_label = "this" if PROJECT == ROOT else str(PROJECT)
-    with simulator_process() as simulator:
-        for number, (backend, workers) in enumerate(plan, start=1):
+    portal = args.portal == "simulator" and "dvcqg" in targets
+    if portal:
+        os.environ["DVCQG_USERNAME"] = "bench-" + secrets.token_hex(4)
+        os.environ["DVCQG_PASSWORD"] = secrets.token_urlsafe(16)
+    with simulator_process() as land, simulator_process("dvcqg") if portal else nullcontext() as portal_sim:
+        portal_environment(portal_sim)
+        config = load_configuration(PROJECT / "config")  # with the portal's address from the environment
+        simulators = Simulators(land, portal_sim)
+        for number, (backend, workers, mode) in enumerate(plan, start=1):
             busy = wait_for_quiet(args.quiet_wait) if args.quiet_wait else math.nan
+            hub_plan = HubPlan(processes=mode[0], worker_process=mode[1], targets=tuple(targets))
             console.print(
-                f"run {number}/{len(plan)}: {backend}, {workers} workers, {args.messages} messages"
+                f"run {number}/{len(plan)}: {backend}, {workers} workers, {args.messages} messages, "
+                + ("hub in this process" if not mode[0] else f"hub serve --processes {mode[0]}")
+                + (" + hub worker" if mode[1] else "")
                 + ("" if math.isnan(busy) else f" (machine {busy:.2f} cores busy before)")
             )
             result = run_once(
@@ -1211,9 +1532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 clients=args.clients,
                 count=args.messages,
                 warmup=args.warmup,
-                simulator=simulator,
+                simulators=simulators,
                 keys=keys,
                 floor_work=floor_work,
+                plan=hub_plan,
                 body=args.body,
                 paced=args.rate,
                 profile=args.profile,
@@ -1226,25 +1548,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.split:
         console.print(split_table(results))
     if args.rounds > 1:
-        medians = [median_result([r for r in results if (r.backend, r.workers) == key]) for key in plan]
-        unique = list({(m.backend, m.workers): m for m in medians}.values())
+        medians = [median_result([r for r in results if _key(r) == _key(r0)]) for r0 in results]
+        unique = list({_key(m): m for m in medians}.values())
         console.print(results_table(unique, f"median of {args.rounds} rounds"))
     if args.json:
-        settings = {
-            "messages": args.messages,
-            "clients": args.clients,
-            "warmup": args.warmup,
-            "batch_size": config.hub.workers.batch_size,
-            "poll_interval_s": config.hub.workers.poll_interval.total_seconds(),
-            "rounds": args.rounds,
-            "signed": args.sign,
-            "body": args.body,
-            "rate": args.rate,
-        }
-        payload = {"machine": info, "settings": settings, "runs": [_json_ready(r) for r in results]}
-        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        _write_json(args, config, info, targets, results)
         console.print(f"wrote {args.json}")
     return 1 if any(r.problems for r in results) else 0
+
+
+def _write_json(
+    args: argparse.Namespace,
+    config: Configuration,
+    info: dict[str, object],
+    targets: Sequence[str],
+    results: Sequence[RunResult],
+) -> None:
+    """``--json``: the machine, the settings and every run (``floor_by_target`` with each)."""
+    settings = {
+        "messages": args.messages,
+        "clients": args.clients,
+        "warmup": args.warmup,
+        "batch_size": config.hub.workers.batch_size,
+        "poll_interval_s": config.hub.workers.poll_interval.total_seconds(),
+        "rounds": args.rounds,
+        "signed": args.sign,
+        "body": args.body,
+        "rate": args.rate,
+        "routes": args.routes,
+        "targets": targets,
+        "portal": args.portal,
+    }
+    payload = {"machine": info, "settings": settings, "runs": [_json_ready(r) for r in results]}
+    args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _key(r: RunResult) -> tuple[str, str, int, str]:
+    """Runs of one configuration (repeated with --rounds)."""
+    return (r.hub, r.backend, r.workers, r.mode)
 
 
 if __name__ == "__main__":
