@@ -3,16 +3,24 @@
 
     python bench/e2e.py [--messages 500] [--backends sqlite,postgres] [--workers 4,8] [--json out.json]
                         [--rounds 3] [--quiet-wait 3] [--no-sign] [--body xml|json] [--rate]
+                        [--routes project|land-only] [--portal simulator|down] [--processes 0,1,2,1w]
                         [--hub-path DIR] [--against DIR]
     python3 dev.py bench e2e [same options]
 
 For each backend and worker count a fresh hub (REST API and delivery workers, built by
 ``build_hub`` as ``hub demo`` does) runs in this process on loopback, with a fresh database: a
 SQLite file under var/bench/ or a PostgreSQL schema of its own (HUB_BENCH_PG_URL, default
-postgres@127.0.0.1:5432/test), created, migrated and dropped. The land registry simulator (no faults)
-and the load generator (``--clients`` threads with keep-alive connections) run in processes of their
-own, so they do not share the hub's interpreter lock; they do share the machine's cores, which the
-"cores ours/all" column shows (CPU of hub + simulator + clients / of every process, PostgreSQL too).
+postgres@127.0.0.1:5432/test), created, migrated and dropped. With ``--processes N`` the hub runs
+instead as ``hub serve --processes N`` (``Nw``: with workers 0, and delivery in one ``hub worker``
+process) on a copy of the project's configuration with the same overrides (``bench/_hubproc.py``),
+and its CPU is that of all its processes. The project's routes send each land-transfer dossier to
+the land registry and to the national portal (``dvcqg``, a YAML mapping to JSON); ``--routes
+land-only`` to the registry alone. The land registry simulator (no faults), the portal's simulator
+(logged in to with an account made for the run, from the environment as in production; ``--portal
+down``: none, the portal's deliveries wait) and the load generator (``--clients`` threads with
+keep-alive connections) run in processes of their own, so they do not share the hub's interpreter
+lock; they do share the machine's cores, which the "cores ours/all" column shows (CPU of hub +
+simulators + clients / of every process, PostgreSQL too).
 
 Measured, per run, after a warm-up batch that is delivered and excluded:
 
@@ -22,10 +30,12 @@ Measured, per run, after a warm-up batch that is delivered and excluded:
   ``delivered_at``, both read from the store rows, and the delivery latency
   ``delivered_at − received_at`` p50/p99; "drain" is what is left after the last accept;
 * CPU seconds spent by the hub per message (every thread of this process but the main one, which
-  only polls the store's rows to see the deliveries: its CPU is left out), and the **floor**: the
-  XML and crypto work the same dossiers need (parse, validate, translate, validate, sign, serialise
-  with the libraries alone, on one core: ``bench/_floor.py``), measured in this process just before
-  the run; their **ratio**
+  only polls the store's rows to see the deliveries: its CPU is left out; or every hub process),
+  and the **floor**: the XML, JSON and crypto work the same dossiers need for the targets they are
+  routed to (parse and validate once; for land translate, validate, sign, serialise; for the portal
+  the mapping's fields into JSON and its JSON Schema check; with the libraries alone, on one core:
+  ``bench/_floor.py``, its portal JSON checked equal to the hub's before anything is measured),
+  measured in this process just before the run, in all and per target; their **ratio**
   is the figure issue 11 bounds (≤ 2.5);
 * round trips to the database per message: statements executed, commits and pool pings, counted by
   SQLAlchemy events on the hub's engine during the measured window;
