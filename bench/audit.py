@@ -18,7 +18,11 @@ HUB_BENCH_PG_URL, default postgres@127.0.0.1:5432/test), migrated, then:
    delivery, finished attempt) on top of the full log, then sealed by ``AuditLog.seal`` as the
    background sealer does; the CPU time of the sealing thread divided by the messages (3 entries each).
    The request path itself does nothing more for the log than before (sealing is in the background),
-   except maintaining two indexes the sealer reads by (route_decisions.decided_at, attempts.finished_at).
+   except maintaining two indexes the sealer reads by (route_decisions.decided_at, attempts.finished_at);
+5. **ticks**: what a tick costs when nothing is new but the ``--append`` messages lie in its window, as
+   they do at every tick under sustained load (100 messages a second is 30,000 in five minutes): the
+   ordinary tick (looking back ``TICK_GRACE``) and the full scan (the whole ``SEAL_GRACE``), CPU of
+   the sealing thread and wall time (the database's own work included).
 
 Nothing here asserts a time; numbers go to docs/benchmarks.md by hand.
 """
@@ -289,6 +293,25 @@ def append(engine: Engine, count: int) -> dict[str, float]:
     }
 
 
+def ticks(engine: Engine, repeats: int = 5) -> dict[str, float]:
+    """An idle tick with the append step's rows in the window: ordinary ticks, then full scans."""
+    audit_log = AuditLog(engine)
+    assert audit_log.seal() == 0  # a process's first tick is a full scan, and finds nothing new
+    result: dict[str, float] = {}
+    for name in ("tick", "full_scan"):
+        cpu = wall = 0.0
+        for _ in range(repeats):
+            if name == "full_scan":
+                audit_log._full_scan_at = 0.0  # due now, as every FULL_SCAN_INTERVAL
+            t0, c0 = time.perf_counter(), time.thread_time()
+            assert audit_log.seal() == 0
+            cpu += time.thread_time() - c0
+            wall += time.perf_counter() - t0
+        result[f"{name}_cpu_ms"] = cpu * 1000 / repeats
+        result[f"{name}_wall_ms"] = wall * 1000 / repeats
+    return result
+
+
 def _engine(backend: str) -> tuple[Engine, Any]:
     if backend == "sqlite":
         folder = ROOT / "var" / "bench"
@@ -324,6 +347,7 @@ def run(backend: str, total: int, append_count: int, key: SigningKey) -> dict[st
         result |= search(engine, total)
         result |= verify(engine)
         result |= append(engine, append_count)
+        result |= ticks(engine)
         return result
     finally:
         engine.dispose()
@@ -350,14 +374,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result), flush=True)
     print(
         "\n| backend | entries | search p50 / p99 / max (ms) | verify wall / CPU (s) "
-        "| seal CPU per message (ms) |"
+        "| seal CPU per message (ms) | idle tick CPU / wall (ms) | full scan CPU / wall (ms) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
             f"| {r['backend']} | {r['entries']:,} | {r['search_p50_ms']:.2f} / {r['search_p99_ms']:.2f} / "
             f"{r['search_max_ms']:.2f} | {r['verify_s']:.1f} / {r['verify_cpu_s']:.1f} | "
-            f"{r['append_cpu_ms_per_message']:.3f} |"
+            f"{r['append_cpu_ms_per_message']:.3f} | {r['tick_cpu_ms']:.1f} / {r['tick_wall_ms']:.1f} | "
+            f"{r['full_scan_cpu_ms']:.1f} / {r['full_scan_wall_ms']:.1f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

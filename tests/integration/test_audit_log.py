@@ -178,28 +178,37 @@ def test_refusal_recorder_ignores_other_lines(engine: Engine, tmp_path: Path) ->
         recorder.uninstall()
 
 
-def test_a_row_that_commits_late_is_still_sealed_and_one_never_sealed_is_reported(engine: Engine) -> None:
+def test_a_row_that_commits_late_is_still_sealed_and_one_never_sealed_is_reported(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """PostgreSQL hands out ids before commit: a row may become visible after later rows were sealed.
-    Within the grace period it is sealed at the next tick, after them; beyond it, verify names it."""
-    from lienthong.audit.log import SEAL_GRACE
+    A little late, it is sealed at the next tick; later than a tick looks back (TICK_GRACE) but within
+    the grace period, at the next full scan, after them; beyond it, verify names it."""
+    from lienthong.audit import log as log_module
+    from lienthong.audit.log import FULL_SCAN_INTERVAL, SEAL_GRACE, TICK_GRACE
     from lienthong.envelope import utcnow
     from lienthong.store.schema import operator_actions
 
     audit_log = AuditLog(engine)
     record_operator_action(engine, "lan", "operator", "replay", "1")
-    assert audit_log.seal() == 1
+    assert audit_log.seal() == 1  # a process's first tick is a full scan; the next ones are not
+    slightly = utcnow() - TICK_GRACE / 2
     late = utcnow() - SEAL_GRACE / 2
     lost = utcnow() - SEAL_GRACE * 3
     with engine.begin() as conn:
-        for at, target in ((late, "late"), (lost, "lost")):
+        for at, target in ((slightly, "slightly"), (late, "late"), (lost, "lost")):
             conn.execute(
                 operator_actions.insert().values(
                     at=at, actor="minh", role="admin", action="reroute", target=target, detail={}
                 )
             )
-    assert audit_log.seal() == 1  # the late one; the lost one is older than the window
+    assert audit_log.seal() == 1  # the slightly late one, at an ordinary tick
+    assert audit_log.seal() == 0
+    now = log_module.monotonic()
+    monkeypatch.setattr(log_module, "monotonic", lambda: now + FULL_SCAN_INTERVAL + 1)
+    assert audit_log.seal() == 1  # the late one, at the full scan; the lost one is older than the window
     bodies = [json.loads(e.entry) for e in audit_log.iter_entries()]
-    assert [(b["index"], b["target"]) for b in bodies] == [(0, "1"), (1, "late")]
+    assert [(b["index"], b["target"]) for b in bodies] == [(0, "1"), (1, "slightly"), (2, "late")]
     report = verify_log(audit_log)
     assert [p.kind for p in report.problems] == ["unsealed"]
     assert "operator_actions row" in report.problems[0].message
