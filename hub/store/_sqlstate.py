@@ -21,6 +21,8 @@ holding the single writer's place for as long as the counting lasts.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, Select, exists, func, select
 
 from lienthong.store import DeliveryState, RouteStatus, StateCounts
@@ -29,17 +31,17 @@ from lienthong.store.schema import deliveries, messages, route_decisions
 _later = route_decisions.alias("later")
 
 #: Deliveries per (target, state), in the (target, state) index's own order.
-DELIVERIES_BY_STATE: Select[tuple[str, str, int]] = (
+DELIVERIES_BY_STATE = (
     select(deliveries.c.target, deliveries.c.state, func.count())
     .group_by(deliveries.c.target, deliveries.c.state)
     .order_by(deliveries.c.target, deliveries.c.state)
 )
 
 #: Every message accepted.
-MESSAGES_TOTAL: Select[tuple[int]] = select(func.count()).select_from(messages)
+MESSAGES_TOTAL = select(func.count()).select_from(messages)
 
 #: Messages whose route decision in force (their newest) is unroutable.
-UNROUTABLE_NOW: Select[tuple[int]] = (
+UNROUTABLE_NOW = (
     select(func.count())
     .select_from(route_decisions)
     .where(
@@ -53,7 +55,7 @@ UNROUTABLE_NOW: Select[tuple[int]] = (
 )
 
 #: The statements, by name, for whoever checks their plans.
-STATEMENTS: dict[str, Select[tuple[int]] | Select[tuple[str, str, int]]] = {
+STATEMENTS: dict[str, Select[Any]] = {
     "deliveries_by_state": DELIVERIES_BY_STATE,
     "messages_total": MESSAGES_TOTAL,
     "unroutable_now": UNROUTABLE_NOW,
