@@ -117,14 +117,16 @@ def _template(config: Configuration) -> None:
 
 
 def _bytes_by_table(engine: Engine, url: str) -> dict[str, int]:
-    """Bytes of each table and index (SQLite's ``dbstat``, PostgreSQL's relation sizes)."""
+    """Bytes of each table and index (SQLite's ``dbstat``, PostgreSQL's relation sizes: a table's
+    with its TOAST, where PostgreSQL keeps the payloads, compressed)."""
     if url.startswith("sqlite"):
         query = "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
     else:
         query = (
-            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+            "SELECT c.relname, CASE c.relkind WHEN 'r' THEN pg_table_size(c.oid) "
+            "ELSE pg_relation_size(c.oid) END FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i', 't') ORDER BY 2 DESC"
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i') ORDER BY 2 DESC"
         )
     try:
         with engine.connect() as conn:
