@@ -66,6 +66,7 @@ from lienthong.store._blobs import STREAMED, read_blob, streams, write_blob, zer
 from lienthong.store._faults import Availability
 from lienthong.store._sqlbatch import GroupCommit
 from lienthong.store._sqlcount import StatementCount, StatementCounter
+from lienthong.store._sqlstate import read_counts
 from lienthong.store.schema import (
     UtcDateTime,
     attempts,
@@ -83,6 +84,9 @@ __all__ = ["SqlStore", "StatementCount", "StatementCounter", "create_store_engin
 T = TypeVar("T")
 
 _CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
+
+#: Execution option of a connection that only reads (SqlStore._read): SQLite begins it deferred.
+_READ_ONLY = "lienthong_read_only"
 
 
 def create_store_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -143,7 +147,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read that writes nothing (SqlStore._read) begins deferred: in WAL mode it reads a snapshot
+        # and never takes, nor waits for, the writer's place.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class SqlStore:
@@ -185,6 +191,25 @@ class SqlStore:
                     raise
             with self.engine.begin() as conn:
                 return work(conn)
+
+    def _read(self, operation: str, work: Callable[[Connection], T]) -> T:
+        """``work``, which only reads, in one transaction that neither takes this process's writer
+        lock nor, on SQLite, the database's (a deferred ``BEGIN``: a WAL snapshot). A read that
+        lasts, such as counting a large backlog, then holds up no claim, outcome or intake. Run
+        again once on a new connection if the server had dropped the first, like :meth:`_run`."""
+        with self._availability.guard(operation):
+            try:
+                with self.engine.connect() as conn:
+                    conn.execution_options(**{_READ_ONLY: True})
+                    with conn.begin():
+                        return work(conn)
+            except DBAPIError as error:
+                if not (error.connection_invalidated or _rolled_back_by_server(error)):
+                    raise
+            with self.engine.connect() as conn:
+                conn.execution_options(**{_READ_ONLY: True})
+                with conn.begin():
+                    return work(conn)
 
     # ------------------------------------------------------------------ intake
 
@@ -687,27 +712,8 @@ class SqlStore:
             return select_unmatched(conn, parties, limit)
 
     def counts(self) -> StateCounts:
-        def read(conn: Connection) -> StateCounts:
-            by_target: dict[str, dict[DeliveryState, int]] = {}
-            for row in conn.execute(
-                select(deliveries.c.target, deliveries.c.state, func.count()).group_by(
-                    deliveries.c.target, deliveries.c.state
-                )
-            ):
-                by_target.setdefault(row[0], {})[DeliveryState(row[1])] = row[2]
-            total = conn.execute(select(func.count()).select_from(messages)).scalar_one()
-            latest = select(func.max(route_decisions.c.id)).group_by(route_decisions.c.message_id)
-            unroutable = conn.execute(
-                select(func.count())
-                .select_from(route_decisions)
-                .where(
-                    route_decisions.c.id.in_(latest),
-                    route_decisions.c.status == RouteStatus.UNROUTABLE.value,
-                )
-            ).scalar_one()
-            return StateCounts(by_target=by_target, unroutable=unroutable, messages=total)
-
-        return self._run("counts", read)
+        """Read from indexes alone, in a transaction that takes no lock (_sqlstate.py)."""
+        return self._read("counts", read_counts)
 
     def close(self) -> None:
         self.engine.dispose()
