@@ -173,18 +173,24 @@ def serialize(element: etree._Element, *, with_tail: bool = True, keep_tree: boo
     """
     large = LargeTexts.detach(element)
     try:
-        out = io.BytesIO()
-        with etree.xmlfile(out, encoding="UTF-8") as xf:
-            xf.write_declaration()
-            xf.write(element, with_tail=with_tail)
-        if not large:
-            return out.getvalue()
-        skeleton = out.getvalue()
-        del out
-        return large.splice(skeleton, escape_text)
+        return serialize_detached(element, large, with_tail=with_tail)
     finally:
         if keep_tree:
             large.restore()
+
+
+def serialize_detached(element: etree._Element, large: LargeTexts, *, with_tail: bool = True) -> bytes:
+    """:func:`serialize` for a tree whose large texts the caller has set apart already (``large``,
+    which may hold none): a caller that looked for them need not have the whole tree walked again."""
+    out = io.BytesIO()
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        xf.write(element, with_tail=with_tail)
+    if not large:
+        return out.getvalue()
+    skeleton = out.getvalue()
+    del out
+    return large.splice(skeleton, escape_text)
 
 
 #: Text nodes from this many characters on are set apart by :class:`LargeTexts`.
@@ -204,17 +210,25 @@ class LargeTexts:
 
     @classmethod
     def detach(cls, element: etree._Element) -> LargeTexts:
-        items = []
-        for node in element.iter():
-            if isinstance(node.tag, str):  # elements; comments and PIs keep their text
-                for where in ("text", "tail") if node is not element else ("text",):
-                    text = getattr(node, where)
-                    if text is not None and len(text) >= LARGE_TEXT:
-                        marker = f"lienthong-large-text-{uuid.uuid4().hex}"
-                        setattr(node, where, marker)
-                        items.append((node, where, text, marker))
-                    del text
+        items: list[tuple[etree._Element, str, str, str]] = []
+        # Elements only (lxml filters them in C); comments and PIs keep their text. Every document the
+        # hub writes passes here, mostly without one large text: the loop does no more than look.
+        for node in element.iter(etree.Element):
+            text = node.text
+            if text is not None and len(text) >= LARGE_TEXT:
+                items.append(cls._marked(node, "text", text))
+            if node is not element:
+                text = node.tail
+                if text is not None and len(text) >= LARGE_TEXT:
+                    items.append(cls._marked(node, "tail", text))
+            del text
         return cls(items)
+
+    @staticmethod
+    def _marked(node: etree._Element, where: str, text: str) -> tuple[etree._Element, str, str, str]:
+        marker = f"lienthong-large-text-{uuid.uuid4().hex}"
+        setattr(node, where, marker)
+        return (node, where, text, marker)
 
     def __bool__(self) -> bool:
         return bool(self.items)
