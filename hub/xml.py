@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from lxml import etree
 
@@ -157,13 +157,17 @@ def _clean(root: etree._Element, limits: XmlLimits, size: int) -> bool:
     if next(root.iter(etree.PI, etree.Entity, _XINCLUDE), None) is not None:
         return False
     depth = limits.max_depth
-    if _xpath("count(/descendant::*)")(root) >= depth and _xpath(_deeper_than(depth))(root):
+    if _count("count(/descendant::*)", root) >= depth and _xpath(_deeper_than(depth))(root):
         return False  # (fewer elements than max_depth: no node is deeper than that)
     many = limits.max_attributes
-    if _xpath("count(/descendant::*/@*)")(root) > many and _xpath(f"boolean(//@*[{many + 1}])")(root):
+    if _count("count(/descendant::*/@*)", root) > many and _xpath(f"boolean(//@*[{many + 1}])")(root):
         return False  # (no more attributes in all than one element may have: none has too many)
     longest = limits.max_attribute_bytes
     return size <= longest or not _xpath(f"boolean(//@*[string-length() > {longest}])")(root)
+
+
+def _count(text: str, root: etree._Element) -> float:
+    return cast(float, _xpath(text)(root))
 
 
 def _deeper_than(depth: int) -> str:
