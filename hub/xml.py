@@ -241,7 +241,7 @@ def serialize_detached(
     element: etree._Element, large: LargeTexts | None = None, *, with_tail: bool = True
 ) -> bytes:
     """:func:`serialize` for a tree whose large texts the caller has set apart already (``large``),
-    or knows to have none (:meth:`LargeTexts.present`): the tree is not walked again for them."""
+    or knows to have none: the tree is not walked again for them."""
     out = io.BytesIO()
     with etree.xmlfile(out, encoding="UTF-8") as xf:
         xf.write_declaration()
@@ -277,11 +277,6 @@ class LargeTexts:
             items.append((node, where, text, marker))
             del text
         return cls(items)
-
-    @staticmethod
-    def present(element: etree._Element) -> bool:
-        """Whether :meth:`detach` would set any text of ``element`` apart (the tree is only looked at)."""
-        return next(_large_texts(element), None) is not None
 
     def __bool__(self) -> bool:
         return bool(self.items)

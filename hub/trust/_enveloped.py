@@ -11,10 +11,9 @@ same attribute values) is appended to it. An RSA PKCS#1 v1.5 signature is determ
 signed bytes are those signxml writes, byte for byte: tests/unit/test_enveloped_signature.py holds
 them side by side; xmlsec1, signxml and the hub's own verifier accept them.
 
-Only documents signxml would treat exactly like this are signed here (:func:`plain_document`):
-a document's own root with nothing beside it, no ``ds:Signature`` already in it (signxml would fill
-a ``Id="placeholder"`` one), and no entity reference (signxml refuses those). The rest, and the
-other policies (``edxml``, ``xades-bes``), go through signxml as before (:mod:`lienthong.trust.sign`).
+Only documents signxml would treat exactly like this are signed here (:func:`plain_document`,
+:func:`has_cdata`): a translation as the hub's mappings make them is one. The rest, and the other
+policies (``edxml``, ``xades-bes``), go through signxml as before (:mod:`lienthong.trust.sign`).
 
 Private to :mod:`lienthong.trust.sign`.
 """
@@ -34,9 +33,9 @@ from lxml import etree
 from signxml.util import strip_pem_header
 
 from lienthong.trust.keys import SigningKey
-from lienthong.xml import XMLDSIG_NS
+from lienthong.xml import LARGE_TEXT, XMLDSIG_NS
 
-__all__ = ["EnvelopedSignature", "plain_document"]
+__all__ = ["EnvelopedSignature", "has_cdata", "plain_document", "unsign"]
 
 _EXC_C14N: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _ENVELOPED: Final = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
@@ -71,18 +70,51 @@ _X509_CERTIFICATE: Final = _ds("X509Certificate")
 def plain_document(root: etree._Element) -> bool:
     """Whether ``root`` is signed here exactly as signxml would sign it.
 
-    signxml signs a copy parsed from ``tostring(root)``: the root alone, without a tail, the
-    comments and processing instructions beside it, or a DTD. Canonicalising ``root`` where it is
-    gives the same bytes only when there is none of these (lxml canonicalises a document's root
-    with its siblings). A ``ds:Signature`` inside may be signxml's placeholder, and an entity
-    reference makes signxml refuse the document: both stay with signxml."""
+    signxml signs a copy parsed from ``tostring(root)``, written in ASCII: the root alone (without a
+    tail, the comments and processing instructions beside it, a DTD), every character outside ASCII
+    as a character reference. Canonicalising ``root`` where it is gives the same bytes only when
+    there is nothing of the kind beside it (lxml canonicalises a document's root with its siblings)
+    and nothing those references would change: no comment or processing instruction (a reference
+    there is text, not the character), no name or prefix outside ASCII (signxml cannot read its copy
+    back, and fails). CDATA sections are the same case; lxml cannot tell them from text, so
+    :func:`has_cdata` looks for them in the bytes written. A ``ds:Signature`` may be signxml's
+    placeholder and an entity reference makes signxml refuse the document; a text of
+    :data:`~lienthong.xml.LARGE_TEXT` characters is digested apart (``_LargeTextDigests``). All of
+    these stay with signxml."""
     if root.getparent() is not None or root.tail is not None:
         return False
     if root.getprevious() is not None or root.getnext() is not None:
         return False
     if root.getroottree().docinfo.internalDTD is not None:
         return False
-    return next(root.iter(_SIGNATURE, etree.Entity), None) is None
+    if next(root.iter(_SIGNATURE, etree.Comment, etree.PI, etree.Entity), None) is not None:
+        return False
+    for node in root.iter(etree.Element):  # elements only, now: comments and the like were refused
+        if not node.tag.isascii() or not (node.prefix or "").isascii():
+            return False
+        if not all(name.isascii() for name in node.attrib):  # the attributes' names
+            return False
+        text = node.text
+        if text is not None and len(text) >= LARGE_TEXT:
+            return False
+        text = None if node is root else node.tail
+        if text is not None and len(text) >= LARGE_TEXT:
+            return False
+    return True
+
+
+def has_cdata(data: bytes) -> bool:
+    """Whether a document written without comments or processing instructions (see
+    :func:`plain_document`) holds a CDATA section: ``<![CDATA[`` appears nowhere else in it (a text or
+    an attribute value has its ``<`` escaped)."""
+    return b"<![CDATA[" in data
+
+
+def unsign(root: etree._Element) -> None:
+    """Take off the signature :meth:`EnvelopedSignature.sign_in_place` appended: ``root`` is as before."""
+    signature = root[-1]
+    assert signature.tag == _SIGNATURE
+    root.remove(signature)
 
 
 class EnvelopedSignature:

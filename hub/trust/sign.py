@@ -36,7 +36,7 @@ from signxml.xades.xades import XAdESSigner
 from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration, KeyReference, SigningPolicyConfig
 from lienthong.errors import ConfigError, ConfigIssue, KeystoreError, SigningConfigError, SigningError
-from lienthong.trust._enveloped import EnvelopedSignature, plain_document
+from lienthong.trust._enveloped import EnvelopedSignature, has_cdata, plain_document, unsign
 from lienthong.trust._signature import reparse_parser
 from lienthong.trust.keys import Keystore, SigningKey
 from lienthong.xml import (
@@ -171,8 +171,9 @@ class XmlSigner:
         return signer
 
     def sign(self, root: etree._Element) -> etree._Element:
-        signed = self._in_place(root, copy_first=True)
-        if signed is not None:
+        if self._enveloped is not None and plain_document(root) and not has_cdata(etree.tostring(root)):
+            signed = copy.deepcopy(root)
+            self._enveloped.sign_in_place(signed)
             return signed
         # Large texts (attachments) are set apart while signxml copies and canonicalises the document,
         # and digested from the one copy held here (_LargeTextDigests); the input is put back as it was.
@@ -186,9 +187,16 @@ class XmlSigner:
         return signed
 
     def sign_to_bytes(self, root: etree._Element, *, keep_input: bool = True) -> bytes:
-        signed = self._in_place(root, copy_first=keep_input)
-        if signed is not None:
-            return serialize_detached(signed)  # _in_place found no large text to set apart
+        if self._enveloped is not None and plain_document(root):
+            # Signed where it is when the caller drops it (a translation), else in a copy: the bytes
+            # signxml writes, without its two copies of the document (see _enveloped).
+            signed = copy.deepcopy(root) if keep_input else root
+            self._enveloped.sign_in_place(signed)
+            data = serialize_detached(signed)  # plain_document found no large text to set apart
+            if not has_cdata(data):
+                return data
+            unsign(signed)  # a CDATA section (an XSLT's cdata-section-elements): signxml's way, below
+            del signed, data
         # The signed copy keeps the markers: it is written small and the texts spliced into the bytes,
         # so a 50 MB attachment exists once as text and once in the payload, never in a second tree
         # (4.5 → 3 × the document at intake's peak, docs/benchmarks.md).
@@ -199,16 +207,6 @@ class XmlSigner:
         finally:
             if keep_input:
                 large.restore()
-
-    def _in_place(self, root: etree._Element, *, copy_first: bool) -> etree._Element | None:
-        """Policy xmldsig without signxml (:mod:`~lienthong.trust._enveloped`): ``root`` (or, with
-        ``copy_first``, a copy of it) signed in place; None where signxml must sign it (another
-        policy, a document signxml would treat otherwise, large texts to digest from apart)."""
-        if self._enveloped is None or not plain_document(root) or LargeTexts.present(root):
-            return None
-        document = copy.deepcopy(root) if copy_first else root
-        self._enveloped.sign_in_place(document)
-        return document
 
     def _sign_small(self, root: etree._Element, large: LargeTexts) -> etree._Element:
         """``root`` signed, its large texts (set apart in ``large``) digested from where they are held."""
