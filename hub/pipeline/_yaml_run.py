@@ -298,6 +298,8 @@ class MappingRun:
     def json_value(self, node: Value, text: str) -> Any:
         """The JSON value of a field whose text is ``text``: what :meth:`write` puts in the tree, as
         ``tree_to_value`` reads it back."""
+        if node.json_type == "string":  # most fields: typed() would give the text as it is
+            return text
         text = self.typed(node, text)
         if node.json_type == "number":
             return Decimal(text.strip())
