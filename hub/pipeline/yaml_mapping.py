@@ -84,7 +84,9 @@ class YamlMapping:
         self.fields = self._fields(spec.fields, ("fields",), "")
         # A JSON value is built without lxml, which would refuse a text unfit for XML (a control
         # character) when the tree is built: a mapping whose own texts hold one builds the tree.
-        self._texts_fit_xml = not any(_NOT_XML.search(t) for t in _texts(spec.model_dump(), self.codelists))
+        # (A code list's codes are only compared; its values, the default among them, are written.)
+        written = _texts(spec.model_dump(), [list(table.values()) for table in self.codelists.values()])
+        self._texts_fit_xml = not any(_NOT_XML.search(t) for t in written)
         self._local = threading.local()
         if not self._issues:
             self._compiled()  # every XPath compiles here, so a syntax error is a load-time issue

@@ -119,6 +119,18 @@ def test_refusals_are_the_trees(tmp_path: Path) -> None:
         assert str(by_value.value) == str(by_tree.value)
 
 
+def test_a_code_lists_default_keeps_the_value_without_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = MAPPING.replace('loai: {"cong-dan": "1"', 'loai: {default: "9", values: {"cong-dan": "1"')
+    mapping = YamlMapping(write(tmp_path, text.replace('"doanh-nghiep": "2"}', '"doanh-nghiep": "2"}}')))
+    source = parse_xml(HOSO.replace(b"cong-dan", b"ca-nhan"))
+    expected = tree_to_value(mapping.apply(source, PARAMS))
+    monkeypatch.setattr(YamlMapping, "apply", None)  # the value is built without the tree
+    assert mapping.apply_json(source, PARAMS) == expected
+    assert expected["data"][0]["LoaiDoiTuong"] == "9"
+
+
 def test_a_mapping_whose_own_text_lxml_refuses_fails_as_before(tmp_path: Path) -> None:
     mapping = YamlMapping(write(tmp_path, MAPPING.replace("{const: DongBoHoSoMC}", '{const: "Dong\\x02Bo"}')))
     source = parse_xml(HOSO)
