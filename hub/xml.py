@@ -9,10 +9,11 @@ XInclude, and bounds size and depth.
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from lxml import etree
 
@@ -95,6 +96,19 @@ def _new_parser(*, huge_text: bool = False) -> etree.XMLParser:
     return parser
 
 
+#: One parser of each kind per thread (lxml's parsers must not be shared between threads): a parser
+#: made for each document costs as much again as parsing a dossier of a few kilobytes.
+_PARSERS = threading.local()
+
+
+def _parser(*, huge_text: bool) -> etree.XMLParser:
+    parsers: dict[bool, etree.XMLParser] = _PARSERS.__dict__.setdefault("by_huge_text", {})
+    parser = parsers.get(huge_text)
+    if parser is None:
+        parser = parsers[huge_text] = _new_parser(huge_text=huge_text)
+    return parser
+
+
 def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "payload") -> etree._Element:
     """Parse untrusted bytes, or raise :class:`XmlRefusedError` saying exactly what was wrong."""
     if len(data) > limits.max_bytes:
@@ -104,7 +118,7 @@ def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "p
     if b"<!DOCTYPE" in data[: 64 * 1024] or b"<!ENTITY" in head:
         raise XmlRefusedError(f"{what}: DOCTYPE declarations are not accepted")
     try:
-        root = etree.fromstring(data, parser=_new_parser(huge_text=limits.huge_text))
+        root = etree.fromstring(data, parser=_parser(huge_text=limits.huge_text))
     except _ExternalRefusedError as exc:
         raise XmlRefusedError(f"{what}: external resources are not accepted ({exc.url})") from None
     except etree.XMLSyntaxError as exc:
@@ -116,18 +130,62 @@ def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "p
     tree = root.getroottree()
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
         raise XmlRefusedError(f"{what}: DOCTYPE declarations are not accepted")
-    _check_tree(root, limits, what)
+    _check_tree(root, limits, what, len(data))
     return root
 
 
-def _check_tree(root: etree._Element, limits: XmlLimits, what: str) -> None:
+#: XPaths of :func:`_clean`, compiled per thread (lxml's XPath objects are not shared between threads).
+_CHECKS = threading.local()
+_XINCLUDE: Final = "{http://www.w3.org/2001/XInclude}include"
+
+
+def _xpath(text: str) -> etree.XPath:
+    compiled: dict[str, etree.XPath] = _CHECKS.__dict__.setdefault("xpaths", {})
+    found = compiled.get(text)
+    if found is None:
+        found = compiled[text] = etree.XPath(text)
+    return found
+
+
+def _clean(root: etree._Element, limits: XmlLimits, size: int) -> bool:
+    """True when :func:`_check_tree` would find nothing below the root, asked of libxml2 rather than
+    walked in Python: no processing instruction, entity reference or XInclude element; no node deeper
+    than ``max_depth``; no element with more than ``max_attributes`` attributes, no attribute value
+    longer than ``max_attribute_bytes``. Counts decide where they can (a tree of fewer elements than
+    ``max_depth`` is not that deep; a value is never longer than the ``size`` bytes it was parsed
+    from). False is only a suspicion: the walk then says exactly what is wrong, as it always has."""
+    if next(root.iter(etree.PI, etree.Entity, _XINCLUDE), None) is not None:
+        return False
+    depth = limits.max_depth
+    if _count("count(/descendant::*)", root) >= depth and _xpath(_deeper_than(depth))(root):
+        return False  # (fewer elements than max_depth: no node is deeper than that)
+    many = limits.max_attributes
+    if _count("count(/descendant::*/@*)", root) > many and _xpath(f"boolean(//@*[{many + 1}])")(root):
+        return False  # (no more attributes in all than one element may have: none has too many)
+    longest = limits.max_attribute_bytes
+    return size <= longest or not _xpath(f"boolean(//@*[string-length() > {longest}])")(root)
+
+
+def _count(text: str, root: etree._Element) -> float:
+    return cast(float, _xpath(text)(root))
+
+
+def _deeper_than(depth: int) -> str:
+    """Whether any node but text is below ``depth`` levels of elements (the root is level 1)."""
+    return "boolean(/" + "/".join(["*"] * depth) + "/node()[not(self::text())])"
+
+
+def _check_tree(root: etree._Element, limits: XmlLimits, what: str, size: int) -> None:
     for sibling in root.itersiblings(preceding=True):
         if isinstance(sibling, etree._ProcessingInstruction):
             raise XmlRefusedError(f"{what}: processing instructions are not accepted")
+    if _clean(root, limits, size):
+        levels: list[Iterator[etree._Element]] = []  # nothing below the root to refuse
+    else:
+        levels = [iter((root,))]
     # Depth first with one child iterator per level, not a stack of every pending sibling: a list of
     # 30,000 elements under one parent would otherwise hold 30,000 element proxies at once (~4 MB for
     # a 9 MB document), as much as a tenth of the whole request's memory.
-    levels: list[Iterator[etree._Element]] = [iter((root,))]
     while levels:
         el = next(levels[-1], None)
         if el is None:
@@ -173,18 +231,26 @@ def serialize(element: etree._Element, *, with_tail: bool = True, keep_tree: boo
     """
     large = LargeTexts.detach(element)
     try:
-        out = io.BytesIO()
-        with etree.xmlfile(out, encoding="UTF-8") as xf:
-            xf.write_declaration()
-            xf.write(element, with_tail=with_tail)
-        if not large:
-            return out.getvalue()
-        skeleton = out.getvalue()
-        del out
-        return large.splice(skeleton, escape_text)
+        return serialize_detached(element, large, with_tail=with_tail)
     finally:
         if keep_tree:
             large.restore()
+
+
+def serialize_detached(
+    element: etree._Element, large: LargeTexts | None = None, *, with_tail: bool = True
+) -> bytes:
+    """:func:`serialize` for a tree whose large texts the caller has set apart already (``large``),
+    or knows to have none: the tree is not walked again for them."""
+    out = io.BytesIO()
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        xf.write(element, with_tail=with_tail)
+    if large is None or not large:
+        return out.getvalue()
+    skeleton = out.getvalue()
+    del out
+    return large.splice(skeleton, escape_text)
 
 
 #: Text nodes from this many characters on are set apart by :class:`LargeTexts`.
@@ -205,15 +271,11 @@ class LargeTexts:
     @classmethod
     def detach(cls, element: etree._Element) -> LargeTexts:
         items = []
-        for node in element.iter():
-            if isinstance(node.tag, str):  # elements; comments and PIs keep their text
-                for where in ("text", "tail") if node is not element else ("text",):
-                    text = getattr(node, where)
-                    if text is not None and len(text) >= LARGE_TEXT:
-                        marker = f"lienthong-large-text-{uuid.uuid4().hex}"
-                        setattr(node, where, marker)
-                        items.append((node, where, text, marker))
-                    del text
+        for node, where, text in _large_texts(element):
+            marker = f"lienthong-large-text-{uuid.uuid4().hex}"
+            setattr(node, where, marker)
+            items.append((node, where, text, marker))
+            del text
         return cls(items)
 
     def __bool__(self) -> bool:
@@ -263,6 +325,21 @@ class LargeTexts:
 
     def markers_in(self, data: bytes) -> bool:
         return any(marker.encode("ascii") in data for _node, _where, _text, marker in self.items)
+
+
+def _large_texts(element: etree._Element) -> Iterator[tuple[etree._Element, str, str]]:
+    """The texts and tails of ``element``'s elements from :data:`LARGE_TEXT` characters on (not its own
+    tail; comments and PIs keep their text). Every document the hub writes is looked at here, mostly
+    without one: elements only (lxml picks them in C), two reads each."""
+    for node in element.iter(etree.Element):
+        text = node.text
+        if text is not None and len(text) >= LARGE_TEXT:
+            yield node, "text", text
+        if node is not element:
+            text = node.tail
+            if text is not None and len(text) >= LARGE_TEXT:
+                yield node, "tail", text
+        del text
 
 
 def escape_text(text: str) -> str:

@@ -34,7 +34,7 @@ from lienthong.errors import LegacyTextError, SignatureError, SignatureMissingEr
 from lienthong.intake.edxml_facts import DOCUMENT_TYPE, apply_facts, is_edxml, refuse_foreign_facts
 from lienthong.intake.text import TextIntake, TextOutcome
 from lienthong.jsonxml import is_json_content_type
-from lienthong.pipeline.prepare import Stages, payload_tree
+from lienthong.pipeline.prepare import Stages, one_message, payload_tree
 from lienthong.pipeline.route import Router
 from lienthong.store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
 from lienthong.trust.verify import XmlVerifier
@@ -88,18 +88,19 @@ class Intake:
         """
         prepared = []
         last = len(decision.targets) - 1
-        for index, target in enumerate(decision.targets):
-            stages = self.preparations.get(target)
-            if stages is None:
-                raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
-            # Chosen in the call itself, not through a local, which would hold it until the next turn.
-            prepared.append(
-                stages.prepare(
-                    envelope,
-                    (parsed[0] if index < last else parsed.pop()) if parsed else None,
-                    handed_over=index == last,
+        with one_message():  # the payload is checked against an input schema once, whichever targets share it
+            for index, target in enumerate(decision.targets):
+                stages = self.preparations.get(target)
+                if stages is None:
+                    raise UnknownAdapterError(f"route '{decision.rule}' targets unknown adapter '{target}'")
+                # Chosen in the call itself, not through a local, which would hold it until the next turn.
+                prepared.append(
+                    stages.prepare(
+                        envelope,
+                        (parsed[0] if index < last else parsed.pop()) if parsed else None,
+                        handed_over=index == last,
+                    )
                 )
-            )
         return prepared
 
     def authenticate(

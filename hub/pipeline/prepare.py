@@ -11,10 +11,12 @@ What is stored is what is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from lxml import etree
 
@@ -33,6 +35,7 @@ from lienthong.errors import (
 )
 from lienthong.jsonxml import (
     JSON_CONTENT_TYPE,
+    dumps,
     is_json_content_type,
     is_json_tree,
     json_to_tree,
@@ -46,7 +49,15 @@ from lienthong.store import PreparedDelivery
 from lienthong.trust.sign import Signer
 from lienthong.xml import parse_xml, qname, serialize
 
-__all__ = ["AdapterStages", "Preparation", "Stages", "build_preparations", "load_schema", "payload_tree"]
+__all__ = [
+    "AdapterStages",
+    "Preparation",
+    "Stages",
+    "build_preparations",
+    "load_schema",
+    "one_message",
+    "payload_tree",
+]
 
 edxml_log = logging.getLogger("lienthong.edxml")
 
@@ -74,6 +85,34 @@ def payload_tree(envelope: Envelope) -> etree._Element | None:
     if is_json_content_type(envelope.content_type):
         return json_to_tree(envelope.payload)
     return None
+
+
+#: Within :func:`one_message`: the input schemas that accepted a payload's tree, with that tree.
+_ACCEPTED: ContextVar[list[tuple[SchemaValidator, etree._Element]] | None] = ContextVar(
+    "lienthong_accepted_inputs", default=None
+)
+
+
+@contextmanager
+def one_message() -> Iterator[None]:
+    """The targets of one message are prepared inside: an input schema that accepted the payload's
+    tree for one target is not asked again for the next (a land dossier goes to the land registry
+    and to the national portal, both checking it against ``hoso.xsd``), since nothing between them
+    changes the tree; a target that does change it (edXML put in standard form) forgets it.
+
+    A tree is remembered only while intake lends it, never once it is handed over to the last
+    target (see ``Intake._prepare``), so this keeps no tree alive longer than intake does."""
+    token = _ACCEPTED.set([])
+    try:
+        yield
+    finally:
+        _ACCEPTED.reset(token)
+
+
+def _forget(root: etree._Element) -> None:
+    accepted = _ACCEPTED.get()
+    if accepted:
+        accepted[:] = [entry for entry in accepted if entry[1] is not root]
 
 
 class Stages(Protocol):
@@ -183,7 +222,7 @@ class Preparation:
                 f"adapter '{self.target}' needs an XML or JSON payload, got {envelope.content_type}"
             )
         if self.input_schema is not None:
-            self.input_schema.validate(root, what=f"payload for '{self.target}'", source=envelope.payload)
+            self._check_input(envelope, root, handed_over=handed_over)
         if self.as_received and envelope.is_xml:
             # The stored bytes, which the sender's signature covers: never the canonical copy the hub
             # acted on (its signature removed). Nothing else may change them (AdapterConfig refuses it).
@@ -196,6 +235,7 @@ class Preparation:
         warnings: tuple[str, ...] = ()
         if self.document == "edxml":
             warnings = self._standard_edxml(envelope, root)
+            _forget(root)  # changed in place: what its input schema accepted is another document
         out = root
         if self.mapper is not None:
             params = {
@@ -204,6 +244,11 @@ class Preparation:
                 "hub_agency": self.hub_agency,
                 "target_agency": self.target_agency,
             }
+            if self._maps_to_json_value():
+                assert isinstance(self.mapper, YamlMapping)
+                value = self.mapper.apply_json(root, params)
+                del root
+                return self._json_delivery(value)
             out = self.mapper.apply(root, params)
         # Done with the input. When intake handed it over (see Intake._prepare) nothing else holds it, and
         # it goes now rather than beside the translation while that is validated, signed and written.
@@ -212,10 +257,7 @@ class Preparation:
             self.output_schema.validate(out, what=f"translation for '{self.target}'")
         if is_json_tree(out):
             if self.signer is not None:
-                raise TranslationError(
-                    f"adapter '{self.target}' signs what it sends, but its mapping produced JSON, which "
-                    "an XML signature cannot cover: set signing.policy none for this operation"
-                )
+                raise TranslationError(_JSON_UNSIGNABLE.format(target=self.target))
             return PreparedDelivery(
                 target=self.target,
                 payload=tree_to_json(out),
@@ -239,6 +281,45 @@ class Preparation:
             content_type="application/xml",
             operation=self.operation,
             warnings=warnings,
+        )
+
+    def _check_input(self, envelope: Envelope, root: etree._Element, *, handed_over: bool) -> None:
+        """The input schema's check, once per tree within :func:`one_message`."""
+        schema = self.input_schema
+        assert schema is not None
+        accepted = _ACCEPTED.get()
+        done = accepted is not None and any(s is schema and t is root for s, t in accepted)
+        if not done:
+            schema.validate(root, what=f"payload for '{self.target}'", source=envelope.payload)
+        if accepted is not None:
+            if handed_over:  # the last target: nothing may hold the tree beyond it
+                _forget(root)
+            elif not done:
+                accepted.append((schema, root))
+
+    def _maps_to_json_value(self) -> bool:
+        """A declarative mapping to JSON, checked (if at all) by a JSON Schema: the JSON value is built,
+        checked and written without the tree in between (:meth:`YamlMapping.apply_json`)."""
+        if not isinstance(self.mapper, YamlMapping) or not self.mapper.json_target:
+            return False
+        if self.output_schema is None:
+            return True
+        from lienthong.pipeline.json_schema import JsonSchemaValidator  # loaded with the JSON schema
+
+        return isinstance(self.output_schema, JsonSchemaValidator)
+
+    def _json_delivery(self, value: Any) -> PreparedDelivery:
+        """What :meth:`prepare` does with a JSON translation, given as its value: the output schema,
+        the refusal to sign, the bytes (``tree_to_json`` of the tree would write the same)."""
+        if self.output_schema is not None:
+            self.output_schema.validate(value, what=f"translation for '{self.target}'")
+        if self.signer is not None:
+            raise TranslationError(_JSON_UNSIGNABLE.format(target=self.target))
+        return PreparedDelivery(
+            target=self.target,
+            payload=dumps(value),
+            content_type=JSON_CONTENT_TYPE,
+            operation=self.operation,
         )
 
     def _standard_edxml(self, envelope: Envelope, root: etree._Element) -> tuple[str, ...]:
@@ -265,6 +346,12 @@ class Preparation:
                 quirk.message,
             )
         return tuple(f"{q.code}: {q.message}" for q in quirks)
+
+
+_JSON_UNSIGNABLE: Final = (
+    "adapter '{target}' signs what it sends, but its mapping produced JSON, which "
+    "an XML signature cannot cover: set signing.policy none for this operation"
+)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,62 +24,33 @@ from lxml import etree
 
 from lienthong.config.files import KeyPath, LoadedYaml, read_yaml_file
 from lienthong.errors import ConfigError, ConfigIssue, TranslationError
-from lienthong.jsonxml import JSON_NS
+from lienthong.jsonxml import JSON_NS, tree_to_value
+from lienthong.pipeline._yaml_run import (
+    DEFAULT,
+    Dates,
+    Group,
+    MappingRun,
+    Reader,
+    TemplatePart,
+    Value,
+    child_text,
+    children,
+    document_root,
+    template,
+)
 from lienthong.pipeline.mapping_formats import DatePattern, NumberFormat, time_zone
 from lienthong.pipeline.mapping_spec import PARAMS, CodeFile, CodeList, FieldSpec, MappingFile
 
-__all__ = ["YamlMapping"]
+__all__ = ["Group", "Value", "YamlMapping"]
 
 _JSON_SEGMENT: Final = re.compile(r"\$(\[\])?|([^.\[\]]+)(\[\])?")
 _VARIABLE: Final = re.compile(r"\$[A-Za-z_][\w.-]*")
-_XML_SPACE: Final = re.compile(r"[ \t\r\n]+")
+#: A name test alone (``h:MaHoSo``, ``/h:HoSo``): what lxml's tree answers without XPath (_yaml_run).
+_NAME: Final = re.compile(r"(/?)(?:([A-Za-z_][A-Za-z0-9_.-]*):)?([A-Za-z_][A-Za-z0-9_.-]*)")
+#: What lxml refuses in a text or an attribute (control characters, surrogates, U+FFFE/U+FFFF).
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _TEMPLATE_PART: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[^{}]+|[{}]")
 _ATTRIBUTE_PREFIX: Final = "@"
-
-
-@dataclass(frozen=True)
-class Dates:
-    read: DatePattern
-    write: DatePattern
-    zone: Any  # tzinfo
-
-
-@dataclass
-class Value:
-    """A field with one value. ``expr`` indexes the compiled XPaths (None for const and param)."""
-
-    name: str
-    label: str
-    at: KeyPath
-    attribute: bool = False
-    expr: int | None = None
-    const: str | None = None
-    param: str | None = None
-    #: The source path as written (xml: XPath, json: dotted keys), for the schema check.
-    source_path: str | None = None
-    required: bool = True
-    default: str | None = None
-    when: int | None = None
-    space: str = "normalize"
-    lookup: tuple[str, dict[str, str], str | None] | None = None
-    dates: Dates | None = None
-    number: NumberFormat | None = None
-    json_type: str = "string"
-
-
-@dataclass
-class Group:
-    """A group of fields (one element or object), or with ``for_each`` one per source item."""
-
-    name: str
-    label: str
-    at: KeyPath
-    fields: list[Value | Group] = field(default_factory=list)
-    for_each: int | None = None
-    source_path: str | None = None
-    item: Value | None = None
-    when: int | None = None
-    required: bool = True
 
 
 class YamlMapping:
@@ -94,8 +63,11 @@ class YamlMapping:
         loaded = read_yaml_file(path, MappingFile, name=name)
         self.loaded: LoadedYaml[MappingFile] = loaded
         self._issues: list[ConfigIssue] = list(loaded.issues)
-        self._expressions: list[tuple[str, KeyPath]] = []
-        self._with_variables: list[bool] = []
+        #: Each XPath as compiled (with its wrap) and where it is written, whether it uses variables,
+        #: and the reader that answers it without XPath (_yaml_run), if one does.
+        self.expressions: list[tuple[str, KeyPath]] = []
+        self.with_variables: list[bool] = []
+        self.readers: list[Reader | None] = []
         if loaded.value is None:
             raise ConfigError(self._issues)
         self.spec = spec = loaded.value
@@ -110,6 +82,11 @@ class YamlMapping:
         target_root = None if self.json_target else spec.target.root
         self.root_name = self._clark(target_root, self.target_ns, ("target", "root"))
         self.fields = self._fields(spec.fields, ("fields",), "")
+        # A JSON value is built without lxml, which would refuse a text unfit for XML (a control
+        # character) when the tree is built: a mapping whose own texts hold one builds the tree.
+        # (A code list's codes are only compared; its values, the default among them, are written.)
+        written = _texts(spec.model_dump(), [list(table.values()) for table in self.codelists.values()])
+        self._texts_fit_xml = not any(_NOT_XML.search(t) for t in written)
         self._local = threading.local()
         if not self._issues:
             self._compiled()  # every XPath compiles here, so a syntax error is a load-time issue
@@ -119,12 +96,7 @@ class YamlMapping:
     # ------------------------------------------------------------ applying
 
     def apply(self, tree: etree._Element, params: Mapping[str, str]) -> etree._Element:
-        if self.source_root and tree.tag != self.source_root:
-            raise TranslationError(
-                f"mapping {self.path.name}: expects a {self.spec.source.root} document, got {tree.tag}"
-            )
-        variables = {name: params.get(name, "") for name in PARAMS}
-        run = _Run(self, self._compiled(), variables)
+        run = self._run(tree, params)
         if self.json_target:
             out = etree.Element(f"{{{JSON_NS}}}map", nsmap={None: JSON_NS})  # type: ignore[dict-item]
         else:
@@ -133,15 +105,35 @@ class YamlMapping:
             if ns:
                 nsmap[None] = ns
             out = etree.Element(self.root_name, nsmap=nsmap)  # type: ignore[arg-type]
-        run.fields(tree, out, self.fields)
+        run.tree(tree, out, self.fields)
         return out
+
+    def apply_json(self, tree: etree._Element, params: Mapping[str, str]) -> Any:
+        """A JSON target's output as the JSON value itself: ``tree_to_value(self.apply(tree, params))``,
+        without the tree. Raises TranslationError as :meth:`apply` and ``tree_to_value`` do."""
+        if not self.json_target:
+            raise TypeError(f"mapping {self.path.name} has an xml target: apply() writes it")
+        run = self._run(tree, params)
+        if not self._texts_fit_xml or any(_NOT_XML.search(v) for v in run.variables.values()):
+            return tree_to_value(self.apply(tree, params))  # lxml says what it refuses, as it always has
+        out: dict[str, Any] = {}
+        run.json_object(tree, out, self.fields)
+        return out
+
+    def _run(self, tree: etree._Element, params: Mapping[str, str]) -> MappingRun:
+        if self.source_root and tree.tag != self.source_root:
+            raise TranslationError(
+                f"mapping {self.path.name}: expects a {self.spec.source.root} document, got {tree.tag}"
+            )
+        variables = {name: params.get(name, "") for name in PARAMS}
+        return MappingRun(self, self._compiled(), variables)
 
     def _compiled(self) -> list[etree.XPath]:
         """lxml's compiled XPaths are kept per thread, as the hub does with XSLT and XSD."""
         compiled: list[etree.XPath] | None = getattr(self._local, "xpaths", None)
         if compiled is None:
             compiled = []
-            for text, at in self._expressions:
+            for text, at in self.expressions:
                 try:
                     compiled.append(etree.XPath(text, namespaces=self.source_ns))
                 except etree.XPathSyntaxError as exc:
@@ -163,9 +155,30 @@ class YamlMapping:
             etree.XPath(text, namespaces=self.source_ns)(_PROBE, **dict.fromkeys(PARAMS, ""))
         except etree.XPathError as exc:
             self.issue(at, f"invalid XPath {text!r}: {exc}")
-        self._expressions.append((f"{wrap}({text})" if wrap else text, at))
-        self._with_variables.append("$" in text)
-        return len(self._expressions) - 1
+        index = len(self.expressions)
+        self.expressions.append((f"{wrap}({text})" if wrap else text, at))
+        self.with_variables.append("$" in text)
+        self.readers.append(self._reader(text, wrap, index))
+        return index
+
+    def _reader(self, text: str, wrap: str, index: int) -> Reader | None:
+        """What answers ``wrap(text)`` from lxml's tree (see _yaml_run): a child's text, the children
+        of one name, the document's root; None for any other XPath."""
+        name = self._name_test(text)
+        if name is None or wrap not in ("", "string"):
+            return None
+        absolute, tag = name
+        if wrap == "string":
+            return None if absolute else child_text(tag, index)
+        return document_root(tag) if absolute else children(tag)
+
+    def _name_test(self, text: str) -> tuple[bool, str] | None:
+        """``(absolute, Clark name)`` of an XPath that is one name test (``h:X``, ``/h:X``), else None."""
+        found = _NAME.fullmatch(text)
+        if found is None or (found.group(2) is not None and found.group(2) not in self.source_ns):
+            return None
+        slash, prefix, local = found.groups()
+        return bool(slash), f"{{{self.source_ns[prefix]}}}{local}" if prefix else local
 
     def _path(self, text: str, at: KeyPath) -> str:
         """A source path as an XPath: itself for an XML source, compiled from dotted keys for JSON."""
@@ -194,7 +207,7 @@ class YamlMapping:
             values = self._codelist_file(spec.file, (*at, "file"))
         table = {str(k): str(v) for k, v in (values or {}).items()}
         if spec.default is not None:
-            table[_DEFAULT] = str(spec.default)
+            table[DEFAULT] = str(spec.default)
         return table
 
     def _codelist_file(self, file: str, at: KeyPath) -> dict[str | int, str | int] | None:
@@ -285,7 +298,10 @@ class YamlMapping:
         elif spec.xpath is not None:
             value.expr = self._expression(spec.xpath, (*at, "xpath"), "string")
         elif spec.template is not None:
-            value.expr = self._expression(self._template(spec.template, (*at, "template")), (*at, "template"))
+            expression, parts = self._template(spec.template, (*at, "template"))
+            value.expr = self._expression(expression, (*at, "template"))
+            if parts is not None:
+                self.readers[value.expr] = template(parts, value.expr)
         elif spec.param is not None:
             value.param = spec.param
         else:
@@ -297,7 +313,7 @@ class YamlMapping:
                 self.issue((*at, "lookup"), f"unknown code list {spec.lookup!r} (codelists: {known})")
             else:
                 table = self.codelists[spec.lookup]
-                value.lookup = (spec.lookup, table, table.get(_DEFAULT))
+                value.lookup = (spec.lookup, table, table.get(DEFAULT))
         if spec.date is not None:
             try:
                 zone = time_zone(spec.date.tz)
@@ -312,25 +328,50 @@ class YamlMapping:
             value.json_type = spec.type
         return value
 
-    def _template(self, text: str, at: KeyPath) -> str:
-        """``"Hồ sơ {h:MaHoSo} từ {$sender}"`` as one XPath concat(); ``{{``/``}}`` are braces."""
+    def _template(self, text: str, at: KeyPath) -> tuple[str, list[TemplatePart] | None]:
+        """``"Hồ sơ {h:MaHoSo} từ {$sender}"`` as one XPath concat(); ``{{``/``}}`` are braces. With
+        it, the same parts for a reader when each path is a child's name (else None: XPath reads it)."""
         parts: list[str] = []
+        readable: list[TemplatePart] | None = []
         for match in _TEMPLATE_PART.finditer(text):
             piece, inner = match.group(0), match.group(1)
             if piece in ("{{", "}}"):
                 parts.append(_literal(piece[0]))
+                part: TemplatePart | None = ("", piece[0])
             elif inner is not None:
                 inner = inner.strip()
-                parts.append(inner if _VARIABLE.fullmatch(inner) else f"string({self._path(inner, at)})")
+                if _VARIABLE.fullmatch(inner):
+                    parts.append(inner)
+                    part = ("$", inner[1:])
+                else:
+                    path = self._path(inner, at)
+                    parts.append(f"string({path})")
+                    name = self._name_test(path)
+                    part = ("child", name[1]) if name is not None and not name[0] else None
             elif piece in ("{", "}"):
                 self.issue(at, f"template {text!r}: unmatched {piece!r} (write {piece * 2} for a brace)")
+                part = None
             else:
                 parts.append(_literal(piece))
-        return f"concat({', '.join(parts)}, '')" if len(parts) != 1 else f"string({parts[0]})"
+                part = ("", piece)
+            if readable is not None:
+                readable = None if part is None else [*readable, part]
+        expression = f"concat({', '.join(parts)}, '')" if len(parts) != 1 else f"string({parts[0]})"
+        return expression, readable
 
 
-_DEFAULT: Final = "\x00default"
 _PROBE: Final = etree.Element("probe")
+
+
+def _texts(*values: object) -> Iterator[str]:
+    """Every text in a mapping's settings and code lists (keys and values, however nested)."""
+    for value in values:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, Mapping):
+            yield from _texts(*value.keys(), *value.values())
+        elif isinstance(value, list | tuple):
+            yield from _texts(*value)
 
 
 def _text(value: object) -> str:
@@ -348,151 +389,3 @@ def _literal(text: str) -> str:
     if '"' not in text:
         return f'"{text}"'
     return "concat('" + "', \"'\", '".join(text.split("'")) + "')"
-
-
-class _Run:
-    """One application of a mapping to one message."""
-
-    def __init__(
-        self, mapping: YamlMapping, xpaths: Sequence[etree.XPath], variables: dict[str, str]
-    ) -> None:
-        self.mapping = mapping
-        self.xpaths = xpaths
-        self.variables = variables
-        self.json = mapping.json_target
-
-    def evaluate(self, index: int, context: etree._Element) -> Any:
-        try:
-            if self.mapping._with_variables[index]:
-                return self.xpaths[index](context, **self.variables)
-            return self.xpaths[index](context)  # passing variables costs more than the lookup itself
-        except etree.XPathEvalError as exc:
-            text = self.mapping._expressions[index][0]
-            raise self.error("", f"XPath {text!r} failed: {exc}") from exc
-
-    def error(self, label: str, message: str) -> TranslationError:
-        what = f"field {label}: " if label else ""
-        message_id = self.variables.get("message_id") or "?"
-        return TranslationError(f"mapping {self.mapping.loaded.name}, message {message_id}: {what}{message}")
-
-    def fields(
-        self, context: etree._Element, parent: etree._Element, fields: Sequence[Value | Group]
-    ) -> None:
-        for node in fields:
-            if node.when is not None and not self.evaluate(node.when, context):
-                continue
-            if isinstance(node, Value):
-                text = self.value(node, context)
-                if text is not None:
-                    self.write(parent, node, text)
-            elif node.for_each is None:
-                element = self.child(parent, node.name, "map")
-                self.fields(context, element, node.fields)
-                empty = not len(element) and (self.json or not element.attrib)
-                if empty and not node.required:
-                    parent.remove(element)
-            else:
-                self.repeat(node, context, parent)
-
-    def repeat(self, group: Group, context: etree._Element, parent: etree._Element) -> None:
-        assert group.for_each is not None
-        items = self.evaluate(group.for_each, context)
-        if not isinstance(items, list):
-            raise self.error(group.label, f"for_each {group.source_path!r} must select elements")
-        if group.required and not items:
-            raise self.error(group.label, f"required, but for_each {group.source_path!r} selects nothing")
-        holder = self.child(parent, group.name, "array") if self.json else parent
-        for item in items:
-            if not isinstance(item, etree._Element):
-                raise self.error(group.label, f"for_each {group.source_path!r} must select elements")
-            if group.item is not None:
-                text = self.value(group.item, item)
-                if text is not None:
-                    self.write(holder, group.item, text, name=group.name)
-            else:
-                self.fields(item, self.child(holder, group.name, "map"), group.fields)
-
-    def child(self, parent: etree._Element, name: str, kind: str) -> etree._Element:
-        if not self.json:
-            return etree.SubElement(parent, name)
-        element = etree.SubElement(parent, f"{{{JSON_NS}}}{kind}")
-        if parent.tag == _MAP:
-            element.set("key", name)
-        return element
-
-    def write(self, parent: etree._Element, node: Value, text: str, *, name: str | None = None) -> None:
-        if node.attribute:
-            parent.set(node.name, text)
-            return
-        if self.json:
-            kind = node.json_type
-            text = self.typed(node, text)
-            element = self.child(parent, name or node.name, kind)
-        else:
-            element = self.child(parent, name or node.name, "")
-        element.text = text
-
-    def typed(self, node: Value, text: str) -> str:
-        if node.json_type == "number":
-            try:
-                number = Decimal(text)
-            except InvalidOperation:
-                number = Decimal("NaN")
-            if not number.is_finite():
-                raise self.error(node.label, f"{text!r} is not a number")
-        elif node.json_type == "boolean":
-            if text.lower() not in _BOOLEANS:
-                raise self.error(node.label, f"{text!r} is not a boolean (true/false, 1/0)")
-            return _BOOLEANS[text.lower()]
-        return text
-
-    def value(self, node: Value, context: etree._Element) -> str | None:
-        if node.expr is not None:
-            text = str(self.evaluate(node.expr, context))
-        elif node.param is not None:
-            text = self.variables[node.param]
-        else:
-            text = node.const or ""
-        text = _SPACE[node.space](text)
-        if not text:
-            if node.default is not None:
-                return node.default
-            if node.required:
-                where = f" (path {node.source_path})" if node.source_path else ""
-                raise self.error(node.label, f"required, but the source has no value{where}")
-            return None
-        if node.lookup is not None:
-            name, table, default = node.lookup
-            found = table.get(text, default)
-            if found is None:
-                known = ", ".join(sorted(k for k in table if k != _DEFAULT)[:10])
-                raise self.error(node.label, f"{text!r} is not in code list {name!r} (codes: {known})")
-            text = found
-        try:
-            if node.dates is not None:
-                dates = node.dates
-                text = dates.write.format(dates.read.parse(text, dates.zone), dates.zone)
-            if node.number is not None:
-                text = node.number.convert(text)
-        except ValueError as exc:
-            raise self.error(node.label, str(exc)) from exc
-        return text
-
-
-_MAP: Final = f"{{{JSON_NS}}}map"
-_BOOLEANS: Final = {"true": "true", "false": "false", "1": "true", "0": "false"}
-
-
-def _normalize(text: str) -> str:
-    """XPath's normalize-space(): only XML whitespace, not Unicode's (a no-break space stays)."""
-    text = text.strip(" \t\r\n")
-    if "  " in text or "\n" in text or "\t" in text or "\r" in text:
-        return _XML_SPACE.sub(" ", text)
-    return text
-
-
-_SPACE: Final[dict[str, Callable[[str], str]]] = {
-    "normalize": _normalize,
-    "trim": lambda s: s.strip(" \t\r\n"),
-    "preserve": lambda s: s,
-}

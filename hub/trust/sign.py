@@ -36,9 +36,18 @@ from signxml.xades.xades import XAdESSigner
 from lienthong.config.files import issue_at
 from lienthong.config.models import Configuration, KeyReference, SigningPolicyConfig
 from lienthong.errors import ConfigError, ConfigIssue, KeystoreError, SigningConfigError, SigningError
+from lienthong.trust._enveloped import EnvelopedSignature, has_cdata, plain_document, unsign
 from lienthong.trust._signature import reparse_parser
 from lienthong.trust.keys import Keystore, SigningKey
-from lienthong.xml import EDXML_NS, XMLDSIG_NS, LargeTexts, escape_c14n_text, escape_text, serialize
+from lienthong.xml import (
+    EDXML_NS,
+    XMLDSIG_NS,
+    LargeTexts,
+    escape_c14n_text,
+    escape_text,
+    serialize,
+    serialize_detached,
+)
 
 __all__ = [
     "EXC_C14N",
@@ -148,6 +157,8 @@ class XmlSigner:
         # change during a call, so each thread gets its own; XAdESSigner also remembers every Id it
         # ever minted, so it is made per signature instead. Both are cheap: the key is not in them.
         self._local = threading.local()
+        #: Policy xmldsig without signxml's copies (see _enveloped); it holds nothing a call changes.
+        self._enveloped = EnvelopedSignature(key, algorithm) if policy == "xmldsig" else None
 
     def _signer(self) -> _HubXMLSigner | _ExcC14nXAdESSigner:
         if self.policy == "xades-bes":
@@ -160,6 +171,10 @@ class XmlSigner:
         return signer
 
     def sign(self, root: etree._Element) -> etree._Element:
+        if self._enveloped is not None and plain_document(root) and not has_cdata(etree.tostring(root)):
+            signed = copy.deepcopy(root)
+            self._enveloped.sign_in_place(signed)
+            return signed
         # Large texts (attachments) are set apart while signxml copies and canonicalises the document,
         # and digested from the one copy held here (_LargeTextDigests); the input is put back as it was.
         large = LargeTexts.detach(root)
@@ -172,6 +187,16 @@ class XmlSigner:
         return signed
 
     def sign_to_bytes(self, root: etree._Element, *, keep_input: bool = True) -> bytes:
+        if self._enveloped is not None and plain_document(root):
+            # Signed where it is when the caller drops it (a translation), else in a copy: the bytes
+            # signxml writes, without its two copies of the document (see _enveloped).
+            signed = copy.deepcopy(root) if keep_input else root
+            self._enveloped.sign_in_place(signed)
+            data = serialize_detached(signed)  # plain_document found no large text to set apart
+            if not has_cdata(data):
+                return data
+            unsign(signed)  # a CDATA section (an XSLT's cdata-section-elements): signxml's way, below
+            del signed, data
         # The signed copy keeps the markers: it is written small and the texts spliced into the bytes,
         # so a 50 MB attachment exists once as text and once in the payload, never in a second tree
         # (4.5 → 3 × the document at intake's peak, docs/benchmarks.md).
