@@ -20,20 +20,15 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     LargeBinary,
-    and_,
     bindparam,
-    case,
     create_engine,
     event,
     false,
     func,
     insert,
-    null,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
@@ -62,9 +57,10 @@ from lienthong.store import (
     StateCounts,
     TrailEntry,
 )
-from lienthong.store._blobs import STREAMED, read_blob, streams, write_blob, zeroblob
+from lienthong.store._blobs import read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
 from lienthong.store._sqlbatch import GroupCommit
+from lienthong.store._sqlclaim import MESSAGE_LABELS, by_due, claim_query, expired_error
 from lienthong.store._sqlcount import StatementCount, StatementCounter
 from lienthong.store.schema import (
     UtcDateTime,
@@ -160,7 +156,6 @@ class SqlStore:
         )
         self._availability = Availability()
         self._accepts: GroupCommit[_Accept, AcceptResult] = GroupCommit(self._write_accepts)
-        self._claim_queries: dict[tuple[bool, bool], Any] = {}
         self._outcomes: GroupCommit[tuple[Claim, Outcome], None] = GroupCommit(self._write_outcomes)
 
     @contextmanager
@@ -363,22 +358,46 @@ class SqlStore:
         exclude_targets: Collection[str] = (),
         only_targets: Collection[str] | None = None,
     ) -> list[Claim]:
-        """Three statements a batch, however many rows: the due rows with their messages' metadata and
-        payloads (one joined SELECT, locked), one UPDATE of them all, one INSERT of their attempts."""
+        """One statement a batch on PostgreSQL, three on SQLite, however many rows (_sqlclaim.py)."""
+        if limit <= 0 or (only_targets is not None and not only_targets):
+            return []
         now = utcnow()
         lease_until = now + lease
-        query = self._claim_query(bool(exclude_targets), only_targets is not None)
+        query = claim_query(bool(exclude_targets), only_targets is not None, postgres=self._is_postgres)
         params: dict[str, Any] = {"b_now": now, "b_limit": limit}
         if exclude_targets:
             params["b_exclude"] = list(exclude_targets)
         if only_targets is not None:
             params["b_only"] = list(only_targets)
+        if self._is_postgres:
+            params.update(
+                b_worker=worker, b_lease_until=lease_until, b_released=AttemptOutcome.RELEASED.value
+            )
 
         def claim(conn: Connection) -> list[Claim]:
-            claims: list[Claim] = []
-            rows = conn.execute(query, params).mappings().all()
+            rows = sorted(conn.execute(query, params).mappings().all(), key=by_due)
             if not rows:
                 return []
+            claims = [
+                Claim(
+                    delivery_id=row["id"],
+                    target=row["target"],
+                    attempt=row["attempts"] + 1,
+                    round_attempt=row["round_attempts"] + 1,
+                    first_attempt_at=row["round_started_at"] or now,
+                    payload=row["payload"]
+                    if row["payload"] is not None
+                    else read_blob(conn, "delivery_payloads", "payload", row["id"]),
+                    content_type=row["content_type"],
+                    envelope=_claimed_header(row),
+                    worker=worker,
+                    lease_until=lease_until,
+                    operation=row["operation"],
+                )
+                for row in rows
+            ]
+            if self._is_postgres:
+                return claims  # claimed, attempts started and expired ones closed by the one statement
             expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
             if expired:
                 # The previous holders' leases ran out: they crashed or hung. Say so in the history.
@@ -389,29 +408,10 @@ class SqlStore:
                             "b_id": r["id"],
                             "b_number": r["attempts"],
                             "b_finished": now,
-                            "b_error": f"lease expired: worker {r['claimed_by']} did not finish",
+                            "b_error": expired_error(r["claimed_by"]),
                         }
                         for r in expired
                     ],
-                )
-            for row in rows:
-                payload = row["payload"]
-                claims.append(
-                    Claim(
-                        delivery_id=row["id"],
-                        target=row["target"],
-                        attempt=row["attempts"] + 1,
-                        round_attempt=row["round_attempts"] + 1,
-                        first_attempt_at=row["round_started_at"] or now,
-                        payload=payload
-                        if payload is not None
-                        else read_blob(conn, "delivery_payloads", "payload", row["id"]),
-                        content_type=row["content_type"],
-                        envelope=_claimed_header(row),
-                        worker=worker,
-                        lease_until=lease_until,
-                        operation=row["operation"],
-                    )
                 )
             conn.execute(
                 _CLAIM,
@@ -432,34 +432,6 @@ class SqlStore:
             return claims
 
         return self._run("claim_due", claim)
-
-    def _claim_query(self, excluding: bool, only: bool) -> Any:
-        """The claim's SELECT, built once per shape: building one costs more than running it."""
-        key = (excluding, only)
-        query = self._claim_queries.get(key)
-        if query is not None:
-            return query
-        now = bindparam("b_now", type_=UtcDateTime)
-        due = or_(
-            and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
-        )
-        query = (
-            select(*_CLAIM_COLUMNS, _claim_payload(postgres=self._is_postgres).label("payload"))
-            .join(messages, messages.c.id == deliveries.c.message_id)
-            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
-            .where(due)
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(bindparam("b_limit", type_=Integer))
-        )
-        if excluding:
-            query = query.where(deliveries.c.target.not_in(bindparam("b_exclude", expanding=True)))
-        if only:
-            query = query.where(deliveries.c.target.in_(bindparam("b_only", expanding=True)))
-        if self._is_postgres:
-            query = query.with_for_update(skip_locked=True, of=deliveries)
-        self._claim_queries[key] = query
-        return query
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
         """Concurrent outcomes share one transaction (_sqlbatch.py); each returns after its commit."""
@@ -881,11 +853,6 @@ def _delivery_row(message_id: uuid.UUID, prepared: PreparedDelivery, now: dateti
     }
 
 
-#: A claimed delivery's columns and its message's metadata (``m_``…), not the message's payload.
-_CLAIM_COLUMNS = (
-    *deliveries.c,
-    *(c.label(f"m_{c.name}") for c in messages.c if c.name != "fingerprint"),
-)
 _RELEASE_EXPIRED = (
     update(attempts)
     .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_number"))
@@ -994,21 +961,8 @@ def _outcome_row(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any
     }
 
 
-def _claim_payload(*, postgres: bool) -> Any:
-    """The payload column of a claim. On SQLite a large one is left out of the query (NULL) and read
-    through blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it.
-    ``delivery_payloads.delivery_id`` is an INTEGER PRIMARY KEY there, so it is the row's rowid."""
-    payload = delivery_payloads.c.payload
-    if postgres:
-        return payload
-    return type_coerce(case((func.length(payload) < STREAMED, payload), else_=null()), LargeBinary)
-
-
 def _claimed_header(row: Any) -> EnvelopeHeader:
-    return _envelope_header({name[2:]: row[name] for name in _MESSAGE_LABELS})
-
-
-_MESSAGE_LABELS = tuple(f"m_{c.name}" for c in messages.c if c.name != "fingerprint")
+    return _envelope_header({name[2:]: row[name] for name in MESSAGE_LABELS})
 
 
 def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) -> None:
