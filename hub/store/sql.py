@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from select import POLLIN, poll
 from typing import Any, TypeVar
 
@@ -62,6 +63,7 @@ from lienthong.store._faults import Availability
 from lienthong.store._sqlbatch import GroupCommit
 from lienthong.store._sqlclaim import MESSAGE_LABELS, by_due, claim_query, expired_error
 from lienthong.store._sqlcount import StatementCount, StatementCounter
+from lienthong.store._sqlfast import DriverStatement
 from lienthong.store.schema import (
     UtcDateTime,
     attempts,
@@ -413,20 +415,20 @@ class SqlStore:
                         for r in expired
                     ],
                 )
-            conn.execute(
-                _CLAIM,
-                {
-                    "b_ids": [c.delivery_id for c in claims],
-                    "b_now": now,
-                    "b_worker": worker,
-                    "b_lease_until": lease_until,
-                },
+            # In id order, as every statement locking several deliveries does (see _write_outcomes).
+            ordered = sorted(claims, key=_claim_id)
+            _CLAIM.execute(
+                conn,
+                [
+                    {"b_id": c.delivery_id, "b_now": now, "b_worker": worker, "b_lease_until": lease_until}
+                    for c in ordered
+                ],
             )
-            conn.execute(
-                _INSERT_ATTEMPTS,
+            _INSERT_ATTEMPTS.execute(
+                conn,
                 [
                     {"delivery_id": c.delivery_id, "number": c.attempt, "worker": worker, "started_at": now}
-                    for c in claims
+                    for c in ordered
                 ],
             )
             return claims
@@ -448,9 +450,9 @@ class SqlStore:
             # In id order, as every statement locking several deliveries does: two of them can then
             # never wait for each other in a cycle (a deadlock) on PostgreSQL.
             rows = sorted((_outcome_row(claim, outcome, now) for claim, outcome in batch), key=_by_id)
-            if conn.execute(_RECORD_DELIVERY, rows).rowcount != len(rows):
+            if _RECORD_DELIVERY.execute(conn, rows).rowcount != len(rows):
                 raise _OneByOne  # rolled back: which claim was lost is found one by one
-            conn.execute(_RECORD_ATTEMPT, rows)
+            _RECORD_ATTEMPT.execute(conn, rows)
 
         try:
             self._run("record_outcome", write)
@@ -768,19 +770,37 @@ class _Accept:
         )
 
 
-# Built once: SQLAlchemy caches their compiled form, and building a statement per call costs more
-# than executing it (docs/benchmarks.md).
-_INSERT_MESSAGES = insert(messages)
-_INSERT_MESSAGE_PAYLOADS = insert(message_payloads)
-_INSERT_DOCUMENT_LINKS = insert(document_links)
-_INSERT_IDEMPOTENCY_KEYS = insert(idempotency_keys)
-_INSERT_ROUTE_DECISIONS = insert(route_decisions)
-# Returned in no particular order (asking for the parameters' order makes SQLite insert row by row):
-# a delivery is known by its message and target, which are unique together.
-_INSERT_DELIVERIES = insert(deliveries).returning(
-    deliveries.c.id, deliveries.c.message_id, deliveries.c.target
+# Compiled once per dialect and sent as driver SQL (_sqlfast.py): every accepted message runs them.
+_INSERT_MESSAGES = DriverStatement(insert(messages).inline(), [c.name for c in messages.c])
+_INSERT_MESSAGE_PAYLOADS = insert(message_payloads)  # a large payload's row (a zeroblob), built per call
+_INSERT_SMALL_MESSAGE_PAYLOADS = DriverStatement(_INSERT_MESSAGE_PAYLOADS.inline(), ["message_id", "payload"])
+_INSERT_DOCUMENT_LINKS = DriverStatement(
+    insert(document_links).inline(), ["message_id", "document_id", "role"]
 )
-_INSERT_DELIVERY_PAYLOADS = insert(delivery_payloads)
+_INSERT_IDEMPOTENCY_KEYS = DriverStatement(
+    insert(idempotency_keys).inline(), [c.name for c in idempotency_keys.c]
+)
+_INSERT_ROUTE_DECISIONS = DriverStatement(
+    insert(route_decisions).inline(), ["message_id", "decided_at", "status", "rule", "targets", "reason"]
+)
+#: A delivery is known by its message and target, which are unique together: the ids come back in no
+#: particular order, with the message id as the driver has it (_delivery_ids).
+_INSERT_DELIVERIES = DriverStatement(
+    insert(deliveries).inline().returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.target),
+    [
+        "message_id",
+        "target",
+        "operation",
+        "state",
+        "attempts",
+        "round_attempts",
+        "next_attempt_at",
+        "content_type",
+        "created_at",
+        "updated_at",
+    ],
+)
+_INSERT_DELIVERY_PAYLOADS = DriverStatement(insert(delivery_payloads).inline(), ["delivery_id", "payload"])
 
 
 def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> None:
@@ -809,22 +829,32 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
             }
         )
         route_rows.append(_route_row(envelope.message_id, a.route, now))
-    conn.execute(_INSERT_MESSAGES, message_rows)
+    _INSERT_MESSAGES.execute(conn, message_rows)
     if payload_rows:
-        conn.execute(_INSERT_MESSAGE_PAYLOADS, payload_rows)
+        _INSERT_SMALL_MESSAGE_PAYLOADS.execute(conn, payload_rows)
     for message_id, payload in streamed:
         row = {"message_id": message_id, "payload": zeroblob(payload)}
         result = conn.execute(_INSERT_MESSAGE_PAYLOADS.values(**row))
         write_blob(conn, "message_payloads", "payload", _rowid(result), payload)
     if link_rows:
-        conn.execute(_INSERT_DOCUMENT_LINKS, link_rows)
-    conn.execute(_INSERT_IDEMPOTENCY_KEYS, key_rows)
-    conn.execute(_INSERT_ROUTE_DECISIONS, route_rows)
+        _INSERT_DOCUMENT_LINKS.execute(conn, link_rows)
+    _INSERT_IDEMPOTENCY_KEYS.execute(conn, key_rows)
+    _INSERT_ROUTE_DECISIONS.execute(conn, route_rows)
     prepared = [(a.envelope.message_id, p) for a in batch for p in a.prepared]
     if prepared:
         rows = [_delivery_row(message_id, p, now) for message_id, p in prepared]
-        ids = {(m, t): i for i, m, t in conn.execute(_INSERT_DELIVERIES, rows)}
+        ids = _delivery_ids(conn, rows)
         _insert_payloads(conn, [(ids[m, p.target], p.payload) for m, p in prepared])
+
+
+def _delivery_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[uuid.UUID, str], int]:
+    """Insert ``rows`` into deliveries in one statement; their ids by (message id, target). The ids
+    come back with the message id as the driver has it (32 hex digits on SQLite)."""
+    ids = {(m, t): i for i, m, t in _INSERT_DELIVERIES.insert_returning(conn, rows)}
+    driver_id = partial(_INSERT_DELIVERIES.driver_value, conn, "message_id")
+    return {
+        (row["message_id"], row["target"]): ids[driver_id(row["message_id"]), row["target"]] for row in rows
+    }
 
 
 def _route_row(message_id: uuid.UUID, route: RouteDecision, now: datetime) -> dict[str, Any]:
@@ -862,10 +892,11 @@ _RELEASE_EXPIRED = (
         error=bindparam("b_error"),
     )
 )
-#: All of a batch's deliveries claimed in one statement: the same values for each, computed in SQL.
-_CLAIM = (
+#: A batch's deliveries claimed in one statement (an ``executemany``): the same values for each,
+#: computed in SQL (SQLite; PostgreSQL claims in one statement of its own, _sqlclaim.py).
+_CLAIM = DriverStatement(
     update(deliveries)
-    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+    .where(deliveries.c.id == bindparam("b_id"))
     .values(
         state=DeliveryState.IN_FLIGHT.value,
         attempts=deliveries.c.attempts + 1,
@@ -876,7 +907,9 @@ _CLAIM = (
         updated_at=bindparam("b_now", type_=UtcDateTime),
     )
 )
-_INSERT_ATTEMPTS = insert(attempts)
+_INSERT_ATTEMPTS = DriverStatement(
+    insert(attempts).inline(), ["delivery_id", "number", "worker", "started_at"]
+)
 
 
 def _rolled_back_by_server(error: DBAPIError) -> bool:
@@ -903,7 +936,7 @@ def _large_parts(conn: Connection, outcome: Outcome) -> bool:
 
 #: An outcome recorded on the delivery while its worker still holds the claim, a row per outcome: the
 #: columns every kind of outcome sets (a delivery not delivered has no ``delivered_at`` to keep).
-_RECORD_DELIVERY = (
+_RECORD_DELIVERY = DriverStatement(
     update(deliveries)
     .where(
         deliveries.c.id == bindparam("b_id"),
@@ -923,7 +956,7 @@ _RECORD_DELIVERY = (
         updated_at=bindparam("b_now", type_=UtcDateTime),
     )
 )
-_RECORD_ATTEMPT = (
+_RECORD_ATTEMPT = DriverStatement(
     update(attempts)
     .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_attempt"))
     .values(
@@ -976,7 +1009,7 @@ def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) ->
         conn.execute(insert(delivery_payloads).values(delivery_id=delivery_id, payload=zeroblob(payload)))
         write_blob(conn, "delivery_payloads", "payload", delivery_id, payload)
     if small:
-        conn.execute(_INSERT_DELIVERY_PAYLOADS, small)
+        _INSERT_DELIVERY_PAYLOADS.execute(conn, small)
 
 
 def _rowid(result: Any) -> int:
