@@ -4,7 +4,7 @@ What a claim takes: first deliveries whose lease ran out (their holder crashed o
 never more in flight than the hub has delivery threads), then queued and failed ones due now, oldest
 first, up to its limit. Both are read from an index in the order they are claimed, and the read stops
 at the limit: the due ones from ``ix_deliveries_due`` (schema.py, a partial index on
-``next_attempt_at`` of the queued and failed rows only), the expired ones from (state,
+``(next_attempt_at, target)`` of the queued and failed rows only), the expired ones from (state,
 next_attempt_at). The earlier single query, ``(queued or failed and due) or (in flight and expired)
 ORDER BY next_attempt_at``, could be served by no index in that order, so the database sorted every
 due row for each claim: with 300,000 queued, the hub made 15 attempts in two minutes
