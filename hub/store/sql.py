@@ -80,8 +80,6 @@ __all__ = ["SqlStore", "StatementCount", "StatementCounter", "create_store_engin
 
 T = TypeVar("T")
 
-_CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
-
 
 def create_store_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     """An engine with the settings each backend needs to keep the hub's promises."""
