@@ -12,10 +12,12 @@ due row for each claim: with 300,000 queued, the hub made 15 attempts in two min
 
 PostgreSQL claims in one statement: the rows are locked with ``FOR UPDATE SKIP LOCKED`` (concurrent
 hub processes never take the same delivery and never wait on each other), claimed, their attempts
-started and the expired attempts closed by data-modifying CTEs, and the main SELECT, which like every
-part of the statement sees the rows as they were before it, hands back what the worker needs. SQLite
-has no row locks (the writer is chosen by ``BEGIN IMMEDIATE``) and no way to read a row's old values
-from an UPDATE: a SELECT, then one UPDATE of the batch, one INSERT of its attempts.
+started and the expired attempts closed by data-modifying CTEs, and the main SELECT hands back what
+the worker needs. Every value it reads of a claimed row comes from a row as locked (FOR UPDATE's
+output) or as updated (RETURNING), never from the snapshot the statement began with, which a delivery
+changed and committed meanwhile (claimed, then retried) would contradict. SQLite has no row locks (the
+writer is chosen by ``BEGIN IMMEDIATE``, and nothing else writes until COMMIT): a SELECT, then one
+UPDATE of the batch, one INSERT of its attempts.
 """
 
 from __future__ import annotations
@@ -74,20 +76,13 @@ def _picked(excluding: bool, only: bool, *, postgres: bool) -> tuple[str, str]:
     return expired, due
 
 
-def _select_claimed(picked: str, *, postgres: bool) -> str:
-    """The picked deliveries, their messages' metadata and their payloads (on SQLite, a large payload
-    is left out, NULL, and read through blob I/O instead: _blobs.py)."""
+def _select_claimed(picked: str) -> str:
+    """The picked deliveries, their messages' metadata and their payloads; a large payload is left
+    out (NULL) and read through blob I/O instead (_blobs.py). CROSS JOIN is SQLite's way to fix the
+    join order: the few picked deliveries drive the loop."""
     columns = ", ".join(
         [f"d.{name}" for name in _DELIVERY_COLUMNS] + [f"m.{name} AS m_{name}" for name in _MESSAGE_COLUMNS]
     )
-    if postgres:
-        return (
-            f"SELECT {columns}, p.payload AS payload FROM deliveries AS d"
-            " JOIN messages AS m ON m.id = d.message_id"
-            " JOIN delivery_payloads AS p ON p.delivery_id = d.id"
-            f" WHERE d.id IN ({picked})"
-        )
-    # CROSS JOIN is SQLite's way to fix the join order: the few picked deliveries drive the loop.
     return (
         f"SELECT {columns}, CASE WHEN length(p.payload) < {STREAMED} THEN p.payload END AS payload"
         " FROM deliveries AS d CROSS JOIN messages AS m CROSS JOIN delivery_payloads AS p"
@@ -99,28 +94,38 @@ def _sqlite_sql(excluding: bool, only: bool) -> str:
     expired, due = _picked(excluding, only, postgres=False)
     # Left before right, stopping at the limit: expired leases first.
     picked = f"SELECT id FROM ({expired}) UNION ALL SELECT id FROM ({due}) LIMIT :b_limit"
-    return _select_claimed(picked, postgres=False)
+    return _select_claimed(picked)
 
 
 def _postgres_sql(excluding: bool, only: bool) -> str:
     expired, due = _picked(excluding, only, postgres=True)
+    # The expired rows' attempts and holders as locked: FOR UPDATE hands back a row's latest version
+    # (re-checked), where the rest of the statement reads the snapshot it started with.
+    expired = expired.replace("SELECT id FROM", "SELECT id, attempts, claimed_by FROM", 1)
+    returning = ", ".join(f"d.{name}" for name in _DELIVERY_COLUMNS)
+    columns = ", ".join(
+        [f"c.{name}" for name in _DELIVERY_COLUMNS] + [f"m.{name} AS m_{name}" for name in _MESSAGE_COLUMNS]
+    )
     return (
         f"WITH expired AS ({expired}), due AS ({due}),"
-        # Read once (a CTE named more than once is materialized): every part claims the same rows.
+        # Expired leases first (all of them: at most the limit), then due deliveries up to the limit.
         " picked AS (SELECT id FROM expired UNION ALL SELECT id FROM due LIMIT :b_limit),"
         " claimed AS ("
-        f"UPDATE deliveries SET state = '{_IN_FLIGHT}', attempts = attempts + 1,"
-        " round_attempts = round_attempts + 1, round_started_at = coalesce(round_started_at, :b_now),"
+        f"UPDATE deliveries AS d SET state = '{_IN_FLIGHT}', attempts = d.attempts + 1,"
+        " round_attempts = d.round_attempts + 1, round_started_at = coalesce(d.round_started_at, :b_now),"
         " claimed_by = :b_worker, lease_until = :b_lease_until, updated_at = :b_now"
-        " WHERE id IN (SELECT id FROM picked) RETURNING id, attempts),"
+        f" WHERE d.id IN (SELECT id FROM picked) RETURNING {returning}),"
         " started AS (INSERT INTO attempts (delivery_id, number, worker, started_at)"
         " SELECT id, attempts, :b_worker, :b_now FROM claimed),"
         # The previous holders' leases ran out: they crashed or hung. Say so in the history.
         " released AS (UPDATE attempts SET finished_at = :b_now, outcome = :b_released,"
         " error = 'lease expired: worker ' || coalesce(old.claimed_by, 'None') || ' did not finish'"
-        f" FROM deliveries AS old WHERE old.id IN (SELECT id FROM picked) AND old.state = '{_IN_FLIGHT}'"
-        " AND attempts.delivery_id = old.id AND attempts.number = old.attempts) "
-        + _select_claimed("SELECT id FROM picked", postgres=True)
+        " FROM expired AS old WHERE old.id IN (SELECT id FROM picked)"
+        " AND attempts.delivery_id = old.id AND attempts.number = old.attempts)"
+        # The claimed rows as the UPDATE left them (not the snapshot's), with message and payload.
+        f" SELECT {columns}, p.payload AS payload FROM claimed AS c"
+        " JOIN messages AS m ON m.id = c.message_id"
+        " JOIN delivery_payloads AS p ON p.delivery_id = c.id"
     )
 
 
@@ -128,7 +133,8 @@ def _postgres_sql(excluding: bool, only: bool) -> str:
 def claim_query(excluding: bool, only: bool, *, postgres: bool, explain: str = "") -> TextClause:
     """The claim's statement for one shape of call, built once: its parameters are ``b_now``,
     ``b_limit``, ``b_exclude``/``b_only`` (lists) and, on PostgreSQL, ``b_worker``, ``b_lease_until``
-    and ``b_released``. Its rows are the deliveries as they were before the claim. ``explain``
+    and ``b_released``. Its rows are the deliveries as they were before the claim on SQLite, as the
+    claim left them on PostgreSQL (attempts counted, round started). ``explain``
     (``EXPLAIN QUERY PLAN``, ``EXPLAIN``) asks for its plan instead, for the test that holds it."""
     sql = _postgres_sql(excluding, only) if postgres else _sqlite_sql(excluding, only)
     sql = f"{explain} {sql}" if explain else sql

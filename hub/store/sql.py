@@ -378,12 +378,13 @@ class SqlStore:
             rows = sorted(conn.execute(query, params).mappings().all(), key=by_due)
             if not rows:
                 return []
+            counted = 0 if self._is_postgres else 1  # PostgreSQL's rows are the claimed ones already
             claims = [
                 Claim(
                     delivery_id=row["id"],
                     target=row["target"],
-                    attempt=row["attempts"] + 1,
-                    round_attempt=row["round_attempts"] + 1,
+                    attempt=row["attempts"] + counted,
+                    round_attempt=row["round_attempts"] + counted,
                     first_attempt_at=row["round_started_at"] or now,
                     payload=row["payload"]
                     if row["payload"] is not None
