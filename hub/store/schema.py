@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -158,6 +159,22 @@ deliveries = Table(
     UniqueConstraint("message_id", "target"),
     Index(None, "state", "next_attempt_at"),
     Index(None, "target", "state"),
+)
+
+#: The deliveries a worker may claim, in the order it claims them (0010). Partial, so that it holds
+#: only the queued and failed rows, not the delivered ones that pile up; the claim walks it in
+#: ``next_attempt_at`` order and stops at its limit, where the (state, next_attempt_at) index, read for
+#: two states, had the database sort every due row first (a backlog of 300,000: a sort per claim).
+#: With the target in it, a claim that leaves out the targets whose circuit is open skips their rows
+#: in the index itself, without reading each row. The claim's WHERE must repeat the condition word for
+#: word (_sqlclaim.py) for the index to apply.
+DUE_STATES_SQL = "state IN ('queued', 'failed')"
+Index(
+    "ix_deliveries_due",
+    deliveries.c.next_attempt_at,
+    deliveries.c.target,
+    sqlite_where=text(DUE_STATES_SQL),
+    postgresql_where=text(DUE_STATES_SQL),
 )
 
 #: A delivery's payload, apart from its row: a delivery row is updated at its claim, every lease

@@ -14,26 +14,22 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from select import POLLIN, poll
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     LargeBinary,
-    and_,
     bindparam,
-    case,
     create_engine,
     event,
     false,
     func,
     insert,
-    null,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
@@ -62,10 +58,12 @@ from lienthong.store import (
     StateCounts,
     TrailEntry,
 )
-from lienthong.store._blobs import STREAMED, read_blob, streams, write_blob, zeroblob
+from lienthong.store._blobs import read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
 from lienthong.store._sqlbatch import GroupCommit
+from lienthong.store._sqlclaim import MESSAGE_LABELS, by_due, claim_query, expired_error
 from lienthong.store._sqlcount import StatementCount, StatementCounter
+from lienthong.store._sqlfast import DriverStatement
 from lienthong.store._sqlstate import read_counts
 from lienthong.store.schema import (
     UtcDateTime,
@@ -82,8 +80,6 @@ from lienthong.store.schema import (
 __all__ = ["SqlStore", "StatementCount", "StatementCounter", "create_store_engine"]
 
 T = TypeVar("T")
-
-_CLAIMABLE = (DeliveryState.QUEUED.value, DeliveryState.FAILED.value)
 
 #: Execution option of a connection that only reads (SqlStore._read): SQLite begins it deferred.
 _READ_ONLY = "lienthong_read_only"
@@ -166,7 +162,6 @@ class SqlStore:
         )
         self._availability = Availability()
         self._accepts: GroupCommit[_Accept, AcceptResult] = GroupCommit(self._write_accepts)
-        self._claim_queries: dict[tuple[bool, bool], Any] = {}
         self._outcomes: GroupCommit[tuple[Claim, Outcome], None] = GroupCommit(self._write_outcomes)
 
     @contextmanager
@@ -388,22 +383,47 @@ class SqlStore:
         exclude_targets: Collection[str] = (),
         only_targets: Collection[str] | None = None,
     ) -> list[Claim]:
-        """Three statements a batch, however many rows: the due rows with their messages' metadata and
-        payloads (one joined SELECT, locked), one UPDATE of them all, one INSERT of their attempts."""
+        """One statement a batch on PostgreSQL, three on SQLite, however many rows (_sqlclaim.py)."""
+        if limit <= 0 or (only_targets is not None and not only_targets):
+            return []
         now = utcnow()
         lease_until = now + lease
-        query = self._claim_query(bool(exclude_targets), only_targets is not None)
+        query = claim_query(bool(exclude_targets), only_targets is not None, postgres=self._is_postgres)
         params: dict[str, Any] = {"b_now": now, "b_limit": limit}
         if exclude_targets:
             params["b_exclude"] = list(exclude_targets)
         if only_targets is not None:
             params["b_only"] = list(only_targets)
+        if self._is_postgres:
+            params.update(
+                b_worker=worker, b_lease_until=lease_until, b_released=AttemptOutcome.RELEASED.value
+            )
 
         def claim(conn: Connection) -> list[Claim]:
-            claims: list[Claim] = []
-            rows = conn.execute(query, params).mappings().all()
+            rows = sorted(conn.execute(query, params).mappings().all(), key=by_due)
             if not rows:
                 return []
+            counted = 0 if self._is_postgres else 1  # PostgreSQL's rows are the claimed ones already
+            claims = [
+                Claim(
+                    delivery_id=row["id"],
+                    target=row["target"],
+                    attempt=row["attempts"] + counted,
+                    round_attempt=row["round_attempts"] + counted,
+                    first_attempt_at=row["round_started_at"] or now,
+                    payload=row["payload"]
+                    if row["payload"] is not None
+                    else read_blob(conn, "delivery_payloads", "payload", row["id"]),
+                    content_type=row["content_type"],
+                    envelope=_claimed_header(row),
+                    worker=worker,
+                    lease_until=lease_until,
+                    operation=row["operation"],
+                )
+                for row in rows
+            ]
+            if self._is_postgres:
+                return claims  # claimed, attempts started and expired ones closed by the one statement
             expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
             if expired:
                 # The previous holders' leases ran out: they crashed or hung. Say so in the history.
@@ -414,77 +434,30 @@ class SqlStore:
                             "b_id": r["id"],
                             "b_number": r["attempts"],
                             "b_finished": now,
-                            "b_error": f"lease expired: worker {r['claimed_by']} did not finish",
+                            "b_error": expired_error(r["claimed_by"]),
                         }
                         for r in expired
                     ],
                 )
-            for row in rows:
-                payload = row["payload"]
-                claims.append(
-                    Claim(
-                        delivery_id=row["id"],
-                        target=row["target"],
-                        attempt=row["attempts"] + 1,
-                        round_attempt=row["round_attempts"] + 1,
-                        first_attempt_at=row["round_started_at"] or now,
-                        payload=payload
-                        if payload is not None
-                        else read_blob(conn, "delivery_payloads", "payload", row["id"]),
-                        content_type=row["content_type"],
-                        envelope=_claimed_header(row),
-                        worker=worker,
-                        lease_until=lease_until,
-                        operation=row["operation"],
-                    )
-                )
-            conn.execute(
-                _CLAIM,
-                {
-                    "b_ids": [c.delivery_id for c in claims],
-                    "b_now": now,
-                    "b_worker": worker,
-                    "b_lease_until": lease_until,
-                },
+            # In id order, as every statement locking several deliveries does (see _write_outcomes).
+            ordered = sorted(claims, key=_claim_id)
+            _CLAIM.execute(
+                conn,
+                [
+                    {"b_id": c.delivery_id, "b_now": now, "b_worker": worker, "b_lease_until": lease_until}
+                    for c in ordered
+                ],
             )
-            conn.execute(
-                _INSERT_ATTEMPTS,
+            _INSERT_ATTEMPTS.execute(
+                conn,
                 [
                     {"delivery_id": c.delivery_id, "number": c.attempt, "worker": worker, "started_at": now}
-                    for c in claims
+                    for c in ordered
                 ],
             )
             return claims
 
         return self._run("claim_due", claim)
-
-    def _claim_query(self, excluding: bool, only: bool) -> Any:
-        """The claim's SELECT, built once per shape: building one costs more than running it."""
-        key = (excluding, only)
-        query = self._claim_queries.get(key)
-        if query is not None:
-            return query
-        now = bindparam("b_now", type_=UtcDateTime)
-        due = or_(
-            and_(deliveries.c.state.in_(_CLAIMABLE), deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now),
-        )
-        query = (
-            select(*_CLAIM_COLUMNS, _claim_payload(postgres=self._is_postgres).label("payload"))
-            .join(messages, messages.c.id == deliveries.c.message_id)
-            .join(delivery_payloads, delivery_payloads.c.delivery_id == deliveries.c.id)
-            .where(due)
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(bindparam("b_limit", type_=Integer))
-        )
-        if excluding:
-            query = query.where(deliveries.c.target.not_in(bindparam("b_exclude", expanding=True)))
-        if only:
-            query = query.where(deliveries.c.target.in_(bindparam("b_only", expanding=True)))
-        if self._is_postgres:
-            query = query.with_for_update(skip_locked=True, of=deliveries)
-        self._claim_queries[key] = query
-        return query
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
         """Concurrent outcomes share one transaction (_sqlbatch.py); each returns after its commit."""
@@ -501,9 +474,9 @@ class SqlStore:
             # In id order, as every statement locking several deliveries does: two of them can then
             # never wait for each other in a cycle (a deadlock) on PostgreSQL.
             rows = sorted((_outcome_row(claim, outcome, now) for claim, outcome in batch), key=_by_id)
-            if conn.execute(_RECORD_DELIVERY, rows).rowcount != len(rows):
+            if _RECORD_DELIVERY.execute(conn, rows).rowcount != len(rows):
                 raise _OneByOne  # rolled back: which claim was lost is found one by one
-            conn.execute(_RECORD_ATTEMPT, rows)
+            _RECORD_ATTEMPT.execute(conn, rows)
 
         try:
             self._run("record_outcome", write)
@@ -802,19 +775,37 @@ class _Accept:
         )
 
 
-# Built once: SQLAlchemy caches their compiled form, and building a statement per call costs more
-# than executing it (docs/benchmarks.md).
-_INSERT_MESSAGES = insert(messages)
-_INSERT_MESSAGE_PAYLOADS = insert(message_payloads)
-_INSERT_DOCUMENT_LINKS = insert(document_links)
-_INSERT_IDEMPOTENCY_KEYS = insert(idempotency_keys)
-_INSERT_ROUTE_DECISIONS = insert(route_decisions)
-# Returned in no particular order (asking for the parameters' order makes SQLite insert row by row):
-# a delivery is known by its message and target, which are unique together.
-_INSERT_DELIVERIES = insert(deliveries).returning(
-    deliveries.c.id, deliveries.c.message_id, deliveries.c.target
+# Compiled once per dialect and sent as driver SQL (_sqlfast.py): every accepted message runs them.
+_INSERT_MESSAGES = DriverStatement(insert(messages).inline(), [c.name for c in messages.c])
+_INSERT_MESSAGE_PAYLOADS = insert(message_payloads)  # a large payload's row (a zeroblob), built per call
+_INSERT_SMALL_MESSAGE_PAYLOADS = DriverStatement(_INSERT_MESSAGE_PAYLOADS.inline(), ["message_id", "payload"])
+_INSERT_DOCUMENT_LINKS = DriverStatement(
+    insert(document_links).inline(), ["message_id", "document_id", "role"]
 )
-_INSERT_DELIVERY_PAYLOADS = insert(delivery_payloads)
+_INSERT_IDEMPOTENCY_KEYS = DriverStatement(
+    insert(idempotency_keys).inline(), [c.name for c in idempotency_keys.c]
+)
+_INSERT_ROUTE_DECISIONS = DriverStatement(
+    insert(route_decisions).inline(), ["message_id", "decided_at", "status", "rule", "targets", "reason"]
+)
+#: A delivery is known by its message and target, which are unique together: the ids come back in no
+#: particular order, with the message id as the driver has it (_delivery_ids).
+_INSERT_DELIVERIES = DriverStatement(
+    insert(deliveries).inline().returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.target),
+    [
+        "message_id",
+        "target",
+        "operation",
+        "state",
+        "attempts",
+        "round_attempts",
+        "next_attempt_at",
+        "content_type",
+        "created_at",
+        "updated_at",
+    ],
+)
+_INSERT_DELIVERY_PAYLOADS = DriverStatement(insert(delivery_payloads).inline(), ["delivery_id", "payload"])
 
 
 def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> None:
@@ -843,22 +834,32 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
             }
         )
         route_rows.append(_route_row(envelope.message_id, a.route, now))
-    conn.execute(_INSERT_MESSAGES, message_rows)
+    _INSERT_MESSAGES.execute(conn, message_rows)
     if payload_rows:
-        conn.execute(_INSERT_MESSAGE_PAYLOADS, payload_rows)
+        _INSERT_SMALL_MESSAGE_PAYLOADS.execute(conn, payload_rows)
     for message_id, payload in streamed:
         row = {"message_id": message_id, "payload": zeroblob(payload)}
         result = conn.execute(_INSERT_MESSAGE_PAYLOADS.values(**row))
         write_blob(conn, "message_payloads", "payload", _rowid(result), payload)
     if link_rows:
-        conn.execute(_INSERT_DOCUMENT_LINKS, link_rows)
-    conn.execute(_INSERT_IDEMPOTENCY_KEYS, key_rows)
-    conn.execute(_INSERT_ROUTE_DECISIONS, route_rows)
+        _INSERT_DOCUMENT_LINKS.execute(conn, link_rows)
+    _INSERT_IDEMPOTENCY_KEYS.execute(conn, key_rows)
+    _INSERT_ROUTE_DECISIONS.execute(conn, route_rows)
     prepared = [(a.envelope.message_id, p) for a in batch for p in a.prepared]
     if prepared:
         rows = [_delivery_row(message_id, p, now) for message_id, p in prepared]
-        ids = {(m, t): i for i, m, t in conn.execute(_INSERT_DELIVERIES, rows)}
+        ids = _delivery_ids(conn, rows)
         _insert_payloads(conn, [(ids[m, p.target], p.payload) for m, p in prepared])
+
+
+def _delivery_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[uuid.UUID, str], int]:
+    """Insert ``rows`` into deliveries in one statement; their ids by (message id, target). The ids
+    come back with the message id as the driver has it (32 hex digits on SQLite)."""
+    ids = {(m, t): i for i, m, t in _INSERT_DELIVERIES.insert_returning(conn, rows)}
+    driver_id = partial(_INSERT_DELIVERIES.driver_value, conn, "message_id")
+    return {
+        (row["message_id"], row["target"]): ids[driver_id(row["message_id"]), row["target"]] for row in rows
+    }
 
 
 def _route_row(message_id: uuid.UUID, route: RouteDecision, now: datetime) -> dict[str, Any]:
@@ -887,11 +888,6 @@ def _delivery_row(message_id: uuid.UUID, prepared: PreparedDelivery, now: dateti
     }
 
 
-#: A claimed delivery's columns and its message's metadata (``m_``…), not the message's payload.
-_CLAIM_COLUMNS = (
-    *deliveries.c,
-    *(c.label(f"m_{c.name}") for c in messages.c if c.name != "fingerprint"),
-)
 _RELEASE_EXPIRED = (
     update(attempts)
     .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_number"))
@@ -901,10 +897,11 @@ _RELEASE_EXPIRED = (
         error=bindparam("b_error"),
     )
 )
-#: All of a batch's deliveries claimed in one statement: the same values for each, computed in SQL.
-_CLAIM = (
+#: A batch's deliveries claimed in one statement (an ``executemany``): the same values for each,
+#: computed in SQL (SQLite; PostgreSQL claims in one statement of its own, _sqlclaim.py).
+_CLAIM = DriverStatement(
     update(deliveries)
-    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+    .where(deliveries.c.id == bindparam("b_id"))
     .values(
         state=DeliveryState.IN_FLIGHT.value,
         attempts=deliveries.c.attempts + 1,
@@ -915,7 +912,9 @@ _CLAIM = (
         updated_at=bindparam("b_now", type_=UtcDateTime),
     )
 )
-_INSERT_ATTEMPTS = insert(attempts)
+_INSERT_ATTEMPTS = DriverStatement(
+    insert(attempts).inline(), ["delivery_id", "number", "worker", "started_at"]
+)
 
 
 def _rolled_back_by_server(error: DBAPIError) -> bool:
@@ -942,7 +941,7 @@ def _large_parts(conn: Connection, outcome: Outcome) -> bool:
 
 #: An outcome recorded on the delivery while its worker still holds the claim, a row per outcome: the
 #: columns every kind of outcome sets (a delivery not delivered has no ``delivered_at`` to keep).
-_RECORD_DELIVERY = (
+_RECORD_DELIVERY = DriverStatement(
     update(deliveries)
     .where(
         deliveries.c.id == bindparam("b_id"),
@@ -962,7 +961,7 @@ _RECORD_DELIVERY = (
         updated_at=bindparam("b_now", type_=UtcDateTime),
     )
 )
-_RECORD_ATTEMPT = (
+_RECORD_ATTEMPT = DriverStatement(
     update(attempts)
     .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.number == bindparam("b_attempt"))
     .values(
@@ -1000,21 +999,8 @@ def _outcome_row(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any
     }
 
 
-def _claim_payload(*, postgres: bool) -> Any:
-    """The payload column of a claim. On SQLite a large one is left out of the query (NULL) and read
-    through blob I/O instead (_blobs.py): selected, SQLite would assemble it and Python copy it.
-    ``delivery_payloads.delivery_id`` is an INTEGER PRIMARY KEY there, so it is the row's rowid."""
-    payload = delivery_payloads.c.payload
-    if postgres:
-        return payload
-    return type_coerce(case((func.length(payload) < STREAMED, payload), else_=null()), LargeBinary)
-
-
 def _claimed_header(row: Any) -> EnvelopeHeader:
-    return _envelope_header({name[2:]: row[name] for name in _MESSAGE_LABELS})
-
-
-_MESSAGE_LABELS = tuple(f"m_{c.name}" for c in messages.c if c.name != "fingerprint")
+    return _envelope_header({name[2:]: row[name] for name in MESSAGE_LABELS})
 
 
 def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) -> None:
@@ -1028,7 +1014,7 @@ def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) ->
         conn.execute(insert(delivery_payloads).values(delivery_id=delivery_id, payload=zeroblob(payload)))
         write_blob(conn, "delivery_payloads", "payload", delivery_id, payload)
     if small:
-        conn.execute(_INSERT_DELIVERY_PAYLOADS, small)
+        _INSERT_DELIVERY_PAYLOADS.execute(conn, small)
 
 
 def _rowid(result: Any) -> int:
