@@ -4,6 +4,7 @@ altered, missing or reordered entry (issue 12, "Proven")."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,7 +185,6 @@ def test_a_row_that_commits_late_is_still_sealed_and_one_never_sealed_is_reporte
     """PostgreSQL hands out ids before commit: a row may become visible after later rows were sealed.
     A little late, it is sealed at the next tick; later than a tick looks back (TICK_GRACE) but within
     the grace period, at the next full scan, after them; beyond it, verify names it."""
-    from lienthong.audit import log as log_module
     from lienthong.audit.log import FULL_SCAN_INTERVAL, SEAL_GRACE, TICK_GRACE
     from lienthong.envelope import utcnow
     from lienthong.store.schema import operator_actions
@@ -204,8 +204,8 @@ def test_a_row_that_commits_late_is_still_sealed_and_one_never_sealed_is_reporte
             )
     assert audit_log.seal() == 1  # the slightly late one, at an ordinary tick
     assert audit_log.seal() == 0
-    now = log_module.monotonic()
-    monkeypatch.setattr(log_module, "monotonic", lambda: now + FULL_SCAN_INTERVAL + 1)
+    later = time.monotonic() + FULL_SCAN_INTERVAL + 1
+    monkeypatch.setattr("lienthong.audit.log.monotonic", lambda: later)
     assert audit_log.seal() == 1  # the late one, at the full scan; the lost one is older than the window
     bodies = [json.loads(e.entry) for e in audit_log.iter_entries()]
     assert [(b["index"], b["target"]) for b in bodies] == [(0, "1"), (1, "slightly"), (2, "late")]
