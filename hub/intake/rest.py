@@ -330,6 +330,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         try:
             yield
         finally:
+            lean_endpoint.close()
             if manage_workers:
                 hub.stop()
 
@@ -433,10 +434,9 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
 
     # The raw XML submit's lean path, inside the same request middlewares as the router: counted,
     # bounded by the same body limits and memory budget, its unexpected errors answered alike.
-    lean: ASGIApp = LeanSubmit(_route_named(app, "submit"), settings)
-    lean = RequestLimits(
-        lean, max_body_size=int(settings.max_body_size), budget=budget, larger=document_body_limit(settings)
-    )
+    lean_endpoint = LeanSubmit(_route_named(app, "submit"), settings)
+    limits = int(settings.max_body_size), document_body_limit(settings)
+    lean = RequestLimits(lean_endpoint, max_body_size=limits[0], budget=budget, larger=limits[1])
     app.lean_app = MetricsMiddleware(CatchAll(lean, answer=internal_answer), metrics=hub.metrics)
     return app
 
