@@ -20,15 +20,15 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lienthong.compose import Hub
 from lienthong.delivery.breaker import BreakerState
-from lienthong.envelope import new_envelope
 from lienthong.errors import (
     ForbiddenError,
     HubError,
@@ -48,18 +48,15 @@ from lienthong.intake.callers import (
     CallerRegistry,
     Identity,
     authorize_request,
-    forbid,
     identify_request,
     note_peer_certificate,
     registry_of,
-    remote_address,
 )
-from lienthong.intake.limits import limit_requests
-from lienthong.intake.public_url import public_base_url
+from lienthong.intake.lean_submit import LeanSubmit, accept_submission, takes_lean_submit
+from lienthong.intake.limits import RequestLimits, limit_requests
 from lienthong.intake.raw_xml import (
     RawSubmission,
     document_body_limit,
-    payload_limit,
     raw_xml_media_type,
     read_raw_submission,
 )
@@ -77,8 +74,8 @@ from lienthong.intake.rest_models import (
     MessageView,
     SubmitMessage,
     message_view,
-    route_view,
 )
+from lienthong.observe.metrics import MetricsMiddleware
 from lienthong.observe.routes import observe
 from lienthong.reports.api import report_router
 from lienthong.store import DeliveryState, MessageFilter, MessageRecord, Parties
@@ -293,8 +290,13 @@ SUBMIT_OPENAPI: dict[str, Any] = {
 
 
 class _HubApp(FastAPI):
-    """FastAPI that notes the TLS client certificate before any middleware wraps ``send``, and
-    documents the submitted message."""
+    """FastAPI that notes the TLS client certificate before any middleware wraps ``send``, serves the
+    raw XML submit on its lean path (``lean_submit.py``), and documents the submitted message."""
+
+    #: The raw XML submit inside the hub's request middlewares; None until ``create_app`` sets it.
+    lean_app: ASGIApp | None = None
+    #: False sends raw XML submissions through FastAPI's route too (tests compare both answers).
+    lean_submit: bool = True
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, plus the schemas ``SUBMIT_OPENAPI`` refers to (read by a dependency, so
@@ -310,10 +312,14 @@ class _HubApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         note_peer_certificate(scope, send)
+        if self.lean_submit and self.lean_app is not None and takes_lean_submit(scope):
+            scope["app"] = self  # as Starlette notes it: the handlers read app.state through it
+            await self.lean_app(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 
-def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> FastAPI:  # noqa: PLR0915
+def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry | None = None) -> _HubApp:
     """The REST API; ``callers`` defaults to the registry built from ``hub.yaml`` and the environment."""
     settings = hub.config.hub.api
 
@@ -324,6 +330,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         try:
             yield
         finally:
+            lean_endpoint.close()
             if manage_workers:
                 hub.stop()
 
@@ -335,7 +342,7 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
     )
     app.state.hub = hub
     app.state.callers = callers if callers is not None else hub.callers
-    app.state.memory_budget = limit_requests(
+    app.state.memory_budget = budget = limit_requests(
         app, int(settings.max_body_size), settings.effective_memory_budget, document_body_limit(settings)
     )
     from lienthong.intake.documents import document_router  # official documents' states (edXML)
@@ -354,7 +361,10 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
 
     app.include_router(console_router(hub))
     observe(app, hub)  # /metrics, /readyz and the request counters (docs/metrics.md)
-    _answer_errors(app)
+    from lienthong.intake.soap_gateway import internal_fault
+
+    internal_answer = _internal_answer(internal_fault)
+    _answer_errors(app, internal_answer)
 
     @app.post(
         "/api/v1/messages",
@@ -375,47 +385,9 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
 
         The body is a JSON envelope, or the payload itself as XML with the envelope's fields in
         ``X-Hub-*`` headers (docs/api.md)."""
-        body = submission if isinstance(submission, SubmitMessage) else submission.metadata
-        if body.sender != caller.agency:
-            message = f"caller {caller.agency} may not send as {body.sender}"
-            raise forbid(caller, "rest:submit", message, remote=remote_address(request))
-        limit = (
-            int(settings.max_payload_size)
-            if isinstance(submission, SubmitMessage)
-            else payload_limit(settings, body.kind.value)
-        )
-        content_type = submission.content_type
-        payload = submission.take_payload()
-        del submission  # a raw submission held the body; from here the payload is the one reference
-        if len(payload) > limit:
-            raise PayloadTooLargeError(f"payload of {len(payload)} bytes exceeds {limit}")
-        envelope = new_envelope(
-            kind=body.kind,
-            sender=body.sender,
-            sender_message_id=body.sender_message_id,
-            payload=payload,
-            content_type=content_type,
-            recipient=body.recipient,
-            procedure_code=body.procedure_code,
-            dossier_code=body.dossier_code,
-            document_id=body.document_id,
-            document_type=body.document_type,
-            correlation_id=body.correlation_id,
-            causation_id=body.causation_id,
-            headers=body.headers,
-            created_at=body.created_at,
-        )
-        result = hub.intake.submit(envelope, keep_correlation=body.correlation_id is not None)
-        status_url = f"{public_base_url(request, hub.config)}/api/v1/messages/{result.message_id}"
-        response.headers["Location"] = status_url
-        return Accepted(
-            message_id=result.message_id,
-            sender_message_id=envelope.sender_message_id,
-            correlation_id=result.correlation_id,
-            status_url=status_url,
-            duplicate=not result.created,
-            route=route_view(result.route),
-        )
+        accepted = accept_submission(hub, settings, caller, submission, request)
+        response.headers["Location"] = accepted.status_url
+        return accepted
 
     @app.get("/api/v1/messages/{message_id}", response_model=MessageView, tags=["status"])
     def message_status(message_id: uuid.UUID, hub: HubDep, reader: Reader) -> MessageView:
@@ -460,17 +432,30 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
         still accepts and stores; deliveries to that ministry wait), 503 while the database is down."""
         return health_view(hub)
 
+    # The raw XML submit's lean path, inside the same request middlewares as the router: counted,
+    # bounded by the same body limits and memory budget, its unexpected errors answered alike.
+    lean_endpoint = LeanSubmit(_route_named(app, "submit"), settings)
+    limits = int(settings.max_body_size), document_body_limit(settings)
+    lean = RequestLimits(lean_endpoint, max_body_size=limits[0], budget=budget, larger=limits[1])
+    app.lean_app = MetricsMiddleware(CatchAll(lean, answer=internal_answer), metrics=hub.metrics)
     return app
+
+
+def _route_named(app: FastAPI, name: str) -> APIRoute:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.name == name:
+            return route
+    raise LookupError(f"no route named {name!r}")
 
 
 # ---------------------------------------------------------------- errors and refusals
 
 
-def _answer_errors(app: FastAPI) -> None:
+def _answer_errors(app: FastAPI, internal_answer: Callable[[Scope, str], Response]) -> None:
     """Every error as problem+json (a SOAP Fault under ``/soap/``); every refusal audited once."""
     from lienthong.intake.soap_gateway import http_refusal, internal_fault
 
-    app.add_middleware(CatchAll, answer=_internal_answer(internal_fault))
+    app.add_middleware(CatchAll, answer=internal_answer)
     app.add_exception_handler(ServiceUnavailableError, unavailable)  # 503 + Retry-After, before HubError's
 
     @app.exception_handler(HubError)
