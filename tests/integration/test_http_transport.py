@@ -8,13 +8,20 @@ the bytes it needs (a wrong Content-Length, a chunked answer, a close the client
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import pathlib
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from lienthong.delivery.transports.base import TransportRequest
 from lienthong.delivery.transports.http import HttpTransport
@@ -27,8 +34,9 @@ Script = Callable[[bytes, bytes], tuple[bytes, bool]]
 class RawServer:
     """Serves each connection in a thread of its own, one request after the other (keep-alive)."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
         self.script = script
+        self.tls = tls
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
@@ -70,6 +78,9 @@ class RawServer:
 
     def _serve(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
+            if self.tls is not None:
+                conn.settimeout(5)
+                conn = self.tls.wrap_socket(conn, server_side=True)  # a failed handshake ends here
             conn.settimeout(0.2)  # so that an idle keep-alive connection notices the server stopping
             data = b""
             while not self.stop.is_set():
@@ -267,3 +278,40 @@ def test_a_closed_transport_keeps_no_connection(transport: HttpTransport) -> Non
         assert post(transport, server.url())[0] == 200
 
     assert server.connections == 2
+
+
+def test_a_server_certificate_no_trusted_ca_issued_is_refused(
+    transport: HttpTransport, tmp_path: pathlib.Path
+) -> None:
+    """TLS verifies the server (httpx's CA bundle): a self-signed certificate, even for the right
+    address, gets no request; the call is reported as unreachable, as a connection never made."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = RawServer(lambda head, body: (ok(), False), tls=context)
+    with server, pytest.raises(TransientDeliveryError) as caught:
+        post(transport, f"https://127.0.0.1:{server.port}/svc")
+
+    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+    assert server.heads == []
