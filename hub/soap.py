@@ -1,9 +1,8 @@
 """SOAP 1.1 / 1.2 envelopes as the hub writes and reads them, and what a fault means.
 
-Outbound (the hub calling a ministry): :func:`envelope_skeleton` and :func:`envelope_with_payload`
-(the stored payload's exact bytes in the Body), :func:`parse_envelope`, :class:`SoapFault`. With a
-WSDL, ``transports/wsdl.py`` has zeep build the envelope and read the reply; the helpers here keep
-the payload's bytes and read the hub header blocks.
+Outbound (the hub calling a ministry): :class:`EnvelopeTemplate` (the envelope written once, by zeep
+from the WSDL or by :func:`envelope_skeleton`, and filled in per call), :func:`envelope_with_payload`
+(the stored payload's exact bytes in the Body), :func:`parse_envelope`, :class:`SoapFault`.
 
 Inbound (a ministry calling the hub, see ``soap_gateway.py``): :func:`read_request` checks a request as the
 specs require of a receiver, and :func:`build_fault` writes the hub's faults.
@@ -20,6 +19,9 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -154,12 +156,17 @@ def envelope_with_payload(envelope: etree._Element, payload: bytes) -> bytes:
     splice is well-formed because the payload is one element that declares its own namespaces and no
     default namespace is in scope at the Body (checked).
     """
+    head, tail = _around_body(envelope)
+    return head + payload_element_bytes(payload) + tail
+
+
+def _around_body(envelope: etree._Element) -> tuple[bytes, bytes]:
+    """The serialised ``envelope`` (whose Body is empty) cut where a payload goes into its Body."""
     body = next((el for el in envelope if etree.QName(el).localname == "Body"), None)
     if body is None or len(body) or (body.text or "").strip():
         raise ValueError("the envelope needs an empty Body to carry the payload")
     if None in body.nsmap:
         raise ValueError("a default namespace is in scope at the Body; the payload cannot be spliced in")
-    element = payload_element_bytes(payload)
     mark = etree.Comment(_PAYLOAD_MARK)
     body.append(mark)
     try:
@@ -170,7 +177,86 @@ def envelope_with_payload(envelope: etree._Element, payload: bytes) -> bytes:
     token = f"<!--{_PAYLOAD_MARK}-->".encode()
     if data.count(token) != 1:
         raise ValueError("the envelope already contains the payload mark")
-    return data.replace(token, element)
+    head, _, tail = data.partition(token)
+    return head, tail
+
+
+#: The fields of :class:`HubHeader` that travel as header blocks, in no particular order.
+_HEADER_FIELDS: tuple[str, ...] = ("message_id", "correlation_id", "causation_id", "client", "service")
+#: What lxml escapes in element text (``\r`` as a character reference, so that it survives parsing).
+_TEXT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+_TEXT_SPECIAL = re.compile(r"[&<>\r]")
+#: Characters XML 1.0 does not allow (lxml refuses them in text with a ValueError, as this does).
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text_bytes(value: str) -> bytes:
+    """``value`` as lxml writes an element's text in a UTF-8 document."""
+    if _NOT_XML.search(value):
+        raise ValueError(
+            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters"
+        )
+    if _TEXT_SPECIAL.search(value):
+        value = _TEXT_SPECIAL.sub(lambda m: _TEXT_ESCAPES[m.group()], value)
+    return value.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Filled:
+    """One shape of the envelope (with or without causationId): its bytes cut at each header value
+    (``fields`` in the order they appear) and at the payload."""
+
+    pieces: tuple[bytes, ...]
+    fields: tuple[str, ...]
+    tail: bytes
+
+
+class EnvelopeTemplate:
+    """The request envelope of one operation, written once and filled in on every call.
+
+    ``write`` makes the envelope, with the hub header blocks and an empty Body, for a header: zeep from
+    the WSDL, or :func:`envelope_skeleton` on the plain path. Only the header values and the payload
+    change from one call to the next, so ``write`` runs here, once for a header with causationId and
+    once without, with placeholder values; :meth:`render` then puts each value, escaped as lxml
+    escapes text, where its placeholder was, and the stored payload's exact bytes in the Body. The
+    bytes are those of ``envelope_with_payload(write(header), payload)`` (a test compares them),
+    without building and serialising a tree per message.
+    """
+
+    def __init__(self, write: Callable[[HubHeader], etree._Element]) -> None:
+        self._shapes = {with_cause: self._cut(write, with_cause) for with_cause in (True, False)}
+
+    @staticmethod
+    def _cut(write: Callable[[HubHeader], etree._Element], with_cause: bool) -> _Filled:
+        marks = {name: f"lienthong-{name}-{uuid.uuid4().hex}" for name in _HEADER_FIELDS}
+        if not with_cause:
+            del marks["causation_id"]
+        header = HubHeader(
+            message_id=marks["message_id"],
+            correlation_id=marks["correlation_id"],
+            causation_id=marks.get("causation_id"),
+            client=marks["client"],
+            service=marks["service"],
+        )
+        head, tail = _around_body(write(header))
+        by_mark = {mark.encode(): name for name, mark in marks.items()}
+        parts = re.split(b"(" + b"|".join(re.escape(m) for m in by_mark) + b")", head)
+        pieces, found = tuple(parts[0::2]), tuple(by_mark[m] for m in parts[1::2])
+        if sorted(found) != sorted(marks):
+            raise ValueError("the envelope does not carry each hub header value once as element text")
+        return _Filled(pieces, found, tail)
+
+    def render(self, header: HubHeader, payload: bytes) -> bytes:
+        """The request bytes for ``header`` and the stored ``payload``; ValueError when the payload
+        cannot travel byte for byte (see :func:`payload_element_bytes`) or a value is not XML text."""
+        shape = self._shapes[header.causation_id is not None]
+        out = [shape.pieces[0]]
+        for name, piece in zip(shape.fields, shape.pieces[1:], strict=True):
+            out.append(_text_bytes(getattr(header, name)))
+            out.append(piece)
+        out.append(payload_element_bytes(payload))
+        out.append(shape.tail)
+        return b"".join(out)
 
 
 @dataclass(frozen=True)

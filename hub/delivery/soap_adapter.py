@@ -11,8 +11,9 @@ Delivery takes one of two paths, chosen once, when the adapter is built:
 * **with a WSDL** (``options.wsdl``, the normal case): zeep loads the WSDL and its XSDs from the local
   ``schemas/`` tree only, and the adapter refuses to start when the WSDL imports anything over the
   network, has no binding for ``options.transport``, or lacks ``options.operation``. zeep
-  writes the envelope, takes the SOAPAction from the WSDL and reads the reply and its faults
-  (``transports/wsdl.py``);
+  writes the envelope (once: a template, ``transports/wsdl.py``), the SOAPAction comes from the
+  WSDL, and zeep checks what a reply's Body holds against the WSDL's types; the hub reads faults as
+  zeep would;
 * **without one**: the hub writes a plain document/literal envelope itself (``soap.py``), with
   ``options.soap_action`` (default: the operation name) — for services that publish no WSDL.
 
@@ -30,11 +31,10 @@ from typing import Final, Literal
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 from zeep.exceptions import Error as ZeepError
-from zeep.exceptions import Fault as ZeepFault
 
 from lienthong.adapter import AdapterContext, AdapterSpec
 from lienthong.delivery.transports.base import TransportRequest
-from lienthong.delivery.transports.wsdl import WsdlError, WsdlOperation, ZeepResponse
+from lienthong.delivery.transports.wsdl import WsdlError, WsdlOperation
 from lienthong.errors import (
     ConfigError,
     ConfigIssue,
@@ -44,10 +44,11 @@ from lienthong.errors import (
 )
 from lienthong.soap import (
     CONTENT_TYPES,
+    EnvelopeTemplate,
     HubHeader,
+    SoapVersion,
     envelope_ns,
     envelope_skeleton,
-    envelope_with_payload,
     fault_code_local,
     fault_is_sender_error,
     hub_header_values,
@@ -99,6 +100,13 @@ class SoapAdapter:
         #: The WSDL path's operation, or None for the plain envelope path.
         self.wsdl: WsdlOperation | None = None
         self.endpoint = cfg.endpoint or ""
+        self._plain = EnvelopeTemplate(lambda header: envelope_skeleton(self.version, header))
+        self._plain_headers = {"Content-Type": CONTENT_TYPES[self.version]}
+        action = options.soap_action or options.operation
+        if self.version == "soap11":
+            self._plain_headers["SOAPAction"] = f'"{action}"'
+        else:
+            self._plain_headers["Content-Type"] += f'; action="{action}"'
         if options.wsdl is not None:
             try:
                 self.wsdl = WsdlOperation.load(
@@ -130,20 +138,12 @@ class SoapAdapter:
         except (ValueError, XmlRefusedError) as exc:
             raise PermanentDeliveryError(f"the stored payload cannot be sent: {exc}") from exc
         response = self.transport.send(TransportRequest(url=self.endpoint, body=request, headers=headers))
-        return self._interpret(request, response.status, response.headers, response.body)
+        return self._interpret(request, response.status, response.body)
 
     def _plain_request(self, header: HubHeader, payload: bytes) -> tuple[bytes, dict[str, str]]:
-        version = self.version
-        request = envelope_with_payload(envelope_skeleton(version, header), payload)
-        headers = {"Content-Type": CONTENT_TYPES[version]}
-        action = self.options.soap_action or self.options.operation
-        if version == "soap11":
-            headers["SOAPAction"] = f'"{action}"'
-        else:
-            headers["Content-Type"] += f'; action="{action}"'
-        return request, headers
+        return self._plain.render(header, payload), dict(self._plain_headers)
 
-    def _interpret(self, request: bytes, status: int, headers: dict[str, str], body: bytes) -> Delivered:
+    def _interpret(self, request: bytes, status: int, body: bytes) -> Delivered:
         def fail(error: _Failure, message: str) -> TransientDeliveryError | PermanentDeliveryError:
             return error(message, response=body, response_status=status, request=request)
 
@@ -153,7 +153,7 @@ class SoapAdapter:
         if 400 <= status < 500 and not looks_soap:
             raise fail(PermanentDeliveryError, f"HTTP {status} from {self.endpoint}")
         if self.wsdl is not None:
-            echoed = self._read_with_zeep(self.wsdl, fail, status, headers, body)
+            echoed = self._read_with_zeep(self.wsdl, fail, status, body)
         else:
             echoed = self._read_plain(fail, status, body)
         if echoed is not None and echoed != request_hash(request):
@@ -161,36 +161,41 @@ class SoapAdapter:
         return Delivered(response=body, response_status=status, request=request)
 
     def _read_with_zeep(
-        self,
-        wsdl: WsdlOperation,
-        fail: _FailFactory,
-        status: int,
-        headers: dict[str, str],
-        body: bytes,
+        self, wsdl: WsdlOperation, fail: _FailFactory, status: int, body: bytes
     ) -> str | None:
-        """zeep reads the reply; the hub's parser sees the bytes first, as it sees all untrusted XML."""
-        echoed = entry = None
-        if body.strip():
-            try:
-                root = parse_xml(body, what="SOAP response")
-            except XmlRefusedError as exc:
-                raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
-            echoed = hub_header_values(root, wsdl.version).get("requestHash")
-            entry = root.find(f"{{{envelope_ns(wsdl.version)}}}Body/*")
+        """Read the reply as zeep's ``process_reply`` did, parsing it once, with the hub's parser.
+
+        An empty 201/202 is an answer without content; any other status but 200, or a Fault, is an
+        error (a fault read as zeep reads one, for the same messages); otherwise zeep checks the
+        Body against the WSDL and the hub the name of the element it holds."""
+        if not body:
+            if status in (201, 202):
+                return None
+            raise fail(
+                TransientDeliveryError,
+                f"unreadable response (HTTP {status}): Server returned HTTP status {status} "
+                "(no content available)",
+            )
         try:
-            wsdl.read_reply(ZeepResponse.of(status, headers, body))
-        except ZeepFault as fault:
-            if fault.code is None:  # zeep's reading of a non-200 answer without a Fault
-                raise fail(TransientDeliveryError, f"HTTP {status} without a SOAP fault") from fault
-            detail = _text(fault.detail)
-            reason = f"{fault.message or ''}{f': {detail}' if detail else ''}"
-            message = f"SOAP fault {fault_code_local(fault.code)}: {reason}"
-            error = PermanentDeliveryError if fault_is_sender_error(fault.code) else TransientDeliveryError
-            raise fail(error, message) from fault
+            root = parse_xml(body, what="SOAP response")
+        except XmlRefusedError as exc:
+            raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
+        ns = envelope_ns(wsdl.version)
+        echoed = hub_header_values(root, wsdl.version).get("requestHash")
+        fault = root.find(f"{{{ns}}}Body/{{{ns}}}Fault")
+        if status != 200 or fault is not None:
+            code, reason = _fault(fault, wsdl.version) if fault is not None else (None, "")
+            if code is None:
+                raise fail(TransientDeliveryError, f"HTTP {status} without a SOAP fault")
+            error = PermanentDeliveryError if fault_is_sender_error(code) else TransientDeliveryError
+            raise fail(error, f"SOAP fault {fault_code_local(code)}: {reason}")
+        try:
+            wsdl.read_reply(root)
         except ZeepError as exc:
             raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
         # zeep checked what the answer's element holds, but not the element's name.
         expected = wsdl.reply_element
+        entry = root.find(f"{{{ns}}}Body/*")
         if expected is not None and entry is not None and entry.tag != expected:
             raise fail(
                 TransientDeliveryError, f"unreadable response: the WSDL answers {expected}, not {entry.tag}"
@@ -222,6 +227,27 @@ SOAP_PLUGIN: Final = AdapterSpec[SoapOptions](
     factory=SoapAdapter,
     options_model=SoapOptions,
 )
+
+
+def _fault(fault: etree._Element, version: SoapVersion) -> tuple[str | None, str]:
+    """A Fault's code and its reason with the detail's text, read as zeep's bindings read them
+    (``Soap11Binding.process_error``, ``Soap12Binding.process_error``), so the messages recorded on an
+    attempt stay what they were. The code is None when the Fault has none."""
+    if version == "soap11":
+
+        def text(name: str) -> str | None:
+            child = fault.find(name, namespaces=fault.nsmap)  # type: ignore[arg-type]
+            return child.text if child is not None else None
+
+        code, message = text("faultcode"), text("faultstring")
+        detail_el = fault.find("detail", namespaces=fault.nsmap)  # type: ignore[arg-type]
+    else:
+        ns = envelope_ns(version)
+        code = fault.findtext(f"{{{ns}}}Code/{{{ns}}}Value")
+        message = fault.findtext(f"{{{ns}}}Reason/{{{ns}}}Text")
+        detail_el = fault.find(f"{{{ns}}}Detail")
+    detail = _text(detail_el)
+    return code, f"{message or ''}{f': {detail}' if detail else ''}"
 
 
 def _text(el: object) -> str | None:

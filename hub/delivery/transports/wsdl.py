@@ -1,21 +1,27 @@
-"""SOAP described by a WSDL: zeep reads the contract and the replies, httpx carries the bytes.
+"""SOAP described by a WSDL: zeep reads the contract once; the hub writes requests and reads replies.
 
 Layered as python-zeep is: zeep's ``wsdl`` and ``xsd`` layers load the ministry's WSDL and the XSDs
-it imports, pick the binding (SOAP 1.1 or 1.2), know each operation, its ``soapAction`` and the
-port's address, write the Envelope and Header, and read replies and faults. The ``transport`` layer
-is the hub's (:class:`ZeepHttpxTransport`): it loads documents only from the local ``schemas/`` tree
-and POSTs through the adapter's :class:`~lienthong.delivery.transports.base.Transport` (in production
-:class:`~lienthong.delivery.transports.http.HttpTransport`: explicit timeouts, bounded answers, tenacity only
-for connections never established).
+it imports, pick the binding (SOAP 1.1 or 1.2), know each operation, its ``soapAction``, the port's
+address and the types of its messages. The ``transport`` layer is the hub's
+(:class:`ZeepHttpxTransport`): it loads documents only from the local ``schemas/`` tree and POSTs
+through the adapter's :class:`~lienthong.delivery.transports.base.Transport` (in production
+:class:`~lienthong.delivery.transports.http.HttpTransport`: explicit timeouts, bounded answers, tenacity
+only for connections never established).
 
 What zeep is *not* asked to do is render the Body. zeep writes a typed part only from Python values
 (it has no way to send a prepared element, python-zeep#1130); turning the stored payload into values
 and back would drop a ``ds:Signature`` the schema does not declare and change the bytes a signature
-and an auditor rely on. So :meth:`WsdlOperation.request` has the operation's input message serialise
-the envelope as it does for a message without body parts (zeep's own branch, on a copy of the
-message whose ``body`` is None), with the hub header blocks passed as ``_soapheaders`` (lxml
-elements, which zeep accepts as they are), and :func:`~lienthong.soap.envelope_with_payload` puts the
-stored payload's exact bytes in the Body.
+and an auditor rely on. So the operation's input message serialises the envelope as it does for a
+message without body parts (zeep's own branch, on a copy of the message whose ``body`` is None), with
+the hub header blocks passed as ``_soapheaders`` (lxml elements, which zeep accepts as they are), and
+the stored payload's exact bytes go in the Body. zeep does that once, when the adapter is built: the
+envelope is the same on every call but for the header values, so :class:`~lienthong.soap.EnvelopeTemplate`
+keeps zeep's bytes and fills in each call's values (a tree built and serialised by zeep per message
+cost more than the rest of the request).
+
+A reply is parsed once, by the hub's hardened parser; the adapter reads the fault and the hub header
+blocks from that tree, and :meth:`WsdlOperation.read_reply` has zeep read the same tree against the
+WSDL's types (zeep's own ``process_reply`` parsed the bytes a second time).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from zeep.wsdl.bindings.soap import Soap11Binding, Soap12Binding
 from lienthong.delivery.transports.base import Transport as HubTransport
 from lienthong.delivery.transports.base import TransportRequest
 from lienthong.errors import HubError, WsdlError
-from lienthong.soap import HubHeaderBlocks, SoapVersion, envelope_with_payload
+from lienthong.soap import EnvelopeTemplate, HubHeader, SoapVersion, envelope_ns
 from lienthong.xml import HUB_NS, parse_xml
 
 __all__ = [
@@ -187,8 +193,23 @@ class WsdlOperation:
         #: Clark name of the one element the Body of an answer holds (document/literal, one part);
         #: zeep checks what is inside it but not its name.
         self.reply_element = _single_part(operation.output)
-        self._bodiless = copy.copy(operation.input)
-        self._bodiless.body = None
+        bodiless = copy.copy(operation.input)
+        bodiless.body = None
+        serialized = bodiless.serialize(_soapheaders=[])
+        binding._set_http_headers(serialized, operation)
+        headers: dict[str, str] = dict(serialized.headers)
+        if version == "soap12":
+            # SOAP 1.2 carries the action in the Content-Type; zeep adds a SOAP 1.1 header anyway.
+            headers.pop("SOAPAction", None)
+            if not operation.soapaction and action:
+                headers["Content-Type"] += f'; action="{action}"'
+        elif not operation.soapaction and action:
+            headers["SOAPAction"] = f'"{action}"'
+        #: The HTTP headers of every request (Content-Type, SOAPAction), as zeep sets them.
+        self.http_headers: dict[str, str] = headers
+        self._template = EnvelopeTemplate(
+            lambda header: bodiless.serialize(_soapheaders=header.elements()).content
+        )
 
     @property
     def name(self) -> str:
@@ -268,28 +289,29 @@ class WsdlOperation:
             key="options.operation",
         )
 
-    def request(self, header: HubHeaderBlocks, payload: bytes) -> tuple[bytes, dict[str, str]]:
+    def request(self, header: HubHeader, payload: bytes) -> tuple[bytes, dict[str, str]]:
         """The exact request bytes and HTTP headers for one stored payload.
 
         Raises ValueError when the payload cannot travel byte for byte (see ``envelope_with_payload``).
         """
-        serialized = self._bodiless.serialize(_soapheaders=header.elements())
-        self.binding._set_http_headers(serialized, self.operation)
-        headers: dict[str, str] = dict(serialized.headers)
-        if self.version == "soap12":
-            # SOAP 1.2 carries the action in the Content-Type; zeep adds a SOAP 1.1 header anyway.
-            headers.pop("SOAPAction", None)
-            if not self.operation.soapaction and self.action:
-                headers["Content-Type"] += f'; action="{self.action}"'
-        elif not self.operation.soapaction and self.action:
-            headers["SOAPAction"] = f'"{self.action}"'
-        return envelope_with_payload(serialized.content, payload), headers
+        return self._template.render(header, payload), dict(self.http_headers)
 
-    def read_reply(self, response: ZeepResponse) -> object:
-        """zeep's reading of a reply: the result, or ``zeep.exceptions.Fault`` for a fault (or for a
-        status other than 200 without one), other ``zeep.exceptions.Error`` for a reply that is not
-        this binding's envelope or does not match the WSDL."""
-        return self.binding.process_reply(self.client, self.operation, response)
+    def read_reply(self, envelope: etree._Element) -> None:
+        """zeep's reading of a reply that is not a fault, parsed by the hub: the Envelope must be this
+        binding's, and what its Body holds must match the operation's output message in the WSDL.
+        Raises ``zeep.exceptions.Error`` saying what does not match."""
+        if next(envelope.iter(etree.Comment), None) is not None:
+            # zeep's own parser drops comments, and its reading of a type takes every child as an
+            # element: it reads a copy without them, as it would have parsed the bytes.
+            envelope = copy.deepcopy(envelope)
+            etree.strip_tags(envelope, etree.Comment)
+        ns = envelope_ns(self.version)
+        if envelope.tag == f"{{{ns}}}Envelope":
+            body = envelope.find(f"{{{ns}}}Body")
+            if body is None or not len(body):  # zeep would fail on it with an IndexError or TypeError
+                missing = "Body" if body is None else "element in its Body"
+                raise ZeepError(f"the Envelope has no {missing}")  # type: ignore[no-untyped-call]
+        self.operation.process_reply(envelope)
 
     def close(self) -> None:
         self.transport.close()
