@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Final
 
 from lienthong.audit.heads import SignedHead, TreeHead, sign_head
-from lienthong.audit.log import AuditLog
+from lienthong.audit.log import SEAL_BATCH, AuditLog
 from lienthong.audit.refusals import RefusalRecorder
 from lienthong.config.models import AuditSettings, Configuration
 from lienthong.envelope import utcnow
@@ -86,7 +86,10 @@ class Sealer:
             while held:
                 count = self.audit_log.seal()
                 sealed += count
-                if count == 0 or self._stop.is_set():
+                # Again at once only while a full batch says more may wait (a backlog): under steady
+                # traffic each seal finds a few new rows, and sealing them one round after another
+                # made the sealer a busy loop, its fixed cost per round paid many times a second.
+                if count < SEAL_BATCH or self._stop.is_set():
                     break
         if self.key is not None:
             with lease_held(self.store, HEAD_KEY, self.owner, LEASE, self.settings.head_interval) as held:
