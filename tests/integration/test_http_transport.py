@@ -270,6 +270,14 @@ def test_credentials_in_the_url_travel_as_basic_authorization(transport: HttpTra
     assert "\r\nAuthorization: Basic dXNAZXI6cDpzcw==" in head  # base64 of "us@er:p:ss"
 
 
+def test_every_request_names_the_hub_as_its_user_agent(transport: HttpTransport) -> None:
+    with RawServer(lambda head, body: (ok(), False)) as server:
+        post(transport, server.url())
+
+    head = server.heads[0].decode()
+    assert re.search(r"\r\nUser-Agent: lienthong-hub/\d+\.\d+", head), head
+
+
 def test_a_closed_transport_keeps_no_connection(transport: HttpTransport) -> None:
     with RawServer(lambda head, body: (ok(), False)) as server:
         post(transport, server.url())

@@ -38,6 +38,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import metadata
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -45,10 +46,22 @@ from lienthong.delivery.transports.base import TransportRequest, TransportRespon
 from lienthong.errors import TransientDeliveryError
 from lienthong.xml import DEFAULT_LIMITS
 
-__all__ = ["HttpTransport"]
+__all__ = ["USER_AGENT", "HttpTransport"]
 
 #: How much of an answer one read asks for (at most; a read returns what has arrived).
 _CHUNK = 64 * 1024
+
+
+def _user_agent() -> str:
+    try:
+        return f"lienthong-hub/{metadata.version('lienthong-hub')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "lienthong-hub"
+
+
+#: Who calls, on every request: a ministry's operators (and gateways that refuse anonymous clients)
+#: see the hub, and its version, in their logs.
+USER_AGENT = _user_agent()
 
 
 class _NoAnswerError(Exception):
@@ -245,6 +258,7 @@ class HttpTransport:
             if conn.sock is None:
                 self._connect(conn)
             headers = dict(request.headers)
+            headers.setdefault("User-Agent", USER_AGENT)
             if url.authorization is not None:
                 headers.setdefault("Authorization", url.authorization)
             try:
