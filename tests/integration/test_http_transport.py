@@ -323,3 +323,77 @@ def test_a_server_certificate_no_trusted_ca_issued_is_refused(
 
     assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
     assert server.heads == []
+
+
+#: Answers a careless server sends, and what the call gives: the status, headers and body read.
+CARELESS: dict[str, tuple[bytes, int, dict[str, str], bytes]] = {
+    "a folded header": (
+        b"HTTP/1.1 200 OK\r\nX-A: a\r\n  b\r\nContent-Length: 5\r\n\r\n<ok/>",
+        200,
+        {"x-a": "a\r\n  b", "content-length": "5"},
+        b"<ok/>",
+    ),
+    "a line without a colon ends the headers": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nBogus line\r\nX: y\r\n\r\n<ok/>",
+        200,
+        {"content-length": "5"},
+        b"<ok/>",
+    ),
+    "Content-Length twice: the first counts": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n<ok/>xx",
+        200,
+        {"content-length": "5, 7"},
+        b"<ok/>",
+    ),
+    "Content-Length and chunked: chunked counts": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\n<ok/>\r\n0\r\n\r\n",
+        200,
+        {"content-length": "100", "transfer-encoding": "chunked"},
+        b"<ok/>",
+    ),
+    "100 Continue before the answer": (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<ok/>",
+        200,
+        {"content-length": "5"},
+        b"<ok/>",
+    ),
+    "HTTP/1.0 without a length: read to the close": (
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n<ok/>",
+        200,
+        {"content-type": "text/xml"},
+        b"<ok/>",
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", CARELESS.values(), ids=CARELESS.keys())
+def test_a_careless_answer_reads_as_http_client_reads_it(
+    transport: HttpTransport, answer: tuple[bytes, int, dict[str, str], bytes]
+) -> None:
+    raw, status, headers, body = answer
+    with RawServer(lambda head, request: (raw, True)) as server:
+        assert post(transport, server.url()) == (status, headers, body)
+
+
+def test_a_chunk_size_past_any_number_is_no_answer(transport: HttpTransport) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFFFFFFFFFF\r\n<ok/>"
+    with (
+        RawServer(lambda head, body: (answer, True)) as server,
+        pytest.raises(TransientDeliveryError) as caught,
+    ):
+        post(transport, server.url())
+
+    assert caught.value.message == f"cannot reach {server.url()}: IncompleteRead(0 bytes read)"
+
+
+def test_too_many_headers_is_no_answer(transport: HttpTransport) -> None:
+    fields = b"".join(b"X-%d: y\r\n" % i for i in range(101))
+    answer = b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 5\r\n\r\n<ok/>"
+    with (
+        RawServer(lambda head, body: (answer, True)) as server,
+        pytest.raises(TransientDeliveryError) as caught,
+    ):
+        post(transport, server.url())
+
+    assert caught.value.message == f"cannot reach {server.url()}: got more than 100 headers"
