@@ -92,7 +92,8 @@ def loads(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "paylo
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidMessageError(f"{what}: JSON must be UTF-8 ({exc})") from exc
-    _check_depth(text, limits.max_depth, what)
+    if text.count("[") + text.count("{") > limits.max_depth:  # else no nesting can be that deep
+        _check_depth(text, limits.max_depth, what)
     try:
         return json.loads(
             text,
@@ -105,7 +106,10 @@ def loads(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "paylo
 
 
 def _check_depth(text: str, max_depth: int, what: str) -> None:
-    """Refuse nesting deeper than ``max_depth`` before the recursive parser sees it."""
+    """Refuse nesting deeper than ``max_depth`` before the recursive parser sees it.
+
+    A character at a time in Python: ~60 µs a kilobyte, more than parsing the JSON, so it runs only
+    for a text with more brackets than ``max_depth`` (the hub's own payloads have a handful)."""
     depth = 0
     in_string = escaped = False
     for ch in text:
