@@ -23,6 +23,11 @@ sends and reads through (status line, headers, chunked and length framing, ``Con
 what is written here is only what a pool adds on top — idle connections kept per host, a bound on
 how many are open, a check that an idle one was not closed by the server before it is used again —
 and the hub's own rules above. httpx stays everywhere else (the CLI, the tests' clients).
+
+One part of http.client is replaced: it parses an answer's headers with the email package, which
+cost as much as the rest of the call. :class:`_Response` splits them itself and hands any head it
+does not fully recognise to http.client's own parser, so every answer is read exactly as before
+(tests/unit/test_http_head.py compares the two on careless and hostile heads).
 """
 
 from __future__ import annotations
