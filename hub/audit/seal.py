@@ -4,15 +4,15 @@ One thread per hub process; a lease in ``poll_state`` (``Store.start_poll``) mak
 seals at a time and a dead process's turn is taken over within one lease. Sealing never runs on the
 request path: intake pays nothing for the log beyond the rows it writes anyway.
 
-The process that takes the sealing lease keeps it for half a lease (``LEASE``) and seals every tick
-without asking again, then gives it back and takes it anew; another process asks every
-``SEAL_RETRY``. Taking and giving back the lease at every tick cost two write transactions a second
-(on SQLite two fsyncs, and the write lock intake waits for) to learn what the process already knew.
-Half a lease leaves the other half as the margin against clocks: the database's lease runs a full
-``LEASE`` from when it was taken. Should two processes seal at once all the same (a process paused
-past its lease), the log stays whole: ``AuditLog.seal`` writes only if the log has not grown since it
-read, and leaf indices and source keys are unique. A process that stops gives the lease back; one
-that dies holds it until it runs out, as before.
+The process that takes the sealing lease (``SEAL_LEASE``, 30 s) keeps it for half of it and seals
+every ``seal_interval`` without asking again, then gives it back and takes it anew; another process
+asks every ``SEAL_RETRY``. Taking and giving back the lease at every tick cost two write
+transactions a second (on SQLite two fsyncs, and the write lock intake waits for) to learn what the
+process already knew. Half the lease leaves the other half as the margin against clocks: the
+database's lease runs the full 30 s from when it was taken. Should two processes seal at once all
+the same (a process paused past its lease), the log stays whole: ``AuditLog.seal`` writes only if
+the log has not grown since it read, and leaf indices and source keys are unique. A process that
+stops gives the lease back; the turn of one that dies passes on when its lease runs out (30 s).
 
 The head's lease is asked for only when a head may be due: after this process took it, not before
 ``head_interval`` (no process can take it sooner); after another had it, every ``HEAD_RETRY``.
@@ -41,8 +41,11 @@ log = logging.getLogger("lienthong.auditlog")
 SEAL_KEY: Final = "audit/seal"
 HEAD_KEY: Final = "audit/head"
 LEASE: Final = timedelta(minutes=2)
-#: How long the process holding the sealing lease seals before taking it anew (see the module's text).
-SEAL_HOLD: Final = LEASE / 2
+#: The sealing lease: kept between ticks (see the module's text), so short enough that the turn of a
+#: process that died passes on soon.
+SEAL_LEASE: Final = timedelta(seconds=30)
+#: How long the process holding the sealing lease seals before taking it anew: half the lease.
+SEAL_HOLD: Final = SEAL_LEASE / 2
 #: How often a process that does not hold the sealing lease (or the head's) asks for it.
 SEAL_RETRY: Final = timedelta(seconds=10)
 HEAD_RETRY: Final = timedelta(seconds=5)
@@ -141,7 +144,7 @@ class Sealer:
         if self._held_until:
             self.store.end_poll(SEAL_KEY, self.owner)
             self._held_until = 0.0
-        if self.store.start_poll(SEAL_KEY, self.owner, LEASE, self.settings.seal_interval):
+        if self.store.start_poll(SEAL_KEY, self.owner, SEAL_LEASE, self.settings.seal_interval):
             self._held_until = now + SEAL_HOLD.total_seconds()
             return True
         self._ask_at = now + SEAL_RETRY.total_seconds()
