@@ -373,9 +373,16 @@ SPLIT_POINTS: dict[str, str] = {
     "lienthong.delivery.soap_adapter:SoapAdapter.deliver": "SoapAdapter.deliver",
     "lienthong.delivery.transports.http:HttpTransport.send": "  of which HttpTransport.send",
     "lienthong.store.sql:SqlStore.record_outcome": "store record_outcome",
+    "lienthong.audit.seal:Sealer.run_once": "the auditor's sealer (its ticks)",
 }
 #: The labels whose sum is taken from the process's CPU to leave "the rest".
-SPLIT_TOP = ("intake: Intake.submit", "store claim_due", "SoapAdapter.deliver", "store record_outcome")
+SPLIT_TOP = (
+    "intake: Intake.submit",
+    "store claim_due",
+    "SoapAdapter.deliver",
+    "store record_outcome",
+    "the auditor's sealer (its ticks)",
+)
 
 
 class CpuSplit:

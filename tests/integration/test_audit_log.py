@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,13 @@ from lienthong.audit.heads import TreeHead
 from lienthong.audit.log import AuditLog
 from lienthong.audit.merkle import leaf_hash
 from lienthong.audit.refusals import RefusalRecorder
-from lienthong.audit.seal import make_head
+from lienthong.audit.seal import SEAL_KEY, Sealer, make_head
 from lienthong.audit.verify import verify_log
+from lienthong.config.models import AuditSettings
 from lienthong.intake.callers import audit_refusal
 from lienthong.store.migrate import upgrade
-from lienthong.store.schema import audit_entries
-from lienthong.store.sql import create_store_engine
+from lienthong.store.schema import audit_entries, poll_state
+from lienthong.store.sql import SqlStore, create_store_engine
 from lienthong.trust.keys import SigningKey
 
 BACKENDS = [
@@ -166,6 +168,41 @@ def _tamper(
     as_attacker(engine)
     with engine.begin() as conn:
         conn.execute(text(statement), rows if rows is not None else params)
+
+
+def test_one_process_seals_and_keeps_its_turn_without_asking_at_every_tick(engine: Engine) -> None:
+    """The sealing lease is taken once and kept (no write to ``poll_state`` per tick); while one
+    process holds it another seals nothing; given back at stop, the next process seals at once."""
+    store = SqlStore(engine)
+    settings = AuditSettings(seal_interval=timedelta(milliseconds=1))
+    first = Sealer(store, AuditLog(engine), settings, None, "hub-a")
+    second = Sealer(store, AuditLog(engine), settings, None, "hub-b")
+
+    def lease() -> tuple[str | None, object]:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(poll_state.c.owner, poll_state.c.updated_at).where(poll_state.c.key == SEAL_KEY)
+            ).one()
+        return row.owner, row.updated_at
+
+    record_operator_action(engine, "operator", "operator", "replay", "1", {})
+    assert first.run_once() == 1
+    taken = lease()
+    assert taken[0] == "hub-a"
+    record_operator_action(engine, "operator", "operator", "replay", "2", {})
+    assert second.run_once() == 0  # the turn is the first process's
+    time.sleep(0.01)
+    assert first.run_once() == 1
+    assert lease() == taken  # sealed again without touching the lease
+    record_operator_action(engine, "operator", "operator", "replay", "3", {})
+    first.stop()
+    assert lease()[0] is None
+    third = Sealer(store, AuditLog(engine), settings, None, "hub-c")
+    assert third.run_once() == 1
+    assert lease()[0] == "hub-c"
+    third.stop()
+    second.stop()
+    assert verify_log(AuditLog(engine)).ok
 
 
 def test_refusal_recorder_ignores_other_lines(engine: Engine, tmp_path: Path) -> None:
