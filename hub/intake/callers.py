@@ -215,7 +215,8 @@ def _lookup(table: list[tuple[bytes, _Entry]], digest: bytes) -> _Entry | None:
 
 
 def remote_address(conn: HTTPConnection) -> str | None:
-    return f"{conn.client.host}:{conn.client.port}" if conn.client else None
+    client = conn.client  # a new Address at each reading: read once
+    return f"{client.host}:{client.port}" if client else None
 
 
 def registry_of(conn: HTTPConnection) -> CallerRegistry:
