@@ -115,8 +115,8 @@ def create_store_engine(url: str, *, pool_size: int = 10, echo: bool = False) ->
 def _kept_connections(engine: Engine) -> int:
     """How many connections the store keeps between transactions (_sqlkeep.py): SQLite's one writer
     needs one; PostgreSQL as many as the pool keeps idle, so that the hub opens no more than before.
-    None from a pool that is not a queue (SQLite in memory: a connection per thread, each its own
-    database), which is left to check out and in as before."""
+    None at all from a pool that is not a queue (SQLite in memory: a connection per thread, each its
+    own database): every transaction checks one out and in, as before."""
     if not isinstance(engine.pool, QueuePool):
         return 0
     return 1 if engine.dialect.name == "sqlite" else engine.pool.size()
