@@ -11,7 +11,8 @@ runs it through ``Connection.exec_driver_sql``. The rows stored are therefore th
 (tests/unit/test_sql_driver_statements.py compares the parameters with Core's), and what still goes
 through SQLAlchemy is what the hub relies on: its error translation (a dropped connection, a
 PostgreSQL class 40, an IntegrityError for a repeat), its transaction, and the events that
-StatementCounter counts with.
+StatementCounter counts with. The claim's SELECT goes the same way (:class:`DriverQuery`), and its
+rows through the result processors Core would apply.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult
+from sqlalchemy import Connection, CursorResult, TextClause
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
 
-__all__ = ["DriverStatement"]
+__all__ = ["DriverQuery", "DriverStatement"]
 
 _NAMED = re.compile(r"%\((\w+)\)s")  # a pyformat placeholder (psycopg); '%%' is a literal '%'
 
@@ -126,3 +127,86 @@ class DriverStatement:
         compiled = self._for(conn.dialect)
         processor = compiled.processors[compiled.names.index(name)]
         return processor(value) if processor is not None else value
+
+
+@dataclass
+class _Query:
+    sql: str
+    #: Each placeholder's value: (parameter, index in its list or None, the bind processor).
+    params: tuple[tuple[str, int | None, Processor], ...]
+    columns: tuple[str, ...]  # the statement's typed columns, in the order the SELECT gives them
+    types: tuple[Any, ...]
+    #: The result processors, as Core finds them from the cursor's first description (then fixed).
+    results: tuple[Processor, ...] | None = None
+
+    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name, index, process in self.params:
+            value = params[name] if index is None else params[name][index]
+            out.append(process(value) if process is not None else value)
+        return tuple(out)
+
+
+class DriverQuery:
+    """A SELECT (``text(...).columns(...)``, typed) run as driver SQL, its rows converted as Core would.
+
+    What Core does per execution: expand each list parameter (``IN :names``) into placeholders, apply
+    the bind processors, and on the rows the result processors of each typed column (a UUID from 32 hex
+    digits on SQLite, UtcDateTime's UTC, JSON). Here the SQL is expanded once per dialect and list
+    lengths, and the processors are Core's own, taken for the cursor's column types as Core takes them:
+    the rows are the same values (tests/integration/test_store_driver_query.py compares them).
+    Rows are dicts by column name.
+    """
+
+    def __init__(self, statement: TextClause) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[Any, ...], _Query] = {}
+
+    def _for(self, dialect: Dialect, params: Mapping[str, Any]) -> _Query:
+        key = (dialect.name, *((n, len(v)) for n, v in params.items() if isinstance(v, list | tuple)))
+        query = self._compiled.get(key)
+        if query is None:
+            query = self._compiled[key] = _compile_query(self.statement, dialect, params)
+        return query
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        query = self._for(conn.dialect, params)
+        result = conn.exec_driver_sql(query.sql, query.values(params))
+        if query.results is None:
+            description = result.cursor.description
+            names = tuple(d[0] for d in description)
+            assert names == query.columns, (names, query.columns)
+            query.results = tuple(
+                t._cached_result_processor(conn.dialect, d[1])
+                for t, d in zip(query.types, description, strict=True)
+            )
+        columns, results = query.columns, query.results
+        return [
+            {c: (p(v) if p is not None else v) for c, p, v in zip(columns, results, row, strict=True)}
+            for row in result.fetchall()
+        ]
+
+
+def _compile_query(statement: TextClause, dialect: Dialect, params: Mapping[str, Any]) -> _Query:
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    expanded = compiled.construct_expanded_state(dict(params))
+    sql = expanded.statement
+    if expanded.positiontup is not None:  # qmark (SQLite)
+        names: Sequence[str] = expanded.positiontup
+    else:  # pyformat (psycopg): made positional
+        names = _NAMED.findall(sql)
+        sql = _NAMED.sub("%s", sql)
+    origin = {
+        key: (name, index)
+        for name, keys in (expanded.parameter_expansion or {}).items()
+        for index, key in enumerate(keys)
+    }
+    bind_processors: Mapping[str, Any] = compiled._bind_processors
+    placed = []
+    for name in names:
+        parameter, index = origin.get(name, (name, None))
+        placed.append((parameter, index, bind_processors.get(parameter)))
+    columns = tuple(c[1] for c in compiled._result_columns)
+    types = tuple(c[3] for c in compiled._result_columns)
+    return _Query(sql, tuple(placed), columns, types)
