@@ -166,3 +166,47 @@ def test_a_lost_claim_in_a_batch_of_outcomes_fails_only_its_own(store: SqlStore)
     assert second.state is DeliveryState.QUEUED
     assert (third.state, third.response) == (DeliveryState.DELIVERED, b"<ok/>")
     assert third.delivered_at is not None
+
+
+def test_a_round_of_the_delivery_loop_is_one_transaction(store: SqlStore) -> None:
+    """Store.settle: the outcomes of a round (two statements) and the claims for the free threads
+    (one statement on PostgreSQL, three on SQLite) in one transaction, one commit."""
+    claims = _claims(store, 3)
+    for _ in range(2):
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    with StatementCounter(store.engine) as counter:
+        settled = store.settle(
+            "worker-a", [(c, Delivered(response=b"<ok/>", response_status=200)) for c in claims], 4, LEASE
+        )
+        used = counter.snapshot()
+    assert settled.errors == (None, None, None)
+    assert len(settled.claims) == 2 and {c.delivery_id for c in claims}.isdisjoint(ids(settled.claims))
+    assert (used.commits, used.rollbacks) == (1, 0)
+    # SQLite: BEGIN, two UPDATEs of outcomes, the claim's SELECT, UPDATE, INSERT; PostgreSQL: 2 + 1
+    assert used.statements == (6 if store.engine.dialect.name == "sqlite" else 3), used.as_dict()
+    states = sorted(d.state for r in store.list_messages(MessageFilter(limit=10)) for d in r.deliveries)
+    assert states == sorted([DeliveryState.DELIVERED] * 3 + [DeliveryState.IN_FLIGHT] * 2)
+
+
+def test_a_lost_claim_in_a_round_is_its_own_answer_and_the_round_still_claims(store: SqlStore) -> None:
+    claims = _claims(store, 3)
+    store.release([claims[0]], "handed back")  # due again: the round's claim takes it
+    with StatementCounter(store.engine) as counter:
+        settled = store.settle("worker-a", [(c, Delivered(response_status=200)) for c in claims], 1, LEASE)
+        used = counter.snapshot()
+    assert settled.errors[1:] == (None, None) and isinstance(settled.errors[0], ClaimLostError)
+    assert ids(settled.claims) == [claims[0].delivery_id]
+    assert settled.claims[0].attempt == 2
+    # The batch found the lost claim and was rolled back; then one transaction, one by one.
+    assert (used.commits, used.rollbacks) == (1, 1), used.as_dict()
+    by_id = {d.id: d for r in store.list_messages(MessageFilter(limit=10)) for d in r.deliveries}
+    assert [by_id[c.delivery_id].state for c in claims] == [
+        DeliveryState.IN_FLIGHT,
+        DeliveryState.DELIVERED,
+        DeliveryState.DELIVERED,
+    ]
+    assert [a.outcome for a in by_id[claims[0].delivery_id].history] == ["released", None]
+
+
+def ids(claims: list[Claim]) -> list[int]:
+    return [c.delivery_id for c in claims]
