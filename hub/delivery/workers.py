@@ -369,7 +369,11 @@ class DeliveryWorkers:
         with self._lock:
             self._held[claim.delivery_id] = claim
             self._busy[claim.delivery_id] = claim
-        future: Future[None] = self._executor.submit(self.process, claim)
+        try:
+            future: Future[None] = self._executor.submit(self.process, claim)
+        except BaseException:
+            self._forget(claim, freed=True)  # not renewed: its lease runs out, then it is taken over
+            raise
         future.add_done_callback(partial(self._finished, claim))
 
     def _finished(self, claim: Claim, _future: Future[None]) -> None:
