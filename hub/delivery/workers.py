@@ -355,12 +355,14 @@ class DeliveryWorkers:
             for (claim, outcome), lost in zip(outcomes, settled.errors, strict=True):
                 self._recorded(claim, outcome, lost)
             claims += settled.claims
+        finally:
+            # Recorded, or left to their leases: no longer this process's to renew.
+            with self._changed:
+                for claim, _ in outcomes:
+                    self._held.pop(claim.delivery_id, None)
+                self._changed.notify_all()  # stop() waits for the outcomes to be recorded
         if limit > 0:
             self._claims_failing = settled is None
-        with self._changed:
-            for claim, _ in outcomes:
-                self._held.pop(claim.delivery_id, None)
-            self._changed.notify_all()  # stop() waits for the outcomes to be recorded
         for claim in claims:
             self._submit(claim)
 
