@@ -18,11 +18,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from test_store_contract import SQL_BACKENDS, XML, make_envelope, prepared, routed
 
+from lienthong.adapter import Adapter
+from lienthong.config.models import CircuitBreakerConfig, RetryPolicyConfig, WorkerSettings
+from lienthong.delivery.breaker import CircuitBreaker
+from lienthong.delivery.retry import RetryPolicy
+from lienthong.delivery.workers import DeliveryWorkers, Target
 from lienthong.errors import ClaimLostError, IdempotencyConflictError
 from lienthong.store import AcceptResult, Claim, Delivered, DeliveryState, MessageFilter, RetryAt
 from lienthong.store.migrate import upgrade
@@ -210,3 +215,45 @@ def test_a_lost_claim_in_a_round_is_its_own_answer_and_the_round_still_claims(st
 
 def ids(claims: list[Claim]) -> list[int]:
     return [c.delivery_id for c in claims]
+
+
+class _Answering:
+    """An adapter that answers every delivery at once."""
+
+    name = "land"
+
+    def deliver(self, claim: Claim) -> Delivered:
+        return Delivered(response=b"<ok/>", response_status=200)
+
+
+def test_the_delivery_loop_records_each_outcome_in_the_transaction_that_claims_the_next(
+    store: SqlStore,
+) -> None:
+    """One thread, five deliveries: six transactions (a claim, then four rounds that each record an
+    outcome and claim the next, then the last outcome), where a claim and an outcome apiece took ten."""
+    for _ in range(5):
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    settings = WorkerSettings.model_validate({"count": 1, "poll_interval": "1h", "lease": "3h"})
+    never = CircuitBreakerConfig(failure_threshold=100, reset_after=timedelta(hours=1))
+    target = Target(
+        adapter=cast(Adapter, _Answering()),
+        policy=RetryPolicy(RetryPolicyConfig()),
+        breaker=CircuitBreaker(never),
+    )
+    workers = DeliveryWorkers(store, {"land": target}, settings)
+    # The test watches through an engine of its own, which the counter does not count.
+    watcher = SqlStore(create_store_engine(store.engine.url.render_as_string(hide_password=False)))
+    with StatementCounter(store.engine) as counter:
+        workers.start()
+        try:
+            deadline = time.monotonic() + 30
+            while watcher.counts().by_target["land"].get(DeliveryState.DELIVERED, 0) < 5:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        finally:
+            workers.stop()
+            watcher.close()
+        used = counter.snapshot()
+    assert (used.commits, used.rollbacks) == (6, 0), used.as_dict()
+    for record in store.list_messages(MessageFilter(limit=10)):
+        assert [a.outcome for a in record.deliveries[0].history] == ["delivered"]
