@@ -408,7 +408,10 @@ class SqlStore:
 
         def settle(conn: Connection, *, one_by_one: bool) -> Settled:
             if one_by_one:
-                errors = tuple(_record_held_or_lost(conn, c, o, now) for c, o in outcomes)
+                # In id order, as every statement locking several deliveries does (_write_outcomes).
+                order = sorted(range(len(outcomes)), key=lambda i: outcomes[i][0].delivery_id)
+                lost = {i: _record_held_or_lost(conn, *outcomes[i], now) for i in order}
+                errors = tuple(lost[i] for i in range(len(outcomes)))
             else:
                 _record_batch(conn, outcomes, now)
                 errors = (None,) * len(outcomes)

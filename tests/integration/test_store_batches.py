@@ -197,9 +197,12 @@ def test_a_lost_claim_in_a_round_is_its_own_answer_and_the_round_still_claims(st
     claims = _claims(store, 3)
     store.release([claims[0]], "handed back")  # due again: the round's claim takes it
     with StatementCounter(store.engine) as counter:
-        settled = store.settle("worker-a", [(c, Delivered(response_status=200)) for c in claims], 1, LEASE)
+        # Handed in out of id order: each answer still at its outcome's place.
+        outcomes = [(c, Delivered(response_status=200)) for c in reversed(claims)]
+        settled = store.settle("worker-a", outcomes, 1, LEASE)
         used = counter.snapshot()
-    assert settled.errors[1:] == (None, None) and isinstance(settled.errors[0], ClaimLostError)
+    assert settled.errors[:2] == (None, None) and isinstance(settled.errors[2], ClaimLostError)
+    assert f"delivery {claims[0].delivery_id} " in str(settled.errors[2])
     assert ids(settled.claims) == [claims[0].delivery_id]
     assert settled.claims[0].attempt == 2
     # The batch found the lost claim and was rolled back; then one transaction, one by one.
