@@ -1,13 +1,25 @@
 """Delivery workers: claim due deliveries, call the adapter, record exactly one outcome per attempt.
 
-One dispatcher thread per hub process claims only as many deliveries as it has free threads, so a
-claimed delivery starts at once and its lease measures a real call, never time spent queueing.
-Every attempt ends in exactly one recorded outcome (delivered, retry at T, dead, or released with
-its reason); an attempt cut short by a crash is recognised by its expired lease and taken over.
+One dispatcher thread per hub process owns the store's side of delivery; the threads of a pool only
+call adapters. A thread hands its call's outcome to the dispatcher and is free at once. Each round,
+the dispatcher records every outcome handed in since the last one and claims as many deliveries as
+it has free threads, in ONE transaction (``Store.settle``), then hands the claims out: under steady
+load a delivery costs one transaction instead of two (a claim, an outcome), and a round's outcomes
+and claims share it (docs/benchmarks.md). It waits only when it has nothing to record and no free
+thread or nothing due, until an outcome is handed in, a thread is freed, new work is committed
+(``wake``) or the poll interval passes: an outcome is recorded as soon as the dispatcher is free,
+never a poll interval later.
 
-A heartbeat renews the leases of the calls in flight every lease/3, so a lease can be short (15 s by
-default) whatever an adapter's timeout: a live call, however slow, keeps its delivery, and a dead
-process's deliveries are taken over one lease after its last heartbeat.
+It claims only as many deliveries as it has free threads, so a claimed delivery starts at once and
+its lease measures a real call, never time spent queueing; hub processes sharing a PostgreSQL
+database never hoard work another could start. Every attempt ends in exactly one recorded outcome
+(delivered, retry at T, dead, or released with its reason); an attempt cut short by a crash is
+recognised by its expired lease and taken over.
+
+A heartbeat renews every lease this process holds every lease/3, the calls in flight and the
+outcomes not yet recorded, so a lease can be short (15 s by default) whatever an adapter's timeout:
+a live call, however slow, keeps its delivery, and a dead process's deliveries are taken over one
+lease after its last heartbeat.
 
 Failures show at the default log level without flooding it: the circuit breaker logs its
 transitions, dead deliveries are one WARNING each, and transient failures are summarised per adapter
@@ -22,7 +34,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -40,7 +52,7 @@ from lienthong.errors import (
     StoreUnavailableError,
     TransientDeliveryError,
 )
-from lienthong.store import Claim, Dead, Outcome, Store
+from lienthong.store import Claim, Dead, Outcome, Settled, Store
 
 log = logging.getLogger("lienthong.deliver")
 
@@ -48,6 +60,9 @@ log = logging.getLogger("lienthong.deliver")
 RELEASED_ON_SHUTDOWN = "released on shutdown before an answer"
 #: Transient failures of one adapter are summarised in one log line at most this often.
 SUMMARY_INTERVAL = 60.0
+#: At most this many outcomes are recorded in one round: one transaction should not hold the write
+#: lock for long (there are rarely more than the threads handed in meanwhile).
+MAX_OUTCOMES = 64
 
 
 class AttemptObserver(Protocol):
@@ -134,12 +149,21 @@ class DeliveryWorkers:
         self.targets = dict(targets)
         self.settings = settings
         self.identity = worker_identity()
-        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._running: dict[int, Claim] = {}
+        #: The dispatcher waits on it; whatever gives it something to do notifies it.
+        self._changed = threading.Condition(self._lock)
+        self._woken = False  # new work was committed, or a thread was freed without an outcome
+        self._next_poll = 0.0  # when, by time.monotonic(), to look for due work unprompted
+        self._claims_failing = False  # the last claim failed: claim again after a poll interval
+        #: True while the dispatcher takes outcomes in; otherwise (no dispatcher, or it has stopped)
+        #: a thread records its outcome itself.
+        self._accepting = False
+        self._held: dict[int, Claim] = {}  # every claim this process holds: the heartbeat renews them
+        self._busy: dict[int, Claim] = {}  # handed to a thread whose call has not ended
+        self._outcomes: list[tuple[Claim, Outcome]] = []  # calls ended, outcomes not yet recorded
         self._trials: set[int] = set()  # deliveries claimed as a half-open circuit's one trial
-        self._calls: dict[int, Claim] = {}  # attempts under way, whose leases the heartbeat renews
+        self._calls: dict[int, Claim] = {}  # attempts under way
         self._failures = {name: _FailureSummary(name) for name in self.targets}
         self._halt = threading.Event()  # set once stop() has handed back what was still running
         self._executor: ThreadPoolExecutor | None = None
@@ -154,33 +178,40 @@ class DeliveryWorkers:
         self._executor = ThreadPoolExecutor(self.settings.count, thread_name_prefix="hub-delivery")
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="hub-dispatcher", daemon=True)
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, name="hub-heartbeat", daemon=True)
+        with self._lock:
+            self._accepting = True
         self._dispatcher.start()
         self._heartbeat.start()
         log.info("delivery workers started: %s (%d threads)", self.identity, self.settings.count)
 
     def wake(self) -> None:
         """New work was just committed in this process: look now instead of at the next poll."""
-        self._wake.set()
+        with self._changed:
+            self._woken = True
+            self._changed.notify_all()
 
     def stop(self) -> None:
-        """Stop claiming, let running deliveries finish within the grace period, release the rest."""
+        """Stop claiming, let running deliveries finish within the grace period and record their
+        outcomes, release the rest."""
         self._stopping.set()
-        self._wake.set()
-        if self._dispatcher is not None:
-            self._dispatcher.join()
+        with self._changed:
+            self._changed.notify_all()
         executor = self._executor
-        if executor is not None:
-            deadline = threading.Event()
-            timer = threading.Timer(self.settings.shutdown_grace.total_seconds(), deadline.set)
-            timer.start()
-            while not deadline.is_set():
-                with self._lock:
-                    if not self._running:
+        if self._dispatcher is not None:
+            deadline = time.monotonic() + self.settings.shutdown_grace.total_seconds()
+            with self._changed:
+                # The dispatcher claims no more; it records the outcomes of the calls that end.
+                while self._busy or self._outcomes:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
                         break
-                deadline.wait(0.05)
-            timer.cancel()
+                    self._changed.wait(min(remaining, 0.05))
+                self._accepting = False  # the dispatcher records what it has, then ends
+                self._changed.notify_all()
+            self._dispatcher.join()
+        if executor is not None:
             with self._lock:
-                unfinished = list(self._running.values())
+                unfinished = list(self._busy.values())
             if unfinished:
                 log.warning("releasing %d deliveries still running after the grace period", len(unfinished))
                 try:
@@ -212,15 +243,34 @@ class DeliveryWorkers:
     def claim(self, limit: int) -> list[Claim]:
         """Claim up to ``limit`` deliveries: freely for closed circuits, and one trial for each
         half-open one, reserved before it is claimed so that no second delivery is claimed for it."""
-        excluded = [name for name, t in self.targets.items() if not t.breaker.allows_claims()]
-        lease = self.settings.lease
+        excluded = self._excluded()
+        claims = self._claim_trials(excluded, limit)
+        if limit > len(claims):
+            try:
+                claims += self.store.claim_due(
+                    self.identity, limit - len(claims), self.settings.lease, exclude_targets=excluded
+                )
+            except Exception:
+                if not claims:
+                    raise
+                # The trials are claimed: make them (their breakers wait on them), claim more later.
+        return claims
+
+    def _excluded(self) -> list[str]:
+        """Targets whose circuit allows no claim but, when half-open, one trial."""
+        return [name for name, t in self.targets.items() if not t.breaker.allows_claims()]
+
+    def _claim_trials(self, excluded: Sequence[str], limit: int) -> list[Claim]:
+        """One trial delivery for each half-open circuit among ``excluded`` (at most ``limit``)."""
         claims: list[Claim] = []
         for name in excluded:
+            if len(claims) >= limit:
+                break
             breaker = self.targets[name].breaker
             if not breaker.reserve_trial():
                 continue
             try:
-                trial = self.store.claim_due(self.identity, 1, lease, only_targets=[name])
+                trial = self.store.claim_due(self.identity, 1, self.settings.lease, only_targets=[name])
             except BaseException:
                 breaker.cancel_trial()
                 raise
@@ -231,56 +281,133 @@ class DeliveryWorkers:
                 self._trials.add(trial[0].delivery_id)
             breaker.start_trial(trial[0].delivery_id)
             claims += trial
-        if limit > len(claims):
-            try:
-                claims += self.store.claim_due(
-                    self.identity, limit - len(claims), lease, exclude_targets=excluded
-                )
-            except Exception:
-                if not claims:
-                    raise
-                # The trials are claimed: make them (their breakers wait on them), claim more later.
         return claims
 
     def _dispatch_loop(self) -> None:
-        poll = self.settings.poll_interval.total_seconds()
-        while not self._stopping.is_set():
-            free = self._free_slots()
-            if free == 0:
-                self._wake.wait(poll)
-                self._wake.clear()
-                continue
-            try:
-                claims = self.claim(min(free, self.settings.batch_size))
-            except StoreUnavailableError:
-                claims = []  # the store has logged the outage, once; try again after a poll interval
-            except Exception:
-                log.exception("claiming deliveries failed; retrying after %.1fs", poll)
-                claims = []
-            if not claims:
-                self._wake.wait(poll)
-                self._wake.clear()
-                continue
-            for claim in claims:
-                self._submit(claim)
+        try:
+            while self._round():
+                pass
+        finally:
+            # Stopped (or, by a bug, died): from now on each thread records its own outcome.
+            with self._changed:
+                self._accepting = False
+                left, self._outcomes = self._outcomes, []
+            for claim, outcome in left:
+                self._record(claim, outcome)
+                self._forget(claim)
 
-    def _free_slots(self) -> int:
-        with self._lock:
-            return self.settings.count - len(self._running)
+    def _round(self) -> bool:
+        """Wait for something to do, then record the outcomes handed in and claim for the free
+        threads in one transaction, and hand the claims out. False once stopped."""
+        poll = self.settings.poll_interval.total_seconds()
+        with self._changed:
+            while True:
+                stopping = self._stopping.is_set()
+                free = 0 if stopping else self.settings.count - len(self._busy)
+                now = time.monotonic()
+                if self._outcomes or (free > 0 and (self._woken or now >= self._next_poll)):
+                    break
+                if stopping and not self._accepting:
+                    return False
+                self._changed.wait(self._next_poll - now if free > 0 else poll)
+            outcomes = self._outcomes[:MAX_OUTCOMES]
+            del self._outcomes[:MAX_OUTCOMES]
+            # A freed thread takes its next delivery in the transaction that records its outcome,
+            # unless claiming has just failed; without outcomes only when woken or at the poll.
+            claiming = free > 0 and (self._woken or now >= self._next_poll or not self._claims_failing)
+            if claiming:
+                self._woken = False
+                self._next_poll = now + poll
+        try:
+            self._settle(outcomes, min(free, self.settings.batch_size) if claiming else 0)
+        except Exception:
+            log.exception("the delivery dispatcher's round failed; going on")
+        return True
+
+    def _settle(self, outcomes: Sequence[tuple[Claim, Outcome]], limit: int) -> None:
+        excluded: list[str] = []
+        claims: list[Claim] = []
+        if limit > 0:
+            excluded = self._excluded()
+            try:
+                claims = self._claim_trials(excluded, limit)
+            except StoreUnavailableError:
+                pass  # the store has logged the outage, once
+            except Exception:
+                log.exception("claiming a half-open circuit's trial delivery failed")
+        settled: Settled | None = None
+        try:
+            settled = self.store.settle(
+                self.identity, outcomes, limit - len(claims), self.settings.lease, exclude_targets=excluded
+            )
+        except StoreUnavailableError as unavailable:
+            # Logged by the store, once; nothing recorded nor claimed. Their leases expire.
+            for claim, outcome in outcomes:
+                self._recorded(claim, outcome, unavailable)
+        except Exception:
+            log.exception(
+                "recording %d outcomes and claiming in one transaction failed; recording each on its own",
+                len(outcomes),
+            )
+            for claim, outcome in outcomes:
+                self._record(claim, outcome)  # each in its own: one cannot fail the others
+        else:
+            for (claim, outcome), lost in zip(outcomes, settled.errors, strict=True):
+                self._recorded(claim, outcome, lost)
+            claims += settled.claims
+        finally:
+            # Recorded, or left to their leases: no longer this process's to renew.
+            with self._changed:
+                for claim, _ in outcomes:
+                    self._held.pop(claim.delivery_id, None)
+                self._changed.notify_all()  # stop() waits for the outcomes to be recorded
+        if limit > 0:
+            self._claims_failing = settled is None
+        for claim in claims:
+            self._submit(claim)
 
     def _submit(self, claim: Claim) -> None:
         assert self._executor is not None
         with self._lock:
-            self._running[claim.delivery_id] = claim
-        future: Future[None] = self._executor.submit(self.process, claim)
-        future.add_done_callback(partial(self._finished, claim.delivery_id))
+            self._held[claim.delivery_id] = claim
+            self._busy[claim.delivery_id] = claim
+        try:
+            future: Future[None] = self._executor.submit(self.process, claim)
+        except BaseException:
+            self._forget(claim, freed=True)  # not renewed: its lease runs out, then it is taken over
+            raise
+        future.add_done_callback(partial(self._finished, claim))
 
-    def _finished(self, delivery_id: int, _future: Future[None]) -> None:
-        with self._lock:
-            claim = self._running.pop(delivery_id, None)
-        if claim is not None:
-            self._end_trial(claim, resolved=False)  # a trial cancelled at shutdown never ran: free it
-        self._wake.set()
+    def _finished(self, claim: Claim, _future: Future[None]) -> None:
+        """A thread is done with ``claim``. Still busy, it never ran (cancelled at shutdown): free
+        its trial, if it was one; its lease expires unless stop() has released it."""
+        with self._changed:
+            if self._busy.pop(claim.delivery_id, None) is None:
+                return
+            self._held.pop(claim.delivery_id, None)
+            self._woken = True
+            self._changed.notify_all()
+        self._end_trial(claim, resolved=False)
+
+    def _hand_in(self, claim: Claim, outcome: Outcome) -> None:
+        """The call is over: the dispatcher records its outcome and this thread is free at once;
+        without a dispatcher (none started, or stopped), the thread records it itself."""
+        with self._changed:
+            self._busy.pop(claim.delivery_id, None)
+            if self._accepting:
+                self._outcomes.append((claim, outcome))
+                self._changed.notify_all()
+                return
+        self._record(claim, outcome)
+        self._forget(claim)
+
+    def _forget(self, claim: Claim, *, freed: bool = False) -> None:
+        """``claim`` is no longer this process's: recorded, released or lost."""
+        with self._changed:
+            self._held.pop(claim.delivery_id, None)
+            if freed and self._busy.pop(claim.delivery_id, None) is not None:
+                self._woken = True  # a thread freed without an outcome: claim for it
+                self._changed.notify_all()
 
     def _is_trial(self, claim: Claim) -> bool:
         with self._lock:
@@ -299,24 +426,24 @@ class DeliveryWorkers:
     # ------------------------------------------------------------------ heartbeat
 
     def _heartbeat_loop(self) -> None:
-        """Renew the leases of the calls in flight every lease/3, until stop() is done with them."""
+        """Renew the leases this process holds every lease/3, until stop() is done with them."""
         interval = self.settings.lease.total_seconds() / 3
         while not self._halt.wait(interval):
             self.heartbeat()
 
     def heartbeat(self) -> None:
         with self._lock:
-            running = list(self._calls.values())
-        if running:
+            held = {**self._calls, **self._held}
+        if held:
             try:
-                held = self.store.extend_leases(running, self.settings.lease)
+                renewed = self.store.extend_leases(list(held.values()), self.settings.lease)
             except StoreUnavailableError:
                 pass  # logged by the store; the leases still run, and the next beat tries again
             except Exception:
-                log.exception("renewing the leases of %d deliveries failed", len(running))
+                log.exception("renewing the leases of %d deliveries failed", len(held))
             else:
-                for claim in running:
-                    if claim.delivery_id not in held:
+                for claim in held.values():
+                    if claim.delivery_id not in renewed:
                         with self._lock:
                             still_running = claim.delivery_id in self._calls
                         if still_running:
@@ -332,10 +459,11 @@ class DeliveryWorkers:
     # ------------------------------------------------------------------ one attempt
 
     def process(self, claim: Claim) -> None:
-        """Make one attempt and record its outcome. Never raises: a worker thread must not die."""
+        """Make one attempt and hand its outcome in (:meth:`_hand_in`). Never raises: a worker
+        thread must not die."""
         target = self.targets.get(claim.target)
         if target is None:
-            self._record(claim, Dead(error=f"adapter '{claim.target}' is not configured in this hub"))
+            self._hand_in(claim, Dead(error=f"adapter '{claim.target}' is not configured in this hub"))
             return
         trial = self._is_trial(claim)
         resolved = False  # has the breaker been told how the call went?
@@ -347,18 +475,19 @@ class DeliveryWorkers:
                 # If the database is down (the store logged it), the lease expires and it is taken over.
                 with suppress(StoreUnavailableError):
                     self.store.release([claim], reason)
+                self._forget(claim, freed=True)
                 return
             started = time.perf_counter()
             outcome = self._attempt(target, claim, trial)
             resolved = True
             if self.observer is not None:
                 self.observer.attempted(claim, outcome, time.perf_counter() - started)
-            self._record(claim, outcome)
         finally:
             with self._lock:
                 self._calls.pop(claim.delivery_id, None)
             if trial:
                 self._end_trial(claim, resolved=resolved)
+        self._hand_in(claim, outcome)
 
     def _attempt(self, target: Target, claim: Claim, trial: bool) -> Outcome:
         """Call the adapter once and tell the breaker how it went."""
@@ -380,22 +509,30 @@ class DeliveryWorkers:
         return outcome
 
     def _record(self, claim: Claim, outcome: Outcome) -> None:
+        """Record one outcome in its own transaction (``Store.record_outcome``) and say how it went."""
         try:
             self.store.record_outcome(claim, outcome)
-        except ClaimLostError as exc:
+        except Exception as error:
+            self._recorded(claim, outcome, error)
+        else:
+            self._recorded(claim, outcome, None)
+
+    def _recorded(self, claim: Claim, outcome: Outcome, error: BaseException | None) -> None:
+        """Log an outcome recorded (``error`` None), or why it was not: then its lease expires and
+        the delivery is attempted again (at-least-once, never lost)."""
+        if isinstance(error, ClaimLostError):
             if self._stopping.is_set():
-                log.warning("%s: it was handed back at shutdown and will be attempted again", exc)
+                log.warning("%s: it was handed back at shutdown and will be attempted again", error)
             else:
-                log.warning("%s: its lease expired and another worker has taken it over", exc)
-        except StoreUnavailableError:
+                log.warning("%s: its lease expired and another worker has taken it over", error)
+        elif isinstance(error, StoreUnavailableError):
             log.warning(
                 "could not record the outcome of delivery %s (database unavailable): its lease will "
                 "expire and it will be attempted again",
                 claim.delivery_id,
             )
-        except Exception:
-            # The lease will expire and another attempt will be made: at-least-once, never lost.
-            log.exception("could not record the outcome of delivery %s", claim.delivery_id)
+        elif error is not None:
+            log.error("could not record the outcome of delivery %s", claim.delivery_id, exc_info=error)
         else:
             log.log(
                 logging.WARNING if isinstance(outcome, Dead) else logging.INFO,

@@ -125,6 +125,17 @@ Outcome = Delivered | RetryAt | Dead
 
 
 @dataclass(frozen=True)
+class Settled:
+    """What one :meth:`Store.settle` did, in its one transaction."""
+
+    #: One answer per outcome handed in, in order: None when recorded, else why not (a
+    #: ClaimLostError: the claim was taken over or handed back; nothing of it was changed).
+    errors: tuple[BaseException | None, ...]
+    #: The deliveries claimed after the outcomes were recorded, in the order they fell due.
+    claims: list[Claim]
+
+
+@dataclass(frozen=True)
 class Exchange:
     """A request-reply exchange the hub made at once, outside the outbox (a lookup): logged as a
     message whose one delivery is already delivered, with its one attempt, so that it shows like any
@@ -292,6 +303,22 @@ class Store(Protocol):
         """Finish an attempt. Raises ClaimLostError when the claim no longer belongs to the worker."""
         ...
 
+    def settle(
+        self,
+        worker: str,
+        outcomes: Sequence[tuple[Claim, Outcome]],
+        limit: int,
+        lease: timedelta,
+        exclude_targets: Collection[str] = (),
+        only_targets: Collection[str] | None = None,
+    ) -> Settled:
+        """Record ``outcomes`` and then claim up to ``limit`` due deliveries, in one transaction:
+        the delivery loop's one round trip per round (docs/benchmarks.md), where recording each
+        outcome and claiming each batch on its own cost a transaction each. An outcome whose claim
+        was lost is answered with its ClaimLostError and changes nothing, the others are recorded;
+        any other failure raises, and then nothing was recorded nor claimed."""
+        ...
+
     def release(self, claims: Sequence[Claim], reason: str) -> None:
         """Hand claims back unfinished; the attempt is not counted against the retry policy, and its
         history says ``reason`` (why no answer was recorded: a shutdown, a circuit that opened first)."""
@@ -389,6 +416,7 @@ __all__ = [
     "RetryAt",
     "RouteDecision",
     "RouteStatus",
+    "Settled",
     "StateCounts",
     "Store",
     "TrailDelivery",

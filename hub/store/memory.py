@@ -41,6 +41,7 @@ from lienthong.store import (
     RetryAt,
     RouteDecision,
     RouteStatus,
+    Settled,
     StateCounts,
     Store,
     TrailDelivery,
@@ -267,64 +268,100 @@ class MemoryStore:
         only_targets: Collection[str] | None = None,
     ) -> list[Claim]:
         with self._lock:
-            now = self._now()
-            lease_until = now + lease
-            due = [
-                d
-                for d in self._deliveries.values()
-                if _is_due(d, now)
-                and d.target not in exclude_targets
-                and (only_targets is None or d.target in only_targets)
-            ]
-            due.sort(key=lambda d: (d.next_attempt_at or now, d.id))
-            claims: list[Claim] = []
-            for d in due[: max(limit, 0)]:
-                if d.state is DeliveryState.IN_FLIGHT:
-                    # The previous holder's lease ran out: it crashed or hung. Say so in the history.
-                    d.finish_attempt(
-                        d.attempts,
-                        now,
-                        AttemptOutcome.RELEASED,
-                        f"lease expired: worker {d.claimed_by} did not finish",
-                    )
-                d.attempts += 1
-                d.round_attempts += 1
-                d.round_started_at = d.round_started_at or now
-                d.state = DeliveryState.IN_FLIGHT
-                d.claimed_by = worker
-                d.lease_until = lease_until
-                d.updated_at = now
-                d.history.append(
-                    AttemptRecord(
-                        number=d.attempts,
-                        worker=worker,
-                        started_at=now,
-                        finished_at=None,
-                        outcome=None,
-                        error=None,
-                        response_status=None,
-                        request=None,
-                        response=None,
-                    )
+            return self._claim(worker, limit, lease, exclude_targets, only_targets)
+
+    def settle(
+        self,
+        worker: str,
+        outcomes: Sequence[tuple[Claim, Outcome]],
+        limit: int,
+        lease: timedelta,
+        exclude_targets: Collection[str] = (),
+        only_targets: Collection[str] | None = None,
+    ) -> Settled:
+        with self._lock:  # one lock: the outcomes and the claim are one step, as one transaction
+            errors: list[BaseException | None] = []
+            for claim, outcome in outcomes:
+                try:
+                    self._record_outcome(claim, outcome)
+                except ClaimLostError as error:
+                    errors.append(error)
+                else:
+                    errors.append(None)
+            return Settled(tuple(errors), self._claim(worker, limit, lease, exclude_targets, only_targets))
+
+    def _claim(
+        self,
+        worker: str,
+        limit: int,
+        lease: timedelta,
+        exclude_targets: Collection[str],
+        only_targets: Collection[str] | None,
+    ) -> list[Claim]:
+        """The body of claim_due, under the lock its callers hold."""
+        now = self._now()
+        lease_until = now + lease
+        due = [
+            d
+            for d in self._deliveries.values()
+            if _is_due(d, now)
+            and d.target not in exclude_targets
+            and (only_targets is None or d.target in only_targets)
+        ]
+        due.sort(key=lambda d: (d.next_attempt_at or now, d.id))
+        claims: list[Claim] = []
+        for d in due[: max(limit, 0)]:
+            if d.state is DeliveryState.IN_FLIGHT:
+                # The previous holder's lease ran out: it crashed or hung. Say so in the history.
+                d.finish_attempt(
+                    d.attempts,
+                    now,
+                    AttemptOutcome.RELEASED,
+                    f"lease expired: worker {d.claimed_by} did not finish",
                 )
-                claims.append(
-                    Claim(
-                        delivery_id=d.id,
-                        target=d.target,
-                        attempt=d.attempts,
-                        round_attempt=d.round_attempts,
-                        first_attempt_at=d.round_started_at,
-                        payload=d.payload,
-                        content_type=d.content_type,
-                        envelope=self._messages[d.message_id].envelope.header(),
-                        worker=worker,
-                        lease_until=lease_until,
-                        operation=d.operation,
-                    )
+            d.attempts += 1
+            d.round_attempts += 1
+            d.round_started_at = d.round_started_at or now
+            d.state = DeliveryState.IN_FLIGHT
+            d.claimed_by = worker
+            d.lease_until = lease_until
+            d.updated_at = now
+            d.history.append(
+                AttemptRecord(
+                    number=d.attempts,
+                    worker=worker,
+                    started_at=now,
+                    finished_at=None,
+                    outcome=None,
+                    error=None,
+                    response_status=None,
+                    request=None,
+                    response=None,
                 )
+            )
+            claims.append(
+                Claim(
+                    delivery_id=d.id,
+                    target=d.target,
+                    attempt=d.attempts,
+                    round_attempt=d.round_attempts,
+                    first_attempt_at=d.round_started_at,
+                    payload=d.payload,
+                    content_type=d.content_type,
+                    envelope=self._messages[d.message_id].envelope.header(),
+                    worker=worker,
+                    lease_until=lease_until,
+                    operation=d.operation,
+                )
+            )
         return claims
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
+        with self._lock:
+            self._record_outcome(claim, outcome)
+
+    def _record_outcome(self, claim: Claim, outcome: Outcome) -> None:
+        """The body of record_outcome, under the lock its callers hold."""
         if isinstance(outcome, Delivered):
             state, attempt_outcome, error = DeliveryState.DELIVERED, AttemptOutcome.DELIVERED, None
             next_attempt_at = None
@@ -334,25 +371,23 @@ class MemoryStore:
         else:
             state, attempt_outcome, error = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error
             next_attempt_at = None
-        with self._lock:
-            now = self._now()
-            d = self._deliveries.get(claim.delivery_id)
-            if d is None or not d.owned_by(claim):
-                raise ClaimLostError(
-                    f"delivery {claim.delivery_id} attempt {claim.attempt} "
-                    f"no longer belongs to {claim.worker}"
-                )
-            d.state = state
-            d.next_attempt_at = next_attempt_at
-            d.last_error = error
-            if state is DeliveryState.DELIVERED:
-                d.delivered_at = now
-            d.response = outcome.response
-            d.response_status = outcome.response_status
-            d.claimed_by = None
-            d.lease_until = None
-            d.updated_at = now
-            d.finish_attempt(claim.attempt, now, attempt_outcome, error, outcome)
+        now = self._now()
+        d = self._deliveries.get(claim.delivery_id)
+        if d is None or not d.owned_by(claim):
+            raise ClaimLostError(
+                f"delivery {claim.delivery_id} attempt {claim.attempt} no longer belongs to {claim.worker}"
+            )
+        d.state = state
+        d.next_attempt_at = next_attempt_at
+        d.last_error = error
+        if state is DeliveryState.DELIVERED:
+            d.delivered_at = now
+        d.response = outcome.response
+        d.response_status = outcome.response_status
+        d.claimed_by = None
+        d.lease_until = None
+        d.updated_at = now
+        d.finish_attempt(claim.attempt, now, attempt_outcome, error, outcome)
 
     def release(self, claims: Sequence[Claim], reason: str) -> None:
         with self._lock:

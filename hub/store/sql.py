@@ -56,6 +56,7 @@ from lienthong.store import (
     RetryAt,
     RouteDecision,
     RouteStatus,
+    Settled,
     StateCounts,
     TrailEntry,
 )
@@ -399,8 +400,54 @@ class SqlStore:
         only_targets: Collection[str] | None = None,
     ) -> list[Claim]:
         """One statement a batch on PostgreSQL, three on SQLite, however many rows (_sqlclaim.py)."""
+        claim = self._claimer(worker, limit, lease, exclude_targets, only_targets)
+        return [] if claim is None else self._run("claim_due", claim)
+
+    def settle(
+        self,
+        worker: str,
+        outcomes: Sequence[tuple[Claim, Outcome]],
+        limit: int,
+        lease: timedelta,
+        exclude_targets: Collection[str] = (),
+        only_targets: Collection[str] | None = None,
+    ) -> Settled:
+        """The outcomes as :meth:`_write_outcomes` writes a batch (two statements), then the claim as
+        :meth:`claim_due` makes it, in one transaction. If a claim was lost or a part is large, the
+        transaction is rolled back and made again with each outcome written on its own, still in
+        one transaction with the claim: an UPDATE that finds the claim lost changes nothing."""
+        claim = self._claimer(worker, limit, lease, exclude_targets, only_targets)
+        if not outcomes:
+            return Settled((), [] if claim is None else self._run("settle", claim))
+        now = utcnow()
+
+        def settle(conn: Connection, *, one_by_one: bool) -> Settled:
+            if one_by_one:
+                # In id order, as every statement locking several deliveries does (_write_outcomes).
+                order = sorted(range(len(outcomes)), key=lambda i: outcomes[i][0].delivery_id)
+                lost = {i: _record_held_or_lost(conn, *outcomes[i], now) for i in order}
+                errors = tuple(lost[i] for i in range(len(outcomes)))
+            else:
+                _record_batch(conn, outcomes, now)
+                errors = (None,) * len(outcomes)
+            return Settled(errors, [] if claim is None else claim(conn))
+
+        try:
+            return self._run("settle", partial(settle, one_by_one=False))
+        except _OneByOne:
+            return self._run("settle", partial(settle, one_by_one=True))
+
+    def _claimer(
+        self,
+        worker: str,
+        limit: int,
+        lease: timedelta,
+        exclude_targets: Collection[str],
+        only_targets: Collection[str] | None,
+    ) -> Callable[[Connection], list[Claim]] | None:
+        """The claim as work for one transaction (:meth:`_run`); None when it could claim nothing."""
         if limit <= 0 or (only_targets is not None and not only_targets):
-            return []
+            return None
         now = utcnow()
         lease_until = now + lease
         query = _claim_select(bool(exclude_targets), only_targets is not None, postgres=self._is_postgres)
@@ -472,7 +519,7 @@ class SqlStore:
             )
             return claims
 
-        return self._run("claim_due", claim)
+        return claim
 
     def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
         """Concurrent outcomes share one transaction (_sqlbatch.py); each returns after its commit."""
@@ -482,19 +529,8 @@ class SqlStore:
         """Two statements for the batch (an ``executemany`` of each UPDATE). If a claim was lost, or a
         request or answer is large enough to be streamed, each outcome is recorded on its own."""
         now = utcnow()
-
-        def write(conn: Connection) -> None:
-            if any(_large_parts(conn, outcome) for _, outcome in batch):
-                raise _OneByOne
-            # In id order, as every statement locking several deliveries does: two of them can then
-            # never wait for each other in a cycle (a deadlock) on PostgreSQL.
-            rows = sorted((_outcome_row(claim, outcome, now) for claim, outcome in batch), key=_by_id)
-            if _RECORD_DELIVERY.execute(conn, rows).rowcount != len(rows):
-                raise _OneByOne  # rolled back: which claim was lost is found one by one
-            _RECORD_ATTEMPT.execute(conn, rows)
-
         try:
-            self._run("record_outcome", write)
+            self._run("record_outcome", lambda conn: _record_batch(conn, batch, now))
         except _OneByOne:
             pass
         else:
@@ -510,48 +546,8 @@ class SqlStore:
         return answers
 
     def _record_one(self, claim: Claim, outcome: Outcome) -> None:
-        now = utcnow()
-        values: dict[str, Any] = {"claimed_by": None, "lease_until": None, "updated_at": now}
-        if isinstance(outcome, Delivered):
-            state, attempt_outcome, error = DeliveryState.DELIVERED, AttemptOutcome.DELIVERED, None
-            values.update(delivered_at=now, next_attempt_at=None, last_error=None)
-        elif isinstance(outcome, RetryAt):
-            state, attempt_outcome, error = DeliveryState.FAILED, AttemptOutcome.RETRY, outcome.error
-            values.update(next_attempt_at=outcome.at, last_error=outcome.error)
-        else:
-            state, attempt_outcome, error = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error
-            values.update(next_attempt_at=None, last_error=outcome.error)
-        values.update(state=state.value, response=outcome.response, response_status=outcome.response_status)
         with self._tx("record_outcome") as conn:
-            result = conn.execute(_update_held(claim).values(**values))
-            if result.rowcount != 1:
-                raise ClaimLostError(
-                    f"delivery {claim.delivery_id} attempt {claim.attempt} is not held by {claim.worker}"
-                )
-            # A large request (an edXML document POSTed as it is stored) is streamed in (_blobs.py).
-            large = {
-                name: data
-                for name, data in (("request", outcome.request), ("response", outcome.response))
-                if data is not None and streams(conn, data)
-            }
-            conn.execute(
-                _update_attempt(claim).values(
-                    finished_at=now,
-                    outcome=attempt_outcome.value,
-                    error=error,
-                    response_status=outcome.response_status,
-                    request=zeroblob(large["request"]) if "request" in large else outcome.request,
-                    response=zeroblob(large["response"]) if "response" in large else outcome.response,
-                )
-            )
-            if large:
-                attempt_id = conn.execute(
-                    select(attempts.c.id).where(
-                        attempts.c.delivery_id == claim.delivery_id, attempts.c.number == claim.attempt
-                    )
-                ).scalar_one()
-                for name, data in large.items():
-                    write_blob(conn, "attempts", name, attempt_id, data)
+            _record_held(conn, claim, outcome, utcnow())
 
     def release(self, claims: Sequence[Claim], reason: str) -> None:
         now = utcnow()
@@ -955,6 +951,74 @@ def _by_id(row: dict[str, Any]) -> int:
 
 def _claim_id(claim: Claim) -> int:
     return claim.delivery_id
+
+
+def _record_held(conn: Connection, claim: Claim, outcome: Outcome, now: datetime) -> None:
+    """One outcome on its own (a large request or answer streamed in). ClaimLostError if the claim
+    is no longer held: then this changed nothing, and the transaction may go on."""
+    values: dict[str, Any] = {"claimed_by": None, "lease_until": None, "updated_at": now}
+    if isinstance(outcome, Delivered):
+        state, attempt_outcome, error = DeliveryState.DELIVERED, AttemptOutcome.DELIVERED, None
+        values.update(delivered_at=now, next_attempt_at=None, last_error=None)
+    elif isinstance(outcome, RetryAt):
+        state, attempt_outcome, error = DeliveryState.FAILED, AttemptOutcome.RETRY, outcome.error
+        values.update(next_attempt_at=outcome.at, last_error=outcome.error)
+    else:
+        state, attempt_outcome, error = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error
+        values.update(next_attempt_at=None, last_error=outcome.error)
+    values.update(state=state.value, response=outcome.response, response_status=outcome.response_status)
+    result = conn.execute(_update_held(claim).values(**values))
+    if result.rowcount != 1:
+        raise ClaimLostError(
+            f"delivery {claim.delivery_id} attempt {claim.attempt} is not held by {claim.worker}"
+        )
+    # A large request (an edXML document POSTed as it is stored) is streamed in (_blobs.py).
+    large = {
+        name: data
+        for name, data in (("request", outcome.request), ("response", outcome.response))
+        if data is not None and streams(conn, data)
+    }
+    conn.execute(
+        _update_attempt(claim).values(
+            finished_at=now,
+            outcome=attempt_outcome.value,
+            error=error,
+            response_status=outcome.response_status,
+            request=zeroblob(large["request"]) if "request" in large else outcome.request,
+            response=zeroblob(large["response"]) if "response" in large else outcome.response,
+        )
+    )
+    if large:
+        attempt_id = conn.execute(
+            select(attempts.c.id).where(
+                attempts.c.delivery_id == claim.delivery_id, attempts.c.number == claim.attempt
+            )
+        ).scalar_one()
+        for name, data in large.items():
+            write_blob(conn, "attempts", name, attempt_id, data)
+
+
+def _record_held_or_lost(
+    conn: Connection, claim: Claim, outcome: Outcome, now: datetime
+) -> ClaimLostError | None:
+    try:
+        _record_held(conn, claim, outcome, now)
+    except ClaimLostError as error:
+        return error
+    return None
+
+
+def _record_batch(conn: Connection, batch: Sequence[tuple[Claim, Outcome]], now: datetime) -> None:
+    """Two statements for the batch (an ``executemany`` of each UPDATE), or _OneByOne (the caller
+    rolls back) if a claim was lost or a part is large enough to be streamed."""
+    if any(_large_parts(conn, outcome) for _, outcome in batch):
+        raise _OneByOne
+    # In id order, as every statement locking several deliveries does: two of them can then
+    # never wait for each other in a cycle (a deadlock) on PostgreSQL.
+    rows = sorted((_outcome_row(claim, outcome, now) for claim, outcome in batch), key=_by_id)
+    if _RECORD_DELIVERY.execute(conn, rows).rowcount != len(rows):
+        raise _OneByOne  # rolled back: which claim was lost is found one by one
+    _RECORD_ATTEMPT.execute(conn, rows)
 
 
 class _OneByOne(Exception):

@@ -18,11 +18,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from test_store_contract import SQL_BACKENDS, XML, make_envelope, prepared, routed
 
+from lienthong.adapter import Adapter
+from lienthong.config.models import CircuitBreakerConfig, RetryPolicyConfig, WorkerSettings
+from lienthong.delivery.breaker import CircuitBreaker
+from lienthong.delivery.retry import RetryPolicy
+from lienthong.delivery.workers import DeliveryWorkers, Target
 from lienthong.errors import ClaimLostError, IdempotencyConflictError
 from lienthong.store import AcceptResult, Claim, Delivered, DeliveryState, MessageFilter, RetryAt
 from lienthong.store.migrate import upgrade
@@ -166,3 +171,92 @@ def test_a_lost_claim_in_a_batch_of_outcomes_fails_only_its_own(store: SqlStore)
     assert second.state is DeliveryState.QUEUED
     assert (third.state, third.response) == (DeliveryState.DELIVERED, b"<ok/>")
     assert third.delivered_at is not None
+
+
+def test_a_round_of_the_delivery_loop_is_one_transaction(store: SqlStore) -> None:
+    """Store.settle: the outcomes of a round (two statements) and the claims for the free threads
+    (one statement on PostgreSQL, three on SQLite) in one transaction, one commit."""
+    claims = _claims(store, 3)
+    for _ in range(2):
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    with StatementCounter(store.engine) as counter:
+        settled = store.settle(
+            "worker-a", [(c, Delivered(response=b"<ok/>", response_status=200)) for c in claims], 4, LEASE
+        )
+        used = counter.snapshot()
+    assert settled.errors == (None, None, None)
+    assert len(settled.claims) == 2 and {c.delivery_id for c in claims}.isdisjoint(ids(settled.claims))
+    assert (used.commits, used.rollbacks) == (1, 0)
+    # SQLite: BEGIN, two UPDATEs of outcomes, the claim's SELECT, UPDATE, INSERT; PostgreSQL: 2 + 1
+    assert used.statements == (6 if store.engine.dialect.name == "sqlite" else 3), used.as_dict()
+    states = sorted(d.state for r in store.list_messages(MessageFilter(limit=10)) for d in r.deliveries)
+    assert states == sorted([DeliveryState.DELIVERED] * 3 + [DeliveryState.IN_FLIGHT] * 2)
+
+
+def test_a_lost_claim_in_a_round_is_its_own_answer_and_the_round_still_claims(store: SqlStore) -> None:
+    claims = _claims(store, 3)
+    store.release([claims[0]], "handed back")  # due again: the round's claim takes it
+    with StatementCounter(store.engine) as counter:
+        # Handed in out of id order: each answer still at its outcome's place.
+        outcomes = [(c, Delivered(response_status=200)) for c in reversed(claims)]
+        settled = store.settle("worker-a", outcomes, 1, LEASE)
+        used = counter.snapshot()
+    assert settled.errors[:2] == (None, None) and isinstance(settled.errors[2], ClaimLostError)
+    assert f"delivery {claims[0].delivery_id} " in str(settled.errors[2])
+    assert ids(settled.claims) == [claims[0].delivery_id]
+    assert settled.claims[0].attempt == 2
+    # The batch found the lost claim and was rolled back; then one transaction, one by one.
+    assert (used.commits, used.rollbacks) == (1, 1), used.as_dict()
+    by_id = {d.id: d for r in store.list_messages(MessageFilter(limit=10)) for d in r.deliveries}
+    assert [by_id[c.delivery_id].state for c in claims] == [
+        DeliveryState.IN_FLIGHT,
+        DeliveryState.DELIVERED,
+        DeliveryState.DELIVERED,
+    ]
+    assert [a.outcome for a in by_id[claims[0].delivery_id].history] == ["released", None]
+
+
+def ids(claims: list[Claim]) -> list[int]:
+    return [c.delivery_id for c in claims]
+
+
+class _Answering:
+    """An adapter that answers every delivery at once."""
+
+    name = "land"
+
+    def deliver(self, claim: Claim) -> Delivered:
+        return Delivered(response=b"<ok/>", response_status=200)
+
+
+def test_the_delivery_loop_records_each_outcome_in_the_transaction_that_claims_the_next(
+    store: SqlStore,
+) -> None:
+    """One thread, five deliveries: six transactions (a claim, then four rounds that each record an
+    outcome and claim the next, then the last outcome), where a claim and an outcome apiece took ten."""
+    for _ in range(5):
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    settings = WorkerSettings.model_validate({"count": 1, "poll_interval": "1h", "lease": "3h"})
+    never = CircuitBreakerConfig(failure_threshold=100, reset_after=timedelta(hours=1))
+    target = Target(
+        adapter=cast(Adapter, _Answering()),
+        policy=RetryPolicy(RetryPolicyConfig()),
+        breaker=CircuitBreaker(never),
+    )
+    workers = DeliveryWorkers(store, {"land": target}, settings)
+    # The test watches through an engine of its own, which the counter does not count.
+    watcher = SqlStore(create_store_engine(store.engine.url.render_as_string(hide_password=False)))
+    with StatementCounter(store.engine) as counter:
+        workers.start()
+        try:
+            deadline = time.monotonic() + 30
+            while watcher.counts().by_target["land"].get(DeliveryState.DELIVERED, 0) < 5:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        finally:
+            workers.stop()
+            watcher.close()
+        used = counter.snapshot()
+    assert (used.commits, used.rollbacks) == (6, 0), used.as_dict()
+    for record in store.list_messages(MessageFilter(limit=10)):
+        assert [a.outcome for a in record.deliveries[0].history] == ["delivered"]

@@ -927,6 +927,105 @@ def test_an_outcome_for_a_stale_claim_is_refused(store: Store) -> None:
     assert d.history[0].outcome is None
 
 
+# ---------------------------------------------------------------------- settle: outcomes and claims
+
+
+def test_settle_records_the_outcomes_then_claims(store: Store) -> None:
+    first, second = accept_to(store, "vpdk"), accept_to(store, "vpdk")
+    claims = store.claim_due("w1", 2, LEASE)
+    later = utcnow() + timedelta(minutes=10)
+    third, fourth = accept_to(store, "vpdk"), accept_to(store, "thue")
+
+    settled = store.settle(
+        "w1",
+        [
+            (claims[0], Delivered(response=b"<OK/>", response_status=200, request=b"<Req/>")),
+            (claims[1], RetryAt(later, "HTTP 503", response_status=503)),
+        ],
+        5,
+        LEASE,
+    )
+
+    assert settled.errors == (None, None)
+    assert [(c.target, c.attempt) for c in settled.claims] == [("vpdk", 1), ("thue", 1)]
+    assert [delivery(store, m).id for m in (third, fourth)] == ids(settled.claims)
+    done, failed = delivery(store, first), delivery(store, second)
+    assert (done.state, done.response, done.last_error) == (DeliveryState.DELIVERED, b"<OK/>", None)
+    assert (done.history[0].outcome, done.history[0].request) == (AttemptOutcome.DELIVERED, b"<Req/>")
+    assert (failed.state, failed.next_attempt_at, failed.last_error) == (
+        DeliveryState.FAILED,
+        later,
+        "HTTP 503",
+    )
+    assert failed.history[0].outcome is AttemptOutcome.RETRY
+    for message_id in (third, fourth):
+        assert delivery(store, message_id).state is DeliveryState.IN_FLIGHT
+    with pytest.raises(ClaimLostError):  # recorded once, as by record_outcome
+        store.record_outcome(claims[0], Dead("twice"))
+
+
+def test_settle_answers_a_lost_claim_with_its_error_and_records_the_others(store: Store) -> None:
+    messages = [accept_to(store, "vpdk") for _ in range(3)]
+    claims = store.claim_due("w1", 3, LEASE)
+    store.release([claims[1]], "handed back")
+    waiting = accept_to(store, "thue")
+
+    settled = store.settle(
+        "w1",
+        [(c, Dead("HTTP 400", response_status=400)) for c in claims],
+        1,
+        LEASE,
+        only_targets=["thue"],
+    )
+
+    assert settled.errors[0] is None and settled.errors[2] is None
+    assert isinstance(settled.errors[1], ClaimLostError)
+    assert ids(settled.claims) == [delivery(store, waiting).id]
+    states = [delivery(store, m).state for m in messages]
+    assert states == [DeliveryState.DEAD, DeliveryState.QUEUED, DeliveryState.DEAD]
+    released = delivery(store, messages[1])
+    assert [a.outcome for a in released.history] == [AttemptOutcome.RELEASED]  # untouched by the outcome
+
+
+def test_settle_without_outcomes_claims_and_without_a_limit_only_records(store: Store) -> None:
+    vpdk, thue = accept_to(store, "vpdk"), accept_to(store, "thue")
+
+    settled = store.settle("w1", [], 5, LEASE, exclude_targets=["thue"])
+
+    assert settled.errors == ()
+    assert ids(settled.claims) == [delivery(store, vpdk).id]
+    settled = store.settle("w1", [(settled.claims[0], Delivered())], 0, LEASE)
+    assert (settled.errors, settled.claims) == ((None,), [])
+    assert delivery(store, vpdk).state is DeliveryState.DELIVERED
+    assert delivery(store, thue).state is DeliveryState.QUEUED  # excluded, then a limit of 0
+
+
+def test_settle_streams_large_parts_beside_small_ones(store: Store) -> None:
+    """A large request or answer takes the one-by-one way (blob I/O on SQLite), in the same round
+    as the claim, and every byte comes back."""
+    large = b"<edXML>" + bytes(range(256)) * 8192 + b"</edXML>"
+    messages = [accept_to(store, "vpdk") for _ in range(2)]
+    claims = store.claim_due("w1", 2, LEASE)
+    waiting = accept_to(store, "vpdk")
+    answer = b'{"status":"OK"}' + b" " * (2 * 1024 * 1024)
+
+    settled = store.settle(
+        "w1",
+        [
+            (claims[0], Delivered(response=answer, response_status=200, request=large)),
+            (claims[1], Delivered(response=b"ok", response_status=200)),
+        ],
+        1,
+        LEASE,
+    )
+
+    assert settled.errors == (None, None)
+    assert ids(settled.claims) == [delivery(store, waiting).id]
+    [attempt] = delivery(store, messages[0]).history
+    assert (attempt.request, attempt.response) == (large, answer)
+    assert delivery(store, messages[1]).response == b"ok"
+
+
 # ---------------------------------------------------------------------- release and replay
 
 
