@@ -67,12 +67,19 @@ class KeptConnections:
             raise
         self._give(conn, since, epoch)
 
-    def drop_all(self) -> None:
-        """Give every kept connection back to the pool; those in use go back when their transaction ends."""
+    def drop_all(self, *, hard: bool = False) -> None:
+        """Give every kept connection back to the pool; those in use go back when their transaction ends.
+
+        ``hard``: close their driver connections instead, for a store the garbage collector is taking
+        without ``close()``: its engine may have been disposed already, and a connection given back to
+        a disposed pool stays open until that pool is collected, then is deleted open."""
         with self._lock:
             self._epoch += 1
             idle, self._idle = self._idle, []
         for conn, _ in idle:
+            if hard:
+                with suppress(Exception):
+                    conn.invalidate()  # closes the driver's connection; the pool forgets it
             _close(conn)
 
     # ------------------------------------------------------------------ internals

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -176,6 +177,9 @@ class SqlStore:
         self._availability = Availability()
         # Writes run on connections kept between transactions (_sqlkeep.py), not a checkout each.
         self._kept = KeptConnections(engine, keep=_kept_connections(engine))
+        # A store dropped without close() (a script, a test) still gives its kept connections back:
+        # left to the garbage collector they would be deleted open, outside any pool.
+        weakref.finalize(self, partial(self._kept.drop_all, hard=True))
         self._accepts: GroupCommit[_Accept, AcceptResult] = GroupCommit(self._write_accepts)
         self._outcomes: GroupCommit[tuple[Claim, Outcome], None] = GroupCommit(self._write_outcomes)
 

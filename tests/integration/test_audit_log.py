@@ -203,6 +203,7 @@ def test_one_process_seals_and_keeps_its_turn_without_asking_at_every_tick(engin
     third.stop()
     second.stop()
     assert verify_log(AuditLog(engine)).ok
+    store.close()
 
 
 def test_refusal_recorder_ignores_other_lines(engine: Engine, tmp_path: Path) -> None:

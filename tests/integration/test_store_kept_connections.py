@@ -281,3 +281,35 @@ def test_a_drop_found_only_by_a_statement_drops_every_kept_connection(
         event.listen(pg_store.engine, "checkout", _drop_dead_connections)
     (claim,) = pg_store.claim_due("w1", 5, LEASE)
     assert claim.envelope.message_id == envelope.message_id
+
+
+@pytest.mark.postgres
+def test_a_store_dropped_without_close_gives_its_kept_connection_back(pg_url: str) -> None:
+    """A script or a test that forgets ``close()`` and disposes the engine must not leave a driver
+    connection open to the garbage collector (psycopg warns, and the server keeps a backend)."""
+    import gc
+    import sys
+
+    unraisable: list[object] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda hook_args: unraisable.append(hook_args.exc_value)
+    try:
+        store = _open(pg_url)
+        pid = store._run("pid", _pid)
+        store.engine.dispose()  # the kept connection is checked out: dispose leaves it open
+        del store
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert unraisable == []
+    admin = create_engine(pg_url)
+
+    def gone() -> bool:
+        with admin.connect() as conn:
+            alive = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid})
+            return bool(alive.scalar_one() == 0)
+
+    try:
+        _wait(gone, "the dropped store's backend to end")
+    finally:
+        admin.dispose()
