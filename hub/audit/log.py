@@ -29,7 +29,6 @@ from typing import Any, Final, NamedTuple
 
 from sqlalchemy import (
     JSON,
-    Connection,
     Engine,
     Integer,
     Text,
@@ -53,6 +52,7 @@ from sqlalchemy.types import NullType
 
 from lienthong.audit import entries as build
 from lienthong.audit.merkle import CompactRange, leaf_hash
+from lienthong.store._sqlfast import DriverStatement
 from lienthong.store.schema import (
     attempts,
     audit_entries,
@@ -248,20 +248,7 @@ def sealer_queries(windowed: bool) -> tuple[tuple[str, Select[Any]], ...]:
     return tuple(queries)
 
 
-def entry_of(source: str, row: Any) -> build.Entry:
-    """The entry a source row is sealed as (before its index is known)."""
-    if source == "messages":
-        return build.message_in(row, row.payload_size)
-    if source == "route_decisions":
-        return build.route(row)
-    if source == "attempts":
-        return build.attempt(row)
-    if source == "refusals":
-        return build.refusal(row)
-    return build.operator_action(row)
-
-
-#: Per source, the entry builder of its rows (entry_of without the test per row).
+#: Per source, the entry builder of its rows.
 _BUILDERS: Final = {
     "messages": lambda row: build.message_in(row, row.payload_size),
     "route_decisions": build.route,
@@ -272,30 +259,20 @@ _BUILDERS: Final = {
 _SOURCE_RANK: Final = {source: rank for rank, source in enumerate(build.SOURCES)}
 
 
+def entry_of(source: str, row: Any) -> build.Entry:
+    """The entry a source row is sealed as (before its index is known)."""
+    return _BUILDERS[source](row)
+
+
 def _seal_order(entry: build.Entry) -> tuple[Any, int, str]:
     """Time, then the source's place in ``SOURCES``, then the source key: the order entries are sealed in."""
     return (entry.at, _SOURCE_RANK[entry.source], entry.source_key)
 
 
-#: Placeholders of the drivers' positional parameter styles.
-_PLACEHOLDERS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def _insert(conn: Connection, values: list[tuple[Any, ...]]) -> None:
-    """Write entries (tuples in ``_ENTRY_COLUMNS`` order) straight through the driver's executemany: the
-    values are already the database's own (as ``_UNTYPED_ENTRIES`` writes them), and SQLAlchemy's
-    per-row parameter building cost the sealer as much as the database's insert. A driver of another
-    parameter style goes through SQLAlchemy."""
-    mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
-    if mark is None:
-        rows = [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in values]
-        conn.execute(insert(_UNTYPED_ENTRIES), rows)
-        return
-    sql = (
-        f"INSERT INTO audit_entries ({', '.join(_ENTRY_COLUMNS)}) "
-        f"VALUES ({', '.join(mark for _ in _ENTRY_COLUMNS)})"
-    )
-    conn.exec_driver_sql(sql, values)
+#: The sealer's insert, sent as driver SQL (the store's DriverStatement): the values are already the
+#: database's own (``_UNTYPED_ENTRIES`` has no column types), and Core's per-row parameter building cost
+#: the sealer as much as the database's insert.
+_INSERT_ENTRIES: Final = DriverStatement(insert(_UNTYPED_ENTRIES).inline(), _ENTRY_COLUMNS)
 
 
 class AuditLog:
@@ -385,7 +362,7 @@ class AuditLog:
             now = conn.execute(_LOG_END).scalar()
             if (0 if now is None else int(now) + 1) != start:
                 return 0  # another sealer was quicker: read again at the next tick
-            _insert(conn, values)
+            _INSERT_ENTRIES.execute(conn, [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in values])
         return len(values)
 
     # ------------------------------------------------------------------ reading
