@@ -46,14 +46,7 @@ from lienthong.compose import Hub
 from lienthong.config.models import ApiSettings
 from lienthong.envelope import new_envelope
 from lienthong.errors import PayloadTooLargeError
-from lienthong.intake.callers import (
-    API_KEY_HEADER,
-    Identity,
-    client_certificate,
-    forbid,
-    registry_of,
-    remote_address,
-)
+from lienthong.intake.callers import Identity, authorize_request, forbid, identify_request, remote_address
 from lienthong.intake.public_url import public_base_url
 from lienthong.intake.raw_xml import (
     SUBMIT_PATH,
@@ -177,18 +170,10 @@ class LeanSubmit:
         await send({"type": "http.response.body", "body": body})
 
     async def _accept(self, request: Request) -> tuple[bytes, bytes]:
-        # identify_request, note_caller, authorize_request, as the Submitter dependency runs them,
-        # with the registry and the remote address looked up once for both.
-        registry, remote, headers = registry_of(request), remote_address(request), request.headers
-        identity = registry.identify(
-            headers.get(API_KEY_HEADER),
-            client_certificate(request.scope),
-            service=SUBMIT_SERVICE,
-            remote=remote,
-        )
+        identity = identify_request(request, SUBMIT_SERVICE)
         note_caller(request, identity, SUBMIT_SERVICE)
-        registry.authorize(identity, SUBMIT_SERVICE, remote=remote)
-        media = raw_xml_media_type(headers.get("content-type"))
+        authorize_request(request, identity, SUBMIT_SERVICE)
+        media = raw_xml_media_type(request.headers.get("content-type"))
         assert media is not None, "takes_lean_submit checked the media type"
         submission = await read_raw_submission(request, media, identity.agency)
         hub: Hub = request.app.state.hub
