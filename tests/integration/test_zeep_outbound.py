@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -27,6 +28,7 @@ from project_support import LAND_ADAPTER, adapter_configuration
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 from sim_recording import Recorder
+from soap_reply_support import REQUEST, compare_interpret, variants
 
 from lienthong.adapter import AdapterContext
 from lienthong.config.models import AdapterConfig
@@ -588,3 +590,44 @@ def test_without_a_wsdl_the_plain_envelope_path_is_used(
     assert delivered.request == wire
     assert headers["soapaction"] == f'"{SOAP_ACTION}"'  # options.soap_action, as configured
     assert body_bytes(wire, "soap11") == payload_element_bytes(claim.payload)
+
+
+# ---------------------------------------------------------------- the registry's real answers, without zeep
+
+#: The land adapter's cases whose expected output is each operation's request, in workflow order.
+OPERATION_CASES = {
+    "TiepNhanHoSo": "transfer-basic",
+    "DongBoKetQuaThue": "tax-notices",
+    "NhanBienLaiThanhToan": "payment-receipt",
+}
+
+
+@pytest.mark.parametrize("version", ["soap11", "soap12"])
+def test_the_registry_s_answers_are_proven_and_read_as_zeep_reads_them(
+    sim: SimulatorServer, adapter_factory: Callable[..., SoapAdapter], version: str
+) -> None:
+    """Each operation's real answer from the simulator is one the reply's shape proves (no zeep
+    objects built), and it and its careless and hostile variants end as they did with zeep alone."""
+    project = adapter_configuration(LAND_ADAPTER, environ={"LAND_ENDPOINT": sim.url})
+    tiepnhan = adapter_factory(land_config(sim.url))
+    for index, (operation, case) in enumerate(OPERATION_CASES.items()):
+        dossier = claim_for(tiepnhan, index)  # a message id of its own (a repeated one gets the first answer)
+        settings = project.adapters["land"].operation_config(operation)
+        options = {**settings.options, "transport": version}
+        adapter = adapter_factory(settings.model_copy(update={"options": options}))
+        payload = (ROOT / "adapters" / "land" / "cases" / case / "expected.xml").read_bytes()
+        claim = dataclasses.replace(dossier, payload=payload, operation=operation)
+
+        delivered = adapter.deliver(claim)
+
+        assert adapter.wsdl is not None and adapter.wsdl.reply_shape is not None
+        assert delivered.response is not None and delivered.request is not None
+        assert adapter.wsdl.reply_shape.proves(parse_xml(delivered.response)), operation
+        real = delivered.response.replace(
+            request_hash(delivered.request).encode(), request_hash(REQUEST).encode()
+        )
+        delivered_count = 0
+        for variant in variants(real):
+            was_delivered, _ = compare_interpret(adapter, variant)
+            delivered_count += was_delivered
+        assert delivered_count > 50, operation

@@ -21,7 +21,8 @@ cost more than the rest of the request).
 
 A reply is parsed once, by the hub's hardened parser; the adapter reads the fault and the hub header
 blocks from that tree, and :meth:`WsdlOperation.read_reply` has zeep read the same tree against the
-WSDL's types (zeep's own ``process_reply`` parsed the bytes a second time).
+WSDL's types (zeep's own ``process_reply`` parsed the bytes a second time), unless the reply is in a
+shape zeep is proven to accept (``wsdl_shape.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from zeep.wsdl.bindings.soap import Soap11Binding, Soap12Binding
 
 from lienthong.delivery.transports.base import Transport as HubTransport
 from lienthong.delivery.transports.base import TransportRequest
+from lienthong.delivery.transports.wsdl_shape import ReplyShape
 from lienthong.errors import HubError, WsdlError
 from lienthong.soap import EnvelopeTemplate, HubHeader, SoapVersion, envelope_ns
 from lienthong.xml import HUB_NS, parse_xml
@@ -193,6 +195,8 @@ class WsdlOperation:
         #: Clark name of the one element the Body of an answer holds (document/literal, one part);
         #: zeep checks what is inside it but not its name.
         self.reply_element = _single_part(operation.output)
+        #: What a reply zeep is proven to accept looks like (None: zeep reads every reply).
+        self.reply_shape = ReplyShape.compile(operation.output, version)
         bodiless = copy.copy(operation.input)
         bodiless.body = None
         serialized = bodiless.serialize(_soapheaders=[])
@@ -299,7 +303,13 @@ class WsdlOperation:
     def read_reply(self, envelope: etree._Element) -> None:
         """zeep's reading of a reply that is not a fault, parsed by the hub: the Envelope must be this
         binding's, and what its Body holds must match the operation's output message in the WSDL.
-        Raises ``zeep.exceptions.Error`` saying what does not match."""
+        Raises ``zeep.exceptions.Error`` saying what does not match.
+
+        A reply in the shape the WSDL declares is accepted without zeep building the objects it
+        would read it into (:mod:`~lienthong.delivery.transports.wsdl_shape`: only what zeep is
+        proven to accept); zeep reads every other reply, so every refusal is zeep's own."""
+        if self.reply_shape is not None and self.reply_shape.proves(envelope):
+            return
         if next(envelope.iter(etree.Comment), None) is not None:
             # zeep's own parser drops comments, and its reading of a type takes every child as an
             # element: it reads a copy without them, as it would have parsed the bytes.
