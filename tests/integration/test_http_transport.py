@@ -8,6 +8,7 @@ the bytes it needs (a wrong Content-Length, a chunked answer, a close the client
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
 import pathlib
 import re
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lienthong.delivery.transports.base import TransportRequest
-from lienthong.delivery.transports.http import HttpTransport
+from lienthong.delivery.transports.http import USER_AGENT, HttpTransport
 from lienthong.errors import TransientDeliveryError
 
 #: What the server answers to one request body: the raw bytes of a response, and whether to close after.
@@ -276,6 +277,39 @@ def test_every_request_names_the_hub_as_its_user_agent(transport: HttpTransport)
 
     head = server.heads[0].decode()
     assert re.search(r"\r\nUser-Agent: lienthong-hub/\d+\.\d+", head), head
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers"),
+    [
+        (
+            "POST",
+            "/soap/land",
+            b"<x/>" * 2000,
+            {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"a"'},
+        ),
+        ("PUT", "/api?a=1", b'{"a": 1}', {"Content-Type": "application/json", "X-Client": "000.00.00.H49"}),
+        ("POST", "/", b"", {"Content-Type": "text/xml", "X-Name": "caf\u00e9"}),
+        ("POST", "/svc", b"<x/>", {"Host": "other.example", "Accept-Encoding": "gzip"}),
+        ("POST", "/svc", b"<x/>", {"X-Folded": "a\r\n b"}),
+    ],
+    ids=["SOAP", "JSON", "empty body, Latin-1 value", "Host and Accept-Encoding given", "folded value"],
+)
+def test_the_bytes_on_the_wire_are_http_client_s(
+    transport: HttpTransport, method: str, path: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """The transport writes a request's head itself (``_send_request``); a server receives what
+    http.client's ``request()`` sends for the same request, byte for byte."""
+    bodies: list[bytes] = []
+    with RawServer(lambda head, got: (bodies.append(got) or ok(), False)) as server:  # type: ignore[func-returns-value]
+        transport.send(TransportRequest(url=server.url(path), body=body, headers=headers, method=method))
+        stdlib = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        stdlib.request(method, path, body=body or None, headers={**headers, "User-Agent": USER_AGENT})
+        stdlib.getresponse().read()
+        stdlib.close()
+
+    assert server.heads[0] == server.heads[1]
+    assert bodies[0] == bodies[1] == body
 
 
 def test_a_closed_transport_keeps_no_connection(transport: HttpTransport) -> None:

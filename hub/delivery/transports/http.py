@@ -24,10 +24,14 @@ what is written here is only what a pool adds on top — idle connections kept p
 how many are open, a check that an idle one was not closed by the server before it is used again —
 and the hub's own rules above. httpx stays everywhere else (the CLI, the tests' clients).
 
-One part of http.client is replaced: it parses an answer's headers with the email package, which
-cost as much as the rest of the call. :class:`_Response` splits them itself and hands any head it
+Two parts of http.client are replaced. It parses an answer's headers with the email package, which
+cost as much as the rest of the call: :class:`_Response` splits them itself and hands any head it
 does not fully recognise to http.client's own parser, so every answer is read exactly as before
-(tests/unit/test_http_head.py compares the two on careless and hostile heads).
+(tests/unit/test_http_head.py compares the two on careless and hostile heads). And it writes a
+request's head a header at a time, each checked against its patterns (``putrequest``,
+``putheader``): :func:`_send_request` writes the same bytes at once when every part is plainly
+legal, in the same two writes (head, then body), and leaves anything else to ``request()``
+(tests/integration/test_http_transport.py compares the bytes on the wire).
 """
 
 from __future__ import annotations
@@ -248,6 +252,67 @@ class _Response(http.client.HTTPResponse):
         return "keep-alive" not in (first.get("proxy-connection") or "").lower()
 
 
+#: What ``putrequest`` and ``putheader`` write as given, without a check that could fail: a method
+#: that is a token, a target of visible ASCII, header names that are tokens, values of Latin-1 text
+#: without line breaks or other control characters but tab.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TARGET = re.compile(r"[\x21-\x7e]+")
+_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
+#: Headers http.client writes itself unless given (Host, Accept-Encoding) or decides on (the length).
+_OWN_HEADERS = frozenset({"host", "accept-encoding", "content-length", "transfer-encoding"})
+#: http.client's connection state, kept in name-mangled attributes of HTTPConnection.
+_STATE, _RESPONSE = "_HTTPConnection__state", "_HTTPConnection__response"
+
+
+def _send_request(
+    conn: http.client.HTTPConnection, method: str, target: str, body: bytes | None, headers: dict[str, str]
+) -> None:
+    """``conn.request(method, target, body=body, headers=headers)``, its head written at once.
+
+    WHY: http.client builds a request's head line by line (``putrequest``, then ``putheader`` per
+    header, each matched against its patterns and encoded on its own): a tenth of a delivery call.
+    When every part is one it writes as given (``_METHOD``…) and the connection is idle with no
+    proxy tunnel, the same head is written here — the request line, ``Host`` (with the port unless
+    it is the scheme's), ``Accept-Encoding: identity``, ``Content-Length``, then the headers in
+    order — and the connection is left in the state ``request()`` leaves it in, so ``getresponse()``
+    reads the answer as before. The head and the body go in two writes, as http.client sends them.
+    Anything else (a header http.client would write itself, a value it would check or refuse) is
+    ``request()``'s own, with its errors."""
+    response = getattr(conn, _RESPONSE)
+    if response is not None and response.isclosed():
+        setattr(conn, _RESPONSE, None)
+    host = conn.host
+    if (
+        getattr(conn, _STATE) != http.client._CS_IDLE  # type: ignore[attr-defined]
+        or conn._tunnel_host  # type: ignore[attr-defined]
+        or not _METHOD.fullmatch(method)
+        or not _TARGET.fullmatch(target)
+        or target.startswith("http")  # an absolute URL: http.client takes the Host from it
+        or not _NAME.fullmatch(host)  # an ASCII name or IPv4 address: no ':' to bracket, no IDNA
+        or any(
+            not _NAME.fullmatch(name) or name.lower() in _OWN_HEADERS or not _VALUE.fullmatch(value)
+            for name, value in headers.items()
+        )
+    ):
+        conn.request(method, target, body=body, headers=headers)
+        return
+    if conn.port != conn.default_port:
+        host = f"{host}:{conn.port}"
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Accept-Encoding: identity"]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    elif method.upper() in http.client._METHODS_EXPECTING_BODY:  # type: ignore[attr-defined]
+        lines.append("Content-Length: 0")
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    lines += ("", "")
+    conn._method = method  # type: ignore[attr-defined]  # what getresponse() hands its answer
+    setattr(conn, _STATE, http.client._CS_REQ_SENT)  # type: ignore[attr-defined]
+    conn.send("\r\n".join(lines).encode("latin-1"))
+    if body:
+        conn.send(body)
+
+
 class _Pool:
     """Idle keep-alive connections per (scheme, host, port), and a bound on connections in use.
 
@@ -383,7 +448,7 @@ class HttpTransport:
             if url.authorization is not None:
                 headers.setdefault("Authorization", url.authorization)
             try:
-                conn.request(request.method, url.target, body=request.body or None, headers=headers)
+                _send_request(conn, request.method, url.target, request.body or None, headers)
             except TimeoutError as exc:
                 raise _TimedOutError("WriteTimeout") from exc
             except (OSError, http.client.HTTPException) as exc:
