@@ -299,6 +299,13 @@ def _two_bodies(root: etree._Element) -> None:
     body.addprevious(copy.deepcopy(body))
 
 
+def _fault_in_second_body(root: etree._Element) -> None:
+    ns, _, body = _parts(root)
+    second = etree.Element(f"{{{ns}}}Body")
+    etree.SubElement(etree.SubElement(second, f"{{{ns}}}Fault"), "faultcode").text = "s:Client"
+    body.addnext(second)
+
+
 def _empty_body_first(root: etree._Element) -> None:
     ns, _, body = _parts(root)
     body.addprevious(etree.Element(f"{{{ns}}}Body"))
@@ -359,6 +366,7 @@ TREE_MUTATIONS: tuple[tuple[str, Mutation], ...] = (
     ("no Body", _no_body),
     ("Body twice", _two_bodies),
     ("empty Body first", _empty_body_first),
+    ("Fault in a second Body", _fault_in_second_body),
     ("entry twice", _on_entry(_twice)),
     ("unknown second entry", _on_entry(lambda el: el.addnext(etree.Element(f"{{{OTHER_NS}}}second")))),
     ("unknown first entry", _in(2, lambda body: body.insert(0, etree.Element(f"{{{OTHER_NS}}}first")))),

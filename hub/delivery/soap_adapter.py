@@ -48,10 +48,11 @@ from lienthong.soap import (
     HubHeader,
     SoapVersion,
     envelope_ns,
+    envelope_parts,
     envelope_skeleton,
     fault_code_local,
     fault_is_sender_error,
-    hub_header_values,
+    header_block_values,
     parse_envelope,
     request_hash,
 )
@@ -181,8 +182,10 @@ class SoapAdapter:
         except XmlRefusedError as exc:
             raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
         ns = envelope_ns(wsdl.version)
-        echoed = hub_header_values(root, wsdl.version).get("requestHash")
-        fault = root.find(f"{{{ns}}}Body/{{{ns}}}Fault")
+        header, bodies = envelope_parts(root, wsdl.version)
+        echoed = header_block_values(header).get("requestHash")
+        fault_tag = f"{{{ns}}}Fault"  # the first Fault in a Body, as find("Body/Fault") takes it
+        fault = next((el for body in bodies for el in body if el.tag == fault_tag), None)
         if status != 200 or fault is not None:
             code, reason = _fault(fault, wsdl.version) if fault is not None else (None, "")
             if code is None:
@@ -195,7 +198,8 @@ class SoapAdapter:
             raise fail(TransientDeliveryError, f"unreadable response (HTTP {status}): {exc}") from exc
         # zeep checked what the answer's element holds, but not the element's name.
         expected = wsdl.reply_element
-        entry = root.find(f"{{{ns}}}Body/*")
+        # The first element in a Body, as find("Body/*") takes it (comments are not elements).
+        entry = next((el for body in bodies for el in body if isinstance(el.tag, str)), None)
         if expected is not None and entry is not None and entry.tag != expected:
             raise fail(
                 TransientDeliveryError, f"unreadable response: the WSDL answers {expected}, not {entry.tag}"

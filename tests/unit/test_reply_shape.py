@@ -23,8 +23,8 @@ from lienthong.delivery.soap_adapter import SoapAdapter, SoapOptions
 from lienthong.delivery.transports.memory import MemoryTransport
 from lienthong.delivery.transports.wsdl import WsdlOperation
 from lienthong.delivery.transports.wsdl_shape import DATETIME_SAFE, ReplyShape
-from lienthong.errors import WsdlError
-from lienthong.soap import SoapVersion
+from lienthong.errors import WsdlError, XmlRefusedError
+from lienthong.soap import SoapVersion, envelope_ns, envelope_parts, header_block_values, hub_header_values
 from lienthong.xml import parse_xml
 
 WSDLS = {
@@ -217,3 +217,23 @@ def test_nested_and_optional_elements_are_proven(tmp_path: Path) -> None:
     made = envelope("soap11", valid_entry(operation.operation.output.body))
     results = [compare_read_reply(operation, v.body) for v in variants(made) if v.status == 200]
     assert (True, True) in results and (False, True) in results and (False, False) in results
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_envelope_s_parts_are_what_element_path_finds(version: SoapVersion) -> None:
+    """The adapter finds the Header, the Fault and the Body's element in one pass over the Envelope
+    (``envelope_parts``) where it asked ElementPath before; on every variant both find the same."""
+    operation = WsdlOperation.load(WSDLS["land"], version=version, operation="TiepNhanHoSo", http=_nowhere())
+    ns = envelope_ns(version)
+    for variant in variants(envelope(version, valid_entry(operation.operation.output.body))):
+        try:
+            root = parse_xml(variant.body)
+        except XmlRefusedError:
+            continue
+        header, bodies = envelope_parts(root, version)
+        fault = next((el for body in bodies for el in body if el.tag == f"{{{ns}}}Fault"), None)
+        entry = next((el for body in bodies for el in body if isinstance(el.tag, str)), None)
+        assert header is root.find(f"{{{ns}}}Header"), variant.name
+        assert fault is root.find(f"{{{ns}}}Body/{{{ns}}}Fault"), variant.name
+        assert entry is root.find(f"{{{ns}}}Body/*"), variant.name
+        assert header_block_values(header) == hub_header_values(root, version), variant.name
