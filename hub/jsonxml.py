@@ -69,12 +69,19 @@ def is_json_tree(root: etree._Element) -> bool:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
+    """An object's members as a dict, refusing a key given twice (naming the first repeated).
+
+    ``dict(pairs)`` (in C) builds the same dict as adding the pairs one by one; only when it came out
+    shorter than the pairs was a key repeated, and the loop finds which, for the same message."""
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             raise _DuplicateKeyError(f"the key {key!r} appears twice in one object")
-        out[key] = value
-    return out
+        seen.add(key)
+    raise AssertionError("unreachable: fewer keys than pairs means a repeated key")
 
 
 def _no_constants(name: str) -> Any:

@@ -58,3 +58,22 @@ def test_what_is_not_utf8_json_is_refused_in_the_same_words(data: bytes, message
 
 def test_one_bom_is_read_past_and_numbers_stay_exact() -> None:
     assert loads(b'\xef\xbb\xbf{"a":1.10,"b":[2]}') == {"a": Decimal("1.10"), "b": [2]}
+
+
+@pytest.mark.parametrize(
+    ("data", "repeated"),
+    [
+        (b'{"a":1,"b":2,"b":3,"a":4}', "b"),
+        (b'{"a":1,"b":2,"a":3,"b":4}', "a"),
+        (b'{"x":{"k":1,"k":2},"x":3}', "k"),  # the inner object is built (and refused) first
+        (b'[{"a":1},{"b":1,"c":2,"c":3}]', "c"),
+    ],
+)
+def test_the_first_repeated_key_is_the_one_named(data: bytes, repeated: str) -> None:
+    with pytest.raises(InvalidMessageError, match=f"the key '{repeated}' appears twice"):
+        loads(data)
+
+
+def test_objects_keep_their_members_in_order() -> None:
+    assert list(loads(b'{"z":1,"a":{"y":2,"b":3},"m":4}')) == ["z", "a", "m"]
+    assert list(loads(b'{"z":1,"a":{"y":2,"b":3}}')["a"]) == ["y", "b"]
