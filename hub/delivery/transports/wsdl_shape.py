@@ -36,7 +36,7 @@ from zeep.xsd import ComplexType, Element, Sequence
 from zeep.xsd.types.builtins import DateTime, String
 from zeep.xsd.types.simple import AnySimpleType
 
-from lienthong.soap import SoapVersion, envelope_ns
+from lienthong.soap import SoapVersion, envelope_ns, envelope_parts
 
 __all__ = ["DATETIME_SAFE", "ReplyShape"]
 
@@ -149,9 +149,9 @@ _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 class ReplyShape:
     """The Envelope of a reply zeep is proven to accept for one operation's output message."""
 
+    version: SoapVersion
+    #: Clark names of this version's Envelope and of the output element.
     envelope: str
-    header: str
-    body: str
     element: str
     content: _Complex
 
@@ -174,8 +174,7 @@ class ReplyShape:
         content = _content(body.type)
         if not isinstance(content, _Complex):
             return None
-        ns = envelope_ns(version)
-        return cls(f"{{{ns}}}Envelope", f"{{{ns}}}Header", f"{{{ns}}}Body", body.qname.text, content)
+        return cls(version, f"{{{envelope_ns(version)}}}Envelope", str(body.qname.text), content)
 
     def proves(self, envelope: etree._Element) -> bool:
         """True when zeep, reading ``envelope`` (a parsed reply that is not a fault), would accept it:
@@ -184,17 +183,10 @@ class ReplyShape:
         it) and that element is in the compiled shape. False says nothing: zeep decides."""
         if envelope.tag != self.envelope:
             return False
-        header = body = None
-        for child in envelope:  # the first Header and the first Body, as zeep's find() takes them
-            tag = child.tag
-            if tag == self.body:
-                if body is None:
-                    body = child
-            elif tag == self.header and header is None:
-                header = child
+        header, bodies = envelope_parts(envelope, self.version)  # as zeep's find() takes them
         if header is not None and header.get(_XSI_TYPE) is not None:
             return False
-        if body is None or len(body) != 1:
+        if not bodies or len(bodies[0]) != 1:
             return False
-        entry = body[0]
+        entry = bodies[0][0]
         return entry.tag == self.element and not entry.items() and self.content.proves(entry)
