@@ -94,3 +94,68 @@ def test_an_attempt_entry_with_a_huge_field_is_the_bytes_it_always_was() -> None
         "f567f6cf9245d867469682551d36bea9879b01db48da31912941cc8d4264a4cd",
     )
     assert (entry.source, entry.source_key, entry.at) == ("attempts", "5", "2026-11-30 12:00:01.000000")
+
+
+def _bodies() -> list[Any]:
+    """Bodies as rows can make them, and careless or hostile ones the encoder must refuse as before."""
+    nfd = unicodedata.normalize("NFD", "Sở Tài nguyên")
+    texts = [
+        "",
+        "a",
+        nfd,
+        "Hồ sơ",
+        "\u2028\u2029",
+        "\U0001d518",
+        '"\\/\b\f\n\r\t',
+        "\x00\x1f\x7f",
+        "x" * 5000,
+    ]
+    bodies: list[Any] = [{}, {"a": None}, {"b": 1, "a": 2}, {"z": [], "y": {}, "x": [[], [{}]]}]
+    for number, text in enumerate(texts):
+        bodies.append({text: text, "n": number, "big": -(10**30), "t": True, "f": False, "none": None})
+        bodies.append({"headers": {text: [text, {text: number}], "k": 1.5, "e": 1e300, "m": -0.0}})
+    bodies.append({"deep": [[[[[[[["x"]]]]]]]], "tuple": (1, "2")})
+    bodies.append({"lone surrogate": "\ud800"})  # encodes, then is not UTF-8
+    bodies.append({"a": {"b": [float("nan")]}})  # allow_nan is off
+    bodies.append({"a": {"b": float("inf")}})
+    bodies.append({"a": [{1, 2}]})  # not JSON
+    bodies.append({1: "int key", "1": "str key"})  # sort_keys cannot order them
+    loop: dict[str, Any] = {"x": 1}
+    loop["self"] = [loop]
+    bodies.append({"outer": loop})  # circular
+    return bodies
+
+
+def _outcome(encode: Any, body: Any) -> tuple[str, Any]:
+    try:
+        return "bytes", encode(body)
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+def test_the_canonical_encoder_writes_and_refuses_what_json_does() -> None:
+    """``canonical`` keeps one C encoder per thread instead of json's one per call: same bytes, same
+    errors, and an error midway (its containers left in the circular check) spoils no later call."""
+    import json
+
+    def reference(body: Any) -> bytes:
+        options: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
+        return json.dumps(body, allow_nan=False, **options).encode("utf-8")
+
+    bodies = _bodies()
+    for _ in range(2):  # the second time round, after every refusal of the first
+        for body in bodies:
+            assert _outcome(build.canonical, body) == _outcome(reference, body), body
+    inner = {"b": [float("nan")]}
+    assert _outcome(build.canonical, {"a": inner})[0] == "ValueError"
+    inner["b"] = [1]
+    assert build.canonical({"a": inner, "c": [inner]}) == b'{"a":{"b":[1]},"c":[{"b":[1]}]}'
+
+
+def test_the_canonical_encoder_is_one_per_thread() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [body for body in _bodies() if _outcome(build.canonical, body)[0] == "bytes"] * 20
+    expected = [build.canonical(body) for body in bodies]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(build.canonical, bodies)) == expected
