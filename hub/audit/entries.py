@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import json.encoder
-import threading
 import uuid
 from datetime import UTC, datetime
-from json.encoder import encode_basestring
 from typing import Any, Final, NamedTuple
+
+from lienthong.jsonxml import OneShotEncoder
 
 #: Entry kinds, and the table each is sealed from.
 SOURCES: Final = {
@@ -38,53 +37,16 @@ FORMAT: Final = "lienthong-audit-entry/1"
 #: options (``check_circular`` and ``skipkeys`` at json.dumps's defaults too), so the same bytes.
 _ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _ENCODE: Final = _ENCODER.encode
-#: CPython's C encoder class (None without it), which ``iterencode`` instantiates per call.
-_C_MAKE_ENCODER: Final[Any] = getattr(json.encoder, "c_make_encoder", None)
-
-
-class _OneShot(threading.local):
-    """The C encoder that ``_ENCODER.encode`` makes afresh for every call (``iterencode`` with
-    ``_one_shot``), made once per thread: making it, and the two Python calls around it, cost the
-    sealer as much as the encoding itself (~4 of ~9 µs an entry). The arguments are those
-    ``iterencode`` passes, so the chunks are the same; the circular-reference check keeps its own
-    ``markers``, empty between calls (the encoder removes each container it leaves), and emptied after
-    a call that failed midway, which leaves its containers in it. None where the interpreter has no
-    C encoder (``canonical`` then calls ``_ENCODE``)."""
-
-    def __init__(self) -> None:
-        self.markers: dict[int, Any] = {}
-        self.encode: Any = None
-        if _C_MAKE_ENCODER is not None:
-            self.encode = _C_MAKE_ENCODER(
-                self.markers,
-                _ENCODER.default,
-                encode_basestring,  # what iterencode picks when ensure_ascii is off
-                _ENCODER.indent,
-                _ENCODER.key_separator,
-                _ENCODER.item_separator,
-                _ENCODER.sort_keys,
-                _ENCODER.skipkeys,
-                _ENCODER.allow_nan,
-            )
-
-
-_ONE_SHOT: Final = _OneShot()
+_ONE_SHOT: Final = OneShotEncoder(_ENCODER)
 
 
 def canonical(body: dict[str, Any]) -> bytes:
     """Sorted keys, UTF-8, no whitespace: the one spelling of ``body`` that is hashed. No Unicode
     normalisation: a text is hashed as the row holds it (NFC or NFD alike), so the row rebuilds it.
 
-    ``_ENCODE(body)``, byte for byte (tests/unit/test_audit_entry_bytes.py compares them)."""
-    encode = _ONE_SHOT.encode
-    if encode is None:
-        return _ENCODE(body).encode("utf-8")
-    try:
-        chunks = encode(body, 0)
-    except BaseException:
-        _ONE_SHOT.markers.clear()
-        raise
-    return "".join(chunks).encode("utf-8")
+    ``_ENCODE(body)``, byte for byte, through the C encoder kept per thread (``OneShotEncoder``:
+    making it per call was half the cost of encoding an entry)."""
+    return _ONE_SHOT(body).encode("utf-8")
 
 
 def utc_text(at: datetime) -> str:
