@@ -126,20 +126,21 @@ class OneShotEncoder(threading.local):
     circular-reference check keeps its ``markers`` between calls: empty after a call that succeeded
     (the encoder removes each container it leaves), emptied after one that failed midway, which
     leaves its containers in it. Where there is no C encoder (or ``encoder`` would not use it), this
-    calls ``encoder.encode``. tests/unit/test_audit_entry_bytes.py compares both, errors included."""
+    calls ``encoder.encode``. tests/unit/test_json_dumps.py compares both, errors included."""
 
     def __init__(self, encoder: json.JSONEncoder) -> None:
         self._encoder = encoder
         self._markers: dict[int, Any] | None = {} if encoder.check_circular else None
         self._encode: Any = None
-        if _C_MAKE_ENCODER is not None and encoder.indent is None:
+        indent: int | str | None = encoder.indent  # None unless set (typeshed leaves None out)
+        if _C_MAKE_ENCODER is not None and indent is None:
             self._encode = _C_MAKE_ENCODER(
                 self._markers,
                 encoder.default,
                 json.encoder.encode_basestring_ascii
                 if encoder.ensure_ascii
                 else json.encoder.encode_basestring,
-                encoder.indent,
+                indent,
                 encoder.key_separator,
                 encoder.item_separator,
                 encoder.sort_keys,

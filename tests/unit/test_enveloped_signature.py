@@ -144,7 +144,7 @@ def _declaring(nsmap: dict[str | None, str]) -> Any:
 
     def shape(root: etree._Element) -> etree._Element:
         new = etree.Element(root.tag, nsmap={**root.nsmap, **nsmap})  # type: ignore[dict-item]
-        new.extend(copy.deepcopy(root)[:])
+        new.extend(list(copy.deepcopy(root)))
         new.text = root.text
         return etree.fromstring(etree.tostring(new))
 
