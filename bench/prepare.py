@@ -3,14 +3,16 @@
 
     python bench/prepare.py [--docs 200] [--passes 15] [--against PATH]
 
-The hub's part: parse (``parse_xml``), then ``prepare`` of each target the project's routes send a
-land-transfer dossier to (the land registry, signed with a development key as ``bench/e2e.py``
-signs it, and the national portal), inside ``one_message`` as intake calls them. The floor's:
+The hub's part: the message's ``Envelope``, the parse (``parse_xml``), then ``prepare`` of each
+target the project's routes send a land-transfer dossier to (the land registry, signed with a
+development key as ``bench/e2e.py`` signs it, and the national portal), inside ``one_message`` as
+intake calls them. The floor's:
 ``bench/_floor.py``'s ``FloorWork`` for the same dossiers. Time is the thread's CPU
 (``time.thread_time``) in milliseconds per dossier, the median of ``--passes`` passes after a
 warm-up, each checkout's pass and the floor's taken in turn, so that a busy moment of a shared
 machine falls on all alike: the bench's ``--split`` row "prepare (each target)" (plus the parse),
-without the rest of the hub around it. The portal's JSON is first compared with the floor's.
+without the rest of the hub around it; the parse's and each target's share beside it. The
+portal's JSON is first compared with the floor's.
 
 Each checkout runs in an interpreter of its own (``--against PATH`` adds the checkout at PATH, a
 ``git archive`` of a commit as ``bench/e2e.py --against`` takes it), which first writes every
@@ -38,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROVINCE = "000.00.00.H49"
 
 
-def _hub_work(keydir: Path, docs: int) -> tuple[list[str], Callable[[bytes], dict[str, bytes]], Any]:
+def _hub_work(
+    keydir: Path, docs: int
+) -> tuple[list[str], Callable[[bytes, dict[str, float] | None], dict[str, bytes]], Any]:
     """The project's preparations (land signing as the bench does), a function preparing every
     target of one dossier, and the dossiers."""
     from lienthong.config.files import load_configuration
@@ -66,7 +70,8 @@ def _hub_work(keydir: Path, docs: int) -> tuple[list[str], Callable[[bytes], dic
     stages = build_preparations(config, signers=build_signers(config), only=set(targets))
     message_id = uuid.UUID(int=1)
 
-    def prepare(data: bytes) -> dict[str, bytes]:
+    def prepare(data: bytes, clock: dict[str, float] | None = None) -> dict[str, bytes]:
+        """Every target's bytes for one dossier (``clock`` gains the parse's and each target's CPU)."""
         envelope = Envelope(
             message_id=message_id,
             kind=MessageKind.DOSSIER,
@@ -77,35 +82,53 @@ def _hub_work(keydir: Path, docs: int) -> tuple[list[str], Callable[[bytes], dic
             payload=data,
             content_type="application/xml",
         )
+        t0 = time.thread_time()
         parsed = [parse_xml(data)]
+        ticks = [("parse", t0, time.thread_time())]
         out = {}
         last = len(targets) - 1
         with one_message():
             for index, target in enumerate(targets):
                 tree = parsed[0] if index < last else parsed.pop()
+                t1 = time.thread_time()
                 out[target] = stages[target].prepare(envelope, tree, handed_over=index == last).payload
+                ticks.append((target, t1, time.thread_time()))
+        if clock is not None:
+            for name, start, end in ticks:
+                clock[name] = clock.get(name, 0.0) + end - start
         return out
 
     documents = [s.xml for s in sample_dossiers(docs, agency=PROVINCE)]
     return targets, prepare, (documents, keys)
 
 
-def _one_pass(fn: Callable[[bytes], object], documents: Sequence[bytes]) -> float:
-    t0 = time.thread_time()
-    for data in documents:
-        fn(data)
-    return 1000 * (time.thread_time() - t0) / len(documents)
-
-
 def child(keydir: Path, docs: int, result: Path) -> None:
-    """The hub's part in this interpreter: its outputs pickled to ``result``, then one timed pass
-    (ms per dossier, a line on stdout) for each line read from stdin, until stdin closes."""
+    """The hub's part in this interpreter: its outputs pickled to ``result``, then one timed pass for
+    each line read from stdin, until stdin closes: a line of JSON, the pass's ms per dossier in all
+    (``total``) and per part (the parse, each target)."""
     _targets, prepare, (documents, _keys) = _hub_work(keydir, docs)
     result.write_bytes(pickle.dumps([prepare(d) for d in documents]))
-    _one_pass(prepare, documents[:20])  # warm-up
+    for data in documents[:20]:  # warm-up
+        prepare(data)
     print("ready", flush=True)
     for _line in sys.stdin:
-        print(_one_pass(prepare, documents), flush=True)
+        clock: dict[str, float] = {}
+        t0 = time.thread_time()
+        for data in documents:
+            prepare(data, clock)
+        clock["total"] = time.thread_time() - t0
+        print(json.dumps({k: 1000 * v / len(documents) for k, v in clock.items()}), flush=True)
+
+
+def _line(label: str, passes: list[dict[str, float]]) -> float:
+    """Print the passes' median total (best), each part's median; return the median total."""
+    totals = [p["total"] for p in passes]
+    shares = ", ".join(
+        f"{k} {statistics.median(p[k] for p in passes):.3f}" for k in passes[0] if k != "total"
+    )
+    median = statistics.median(totals)
+    print(f"  {label}: {median:.3f} ({min(totals):.3f})  [{shares}]")
+    return median
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets, prepare, (documents, keys) = _hub_work(keydir, args.docs)
         key = keys.signing[0]
         floor = FloorWork(ROOT, key_file=key.key_file, certificate_file=key.certificate_file, targets=targets)
-        mine = [prepare(d) for d in documents]
+        mine = [prepare(d, None) for d in documents]
         for number, (data, hub) in enumerate(zip(documents, mine, strict=True), start=1):
             if json.loads(hub["dvcqg"]) != json.loads(floor.one(data)["dvcqg"]):
                 print(f"dossier {number}: the portal JSON differs from the floor's", file=sys.stderr)
@@ -154,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name}: the outputs differ from this checkout's", file=sys.stderr)
                 return 1
         # One pass of each in turn, the floor's too, so that the machine's moods fall on all alike.
-        hub_ms: dict[str, list[float]] = {name: [] for name in checkouts}
+        hub_ms: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
         floor_ms: list[float] = []
         floor_parts: list[dict[str, float]] = []
         measure_floor(floor, documents[:20], passes=1)  # warm-up
@@ -163,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 assert process.stdin is not None and process.stdout is not None
                 process.stdin.write("pass\n")
                 process.stdin.flush()
-                hub_ms[name].append(float(process.stdout.readline()))
+                hub_ms[name].append(json.loads(process.stdout.readline()))
             measured = measure_floor(floor, documents, passes=1)
             floor_ms.append(measured.ms_per_message)
             floor_parts.append(measured.by_target_ms)
@@ -171,19 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             assert process.stdin is not None
             process.stdin.close()
             process.wait()
-        floor_median = statistics.median(floor_ms)
-        parts = {k: statistics.median(p[k] for p in floor_parts) for k in floor_parts[0]}
-        print(
-            f"{len(documents)} dossiers, targets {', '.join(targets)}, {args.passes} passes each, alternated;"
-        )
-        print("ms of CPU per dossier, median pass (best pass)")
-        shares = ", ".join(f"{k} {v:.3f}" for k, v in parts.items())
-        print(f"  floor: {floor_median:.3f} ({min(floor_ms):.3f})  [{shares}]")
-        for name, times in hub_ms.items():
-            median = statistics.median(times)
-            print(
-                f"  hub ({name}): {median:.3f} ({min(times):.3f})  = {median / floor_median:.2f} x the floor"
-            )
+        floor_passes = [{**parts, "total": ms} for parts, ms in zip(floor_parts, floor_ms, strict=True)]
+        print(f"{len(documents)} dossiers, targets {', '.join(targets)}, {args.passes} passes each, in turn;")
+        print("ms of CPU per dossier, median pass (best pass) [median of each part]")
+        floor_median = _line("floor", floor_passes)
+        for name, passes in hub_ms.items():
+            median = _line(f"hub ({name})", passes)
+            print(f"    = {median / floor_median:.2f} x the floor")
     return 0
 
 
