@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import json.encoder
-import threading
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -111,55 +109,6 @@ def loads(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS, what: str = "paylo
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise InvalidMessageError(f"{what}: not valid JSON: {exc}") from exc
-
-
-#: CPython's C encoder class (None without it): ``JSONEncoder.iterencode`` makes one per call.
-_C_MAKE_ENCODER: Final[Any] = getattr(json.encoder, "c_make_encoder", None)
-
-
-class OneShotEncoder(threading.local):
-    """``encoder.encode``, byte for byte, with the C encoder it makes for every call made once per
-    thread: making it, and the Python calls around it, cost as much as encoding a small object (the
-    auditor's entries, the portal's JSON: ~4 µs a call).
-
-    The arguments are those ``iterencode`` passes with ``_one_shot``, so the chunks are the same. The
-    circular-reference check keeps its ``markers`` between calls: empty after a call that succeeded
-    (the encoder removes each container it leaves), emptied after one that failed midway, which
-    leaves its containers in it. Where there is no C encoder (or ``encoder`` would not use it), this
-    calls ``encoder.encode``. tests/unit/test_json_dumps.py compares both, errors included."""
-
-    def __init__(self, encoder: json.JSONEncoder) -> None:
-        self._encoder = encoder
-        self._markers: dict[int, Any] | None = {} if encoder.check_circular else None
-        self._encode: Any = None
-        indent: int | str | None = encoder.indent  # None unless set (typeshed leaves None out)
-        if _C_MAKE_ENCODER is not None and indent is None:
-            self._encode = _C_MAKE_ENCODER(
-                self._markers,
-                encoder.default,
-                json.encoder.encode_basestring_ascii
-                if encoder.ensure_ascii
-                else json.encoder.encode_basestring,
-                indent,
-                encoder.key_separator,
-                encoder.item_separator,
-                encoder.sort_keys,
-                encoder.skipkeys,
-                encoder.allow_nan,
-            )
-
-    def __call__(self, value: Any) -> str:
-        encode = self._encode
-        if encode is None:
-            text: str = self._encoder.encode(value)
-            return text
-        try:
-            chunks = encode(value, 0)
-        except BaseException:
-            if self._markers:
-                self._markers.clear()
-            raise
-        return "".join(chunks)
 
 
 def _check_depth(text: str, max_depth: int, what: str) -> None:
@@ -286,9 +235,10 @@ def _number(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-#: ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_number)``, the encoder
-#: built once (json.dumps builds one per call for any option of its own).
-_DUMPS: Final = OneShotEncoder(json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_number))
+#: What ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_number)`` builds on
+#: every call (an encoder's constructor is Python: ~1 µs of a portal JSON's ~14), built once. The
+#: same class with the same options, so the same bytes (tests/unit/test_json_dumps.py).
+_DUMPS: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_number).encode
 
 
 def tree_to_json(el: etree._Element) -> bytes:

@@ -19,8 +19,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
-from lienthong.jsonxml import OneShotEncoder
-
 #: Entry kinds, and the table each is sealed from.
 SOURCES: Final = {
     "messages": "message-in",
@@ -35,18 +33,15 @@ FORMAT: Final = "lienthong-audit-entry/1"
 #: The encoder ``json.dumps`` would build for these options on every call, built once: the sealer
 #: encodes every entry, and making the encoder cost a third as much as encoding. Same class, same
 #: options (``check_circular`` and ``skipkeys`` at json.dumps's defaults too), so the same bytes.
-_ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_ENCODE: Final = _ENCODER.encode
-_ONE_SHOT: Final = OneShotEncoder(_ENCODER)
+_ENCODE: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
 
 
 def canonical(body: dict[str, Any]) -> bytes:
     """Sorted keys, UTF-8, no whitespace: the one spelling of ``body`` that is hashed. No Unicode
-    normalisation: a text is hashed as the row holds it (NFC or NFD alike), so the row rebuilds it.
-
-    ``_ENCODE(body)``, byte for byte, through the C encoder kept per thread (``OneShotEncoder``:
-    making it per call was half the cost of encoding an entry)."""
-    return _ONE_SHOT(body).encode("utf-8")
+    normalisation: a text is hashed as the row holds it (NFC or NFD alike), so the row rebuilds it."""
+    return _ENCODE(body).encode("utf-8")
 
 
 def utc_text(at: datetime) -> str:
