@@ -101,20 +101,21 @@ class Group:
 # ---------------------------------------------------------------- readers without XPath
 
 
-def _text_only(context: etree._Element, tag: str) -> str | None:
+def _text_only(run: MappingRun, context: etree._Element, tag: str) -> str | None:
     """``string(p:name)`` when the tree says it: the text of the first child of that name ("" without
     one), or None for a child with children of its own (comments, mixed content), whose string value
     (all its descendants' text) is left to XPath."""
-    for child in context.iterchildren(tag):
-        return None if len(child) else (child.text or "")
-    return ""
+    child = run.first_children(context).get(tag)
+    if child is None:
+        return ""
+    return None if len(child) else (child.text or "")
 
 
 def child_text(tag: str, index: int) -> Reader:
     """``string(p:name)``, expression ``index`` asked where the tree does not say it."""
 
     def read(run: MappingRun, context: etree._Element) -> Any:
-        text = _text_only(context, tag)
+        text = _text_only(run, context, tag)
         return text if text is not None else run.evaluate(index, context)
 
     return read
@@ -151,7 +152,7 @@ def template(parts: Sequence[TemplatePart], index: int) -> Reader:
         out: list[str] = []
         for kind, value in parts:
             if kind == "child":
-                text = _text_only(context, value)
+                text = _text_only(run, context, value)
                 if text is None:
                     return run.evaluate(index, context)
                 out.append(text)
@@ -176,6 +177,8 @@ class MappingRun:
         self.readers = mapping.readers
         self.variables = variables
         self.json = mapping.json_target
+        #: Per context element read so far, its first child of each name (see first_children).
+        self._first: dict[etree._Element, dict[str, etree._Element]] = {}
 
     def evaluate(self, index: int, context: etree._Element) -> Any:
         try:
@@ -185,6 +188,20 @@ class MappingRun:
         except etree.XPathEvalError as exc:
             text = self.mapping.expressions[index][0]
             raise self.error("", f"XPath {text!r} failed: {exc}") from exc
+
+    def first_children(self, context: etree._Element) -> dict[str, etree._Element]:
+        """The first child element of each name (Clark notation) of ``context``, found in one pass
+        over its children and kept for this run: a mapping reads a dozen fields of one element, and
+        asking lxml for each (``iterchildren(tag)``, which parses the name every time) cost more
+        than reading them all once. The tree does not change while a mapping reads it."""
+        found = self._first.get(context)
+        if found is None:
+            found = self._first[context] = {}
+            for child in context:
+                tag = child.tag
+                if tag.__class__ is str and tag not in found:  # elements (not comments, PIs)
+                    found[tag] = child
+        return found
 
     def read(self, index: int, context: etree._Element) -> Any:
         """What expression ``index`` gives for ``context``, without XPath where a reader knows it."""

@@ -20,7 +20,9 @@ Private to :mod:`lienthong.trust.sign`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import threading
 from base64 import b64encode
 from typing import Final
 
@@ -90,10 +92,13 @@ def plain_document(root: etree._Element) -> bool:
     if next(root.iter(_SIGNATURE, etree.Comment, etree.PI, etree.Entity), None) is not None:
         return False
     for node in root.iter(etree.Element):  # elements only, now: comments and the like were refused
-        if not node.tag.isascii() or not (node.prefix or "").isascii():
+        prefix = node.prefix
+        if not node.tag.isascii() or (prefix is not None and not prefix.isascii()):
             return False
-        if not all(name.isascii() for name in node.attrib):  # the attributes' names
-            return False
+        # The attributes' names: keys() makes no proxy, unlike attrib (iterating node gives children).
+        for name in node.keys():  # noqa: SIM118
+            if not name.isascii():
+                return False
         text = node.text
         if text is not None and len(text) >= LARGE_TEXT:
             return False
@@ -129,6 +134,7 @@ class EnvelopedSignature:
             strip_pem_header(c.public_bytes(Encoding.PEM))  # type: ignore[no-untyped-call]
             for c in key.chain
         )
+        self._local = threading.local()
 
     def sign_in_place(self, root: etree._Element) -> None:
         """Append the signature as the last child of ``root``, which :func:`plain_document` accepts.
@@ -141,6 +147,27 @@ class EnvelopedSignature:
         digest = b64encode(hashlib.sha256(document).digest()).decode()
         del document
         payload_id = root.get("Id", root.get("ID"))
+        uri = f"#{payload_id}" if payload_id is not None else ""
+        nsmap = root.nsmap
+        if nsmap.get("ds", XMLDSIG_NS) == XMLDSIG_NS and ("ds" in nsmap or XMLDSIG_NS not in nsmap.values()):
+            # The signature's namespace is declared by the root as ds, or not at all: a copy of the
+            # element made once (_template) is what the steps below make (see _template).
+            signature = copy.deepcopy(self._template())
+            root.append(signature)
+            signed_info = signature[0]
+            reference = signed_info[2]
+            if uri:
+                reference.set("URI", uri)
+            reference[2].text = digest
+            value = signature[1]
+        else:
+            signed_info, value = self._build(root, uri, digest)
+        signed = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+        value.text = b64encode(self._sign(signed)).decode()
+
+    def _build(self, root: etree._Element, uri: str, digest: str) -> tuple[etree._Element, etree._Element]:
+        """The ``Signature`` appended to ``root``, made element by element as signxml makes it; its
+        ``SignedInfo`` and (empty) ``SignatureValue``."""
         # Made apart and appended, as signxml does: lxml then drops a declaration of ds that the
         # document already makes, as it does for signxml's.
         signature = etree.Element(_SIGNATURE, nsmap=_NSMAP)
@@ -148,9 +175,7 @@ class EnvelopedSignature:
         signed_info = etree.SubElement(signature, _SIGNED_INFO, nsmap=_NSMAP)
         etree.SubElement(signed_info, _C14N_METHOD, Algorithm=_EXC_C14N)
         etree.SubElement(signed_info, _SIGNATURE_METHOD, Algorithm=self._method)
-        reference = etree.SubElement(
-            signed_info, _REFERENCE, URI=f"#{payload_id}" if payload_id is not None else ""
-        )
+        reference = etree.SubElement(signed_info, _REFERENCE, URI=uri)
         transforms = etree.SubElement(reference, _TRANSFORMS)
         etree.SubElement(transforms, _TRANSFORM, Algorithm=_ENVELOPED)
         etree.SubElement(transforms, _TRANSFORM, Algorithm=_EXC_C14N)
@@ -160,8 +185,25 @@ class EnvelopedSignature:
         x509_data = etree.SubElement(etree.SubElement(signature, _KEY_INFO), _X509_DATA)
         for text in self._certificates:
             etree.SubElement(x509_data, _X509_CERTIFICATE).text = text
-        signed = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
-        value.text = b64encode(self._sign(signed)).decode()
+        return signed_info, value
+
+    def _template(self) -> etree._Element:
+        """The ``Signature`` :meth:`_build` makes, with ``URI=""`` and no digest or value yet, made
+        once per thread (lxml's trees are not shared between threads) and copied for each document.
+
+        Making its fourteen elements one by one was a tenth of a land dossier's signing (~25 µs).
+        A copy appended where ds is declared as the signature's namespace, or where the signature's
+        namespace is not declared at all, ends as :meth:`_build`'s: lxml drops the copy's own
+        declaration of ds when the root already makes it (as for the element made apart), and
+        ``SignedInfo`` declares nothing of its own either way (ds is declared above it). Where the root
+        binds ds elsewhere, or the signature's namespace to another prefix, :meth:`_build` makes
+        ``SignedInfo`` declare ds again, which a copy would not: those documents are built."""
+        template: etree._Element | None = getattr(self._local, "template", None)
+        if template is None:
+            holder = etree.Element("holder")
+            self._build(holder, "", "")
+            template = self._local.template = holder[0]
+        return template
 
     def _sign(self, data: bytes) -> bytes:
         key = self._key

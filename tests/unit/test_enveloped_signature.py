@@ -137,9 +137,40 @@ def _with_cdata(root: etree._Element) -> etree._Element:
     return new
 
 
+def _declaring(nsmap: dict[str | None, str]) -> Any:
+    """The document with ``nsmap`` declared on its root (the signature's namespace under its own
+    prefix, another one, as the default, or ``ds`` bound elsewhere): where the signature's
+    declarations go depends on them."""
+
+    def shape(root: etree._Element) -> etree._Element:
+        new = etree.Element(root.tag, nsmap={**root.nsmap, **nsmap})  # type: ignore[dict-item]
+        new.extend(list(copy.deepcopy(root)))
+        new.text = root.text
+        return etree.fromstring(etree.tostring(new))
+
+    shape.__name__ = f"declaring {nsmap}"
+    return shape
+
+
+NAMESPACE_SHAPES = [
+    _declaring({"ds": XMLDSIG_NS}),
+    _declaring({"dsig": XMLDSIG_NS}),
+    _declaring({"ds": "urn:other", "sig": XMLDSIG_NS}),
+    _declaring({"ds": "urn:other"}),
+    _declaring({"ds": XMLDSIG_NS, "dsig": XMLDSIG_NS}),
+]
+
+
 @pytest.mark.parametrize(
     "shape",
-    [_with_pi_before_the_root, _with_placeholder, _with_id, _with_comment_and_tail_texts, _with_cdata],
+    [
+        _with_pi_before_the_root,
+        _with_placeholder,
+        _with_id,
+        _with_comment_and_tail_texts,
+        _with_cdata,
+        *NAMESPACE_SHAPES,
+    ],
 )
 def test_documents_signxml_treats_otherwise_get_signxmls_signature(keystore: Keystore, shape: Any) -> None:
     """A processing instruction beside the root (signxml signs the root alone), signxml's placeholder,
@@ -161,3 +192,23 @@ def test_a_name_outside_ascii_fails_as_signxml_fails(keystore: Keystore) -> None
         by_signxml(root, key, "rsa-sha256")
     with pytest.raises(etree.XMLSyntaxError):
         XmlSigner("xmldsig", "rsa-sha256", key).sign_to_bytes(root)
+
+
+@pytest.mark.parametrize(
+    ("text", "ascii"),
+    [
+        ("<HoSo><Tên>x</Tên></HoSo>", "<HoSo><Ten>x</Ten></HoSo>"),
+        ('<HoSo><Ten ghi-chú="ờ">x</Ten></HoSo>', '<HoSo><Ten ghi-chu="ờ">x</Ten></HoSo>'),
+        (
+            '<HoSo xmlns:tờ="urn:x"><tờ:Ten>x</tờ:Ten></HoSo>',
+            '<HoSo xmlns:to="urn:x"><to:Ten>ờ</to:Ten></HoSo>',
+        ),
+    ],
+)
+def test_a_name_outside_ascii_is_left_to_signxml(text: str, ascii: str) -> None:
+    """An element's or attribute's name or an element's prefix outside ASCII: not a plain document
+    (the text beside them may be anything)."""
+    from lienthong.trust._enveloped import plain_document
+
+    assert not plain_document(etree.fromstring(text.encode()))
+    assert plain_document(etree.fromstring(ascii.encode()))
