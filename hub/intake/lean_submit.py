@@ -56,7 +56,7 @@ from lienthong.intake.raw_xml import (
     read_raw_submission,
 )
 from lienthong.intake.refusal import note_caller
-from lienthong.intake.rest_models import Accepted, SubmitMessage, route_view
+from lienthong.intake.rest_models import Receipt, SubmitMessage
 
 __all__ = ["LeanSubmit", "accept_submission", "takes_lean_submit"]
 
@@ -77,10 +77,10 @@ def accept_submission(
     caller: Identity,
     submission: SubmitMessage | RawSubmission,
     request: Request,
-) -> Accepted:
+) -> Receipt:
     """Accept a submission for ``caller``: the sender is the caller's agency, the payload within its
     limit, the message stored (blocking until its commit). The one body of ``POST /api/v1/messages``,
-    whichever way it came in; runs in a worker thread."""
+    whichever way it came in; runs in a worker thread. The receipt is what the 202 says."""
     body = submission if isinstance(submission, SubmitMessage) else submission.metadata
     if body.sender != caller.agency:
         message = f"caller {caller.agency} may not send as {body.sender}"
@@ -113,13 +113,13 @@ def accept_submission(
     )
     result = hub.intake.submit(envelope, keep_correlation=body.correlation_id is not None)
     status_url = f"{public_base_url(request, hub.config)}/api/v1/messages/{result.message_id}"
-    return Accepted(
+    return Receipt(
         message_id=result.message_id,
         sender_message_id=envelope.sender_message_id,
         correlation_id=result.correlation_id,
         status_url=status_url,
         duplicate=not result.created,
-        route=route_view(result.route),
+        route=result.route,
     )
 
 
@@ -193,9 +193,9 @@ class LeanSubmit:
     def _accepted(
         self, hub: Hub, identity: Identity, submission: RawSubmission, request: Request
     ) -> tuple[bytes, bytes]:
-        accepted = accept_submission(hub, self.settings, identity, submission, request)
-        # As FastAPI's response_model answers: pydantic's JSON of the model, no aliases to apply.
-        return accepted.__pydantic_serializer__.to_json(accepted), accepted.status_url.encode("latin-1")
+        receipt = accept_submission(hub, self.settings, identity, submission, request)
+        # The bytes FastAPI's response_model answers (pydantic's JSON of the model), written directly.
+        return receipt.json(), receipt.status_url.encode("latin-1")
 
     def _handler(self, request: Request, exc: Exception) -> Handler | None:
         """The app's handler for ``exc``: by status for an HTTPException, else the nearest class in
