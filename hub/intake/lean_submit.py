@@ -30,7 +30,6 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from contextvars import Context, copy_context
 from queue import SimpleQueue
 from typing import Any, Final, Generic, TypeVar
@@ -56,7 +55,7 @@ from lienthong.intake.raw_xml import (
     read_raw_submission,
 )
 from lienthong.intake.refusal import note_caller
-from lienthong.intake.rest_models import Accepted, SubmitMessage, route_view
+from lienthong.intake.rest_models import Receipt, SubmitMessage
 
 __all__ = ["LeanSubmit", "accept_submission", "takes_lean_submit"]
 
@@ -77,10 +76,10 @@ def accept_submission(
     caller: Identity,
     submission: SubmitMessage | RawSubmission,
     request: Request,
-) -> Accepted:
+) -> Receipt:
     """Accept a submission for ``caller``: the sender is the caller's agency, the payload within its
     limit, the message stored (blocking until its commit). The one body of ``POST /api/v1/messages``,
-    whichever way it came in; runs in a worker thread."""
+    whichever way it came in; runs in a worker thread. The receipt is what the 202 says."""
     body = submission if isinstance(submission, SubmitMessage) else submission.metadata
     if body.sender != caller.agency:
         message = f"caller {caller.agency} may not send as {body.sender}"
@@ -113,13 +112,13 @@ def accept_submission(
     )
     result = hub.intake.submit(envelope, keep_correlation=body.correlation_id is not None)
     status_url = f"{public_base_url(request, hub.config)}/api/v1/messages/{result.message_id}"
-    return Accepted(
+    return Receipt(
         message_id=result.message_id,
         sender_message_id=envelope.sender_message_id,
         correlation_id=result.correlation_id,
         status_url=status_url,
         duplicate=not result.created,
-        route=route_view(result.route),
+        route=result.route,
     )
 
 
@@ -193,9 +192,9 @@ class LeanSubmit:
     def _accepted(
         self, hub: Hub, identity: Identity, submission: RawSubmission, request: Request
     ) -> tuple[bytes, bytes]:
-        accepted = accept_submission(hub, self.settings, identity, submission, request)
-        # As FastAPI's response_model answers: pydantic's JSON of the model, no aliases to apply.
-        return accepted.__pydantic_serializer__.to_json(accepted), accepted.status_url.encode("latin-1")
+        receipt = accept_submission(hub, self.settings, identity, submission, request)
+        # The bytes FastAPI's response_model answers (pydantic's JSON of the model), written directly.
+        return receipt.json(), receipt.status_url.encode("latin-1")
 
     def _handler(self, request: Request, exc: Exception) -> Handler | None:
         """The app's handler for ``exc``: by status for an HTTPException, else the nearest class in
@@ -213,6 +212,7 @@ class LeanSubmit:
 
 
 _Job = tuple[asyncio.AbstractEventLoop, asyncio.Future[T], Context, Callable[..., T], tuple[Any, ...]]
+_Outcome = tuple[asyncio.Future[T], T | None, BaseException | None]
 
 
 class _Threads(Generic[T]):
@@ -221,8 +221,12 @@ class _Threads(Generic[T]):
     ``loop.run_in_executor`` does the same through a ``concurrent.futures.Future`` chained to the
     asyncio one (a condition taken on each side, callbacks copying the state across): measured, that
     machinery cost ~30 µs of the event loop's CPU per submission, more than identifying the caller.
-    Here the worker hands the outcome to the loop in one ``call_soon_threadsafe``. Threads start as
-    ``ThreadPoolExecutor`` starts them: a new one only when no started one is idle, up to ``limit``.
+    Here the worker hands the outcome to the loop in one ``call_soon_threadsafe``, and outcomes that
+    finish together share it: accepts committed in one batch (``store/_sqlbatch.py``) end at once,
+    and each ``call_soon_threadsafe`` writes to the loop's wake-up socket (a system call, and the
+    GIL let go and taken again around it); a worker whose loop already has a hand-back pending adds
+    its outcome to it instead. Threads start as ``ThreadPoolExecutor`` starts them: a new one only
+    when no started one is idle, up to ``limit``.
     They are daemon threads: the app's lifespan ends them (``close``) once uvicorn has answered every
     request in flight, and a process that exits without it has no answer left to give.
     """
@@ -234,6 +238,8 @@ class _Threads(Generic[T]):
         self._started = 0
         self._idle = 0  # threads back at the queue after a job, not yet promised another one
         self._lock = threading.Lock()
+        #: Outcomes waiting for their loop's pending hand-back, per loop (a loop is in it while one is).
+        self._outcomes: dict[asyncio.AbstractEventLoop, list[_Outcome[T]]] = {}
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """A future for ``fn(*args)`` run in one of the threads, in a copy of the current context."""
@@ -266,19 +272,34 @@ class _Threads(Generic[T]):
             try:
                 result = context.run(fn, *args)
             except BaseException as exc:  # as a ThreadPoolExecutor hands on whatever its call raised
-                _settle_soon(loop, future, None, exc)
+                self._hand_back(loop, (future, None, exc))
             else:
-                _settle_soon(loop, future, result, None)
+                self._hand_back(loop, (future, result, None))
             del loop, future, context, fn, args  # a request's objects are not held while idle
             with lock:
                 self._idle += 1
 
+    def _hand_back(self, loop: asyncio.AbstractEventLoop, outcome: _Outcome[T]) -> None:
+        """``outcome`` to its future on ``loop``: with the hand-back already pending there, or in a
+        new one."""
+        with self._lock:
+            pending = self._outcomes.get(loop)
+            if pending is not None:
+                pending.append(outcome)
+                return
+            self._outcomes[loop] = [outcome]
+        try:
+            loop.call_soon_threadsafe(self._settle_all, loop)
+        except RuntimeError:  # the loop is closed: nobody waits for these answers any more
+            with self._lock:
+                self._outcomes.pop(loop, None)
 
-def _settle_soon(
-    loop: asyncio.AbstractEventLoop, future: asyncio.Future[T], result: T | None, exc: BaseException | None
-) -> None:
-    with suppress(RuntimeError):  # the loop is closed: nobody waits for the answer any more
-        loop.call_soon_threadsafe(_settle, future, result, exc)
+    def _settle_all(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``: every outcome handed back to it so far, in the order they came."""
+        with self._lock:
+            outcomes = self._outcomes.pop(loop, ())
+        for future, result, exc in outcomes:
+            _settle(future, result, exc)
 
 
 def _settle(future: asyncio.Future[T], result: T | None, exc: BaseException | None) -> None:

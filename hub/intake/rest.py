@@ -385,9 +385,9 @@ def create_app(hub: Hub, *, manage_workers: bool = True, callers: CallerRegistry
 
         The body is a JSON envelope, or the payload itself as XML with the envelope's fields in
         ``X-Hub-*`` headers (docs/api.md)."""
-        accepted = accept_submission(hub, settings, caller, submission, request)
-        response.headers["Location"] = accepted.status_url
-        return accepted
+        receipt = accept_submission(hub, settings, caller, submission, request)
+        response.headers["Location"] = receipt.status_url
+        return receipt.model()
 
     @app.get("/api/v1/messages/{message_id}", response_model=MessageView, tags=["status"])
     def message_status(message_id: uuid.UUID, hub: HubDep, reader: Reader) -> MessageView:

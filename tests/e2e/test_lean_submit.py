@@ -246,3 +246,24 @@ def test_a_json_envelope_still_takes_the_route(paths: Paths) -> None:
     )
     assert response.status_code == 202, response.text
     assert paths.lean_calls == calls
+
+
+@pytest.mark.parametrize(
+    "sender_id",
+    [
+        'lean "quoted" \\ back\\slash </script>',
+        "lean Đất đai — 土地 😀".encode(),
+        "UTF-8''lean-%C4%90%E2%80%A8%E2%80%A9-%22-%5C",
+        "lean\ttab inside",
+    ],
+    ids=["quotes-backslash", "utf8", "rfc8187-separators", "tab"],
+)
+def test_hostile_sender_ids_are_answered_alike(paths: Paths, sender_id: str | bytes) -> None:
+    """The 202 repeats the sender's id: written without pydantic on the lean path, the same bytes."""
+    suffix = uuid.uuid4().hex
+    unique = sender_id + suffix.encode() if isinstance(sender_id, bytes) else sender_id + suffix
+    headers: dict[str, Any] = raw_headers(None) | {"X-Hub-Sender-Message-Id": unique}
+    first = paths.send(True, post(sample().xml, headers))
+    assert first.status == 202, first.body
+    answer = paths.compare(post(sample().xml, headers), status=202)
+    assert b'"duplicate":true' in answer.body

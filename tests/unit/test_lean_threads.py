@@ -88,3 +88,61 @@ def test_a_cancelled_request_leaves_no_error_behind() -> None:
     asyncio.run(main())
     threads.close()
     assert errors == []
+
+
+def test_outcomes_ready_together_share_one_hand_back_in_order() -> None:
+    """Accepts committed in one batch end at once: while the loop is busy, their outcomes join the
+    hand-back already pending instead of each waking the loop again; each reaches its own future."""
+    threads: _Threads[int] = _Threads(3, "test-together")
+    done = threading.Barrier(4)
+    wakes: list[object] = []
+
+    def job(n: int) -> int:
+        done.wait()
+        if n == 1:
+            raise LookupError("the second one failed")
+        return n
+
+    async def main() -> list[int | BaseException]:
+        loop = asyncio.get_running_loop()
+        schedule = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            wakes.append(args[0])
+            return schedule(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+        futures = [threads.run(job, n) for n in range(3)]
+        done.wait()  # the loop itself waits with the jobs: none of their outcomes can be settled yet
+        for _ in range(3000):  # the loop stays busy (no await) until all three are handed back
+            if len(threads._outcomes.get(loop, ())) == 3:
+                break
+            threading.Event().wait(0.01)
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    outcomes = asyncio.run(main())
+    threads.close()
+    assert outcomes[0] == 0 and outcomes[2] == 2
+    assert isinstance(outcomes[1], LookupError)
+    assert len(wakes) == 1
+
+
+def test_an_outcome_for_a_closed_loop_is_dropped() -> None:
+    """The loop is gone (its server stopped): the outcome is dropped, the thread is free for the next."""
+    threads: _Threads[int] = _Threads(1, "test-closed")
+    release = threading.Event()
+    closed = asyncio.new_event_loop()
+
+    async def start() -> asyncio.Future[int]:
+        return threads.run(lambda: 1 if release.wait() else 0)
+
+    closed.run_until_complete(start())
+    closed.close()
+    release.set()
+
+    async def again() -> int:
+        return await threads.run(int, "7")
+
+    assert asyncio.run(again()) == 7
+    assert threads._outcomes == {}
+    threads.close()
