@@ -54,17 +54,26 @@ Processor = Callable[[Any], Any] | None
 
 
 class Sent(NamedTuple):
-    """What the driver answered a statement: rows it changed, its columns and rows (for one that
-    returns rows; else None and [])."""
+    """What the driver answered a statement: the rows it changed; the rows it returned and their
+    columns' description, if asked for (else empty and None)."""
 
     rowcount: int
     description: Sequence[Sequence[Any]] | None
     rows: Sequence[Sequence[Any]]
 
 
-def send(conn: Connection, statement: str, parameters: Any, *, many: bool = False) -> Sent:
+def send(
+    conn: Connection,
+    statement: str,
+    parameters: Any,
+    *,
+    many: bool = False,
+    rows: bool = False,
+    describe: bool = False,
+) -> Sent:
     """``statement`` with ``parameters`` (the driver's own: positional values; a list of them if
-    ``many``, one ``executemany``) on ``conn``'s DBAPI cursor, in its transaction.
+    ``many``, one ``executemany``) on ``conn``'s DBAPI cursor, in its transaction. ``rows``: fetch
+    the rows it returns; ``describe``: and their description (psycopg builds it anew each time).
 
     Straight to the cursor when ``conn`` is inside an active transaction and nothing needs
     SQLAlchemy's own execution (``echo``, the dialect's execution events); otherwise, and so also to
@@ -72,11 +81,11 @@ def send(conn: Connection, statement: str, parameters: Any, *, many: bool = Fals
     if _direct(conn) and conn.in_transaction():
         nested = conn._nested_transaction
         if nested is None or nested.is_active:
-            return _on_cursor(conn, statement, parameters, many)
+            return _on_cursor(conn, statement, parameters, many, rows, describe)
     result = conn.exec_driver_sql(statement, parameters)
-    if not result.returns_rows:
+    if not (rows and result.returns_rows):
         return Sent(result.rowcount, None, ())
-    description = result.cursor.description
+    description = result.cursor.description if describe else None
     return Sent(result.rowcount, description, [tuple(row) for row in result.fetchall()])
 
 
@@ -84,7 +93,7 @@ def send_begin(conn: Connection, statement: str) -> None:
     """The statement that begins ``conn``'s transaction (SQLite's ``BEGIN IMMEDIATE``), sent from a
     ``begin`` event listener: there is no transaction yet, and this must not begin one."""
     if _direct(conn):
-        _on_cursor(conn, statement, () if conn.dialect.positional else {}, False)  # as Core sends it
+        _on_cursor(conn, statement, () if conn.dialect.positional else {}, False, False, False)  # as Core
     else:
         conn.exec_driver_sql(statement)
 
@@ -95,7 +104,9 @@ def _direct(conn: Connection) -> bool:
     return not (conn._echo or conn.dialect._has_events)
 
 
-def _on_cursor(conn: Connection, statement: str, parameters: Any, many: bool) -> Sent:
+def _on_cursor(
+    conn: Connection, statement: str, parameters: Any, many: bool, rows: bool, describe: bool
+) -> Sent:
     """What ``Connection._exec_single_context`` does around the cursor, without the execution
     context and the result: the events, the call, and errors through the Connection's handler."""
     fairy = conn.connection
@@ -114,9 +125,10 @@ def _on_cursor(conn: Connection, statement: str, parameters: Any, many: bool) ->
             cursor.execute(statement, parameters)
         if events:
             conn.dispatch.after_cursor_execute(conn, cursor, statement, parameters, None, many)
-        description = cursor.description
-        rows = cursor.fetchall() if description is not None else ()
-        return Sent(cursor.rowcount, description, rows)
+        if not rows:
+            return Sent(cursor.rowcount, None, ())
+        description = cursor.description if describe else None
+        return Sent(cursor.rowcount, description, cursor.fetchall())
     except BaseException as error:
         # SQLAlchemy closes the cursor of a failed statement (unless the connection is gone): a new
         # one next time. A driver error is wrapped (IntegrityError, OperationalError… with
@@ -269,7 +281,8 @@ class DriverStatement:
                 f"{compiled.head} VALUES {', '.join([compiled.row] * len(rows))}{compiled.tail}"
             )
         values = compiled.values
-        return [tuple(row) for row in send(conn, sql, tuple(v for row in rows for v in values(row))).rows]
+        sent = send(conn, sql, tuple(v for row in rows for v in values(row)), rows=True)
+        return [tuple(row) for row in sent.rows]
 
     def driver_value(self, conn: Connection, name: str, value: Any) -> Any:
         """``value`` of parameter ``name`` as the driver receives it (and hands it back)."""
@@ -321,8 +334,8 @@ class DriverQuery:
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         query = self._for(conn.dialect, params)
-        sent = send(conn, query.sql, query.values(params))
         results = query.results
+        sent = send(conn, query.sql, query.values(params), rows=True, describe=results is None)
         if results is None:
             description = sent.description
             assert description is not None, "a SELECT"
