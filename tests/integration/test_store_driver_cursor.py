@@ -206,6 +206,36 @@ def test_with_echo_sqlalchemy_runs_and_logs_the_statement(
     assert store.counts().messages == 1
 
 
+def test_with_echo_the_claims_rows_come_through_sqlalchemy_the_same(
+    store: SqlStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.accept(make_envelope(), routed("land", "tax"), prepared("land", "tax"))
+    now = utcnow()
+    params: dict[str, Any] = {"b_now": now, "b_limit": 10, "b_exclude": ["justice"]}
+    if store._is_postgres:
+        params.update(b_worker="w1", b_lease_until=now + LEASE, b_released="released")
+    query = sql._claim_select(True, False, postgres=store._is_postgres)
+
+    def claimed(engine: Engine) -> list[dict[str, Any]]:
+        with engine.connect() as conn, conn.begin() as transaction:
+            rows = query.rows(conn, params)
+            transaction.rollback()  # PostgreSQL's claim writes: both read the same rows
+        return rows
+
+    echoing = create_store_engine(store.engine.url.render_as_string(hide_password=False), echo=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+            through_sqlalchemy = claimed(echoing)
+        assert any("deliveries" in r.getMessage() for r in caplog.records)  # logged: SQLAlchemy ran it
+    finally:
+        echoing.dispose()
+    direct = claimed(store.engine)
+    assert len(direct) == 2
+    assert [sorted((k, type(v).__name__, v) for k, v in row.items()) for row in through_sqlalchemy] == [
+        sorted((k, type(v).__name__, v) for k, v in row.items()) for row in direct
+    ]
+
+
 def test_without_a_transaction_the_statement_begins_one_as_core_does(store: SqlStore) -> None:
     begun: list[str] = []
 
