@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql.compiler import SQLCompiler
-from test_store_contract import SQL_BACKENDS, make_envelope, prepared, routed
+from test_store_contract import SQL_BACKENDS, _sql_store, make_envelope, prepared, routed
 
 from lienthong.envelope import utcnow
 from lienthong.errors import StoreUnavailableError
@@ -39,10 +39,7 @@ LEASE = timedelta(minutes=5)
 
 @pytest.fixture(params=SQL_BACKENDS)
 def store(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    engine = create_store_engine(url)
-    upgrade(engine)
-    opened = SqlStore(engine)
+    opened = _sql_store(request, request.param)  # the contract suite's store, on each backend
     yield opened
     opened.close()
 
