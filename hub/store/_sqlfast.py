@@ -206,7 +206,7 @@ def _compile(statement: ValuesBase, columns: Sequence[str], dialect: Dialect) ->
 
 def _processors(compiled: SQLCompiler, dialect: Dialect) -> dict[str, Processor]:
     """Each bind parameter's processor, by name: the one SQLAlchemy applies when it executes the
-    statement itself (``_bind_processors``, pinned by tests/unit/test_sql_fast_private.py), or one that
+    statement itself (``_bind_processors``, pinned by tests/integration/test_store_driver_*.py), or one that
     gives the same values with less Python (:func:`_quicker`)."""
     bind_processors: Mapping[str, Any] = compiled._bind_processors
     types = {name: bind.type for bind, name in compiled.bind_names.items()}
