@@ -102,9 +102,13 @@ class CircuitBreaker:
             return BreakerView(state, since, self._failures, self._last_error)
 
     def allows_claims(self) -> bool:
-        """May workers claim deliveries for this adapter freely? Only while the circuit is closed."""
-        with self._lock:
-            return self._state() is BreakerState.CLOSED
+        """May workers claim deliveries for this adapter freely? Only while the circuit is closed.
+
+        Asked for every adapter in every round of the delivery loop, so read without the lock: the
+        circuit is closed exactly while it has no opening time (:meth:`_state`), one attribute read
+        is atomic, and a transition that races with it is seen at the next round, as if it had come
+        just after this one."""
+        return self._opened_at is None
 
     def reserve_trial(self) -> bool:
         """Half-open and no trial yet: reserve the one trial for the delivery about to be claimed.

@@ -1,37 +1,142 @@
-"""The hot statements, compiled once per dialect and sent as the driver's own SQL.
+"""The hot statements, compiled once per dialect and sent straight to the driver's cursor.
 
 SQLAlchemy Core spends tens of microseconds of Python on each execution of a statement it has
 compiled and cached already: looking the compiled form up, building the parameters row by row through
-each column type's processor, setting up a result (docs/benchmarks.md, "The ratio"). The statements
-every message runs through (accept's inserts, the SQLite claim's UPDATE and INSERT, the outcome's two
-UPDATEs) are known in advance: :class:`DriverStatement` compiles one for the engine's dialect once,
-keeps its SQL with positional placeholders and, per parameter, the bind processor SQLAlchemy itself
-would apply (UtcDateTime's conversion to UTC, a UUID as 32 hex digits on SQLite, JSON as text), and
-runs it through ``Connection.exec_driver_sql``. The rows stored are therefore the same, byte for byte
-(tests/unit/test_sql_driver_statements.py compares the parameters with Core's), and what still goes
-through SQLAlchemy is what the hub relies on: its error translation (a dropped connection, a
-PostgreSQL class 40, an IntegrityError for a repeat), its transaction, and the events that
-StatementCounter counts with. The claim's SELECT goes the same way (:class:`DriverQuery`), and its
-rows through the result processors Core would apply.
+each column type's processor, setting up an execution context and a result (docs/benchmarks.md, "The
+ratio"); even ``Connection.exec_driver_sql`` builds the context and the result. The statements every
+message runs through (accept's inserts, the SQLite claim's UPDATE and INSERT, the outcome's two
+UPDATEs, the claim's SELECT) are known in advance: :class:`DriverStatement` compiles one for the
+engine's dialect once, keeps its SQL with positional placeholders and, per parameter, the bind
+processor SQLAlchemy itself would apply (UtcDateTime's conversion to UTC, a UUID as 32 hex digits on
+SQLite, JSON as text), and :func:`send` runs it on the DBAPI cursor of the connection's transaction.
+The rows stored are therefore the same, byte for byte (tests/integration/test_store_driver_statements.py
+compares the parameters with Core's), and what the hub relies on from SQLAlchemy is kept:
+
+* its error translation: a driver error goes through the Connection's own handler, so it arrives as
+  the same ``sqlalchemy.exc`` class (an IntegrityError for a repeat), a disconnect invalidates the
+  connection and the pool (``connection_invalidated``), PostgreSQL's class 40 keeps its SQLSTATE;
+* its transaction: a statement is sent this way only inside the Connection's active transaction
+  (begun, with SQLite's ``BEGIN IMMEDIATE``, by ``Connection.begin``); anything else (no transaction
+  yet, one that failed, ``echo``, dialect-level execution events) goes through ``exec_driver_sql``;
+* its ``before_cursor_execute`` and ``after_cursor_execute`` events, fired as SQLAlchemy fires them
+  for a statement it runs without an execution context (``Connection._cursor_execute``): StatementCounter
+  and the benchmark count every statement as before.
+
+The claim's SELECT goes the same way (:class:`DriverQuery`), and its rows through the result
+processors Core would apply.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from operator import itemgetter
+from typing import Any, Final, NamedTuple
 
-from sqlalchemy import Connection, CursorResult, TextClause
+from sqlalchemy import Connection, TextClause
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
 
-__all__ = ["DriverQuery", "DriverStatement"]
+from lienthong.store.schema import UtcDateTime
+
+__all__ = ["DriverQuery", "DriverStatement", "Sent", "send", "send_begin"]
 
 _NAMED = re.compile(r"%\((\w+)\)s")  # a pyformat placeholder (psycopg); '%%' is a literal '%'
 
+#: Where a connection's cursor is kept between statements: the pool's ``info`` of its DBAPI connection,
+#: which lives as long as that connection and is cleared when the pool replaces it.
+_CURSOR: Final = "lienthong.cursor"
+
 Processor = Callable[[Any], Any] | None
+
+
+class Sent(NamedTuple):
+    """What the driver answered a statement: the rows it changed; the rows it returned and their
+    columns' description, if asked for (else empty and None)."""
+
+    rowcount: int
+    description: Sequence[Sequence[Any]] | None
+    rows: Sequence[Sequence[Any]]
+
+
+def send(
+    conn: Connection,
+    statement: str,
+    parameters: Any,
+    *,
+    many: bool = False,
+    rows: bool = False,
+    describe: bool = False,
+) -> Sent:
+    """``statement`` with ``parameters`` (the driver's own: positional values; a list of them if
+    ``many``, one ``executemany``) on ``conn``'s DBAPI cursor, in its transaction. ``rows``: fetch
+    the rows it returns; ``describe``: and their description (psycopg builds it anew each time).
+
+    Straight to the cursor when ``conn`` is inside an active transaction and nothing needs
+    SQLAlchemy's own execution (``echo``, the dialect's execution events); otherwise, and so also to
+    begin a transaction or to raise about a failed one, through ``Connection.exec_driver_sql``."""
+    if _direct(conn) and conn.in_transaction():
+        nested = conn._nested_transaction
+        if nested is None or nested.is_active:
+            return _on_cursor(conn, statement, parameters, many, rows, describe)
+    result = conn.exec_driver_sql(statement, parameters)
+    if not (rows and result.returns_rows):
+        return Sent(result.rowcount, None, ())
+    description = result.cursor.description if describe else None
+    return Sent(result.rowcount, description, [tuple(row) for row in result.fetchall()])
+
+
+def send_begin(conn: Connection, statement: str) -> None:
+    """The statement that begins ``conn``'s transaction (SQLite's ``BEGIN IMMEDIATE``), sent from a
+    ``begin`` event listener: there is no transaction yet, and this must not begin one."""
+    if _direct(conn):
+        _on_cursor(conn, statement, () if conn.dialect.positional else {}, False, False, False)  # as Core
+    else:
+        conn.exec_driver_sql(statement)
+
+
+def _direct(conn: Connection) -> bool:
+    """May statements go to the cursor without SQLAlchemy's execution? Not when they are to be
+    logged (``echo``) or the dialect has execution events (``do_execute``) that might take them."""
+    return not (conn._echo or conn.dialect._has_events)
+
+
+def _on_cursor(
+    conn: Connection, statement: str, parameters: Any, many: bool, rows: bool, describe: bool
+) -> Sent:
+    """What ``Connection._exec_single_context`` does around the cursor, without the execution
+    context and the result: the events, the call, and errors through the Connection's handler."""
+    fairy = conn.connection
+    info = fairy.info
+    cursor = info.get(_CURSOR)
+    if cursor is None:
+        cursor = info[_CURSOR] = fairy.cursor()
+    events = conn._has_events or conn.engine._has_events
+    try:
+        if events:
+            for listener in conn.dispatch.before_cursor_execute:
+                statement, parameters = listener(conn, cursor, statement, parameters, None, many)
+        if many:
+            cursor.executemany(statement, parameters)
+        else:
+            cursor.execute(statement, parameters)
+        if events:
+            conn.dispatch.after_cursor_execute(conn, cursor, statement, parameters, None, many)
+        if not rows:
+            return Sent(cursor.rowcount, None, ())
+        description = cursor.description if describe else None
+        return Sent(cursor.rowcount, description, cursor.fetchall())
+    except BaseException as error:
+        # SQLAlchemy closes the cursor of a failed statement (unless the connection is gone): a new
+        # one next time. A driver error is wrapped (IntegrityError, OperationalError… with
+        # connection_invalidated, the pool invalidated after a disconnect); anything else is raised
+        # as it is, as Core raises it (no statement given: nothing to wrap it with).
+        info.pop(_CURSOR, None)
+        driver_error = isinstance(error, conn.dialect.loaded_dbapi.Error)
+        conn._handle_dbapi_exception(error, statement if driver_error else None, parameters, cursor, None)
 
 
 @dataclass(frozen=True)
@@ -43,14 +148,36 @@ class _Compiled:
     head: str  # for an INSERT: the SQL before VALUES, its one row's placeholders, and after
     row: str
     tail: str
+    #: The placeholders' parameters taken from a row in one call, and the processors by position.
+    take: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(init=False, repr=False)
+    convert: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "take", _taker(self.names))
+        convert = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
+        object.__setattr__(self, "convert", convert)
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The driver's values for one row: each placeholder's parameter through its processor."""
         if self.fixed:
             params = {**self.fixed, **params}
-        return tuple(
-            p(params[n]) if p is not None else params[n]
-            for n, p in zip(self.names, self.processors, strict=True)
-        )
+        values = self.take(params)
+        if not self.convert:
+            return values
+        out = list(values)
+        for i, process in self.convert:
+            out[i] = process(out[i])
+        return tuple(out)
+
+
+def _taker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of ``names`` from a mapping, as a tuple, in one C call (``itemgetter``)."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda params: (params[name],)
+    if not names:
+        return lambda _params: ()
+    return itemgetter(*names)
 
 
 def _compile(statement: ValuesBase, columns: Sequence[str], dialect: Dialect) -> _Compiled:
@@ -62,9 +189,7 @@ def _compile(statement: ValuesBase, columns: Sequence[str], dialect: Dialect) ->
     else:  # pyformat (psycopg): made positional, so that rows can be repeated in one INSERT
         names = tuple(_NAMED.findall(sql))
         sql = _NAMED.sub("%s", sql)
-    # The processors SQLAlchemy applies to these parameters when it executes the statement itself.
-    bind_processors: Mapping[str, Any] = compiled._bind_processors
-    processors = tuple(bind_processors.get(name) for name in names)
+    processors = tuple(_processors(compiled, dialect).get(name) for name in names)
     head, row, tail = sql, "", ""
     if " VALUES (" in sql:
         head, rest = sql.split(" VALUES ", 1)
@@ -77,6 +202,40 @@ def _compile(statement: ValuesBase, columns: Sequence[str], dialect: Dialect) ->
                 break
     fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
     return _Compiled(sql, names, processors, fixed, head, row, tail)
+
+
+def _processors(compiled: SQLCompiler, dialect: Dialect) -> dict[str, Processor]:
+    """Each bind parameter's processor, by name: the one SQLAlchemy applies when it executes the
+    statement itself (``_bind_processors``, pinned by tests/integration/test_store_driver_*.py), or one that
+    gives the same values with less Python (:func:`_quicker`)."""
+    bind_processors: Mapping[str, Any] = compiled._bind_processors
+    types = {name: bind.type for bind, name in compiled.bind_names.items()}
+    return {name: _quicker(process, types.get(name), dialect) for name, process in bind_processors.items()}
+
+
+#: Values a quicker processor must convert as SQLAlchemy's does before it replaces it (besides the
+#: tests, which compare many more): a change of SQLAlchemy's storage format then costs speed, not rows.
+_PROBES: Final = (
+    None,
+    datetime(2026, 12, 1, 7, 42, 21, 123456, tzinfo=UTC),
+    datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=7))),
+    datetime(9, 3, 4, 5, 6, 7, 8, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+)
+
+
+def _quicker(process: Processor, type_: Any, dialect: Dialect) -> Processor:
+    """UtcDateTime's processor in one call (``UtcDateTime.driver_processor``) where it gives what
+    SQLAlchemy's chain of two gives (process_bind_param, then the dialect's DateTime processor)."""
+    if process is None or not isinstance(type_, UtcDateTime):
+        return process
+    quick = type_.driver_processor(dialect)
+    return quick if all(_same(quick(v), process(v)) for v in _PROBES) else process
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, of one type, and (datetimes) in one time zone."""
+    return type(a) is type(b) and a == b and getattr(a, "tzinfo", None) == getattr(b, "tzinfo", None)
 
 
 class DriverStatement:
@@ -101,12 +260,14 @@ class DriverStatement:
             compiled = self._compiled[dialect.name] = _compile(self.statement, self.columns, dialect)
         return compiled
 
-    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> CursorResult[Any]:
-        """One statement for all ``rows``: an ``executemany`` when there are several."""
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """One statement for all ``rows`` (an ``executemany`` when there are several); the number of
+        rows it changed, as the driver counts them."""
         compiled = self._for(conn.dialect)
         if len(rows) == 1:
-            return conn.exec_driver_sql(compiled.sql, compiled.values(rows[0]))
-        return conn.exec_driver_sql(compiled.sql, [compiled.values(row) for row in rows])
+            return send(conn, compiled.sql, compiled.values(rows[0])).rowcount
+        values = compiled.values
+        return send(conn, compiled.sql, [values(row) for row in rows], many=True).rowcount
 
     def insert_returning(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """The rows in one multi-row INSERT; what its RETURNING clause names comes back for each, as
@@ -119,8 +280,9 @@ class DriverStatement:
             sql = self._multi[key] = (
                 f"{compiled.head} VALUES {', '.join([compiled.row] * len(rows))}{compiled.tail}"
             )
-        result = conn.exec_driver_sql(sql, tuple(v for row in rows for v in compiled.values(row)))
-        return [tuple(row) for row in result]
+        values = compiled.values
+        sent = send(conn, sql, tuple(v for row in rows for v in values(row)), rows=True)
+        return [tuple(row) for row in sent.rows]
 
     def driver_value(self, conn: Connection, name: str, value: Any) -> Any:
         """``value`` of parameter ``name`` as the driver receives it (and hands it back)."""
@@ -136,8 +298,9 @@ class _Query:
     params: tuple[tuple[str, int | None, Processor], ...]
     columns: tuple[str, ...]  # the statement's typed columns, in the order the SELECT gives them
     types: tuple[Any, ...]
-    #: The result processors, as Core finds them from the cursor's first description (then fixed).
-    results: tuple[Processor, ...] | None = None
+    #: The result processors by column index, as Core finds them from the cursor's first description
+    #: (then fixed); only the columns that have one.
+    results: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -171,20 +334,26 @@ class DriverQuery:
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         query = self._for(conn.dialect, params)
-        result = conn.exec_driver_sql(query.sql, query.values(params))
-        if query.results is None:
-            description = result.cursor.description
+        results = query.results
+        sent = send(conn, query.sql, query.values(params), rows=True, describe=results is None)
+        if results is None:
+            description = sent.description
+            assert description is not None, "a SELECT"
             names = tuple(d[0] for d in description)
             assert names == query.columns, (names, query.columns)
-            query.results = tuple(
+            processors = (
                 t._cached_result_processor(conn.dialect, d[1])
                 for t, d in zip(query.types, description, strict=True)
             )
-        columns, results = query.columns, query.results
-        return [
-            {c: (p(v) if p is not None else v) for c, p, v in zip(columns, results, row, strict=True)}
-            for row in result.fetchall()
-        ]
+            results = query.results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+        columns = query.columns
+        out = []
+        for row in sent.rows:
+            values = list(row)
+            for i, process in results:
+                values[i] = process(values[i])
+            out.append(dict(zip(columns, values, strict=True)))
+        return out
 
 
 def _compile_query(statement: TextClause, dialect: Dialect, params: Mapping[str, Any]) -> _Query:
@@ -202,11 +371,11 @@ def _compile_query(statement: TextClause, dialect: Dialect, params: Mapping[str,
         for name, keys in (expanded.parameter_expansion or {}).items()
         for index, key in enumerate(keys)
     }
-    bind_processors: Mapping[str, Any] = compiled._bind_processors
+    processors = _processors(compiled, dialect)
     placed = []
     for name in names:
         parameter, index = origin.get(name, (name, None))
-        placed.append((parameter, index, bind_processors.get(parameter)))
+        placed.append((parameter, index, processors.get(parameter)))
     columns = tuple(c[1] for c in compiled._result_columns)
     types = tuple(c[3] for c in compiled._result_columns)
     return _Query(sql, tuple(placed), columns, types)

@@ -66,7 +66,7 @@ from lienthong.store._faults import Availability
 from lienthong.store._sqlbatch import GroupCommit
 from lienthong.store._sqlclaim import MESSAGE_LABELS, by_due, claim_query, expired_error
 from lienthong.store._sqlcount import StatementCount, StatementCounter
-from lienthong.store._sqlfast import DriverQuery, DriverStatement
+from lienthong.store._sqlfast import DriverQuery, DriverStatement, send_begin
 from lienthong.store._sqlkeep import KeptConnections
 from lienthong.store._sqlstate import read_counts
 from lienthong.store.schema import (
@@ -159,7 +159,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         # A read that writes nothing (SqlStore._read) begins deferred: in WAL mode it reads a snapshot
         # and never takes, nor waits for, the writer's place.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        # Sent as the hot statements are (_sqlfast.py): every write transaction begins here.
+        send_begin(conn, "BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class SqlStore:
@@ -1020,7 +1021,7 @@ def _record_batch(conn: Connection, batch: Sequence[tuple[Claim, Outcome]], now:
     # In id order, as every statement locking several deliveries does: two of them can then
     # never wait for each other in a cycle (a deadlock) on PostgreSQL.
     rows = sorted((_outcome_row(claim, outcome, now) for claim, outcome in batch), key=_by_id)
-    if _RECORD_DELIVERY.execute(conn, rows).rowcount != len(rows):
+    if _RECORD_DELIVERY.execute(conn, rows) != len(rows):
         raise _OneByOne  # rolled back: which claim was lost is found one by one
     _RECORD_ATTEMPT.execute(conn, rows)
 
