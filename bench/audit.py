@@ -22,7 +22,10 @@ HUB_BENCH_PG_URL, default postgres@127.0.0.1:5432/test), migrated, then:
 5. **ticks**: what a tick costs when nothing is new but the ``--append`` messages lie in its window, as
    they do at every tick under sustained load (100 messages a second is 30,000 in five minutes): the
    ordinary tick (looking back ``TICK_GRACE``) and the full scan (the whole ``SEAL_GRACE``), CPU of
-   the sealing thread and wall time (the database's own work included).
+   the sealing thread and wall time (the database's own work included);
+6. **steady**: ticks at ``--steady`` dossiers a second, one a (simulated) second, each sealing its
+   second's rows and looking back over the window of rows sealed before, the full scan once a minute:
+   the sealing thread's CPU per message, everything a tick does included.
 
 Nothing here asserts a time; numbers go to docs/benchmarks.md by hand.
 """
@@ -48,7 +51,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, text
 
 from lienthong.audit import entries as build
-from lienthong.audit.log import SEAL_GRACE, AuditLog
+from lienthong.audit.log import FULL_SCAN_INTERVAL, SEAL_GRACE, AuditLog
 from lienthong.audit.merkle import leaf_hash
 from lienthong.audit.seal import make_head
 from lienthong.audit.verify import verify_log
@@ -216,18 +219,13 @@ def verify(engine: Engine) -> dict[str, float]:
     return {"verify_s": wall, "verify_cpu_s": cpu, "verified_entries": report.size, "heads": report.heads}
 
 
-def append(engine: Engine, count: int) -> dict[str, float]:
-    """Rows as the hub writes them for ``count`` delivered messages, then sealed; sealing CPU per message.
-
-    Their times are spread evenly over the last 4½ minutes, as sustained traffic leaves them in the
-    sealer's window (what ``ticks`` then measures)."""
-    end = datetime.now(UTC)
-    spread = SEAL_GRACE - timedelta(seconds=30)
+def _write_messages(engine: Engine, times: list[datetime]) -> None:
+    """One delivered message per time, as the hub writes it: message, payload, route decision,
+    delivery and finished attempt, all stamped with that time."""
     with engine.begin() as conn:
-        for n in range(count):
-            now = end - spread * (1 - n / count)
+        for now in times:
             mid = uuid.uuid4()
-            code = f"BENCH-{n:06d}"
+            code = f"BENCH-{mid.hex[:12]}"
             payload = secrets.token_bytes(4096)
             conn.execute(
                 insert(messages).values(
@@ -284,6 +282,16 @@ def append(engine: Engine, count: int) -> dict[str, float]:
                     response_status=200,
                 )
             )
+
+
+def append(engine: Engine, count: int) -> dict[str, float]:
+    """Rows as the hub writes them for ``count`` delivered messages, then sealed; sealing CPU per message.
+
+    Their times are spread evenly over the last 4½ minutes, as sustained traffic leaves them in the
+    sealer's window (what ``ticks`` then measures)."""
+    end = datetime.now(UTC)
+    spread = SEAL_GRACE - timedelta(seconds=30)
+    _write_messages(engine, [end - spread * (1 - n / count) for n in range(count)])
     audit_log = AuditLog(engine)
     t0, c0 = time.perf_counter(), time.thread_time()
     sealed = 0
@@ -317,6 +325,31 @@ def ticks(engine: Engine, repeats: int = 5) -> dict[str, float]:
     return result
 
 
+def steady(engine: Engine, rate: int, seconds: int) -> dict[str, float]:
+    """Ticks at steady traffic, on a simulated clock (no waiting): the ``SEAL_GRACE`` before it
+    already holds ``rate`` sealed messages a second, as a hub that has run a while leaves its window;
+    then, ``seconds`` times, a second's worth of ``rate`` messages and one ``AuditLog.seal`` as the
+    sealer runs it once a second, a full scan every ``FULL_SCAN_INTERVAL`` of them. Each tick seals its
+    second's rows and looks back over the rows already sealed: the sealing thread's CPU per message
+    (what a hub at ``rate`` dossiers a second pays for its log, look-backs included)."""
+    audit_log = AuditLog(engine)
+    start = datetime.now(UTC) + timedelta(hours=1)  # after everything the earlier steps wrote
+    before = int(SEAL_GRACE.total_seconds() * rate)
+    _write_messages(engine, [start - SEAL_GRACE * (1 - n / before) for n in range(before)])
+    while audit_log.seal():
+        pass
+    cpu = 0.0
+    for second in range(seconds):
+        _write_messages(engine, [start + timedelta(seconds=second + n / rate) for n in range(rate)])
+        if second % int(FULL_SCAN_INTERVAL) == 0:
+            audit_log._full_scan_at = 0.0  # due, as every FULL_SCAN_INTERVAL
+        c0 = time.thread_time()
+        sealed = audit_log.seal()
+        cpu += time.thread_time() - c0
+        assert sealed == 3 * rate, sealed
+    return {"steady_rate": rate, "steady_cpu_ms_per_message": cpu * 1000 / (rate * seconds)}
+
+
 def _engine(backend: str) -> tuple[Engine, Any]:
     if backend == "sqlite":
         folder = ROOT / "var" / "bench"
@@ -340,7 +373,14 @@ def _engine(backend: str) -> tuple[Engine, Any]:
     return engine, drop
 
 
-def run(backend: str, total: int, append_count: int, key: SigningKey) -> dict[str, Any]:
+def run(
+    backend: str,
+    total: int,
+    append_count: int,
+    key: SigningKey,
+    steady_rate: int = 0,
+    steady_seconds: int = 120,
+) -> dict[str, Any]:
     engine, cleanup = _engine(backend)
     try:
         upgrade(engine)
@@ -353,6 +393,8 @@ def run(backend: str, total: int, append_count: int, key: SigningKey) -> dict[st
         result |= verify(engine)
         result |= append(engine, append_count)
         result |= ticks(engine)
+        if steady_rate:
+            result |= steady(engine, steady_rate, steady_seconds)
         return result
     finally:
         engine.dispose()
@@ -366,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--append", type=int, default=3000, help="messages sealed for the append cost")
+    parser.add_argument(
+        "--steady", type=int, default=50, help="dossiers a second for the steady-traffic ticks (0: none)"
+    )
+    parser.add_argument("--steady-seconds", type=int, default=120, help="ticks timed at steady traffic")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as keys:
@@ -374,20 +420,22 @@ def main(argv: list[str] | None = None) -> int:
         key = Keystore.load([ref], Path(keys)).current
         results = []
         for backend in args.backends.split(","):
-            result = run(backend.strip(), args.entries, args.append, key)
+            result = run(backend.strip(), args.entries, args.append, key, args.steady, args.steady_seconds)
             results.append(result)
             print(json.dumps(result), flush=True)
     print(
         "\n| backend | entries | search p50 / p99 / max (ms) | verify wall / CPU (s) "
-        "| seal CPU per message (ms) | idle tick CPU / wall (ms) | full scan CPU / wall (ms) |"
+        "| seal CPU per message (ms) | idle tick CPU / wall (ms) | full scan CPU / wall (ms) "
+        "| steady ticks, CPU per message (ms) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
             f"| {r['backend']} | {r['entries']:,} | {r['search_p50_ms']:.2f} / {r['search_p99_ms']:.2f} / "
             f"{r['search_max_ms']:.2f} | {r['verify_s']:.1f} / {r['verify_cpu_s']:.1f} | "
             f"{r['append_cpu_ms_per_message']:.3f} | {r['tick_cpu_ms']:.1f} / {r['tick_wall_ms']:.1f} | "
-            f"{r['full_scan_cpu_ms']:.1f} / {r['full_scan_wall_ms']:.1f} |"
+            f"{r['full_scan_cpu_ms']:.1f} / {r['full_scan_wall_ms']:.1f} | "
+            f"{r.get('steady_cpu_ms_per_message', float('nan')):.3f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

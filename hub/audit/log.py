@@ -20,6 +20,7 @@ whole ``SEAL_GRACE``, which catches a row that became visible later still. At 10
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from typing import Any, Final, NamedTuple
 
 from sqlalchemy import (
     JSON,
+    Connection,
     Engine,
     Integer,
     Text,
@@ -68,7 +70,12 @@ from lienthong.store.schema import (
 #: How late a row may become visible after the time it carries and still be sealed by the windowed scan.
 SEAL_GRACE: Final = timedelta(minutes=5)
 #: How far back an ordinary tick looks: a row visible later than this is sealed by the next full scan.
-TICK_GRACE: Final = timedelta(seconds=30)
+#: A row becomes visible when its transaction commits, a little after the time it carries (an accept's
+#: received_at is taken before its group is prepared and committed, an outcome's finished_at before its
+#: commit): milliseconds, seconds when the write lock or an fsync is slow. Every tick reads every row of
+#: its look-back again (about once a second), so what a tick costs grows with it; 5 s covers the
+#: commits of a loaded hub, and the minute's full scan seals whatever comes later.
+TICK_GRACE: Final = timedelta(seconds=5)
 #: How often (seconds, per process) a tick looks back the whole SEAL_GRACE.
 FULL_SCAN_INTERVAL: Final = 60.0
 #: Rows sealed per transaction at most, per source.
@@ -78,7 +85,7 @@ SEAL_BATCH: Final = 2000
 #: ``audit_entries`` without column types: the sealer writes back the source rows' own values (times
 #: and ids as the database gave them), so nothing is converted twice on the way through.
 _UNTYPED_ENTRIES: Final = table("audit_entries", *(column(c.name) for c in audit_entries.c))
-#: The columns the sealer writes, in the order of the tuples it writes (see AuditLog._insert).
+#: The columns the sealer writes (each entry's row is a dict of them, what DriverStatement takes).
 _ENTRY_COLUMNS: Final = tuple(c.name for c in audit_entries.c)
 #: A tick's fixed statements, built once (building a statement costs more than running these).
 _LAST_ENTRY: Final = (
@@ -144,7 +151,11 @@ def source_key_column(source: str) -> Any:
 
 def _raw(*columns: Any) -> list[Any]:
     """Columns read as the database holds them, with no per-value conversion (see entries.time_text);
-    JSON as its text, which the entry builder decodes (cheaper than the driver's own JSON loader)."""
+    JSON as its text, which the entry builder decodes (cheaper than the driver's own JSON loader).
+
+    Every column of the source queries is read this way: Core then has no result processor for any
+    of them (untyped, or Text), so the driver's own rows are the rows Core would give, and the sealer
+    reads them from the cursor (see :func:`_fetch`)."""
     return [
         (cast(c, Text) if isinstance(c.type, JSON) else type_coerce(c, NullType())).label(c.name)
         for c in columns
@@ -165,49 +176,58 @@ def source_queries(since: datetime | None, *, unsealed: bool = True) -> dict[str
     )
     m = messages.c
     refs = (m.dossier_code, m.document_id, m.sender)
-    size = func.length(message_payloads.c.payload).label("payload_size")
     r, a, d = route_decisions.c, attempts.c, deliveries.c
     queries: dict[str, tuple[Select[Any], Any]] = {
         "messages": (
             select(
-                *_raw(m.id, m.received_at, m.correlation_id, m.causation_id, m.headers),
-                m.kind,
-                m.sender,
-                m.sender_message_id,
-                m.recipient,
-                m.procedure_code,
-                m.dossier_code,
-                m.document_id,
-                m.document_type,
-                m.content_type,
-                m.payload_sha256,
-                size,
+                *_raw(
+                    m.id,
+                    m.received_at,
+                    m.correlation_id,
+                    m.causation_id,
+                    m.headers,
+                    m.kind,
+                    m.sender,
+                    m.sender_message_id,
+                    m.recipient,
+                    m.procedure_code,
+                    m.dossier_code,
+                    m.document_id,
+                    m.document_type,
+                    m.content_type,
+                    m.payload_sha256,
+                ),
+                type_coerce(func.length(message_payloads.c.payload), NullType()).label("payload_size"),
             )
             .select_from(messages.outerjoin(message_payloads, message_payloads.c.message_id == m.id))
             .where(message_fresh),
             m.received_at,
         ),
         "route_decisions": (
-            select(*_raw(r.message_id, r.decided_at, r.targets), r.id, r.status, r.rule, r.reason, *refs)
+            select(*_raw(r.message_id, r.decided_at, r.targets, r.id, r.status, r.rule, r.reason, *refs))
             .join(messages, m.id == r.message_id)
             .where(fresh("route_decisions", cast(r.id, SqlString))),
             r.decided_at,
         ),
         "attempts": (
             select(
-                *_raw(d.message_id, a.started_at, a.finished_at),
-                a.id,
-                a.delivery_id,
-                a.number,
-                a.worker,
-                a.outcome,
-                a.error,
-                a.response_status,
-                a.request,
-                a.response,
-                d.target,
-                d.operation,
-                *refs,
+                *_raw(
+                    d.message_id,
+                    a.started_at,
+                    a.finished_at,
+                    a.id,
+                    a.delivery_id,
+                    a.number,
+                    a.worker,
+                    a.outcome,
+                    a.error,
+                    a.response_status,
+                    a.request,
+                    a.response,
+                    d.target,
+                    d.operation,
+                    *refs,
+                )
             )
             .join(deliveries, d.id == a.delivery_id)
             .join(messages, m.id == d.message_id)
@@ -215,15 +235,18 @@ def source_queries(since: datetime | None, *, unsealed: bool = True) -> dict[str
             a.finished_at,
         ),
         "refusals": (
-            select(*_raw(refusals.c.at), *(c for c in refusals.c if c.name != "at")).where(
+            select(*_raw(refusals.c.at, *(c for c in refusals.c if c.name != "at"))).where(
                 fresh("refusals", cast(refusals.c.id, SqlString))
             ),
             refusals.c.at,
         ),
         "operator_actions": (
             select(
-                *_raw(operator_actions.c.at, operator_actions.c.detail),
-                *(c for c in operator_actions.c if c.name not in ("at", "detail")),
+                *_raw(
+                    operator_actions.c.at,
+                    operator_actions.c.detail,
+                    *(c for c in operator_actions.c if c.name not in ("at", "detail")),
+                )
             ).where(fresh("operator_actions", cast(operator_actions.c.id, SqlString))),
             operator_actions.c.at,
         ),
@@ -234,9 +257,10 @@ def source_queries(since: datetime | None, *, unsealed: bool = True) -> dict[str
 
 
 @cache
-def sealer_queries(windowed: bool) -> tuple[tuple[str, Select[Any]], ...]:
+def sealer_queries(windowed: bool) -> tuple[tuple[str, Select[Any], type[tuple[Any, ...]]], ...]:
     """The sealer's queries of unsealed rows, per source in ``SOURCES`` order, ordered by time and
-    limited by the ``batch`` parameter, stamped since the ``since`` parameter when ``windowed``.
+    limited by the ``batch`` parameter, stamped since the ``since`` parameter when ``windowed``; with
+    each, the named tuple its rows are read as (the query's column names, in its order).
 
     Built once per process rather than every tick: building the five statements took the sealer
     several milliseconds a tick, more than the database took to run them. A statement built once is
@@ -244,8 +268,28 @@ def sealer_queries(windowed: bool) -> tuple[tuple[str, Select[Any]], ...]:
     queries = []
     for source, (rows, stamp) in source_queries(None).items():
         query = rows.where(stamp >= bindparam("since", type_=stamp.type)) if windowed else rows
-        queries.append((source, query.order_by(stamp).limit(bindparam("batch", type_=Integer()))))
+        query = query.order_by(stamp).limit(bindparam("batch", type_=Integer()))
+        queries.append((source, query, _row_type(source, query)))
     return tuple(queries)
+
+
+def _row_type(source: str, query: Select[Any]) -> type[tuple[Any, ...]]:
+    """A named tuple of ``query``'s columns: what the builders read a row as (by attribute)."""
+    return namedtuple(f"{source}_row", list(query.selected_columns.keys()))
+
+
+def _fetch(conn: Connection, query: Select[Any], params: dict[str, Any], row: Any) -> list[Any]:
+    """``query``'s rows as ``row`` tuples, straight from the driver's cursor.
+
+    Core would make a Row of each and hand back the same values (no column of a source query has a
+    result processor: see :func:`_raw`); its Rows cost the sealer ~5 µs a row, most of it the builders'
+    twenty attribute lookups through ``Row.__getattr__``, against a named tuple's C field access.
+    The statement still runs through Core (its compiled cache, bind processors, events, errors)."""
+    result = conn.execute(query, params)
+    try:
+        return list(map(row._make, result.cursor.fetchall()))
+    finally:
+        result.close()
 
 
 #: Per source, the entry builder of its rows.
@@ -325,8 +369,8 @@ class AuditLog:
                 params["since"] = last.at - (SEAL_GRACE if full else TICK_GRACE)
             found: list[build.Entry] = []
             cutoff: Any = None
-            for source, query in sealer_queries(last is not None):
-                rows = conn.execute(query, params).all()
+            for source, query, row in sealer_queries(last is not None):
+                rows = _fetch(conn, query, params, row)
                 if not rows:
                     continue
                 built = _BUILDERS[source]
@@ -344,25 +388,25 @@ class AuditLog:
         for index, entry in enumerate(found, start):
             data = entry.sealed(index)
             values.append(
-                (
-                    index,
-                    entry.kind,
-                    entry.at,
-                    entry.source,
-                    entry.source_key,
-                    entry.message_id,
-                    entry.dossier_code,
-                    entry.document_id,
-                    entry.agency,
-                    data,
-                    leaf_hash(data),
-                )
+                {
+                    "leaf_index": index,
+                    "kind": entry.kind,
+                    "at": entry.at,
+                    "source": entry.source,
+                    "source_key": entry.source_key,
+                    "message_id": entry.message_id,
+                    "dossier_code": entry.dossier_code,
+                    "document_id": entry.document_id,
+                    "agency": entry.agency,
+                    "entry": data,
+                    "leaf_hash": leaf_hash(data),
+                }
             )
         with self.engine.begin() as conn:
             now = conn.execute(_LOG_END).scalar()
             if (0 if now is None else int(now) + 1) != start:
                 return 0  # another sealer was quicker: read again at the next tick
-            _INSERT_ENTRIES.execute(conn, [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in values])
+            _INSERT_ENTRIES.execute(conn, values)
         return len(values)
 
     # ------------------------------------------------------------------ reading

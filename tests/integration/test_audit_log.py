@@ -250,3 +250,100 @@ def test_a_row_that_commits_late_is_still_sealed_and_one_never_sealed_is_reporte
     report = verify_log(audit_log)
     assert [p.kind for p in report.problems] == ["unsealed"]
     assert "operator_actions row" in report.problems[0].message
+
+
+def test_the_sealer_reads_from_the_cursor_what_core_would_give(engine: Engine, key: SigningKey) -> None:
+    """The sealer takes each source row straight from the driver's cursor (no Core Row): the values
+    must be those Core's rows hold, for every source and column, on both databases, and the entries
+    the same bytes that verify rebuilds from Core's rows."""
+    import hashlib
+    import uuid
+
+    from sqlalchemy import insert
+
+    from lienthong.audit.log import _fetch, sealer_queries
+    from lienthong.envelope import utcnow
+    from lienthong.store.schema import attempts, deliveries, message_payloads, messages, route_decisions
+
+    _fill(engine, key, count=4)  # refusals and operator actions, sealed
+    record_operator_action(engine, "lan", "operator", "replay", "ồ", {"lý do": "thử", "n": [1, None]})
+    now = utcnow()
+    with engine.begin() as conn:
+        for n, payload in enumerate((b"<a>\xe1\xbb\x93</a>", None)):
+            mid = uuid.uuid4()
+            conn.execute(
+                insert(messages).values(
+                    id=mid,
+                    kind="dossier",
+                    sender="000.00.00.H49",
+                    sender_message_id=f"m-{n}",
+                    recipient=None if n else "000.00.00.G13",
+                    procedure_code="1.004227",
+                    dossier_code=f"H49-{n}",
+                    document_id=None if n else "VB-1",
+                    document_type=None,
+                    correlation_id=mid,
+                    causation_id=None if n else uuid.uuid4(),
+                    content_type="application/xml",
+                    payload_sha256=hashlib.sha256(payload or b"").hexdigest(),
+                    headers={"signature": "valid", "người gọi": "Một cửa"} if n else {},
+                    created_at=None,
+                    received_at=now,
+                    fingerprint=f"{n}" * 64,
+                )
+            )
+            if payload is not None:
+                conn.execute(insert(message_payloads).values(message_id=mid, payload=payload))
+            conn.execute(
+                insert(route_decisions).values(
+                    message_id=mid,
+                    decided_at=now,
+                    status="routed",
+                    rule="r",
+                    targets=["land", "tax"],
+                    reason="khớp r",
+                )
+            )
+            delivery = conn.execute(
+                insert(deliveries).values(
+                    message_id=mid,
+                    target="land",
+                    operation="TiepNhan" if n else None,
+                    state="delivered",
+                    attempts=1,
+                    round_attempts=1,
+                    content_type="application/xml",
+                    created_at=now,
+                    updated_at=now,
+                    delivered_at=now,
+                )
+            ).inserted_primary_key
+            assert delivery is not None
+            conn.execute(
+                insert(attempts).values(
+                    delivery_id=delivery[0],
+                    number=1,
+                    worker="w:1",
+                    started_at=now,
+                    finished_at=now,
+                    outcome="delivered" if n else "retry",
+                    error=None if n else "HTTP 503 — thử lại",
+                    request=payload,
+                    response=None if n else b"<ok/>",
+                    response_status=200 if n else 503,
+                )
+            )
+    compared = 0
+    with engine.connect() as conn:
+        for windowed in (False, True):
+            for source, query, row in sealer_queries(windowed):
+                params = {"batch": 100, "since": now - timedelta(days=1)}
+                core = conn.execute(query, params).all()
+                fetched = _fetch(conn, query, params, row)
+                assert [tuple(r) for r in fetched] == [tuple(r) for r in core], source
+                assert [r._fields for r in fetched[:1]] == [tuple(r._fields) for r in core[:1]]
+                compared += len(core)
+    assert compared == 2 * 7  # two messages, two routes, two attempts, one operator action
+    audit_log = AuditLog(engine)
+    assert audit_log.seal() == 7
+    assert verify_log(audit_log).ok
