@@ -12,8 +12,9 @@ one was sealed. Each source row is looked for by its own key in ``audit_entries`
 row. ``hub audit verify`` checks that no row older than the grace period was left out.
 
 What a tick costs grows with the rows in its window, not with the log: a tick looks back ``TICK_GRACE``
-(far longer than a transaction of the hub takes to commit), and only every ``FULL_SCAN_INTERVAL`` the
-whole ``SEAL_GRACE``, which catches a row that became visible later still. At 100 messages a second a
+(longer than a transaction of the hub takes to commit), and only every ``FULL_SCAN_INTERVAL`` the
+whole ``SEAL_GRACE``, which catches a row that became visible later still (sealed then, at an index
+after the entries sealed meanwhile: docs/audit.md says what is guaranteed). At 100 messages a second a
 5-minute window is 90,000 rows to look up in the log: every second, that was a sixth of a core on SQLite.
 """
 
