@@ -51,8 +51,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, text
 
 from lienthong.audit import entries as build
-from lienthong.audit.log import FULL_SCAN_INTERVAL, SEAL_GRACE, AuditLog
-from lienthong.audit.merkle import leaf_hash
+from lienthong.audit.log import FULL_SCAN_INTERVAL, SEAL_GRACE, AuditLog, entry_row
 from lienthong.audit.seal import make_head
 from lienthong.audit.verify import verify_log
 from lienthong.config.models import KeyReference
@@ -158,22 +157,7 @@ def fill(engine: Engine, total: int, key: SigningKey) -> float:
         for entry in _synthetic(n, base + timedelta(seconds=n)):
             if index >= total:
                 break
-            data = entry.sealed(index)
-            batch.append(
-                {
-                    "leaf_index": index,
-                    "kind": entry.kind,
-                    "at": entry.at,
-                    "source": entry.source,
-                    "source_key": entry.source_key,
-                    "message_id": entry.message_id,
-                    "dossier_code": entry.dossier_code,
-                    "document_id": entry.document_id,
-                    "agency": entry.agency,
-                    "entry": data,
-                    "leaf_hash": leaf_hash(data),
-                }
-            )
+            batch.append(entry_row(entry, index))
             index += 1
             if index % HEAD_EVERY == 0 or index == total:
                 _flush(engine, batch)

@@ -309,6 +309,25 @@ def entry_of(source: str, row: Any) -> build.Entry:
     return _BUILDERS[source](row)
 
 
+def entry_row(entry: build.Entry, index: int) -> dict[str, Any]:
+    """The ``audit_entries`` row of ``entry`` sealed as leaf ``index``: its bytes, their leaf hash and
+    the columns it is searched by (the mapping ``DriverStatement`` inserts, one dict an entry)."""
+    data = entry.sealed(index)
+    return {
+        "leaf_index": index,
+        "kind": entry.kind,
+        "at": entry.at,
+        "source": entry.source,
+        "source_key": entry.source_key,
+        "message_id": entry.message_id,
+        "dossier_code": entry.dossier_code,
+        "document_id": entry.document_id,
+        "agency": entry.agency,
+        "entry": data,
+        "leaf_hash": leaf_hash(data),
+    }
+
+
 def _seal_order(entry: build.Entry) -> tuple[Any, int, str]:
     """Time, then the source's place in ``SOURCES``, then the source key: the order entries are sealed in."""
     return (entry.at, _SOURCE_RANK[entry.source], entry.source_key)
@@ -385,24 +404,7 @@ class AuditLog:
         if not found:
             return 0
         found.sort(key=_seal_order)
-        values = []
-        for index, entry in enumerate(found, start):
-            data = entry.sealed(index)
-            values.append(
-                {
-                    "leaf_index": index,
-                    "kind": entry.kind,
-                    "at": entry.at,
-                    "source": entry.source,
-                    "source_key": entry.source_key,
-                    "message_id": entry.message_id,
-                    "dossier_code": entry.dossier_code,
-                    "document_id": entry.document_id,
-                    "agency": entry.agency,
-                    "entry": data,
-                    "leaf_hash": leaf_hash(data),
-                }
-            )
+        values = [entry_row(entry, index) for index, entry in enumerate(found, start)]
         with self.engine.begin() as conn:
             now = conn.execute(_LOG_END).scalar()
             if (0 if now is None else int(now) + 1) != start:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from audit_log_support import as_attacker, head_signing_key
+from audit_log_support import as_attacker, head_signing_key, write_delivered
 from sqlalchemy import Engine, select
 
 from lienthong.audit.actions import record_operator_action
@@ -256,83 +256,31 @@ def test_the_sealer_reads_from_the_cursor_what_core_would_give(engine: Engine, k
     """The sealer takes each source row straight from the driver's cursor (no Core Row): the values
     must be those Core's rows hold, for every source and column, on both databases, and the entries
     the same bytes that verify rebuilds from Core's rows."""
-    import hashlib
     import uuid
-
-    from sqlalchemy import insert
 
     from lienthong.audit.log import _fetch, sealer_queries
     from lienthong.envelope import utcnow
-    from lienthong.store.schema import attempts, deliveries, message_payloads, messages, route_decisions
 
     _fill(engine, key, count=4)  # refusals and operator actions, sealed
     record_operator_action(engine, "lan", "operator", "replay", "ồ", {"lý do": "thử", "n": [1, None]})
     now = utcnow()
     with engine.begin() as conn:
-        for n, payload in enumerate((b"<a>\xe1\xbb\x93</a>", None)):
-            mid = uuid.uuid4()
-            conn.execute(
-                insert(messages).values(
-                    id=mid,
-                    kind="dossier",
-                    sender="000.00.00.H49",
-                    sender_message_id=f"m-{n}",
-                    recipient=None if n else "000.00.00.G13",
-                    procedure_code="1.004227",
-                    dossier_code=f"H49-{n}",
-                    document_id=None if n else "VB-1",
-                    document_type=None,
-                    correlation_id=mid,
-                    causation_id=None if n else uuid.uuid4(),
-                    content_type="application/xml",
-                    payload_sha256=hashlib.sha256(payload or b"").hexdigest(),
-                    headers={"signature": "valid", "người gọi": "Một cửa"} if n else {},
-                    created_at=None,
-                    received_at=now,
-                    fingerprint=f"{n}" * 64,
-                )
-            )
-            if payload is not None:
-                conn.execute(insert(message_payloads).values(message_id=mid, payload=payload))
-            conn.execute(
-                insert(route_decisions).values(
-                    message_id=mid,
-                    decided_at=now,
-                    status="routed",
-                    rule="r",
-                    targets=["land", "tax"],
-                    reason="khớp r",
-                )
-            )
-            delivery = conn.execute(
-                insert(deliveries).values(
-                    message_id=mid,
-                    target="land",
-                    operation="TiepNhan" if n else None,
-                    state="delivered",
-                    attempts=1,
-                    round_attempts=1,
-                    content_type="application/xml",
-                    created_at=now,
-                    updated_at=now,
-                    delivered_at=now,
-                )
-            ).inserted_primary_key
-            assert delivery is not None
-            conn.execute(
-                insert(attempts).values(
-                    delivery_id=delivery[0],
-                    number=1,
-                    worker="w:1",
-                    started_at=now,
-                    finished_at=now,
-                    outcome="delivered" if n else "retry",
-                    error=None if n else "HTTP 503 — thử lại",
-                    request=payload,
-                    response=None if n else b"<ok/>",
-                    response_status=200 if n else 503,
-                )
-            )
+        write_delivered(
+            conn,
+            now,
+            "H49-0",
+            "<a>ồ</a>".encode(),
+            message={"recipient": "000.00.00.G13", "document_id": "VB-1", "causation_id": uuid.uuid4()},
+            attempt={"outcome": "retry", "error": "HTTP 503 — thử lại", "response_status": 503},
+        )
+        write_delivered(
+            conn,
+            now,
+            "H49-1",
+            None,
+            message={"headers": {"signature": "valid", "người gọi": "Một cửa"}},
+            attempt={"response": None, "worker": "w:1"},
+        )
     compared = 0
     with engine.connect() as conn:
         for windowed in (False, True):

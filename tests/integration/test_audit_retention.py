@@ -3,7 +3,6 @@ leave the database; the log's entries stay, and the log still verifies (issue 12
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -11,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from audit_log_support import write_delivered
+from sqlalchemy import Engine, func, select
 
 from lienthong.audit.log import AuditLog
 from lienthong.audit.retention import archive_old
@@ -24,7 +24,6 @@ from lienthong.store.schema import (
     deliveries,
     message_payloads,
     messages,
-    route_decisions,
 )
 from lienthong.store.sql import create_store_engine
 
@@ -46,37 +45,8 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 
 def _delivered(engine: Engine, at: datetime, code: str) -> uuid.UUID:
     """A message as the hub leaves it once delivered: row, payload, route, delivery, finished attempt."""
-    mid = uuid.uuid4()
-    payload = f"<HoSo>{code}</HoSo>".encode()
     with engine.begin() as conn:
-        conn.execute(
-            insert(messages).values(
-                id=mid, kind="dossier", sender="000.00.00.H49", sender_message_id=f"m-{code}",
-                dossier_code=code, correlation_id=mid, content_type="application/xml",
-                payload_sha256=hashlib.sha256(payload).hexdigest(), headers={}, received_at=at,
-                fingerprint="0" * 64,
-            )
-        )  # fmt: skip
-        conn.execute(insert(message_payloads).values(message_id=mid, payload=payload))
-        conn.execute(
-            insert(route_decisions).values(
-                message_id=mid, decided_at=at, status="routed", rule="land", targets=["land"], reason="r"
-            )
-        )
-        delivery = conn.execute(
-            insert(deliveries).values(
-                message_id=mid, target="land", state="delivered", attempts=1, round_attempts=1,
-                content_type="application/xml", created_at=at, updated_at=at, delivered_at=at,
-            )
-        ).inserted_primary_key  # fmt: skip
-        assert delivery is not None
-        conn.execute(
-            insert(attempts).values(
-                delivery_id=delivery[0], number=1, worker="w", started_at=at, finished_at=at,
-                outcome="delivered", request=payload, response=b"<ok/>", response_status=200,
-            )
-        )  # fmt: skip
-    return mid
+        return write_delivered(conn, at, code, f"<HoSo>{code}</HoSo>".encode())
 
 
 def test_payloads_then_rows_age_out_and_the_log_still_verifies(engine: Engine, tmp_path: Path) -> None:
