@@ -75,7 +75,8 @@ SEAL_GRACE: Final = timedelta(minutes=5)
 #: received_at is taken before its group is prepared and committed, an outcome's finished_at before its
 #: commit): milliseconds, seconds when the write lock or an fsync is slow. Every tick reads every row of
 #: its look-back again (about once a second), so what a tick costs grows with it; 5 s covers the
-#: commits of a loaded hub, and the minute's full scan seals whatever comes later.
+#: commits of a loaded hub (and clocks of several hub hosts kept in step), and the minute's full scan
+#: seals whatever comes later.
 TICK_GRACE: Final = timedelta(seconds=5)
 #: How often (seconds, per process) a tick looks back the whole SEAL_GRACE.
 FULL_SCAN_INTERVAL: Final = 60.0
