@@ -321,6 +321,9 @@ class DeliveryWorkers:
                 if stopping and not self._accepting:
                     return False
                 self._changed.wait(self._next_poll - now if free > 0 else poll)
+            if self._outcomes and self._gather(now):
+                free = 0 if self._stopping.is_set() else self.settings.count - len(self._busy)
+                now = time.monotonic()
             outcomes = self._outcomes[:MAX_OUTCOMES]
             del self._outcomes[:MAX_OUTCOMES]
             # A freed thread takes its next delivery in the transaction that records its outcome,
@@ -333,6 +336,23 @@ class DeliveryWorkers:
             self._settle(outcomes, min(free, self.settings.batch_size) if claiming else 0)
         except Exception:
             log.exception("the delivery dispatcher's round failed; going on")
+        return True
+
+    def _gather(self, since: float) -> bool:
+        """A lone outcome, with calls still in flight, waits up to ``settle_wait`` after ``since``
+        for another (the lock held by the caller, given up while waiting), so that they share one
+        transaction: its BEGIN and COMMIT (an fsync on SQLite) are the dispatcher's cost of a round,
+        whatever it carries, and with a few threads most rounds would carry one outcome. Ends as
+        soon as a second outcome is in, no call is in flight any more, or at stop(). True if it waited."""
+        wait = self.settings.settle_wait.total_seconds()
+        if wait <= 0 or len(self._outcomes) != 1 or not self._busy or self._stopping.is_set():
+            return False
+        deadline = since + wait
+        while len(self._outcomes) == 1 and self._busy and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._changed.wait(remaining)
         return True
 
     def _settle(self, outcomes: Sequence[tuple[Claim, Outcome]], limit: int) -> None:
