@@ -161,11 +161,19 @@ class WorkerSettings(Strict):
     shutdown_grace: Duration = Field(
         default=timedelta(seconds=20), description="How long shutdown waits for in-flight deliveries."
     )
+    settle_wait: Duration = Field(
+        default=timedelta(milliseconds=2),
+        description="How long an outcome may wait for those of the calls still in flight, so that they "
+        "are recorded in one transaction (one commit instead of several); 0 records each as soon as "
+        "the dispatcher is free.",
+    )
 
     @model_validator(mode="after")
     def _lease_covers_poll(self) -> WorkerSettings:
         if self.lease <= self.poll_interval:
             raise ValueError("lease must be longer than poll_interval")
+        if self.settle_wait >= self.poll_interval:
+            raise ValueError("settle_wait must be shorter than poll_interval")
         return self
 
 

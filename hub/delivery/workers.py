@@ -21,6 +21,12 @@ outcomes not yet recorded, so a lease can be short (15 s by default) whatever an
 a live call, however slow, keeps its delivery, and a dead process's deliveries are taken over one
 lease after its last heartbeat.
 
+The threads take their claims from a plain queue, not a ``ThreadPoolExecutor``: the dispatcher knows
+how many are free and hands out no more claims than that, so the executor's work (a ``Future``, its
+condition, a done-callback, the idle-thread semaphore) bought nothing and cost the dispatcher, the
+hub's busiest thread, about a tenth of its CPU (py-spy). They are daemon threads, as the lean
+submit's are: stop() ends them; a process that exits without it leaves its claims to their leases.
+
 Failures show at the default log level without flooding it: the circuit breaker logs its
 transitions, dead deliveries are one WARNING each, and transient failures are summarised per adapter
 at most once a minute.
@@ -35,10 +41,9 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import partial
+from queue import Empty, SimpleQueue
 from typing import Protocol
 
 from lienthong.adapter import Adapter
@@ -166,7 +171,9 @@ class DeliveryWorkers:
         self._calls: dict[int, Claim] = {}  # attempts under way
         self._failures = {name: _FailureSummary(name) for name in self.targets}
         self._halt = threading.Event()  # set once stop() has handed back what was still running
-        self._executor: ThreadPoolExecutor | None = None
+        #: Claims for the delivery threads; None tells one to end (stop()).
+        self._jobs: SimpleQueue[Claim | None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._dispatcher: threading.Thread | None = None
         self._heartbeat: threading.Thread | None = None
 
@@ -175,7 +182,12 @@ class DeliveryWorkers:
     def start(self) -> None:
         if self.settings.count == 0 or self._dispatcher is not None:
             return
-        self._executor = ThreadPoolExecutor(self.settings.count, thread_name_prefix="hub-delivery")
+        self._threads = [
+            threading.Thread(target=self._work, name=f"hub-delivery_{number}", daemon=True)
+            for number in range(self.settings.count)
+        ]
+        for thread in self._threads:
+            thread.start()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="hub-dispatcher", daemon=True)
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, name="hub-heartbeat", daemon=True)
         with self._lock:
@@ -196,7 +208,6 @@ class DeliveryWorkers:
         self._stopping.set()
         with self._changed:
             self._changed.notify_all()
-        executor = self._executor
         if self._dispatcher is not None:
             deadline = time.monotonic() + self.settings.shutdown_grace.total_seconds()
             with self._changed:
@@ -209,7 +220,7 @@ class DeliveryWorkers:
                 self._accepting = False  # the dispatcher records what it has, then ends
                 self._changed.notify_all()
             self._dispatcher.join()
-        if executor is not None:
+        if self._threads:
             with self._lock:
                 unfinished = list(self._busy.values())
             if unfinished:
@@ -218,7 +229,7 @@ class DeliveryWorkers:
                     self.store.release(unfinished, RELEASED_ON_SHUTDOWN)
                 except StoreUnavailableError:
                     log.warning("could not hand them back: their leases expire, then they are taken over")
-            executor.shutdown(wait=False, cancel_futures=True)
+            self._cancel_queued()
         self._halt.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
@@ -310,6 +321,9 @@ class DeliveryWorkers:
                 if stopping and not self._accepting:
                     return False
                 self._changed.wait(self._next_poll - now if free > 0 else poll)
+            if self._outcomes and self._gather(now):
+                free = 0 if self._stopping.is_set() else self.settings.count - len(self._busy)
+                now = time.monotonic()
             outcomes = self._outcomes[:MAX_OUTCOMES]
             del self._outcomes[:MAX_OUTCOMES]
             # A freed thread takes its next delivery in the transaction that records its outcome,
@@ -322,6 +336,23 @@ class DeliveryWorkers:
             self._settle(outcomes, min(free, self.settings.batch_size) if claiming else 0)
         except Exception:
             log.exception("the delivery dispatcher's round failed; going on")
+        return True
+
+    def _gather(self, since: float) -> bool:
+        """A lone outcome, with calls still in flight, waits up to ``settle_wait`` after ``since``
+        for another (the lock held by the caller, given up while waiting), so that they share one
+        transaction: its BEGIN and COMMIT (an fsync on SQLite) are the dispatcher's cost of a round,
+        whatever it carries, and with a few threads most rounds would carry one outcome. Ends as
+        soon as a second outcome is in, no call is in flight any more, or at stop(). True if it waited."""
+        wait = self.settings.settle_wait.total_seconds()
+        if wait <= 0 or len(self._outcomes) != 1 or not self._busy or self._stopping.is_set():
+            return False
+        deadline = since + wait
+        while len(self._outcomes) == 1 and self._busy and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._changed.wait(remaining)
         return True
 
     def _settle(self, outcomes: Sequence[tuple[Claim, Outcome]], limit: int) -> None:
@@ -367,20 +398,41 @@ class DeliveryWorkers:
             self._submit(claim)
 
     def _submit(self, claim: Claim) -> None:
-        assert self._executor is not None
+        """Hand ``claim`` to a free thread (there is one: the dispatcher claims for free threads only)."""
         with self._lock:
             self._held[claim.delivery_id] = claim
             self._busy[claim.delivery_id] = claim
-        try:
-            future: Future[None] = self._executor.submit(self.process, claim)
-        except BaseException:
-            self._forget(claim, freed=True)  # not renewed: its lease runs out, then it is taken over
-            raise
-        future.add_done_callback(partial(self._finished, claim))
+        self._jobs.put(claim)
 
-    def _finished(self, claim: Claim, _future: Future[None]) -> None:
-        """A thread is done with ``claim``. Still busy, it never ran (cancelled at shutdown): free
-        its trial, if it was one; its lease expires unless stop() has released it."""
+    def _work(self) -> None:
+        """A delivery thread: attempt each claim handed to it, until told to end."""
+        jobs = self._jobs
+        while (claim := jobs.get()) is not None:
+            try:
+                self.process(claim)
+            except BaseException:  # process() never raises; if it did, this thread must not die
+                log.exception("delivery %s: the worker thread's attempt failed", claim.delivery_id)
+            finally:
+                self._finished(claim)
+            del claim  # an idle thread holds no payload
+
+    def _cancel_queued(self) -> None:
+        """At shutdown: the claims no thread has started are dropped (stop() has released them), and
+        each thread ends once its call, if any, has."""
+        while True:
+            try:
+                claim = self._jobs.get_nowait()
+            except Empty:
+                break
+            if claim is not None:
+                self._finished(claim)
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _finished(self, claim: Claim) -> None:
+        """A thread is done with ``claim``. Still busy, it never ran (cancelled at shutdown) or its
+        attempt ended without an outcome: free its trial, if it was one; its lease expires unless
+        stop() has released it."""
         with self._changed:
             if self._busy.pop(claim.delivery_id, None) is None:
                 return

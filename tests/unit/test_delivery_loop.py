@@ -304,3 +304,66 @@ def test_without_a_dispatcher_a_thread_records_its_own_outcome() -> None:
     w.process(claim)
     assert store.record_outcome_calls == 1 and store.rounds == []
     assert [d.state for d in deliveries(store)] == [DeliveryState.DELIVERED]
+
+
+def test_an_outcome_waits_for_the_calls_in_flight_to_share_their_round() -> None:
+    """``settle_wait``: the first outcome is held while another call is in flight, and both are
+    recorded in one round once that call hands its outcome in, not one round each."""
+    store = SpyStore()
+    accept(store, "land", n=2)
+    adapter = GatedAdapter("land", free=1)
+    # A wait far longer than the test: only the second outcome can end it.
+    w = workers(store, adapter, count=2, lease="120s", poll_interval="60s", settle_wait="30s")
+    w.start()
+    try:
+        wait_for(lambda: len(adapter.waiting) == 1 and len(w._outcomes) == 1, "one outcome in, one call out")
+        adapter.go.set()
+        wait_for(delivered(store, 2), "both deliveries delivered")
+    finally:
+        w.stop()
+    assert [o for o, _ in store.rounds if o] == [2]
+
+
+def test_the_wait_for_calls_in_flight_is_bounded() -> None:
+    """A call that does not end does not hold the outcome of another: it is recorded after
+    ``settle_wait`` while that call is still in flight."""
+    store = SpyStore()
+    accept(store, "land", n=2)
+    adapter = GatedAdapter("land", free=1)
+    w = workers(store, adapter, count=2, settle_wait="1ms")
+    w.start()
+    try:
+        wait_for(lambda: len(adapter.waiting) == 1, "one call in flight")
+        wait_for(delivered(store, 1), "the first outcome recorded, the other call still in flight")
+        assert len(adapter.waiting) == 1 and not adapter.go.is_set()
+    finally:
+        adapter.go.set()
+        w.stop()
+    assert [o for o, _ in store.rounds if o] == [1, 1]
+
+
+def test_stop_ends_the_wait_for_calls_in_flight() -> None:
+    """stop() does not wait out ``settle_wait``: the outcome handed in is recorded, the call still
+    in flight is released after the grace period."""
+    store = SpyStore()
+    accept(store, "land", n=2)
+    adapter = GatedAdapter("land", free=1)
+    w = workers(
+        store, adapter, count=2, lease="120s", poll_interval="60s", settle_wait="30s", shutdown_grace="0s"
+    )
+    w.start()
+    try:
+        wait_for(lambda: len(adapter.waiting) == 1 and len(w._outcomes) == 1, "one outcome in, one call out")
+        [still_out] = adapter.waiting
+        w.stop()
+        assert [o for o, _ in store.rounds if o] == [1]
+        history = {d.id: [a.outcome for a in d.history] for d in deliveries(store)}
+        assert history.pop(still_out.delivery_id) == [AttemptOutcome.RELEASED]
+        assert list(history.values()) == [[AttemptOutcome.DELIVERED]]
+    finally:
+        adapter.go.set()
+
+
+def test_settle_wait_must_be_shorter_than_the_poll_interval() -> None:
+    with pytest.raises(ValueError, match="settle_wait must be shorter than poll_interval"):
+        workers(SpyStore(), ScriptedAdapter("land", []), poll_interval="10ms", settle_wait="10ms")
