@@ -271,7 +271,13 @@ class DriverStatement:
 
     def driver_rows(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """``rows`` given as tuples of Python values in ``columns`` order (no mapping built per row),
-        each value through its placeholder's processor: the driver's values, as :meth:`execute`'s."""
+        each value through its placeholder's processor: the driver's values, as :meth:`execute`'s.
+
+        The rows of one call share values (an accept's one ``now`` is three columns of each delivery,
+        a second a datetime on SQLite; its deliveries, one message id): a processor given the very
+        object it was last given in this call answers what it answered then. Processors are pure
+        functions of their value, and the object is held meanwhile, so ``is`` cannot meet a new
+        object at a freed one's address."""
         compiled = self._for(conn.dialect)
         if compiled.names != self.columns or compiled.fixed:
             raise ValueError(f"rows as tuples need an INSERT of exactly {self.columns}: {compiled.names}")
@@ -279,10 +285,17 @@ class DriverStatement:
         if not convert:
             return list(rows)
         out = []
+        last: dict[Callable[[Any], Any], tuple[Any, Any]] = {}  # processor → its last value and answer
         for row in rows:
             values = list(row)
             for i, process in convert:
-                values[i] = process(values[i])
+                value = values[i]
+                seen = last.get(process)
+                if seen is not None and seen[0] is value:
+                    values[i] = seen[1]
+                else:
+                    values[i] = converted = process(value)
+                    last[process] = (value, converted)
             out.append(tuple(values))
         return out
 
