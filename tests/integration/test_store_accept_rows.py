@@ -1,11 +1,12 @@
 """The accept's rows, built as tuples and sent as driver SQL (sql._insert_accepts), are what Core stores.
 
 A batch of varied messages (optional fields empty or set, a sender's time not in UTC, headers in
-Vietnamese, document links, one target, two, none) is written the hub's way in one transaction and
-Core's way (``conn.execute(insert(table), rows)``, each delivery's payload under the id Core gave it)
-in another, each rolled back after the tables are read back raw, as the driver gives them: every
-stored value must be equal. Generated ids (a route's, a delivery's) are left out, and a delivery
-payload is known by its delivery's message and target.
+Vietnamese, a document link, one target, two, none) is written the hub's way in one transaction and
+in another the way of the store's own Core path (record_exchange's message, reroute's route and
+deliveries: a statement a row, a delivery's payload under the id Core gave it), each rolled back
+after the tables are read back raw, as the driver gives them: every stored value must be equal.
+Generated ids (a route's, a delivery's) are left out; a delivery payload is known by its
+delivery's message and target.
 """
 
 from __future__ import annotations
@@ -16,33 +17,25 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine
 from test_store_contract import SQL_BACKENDS, XML
 
-from lienthong.edxml.headers import document_links as document_links_of
 from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
-from lienthong.store import DeliveryState, PreparedDelivery, RouteDecision, RouteStatus, sql
+from lienthong.store import PreparedDelivery, RouteDecision, RouteStatus, sql
 from lienthong.store.migrate import upgrade
-from lienthong.store.schema import (
-    deliveries,
-    delivery_payloads,
-    document_links,
-    idempotency_keys,
-    message_payloads,
-    messages,
-    route_decisions,
-)
-from lienthong.store.sql import create_store_engine
+from lienthong.store.sql import SqlStore, create_store_engine
 
 NOW = utcnow()
 
 
 @pytest.fixture(params=SQL_BACKENDS)
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+def store(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     engine = create_store_engine(url)
     upgrade(engine)
-    yield engine
+    store = SqlStore(engine)
+    yield store
+    store.close()
     engine.dispose()
 
 
@@ -100,60 +93,12 @@ def _batch() -> list[sql._Accept]:
     return [sql._Accept(e, r, tuple(p), e.fingerprint()) for e, r, p in items]
 
 
-def _by_core(conn: Connection, batch: Sequence[sql._Accept], now: datetime) -> None:
-    """The same messages as Core inserts them, from mappings of Python values, a statement a table."""
-    conn.execute(insert(messages), [sql._message_row(a.envelope, a.fingerprint) for a in batch])
-    conn.execute(
-        insert(message_payloads),
-        [{"message_id": a.envelope.message_id, "payload": a.envelope.payload} for a in batch],
-    )
-    links = [
-        {"message_id": a.envelope.message_id, "document_id": d, "role": role}
-        for a in batch
-        for d, role in document_links_of(a.envelope.headers, a.envelope.document_id)
-    ]
-    if links:
-        conn.execute(insert(document_links), links)
-    keys = [
-        {
-            "sender": a.envelope.sender,
-            "sender_message_id": a.envelope.sender_message_id,
-            "fingerprint": a.fingerprint,
-            "message_id": a.envelope.message_id,
-            "created_at": now,
-        }
-        for a in batch
-    ]
-    conn.execute(insert(idempotency_keys), keys)
-    routes = [
-        {
-            "message_id": a.envelope.message_id,
-            "decided_at": now,
-            "status": a.route.status.value,
-            "rule": a.route.rule,
-            "targets": list(a.route.targets),
-            "reason": a.route.reason,
-        }
-        for a in batch
-    ]
-    conn.execute(insert(route_decisions), routes)
+def _by_core(store: SqlStore, conn: Connection, batch: Sequence[sql._Accept], now: datetime) -> None:
+    """The same messages as the store's Core path writes them (record_exchange's message,
+    reroute's route and deliveries): a statement a row, from mappings of Python values."""
     for a in batch:
-        for p in a.prepared:
-            row = {
-                "message_id": a.envelope.message_id,
-                "target": p.target,
-                "operation": p.operation,
-                "state": DeliveryState.QUEUED.value,
-                "attempts": 0,
-                "round_attempts": 0,
-                "next_attempt_at": now,
-                "content_type": p.content_type,
-                "created_at": now,
-                "updated_at": now,
-            }
-            key = conn.execute(insert(deliveries).values(**row)).inserted_primary_key
-            assert key is not None
-            conn.execute(insert(delivery_payloads).values(delivery_id=key[0], payload=p.payload))
+        sql._insert_message(conn, a.envelope, a.fingerprint, now)
+        store._insert_route(conn, a.envelope.message_id, a.route, a.prepared, now)
 
 
 _TABLES = {
@@ -187,10 +132,10 @@ def _stored(engine: Engine, write: Callable[[Connection], None]) -> dict[str, li
     return stored
 
 
-def test_the_accepts_rows_are_cores_value_for_value(engine: Engine) -> None:
-    batch = _batch()
+def test_the_accepts_rows_are_cores_value_for_value(store: SqlStore) -> None:
+    engine, batch = store.engine, _batch()
     hub = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
-    core = _stored(engine, lambda conn: _by_core(conn, batch, NOW))
+    core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
     assert {name: len(rows) for name, rows in hub.items()} == {
         "messages": 3,
         "message_payloads": 3,
@@ -204,10 +149,10 @@ def test_the_accepts_rows_are_cores_value_for_value(engine: Engine) -> None:
         assert hub[name] == core[name], name
 
 
-def test_one_message_alone_is_cores_too(engine: Engine) -> None:
+def test_one_message_alone_is_cores_too(store: SqlStore) -> None:
     """A batch of one: single-row statements (no executemany, no multi-row VALUES but deliveries')."""
-    batch = _batch()[:1]
+    engine, batch = store.engine, _batch()[:1]
     hub = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
-    core = _stored(engine, lambda conn: _by_core(conn, batch, NOW))
+    core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
     assert len(hub["delivery_payloads"]) == 2
     assert hub == core
