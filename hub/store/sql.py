@@ -828,83 +828,62 @@ _INSERT_DELIVERY_PAYLOADS = DriverStatement(insert(delivery_payloads).inline(), 
 
 
 def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> None:
-    """Accepted messages, their routes and their deliveries: one statement per table for the batch
-    (an ``executemany``), except large payloads, whose bytes are streamed in one by one (_blobs.py)."""
-    message_rows, payload_rows, link_rows, key_rows, route_rows = [], [], [], [], []
+    """Accepted messages, their routes and their deliveries: one statement per table for the batch,
+    except large payloads, whose bytes are streamed in one by one (_blobs.py). Rows are built as
+    tuples in each statement's column order (DriverStatement.driver_rows), no mapping per row."""
+    message_rows, payload_rows, link_rows, key_rows, route_rows, delivery_rows = [], [], [], [], [], []
     streamed: list[tuple[uuid.UUID, bytes]] = []
+    payloads: list[bytes] = []  # each delivery's, in delivery_rows' order
+    queued = DeliveryState.QUEUED.value
     for a in batch:
         envelope = a.envelope
-        message_rows.append(_message_row(envelope, a.fingerprint))
+        message_id = envelope.message_id
+        message_rows.append(_message_values(envelope, a.fingerprint))
         if streams(conn, envelope.payload):
-            streamed.append((envelope.message_id, envelope.payload))
+            streamed.append((message_id, envelope.payload))
         else:
-            payload_rows.append({"message_id": envelope.message_id, "payload": envelope.payload})
+            payload_rows.append((message_id, envelope.payload))
         link_rows += [
-            {"message_id": envelope.message_id, "document_id": d, "role": role}
-            for d, role in document_links_of(envelope.headers, envelope.document_id)
+            (message_id, d, role) for d, role in document_links_of(envelope.headers, envelope.document_id)
         ]
-        key_rows.append(
-            {
-                "sender": envelope.sender,
-                "sender_message_id": envelope.sender_message_id,
-                "fingerprint": a.fingerprint,
-                "message_id": envelope.message_id,
-                "created_at": now,
-            }
+        key_rows.append((envelope.sender, envelope.sender_message_id, a.fingerprint, message_id, now))
+        route = a.route
+        route_rows.append(
+            (message_id, now, route.status.value, route.rule, list(route.targets), route.reason)
         )
-        route_rows.append(_route_row(envelope.message_id, a.route, now))
-    _INSERT_MESSAGES.execute(conn, message_rows)
+        for p in a.prepared:
+            delivery_rows.append(
+                (message_id, p.target, p.operation, queued, 0, 0, now, p.content_type, now, now)
+            )
+            payloads.append(p.payload)
+    _insert(conn, _INSERT_MESSAGES, message_rows)
     if payload_rows:
-        _INSERT_SMALL_MESSAGE_PAYLOADS.execute(conn, payload_rows)
+        _insert(conn, _INSERT_SMALL_MESSAGE_PAYLOADS, payload_rows)
     for message_id, payload in streamed:
         row = {"message_id": message_id, "payload": zeroblob(payload)}
         result = conn.execute(_INSERT_MESSAGE_PAYLOADS.values(**row))
         write_blob(conn, "message_payloads", "payload", _rowid(result), payload)
     if link_rows:
-        _INSERT_DOCUMENT_LINKS.execute(conn, link_rows)
-    _INSERT_IDEMPOTENCY_KEYS.execute(conn, key_rows)
-    _INSERT_ROUTE_DECISIONS.execute(conn, route_rows)
-    prepared = [(a.envelope.message_id, p) for a in batch for p in a.prepared]
-    if prepared:
-        rows = [_delivery_row(message_id, p, now) for message_id, p in prepared]
-        ids = _delivery_ids(conn, rows)
-        _insert_payloads(conn, [(ids[m, p.target], p.payload) for m, p in prepared])
+        _insert(conn, _INSERT_DOCUMENT_LINKS, link_rows)
+    _insert(conn, _INSERT_IDEMPOTENCY_KEYS, key_rows)
+    _insert(conn, _INSERT_ROUTE_DECISIONS, route_rows)
+    if delivery_rows:
+        ids = _delivery_ids(conn, delivery_rows)
+        _insert_payloads(conn, list(zip(ids, payloads, strict=True)))
 
 
-def _delivery_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[uuid.UUID, str], int]:
-    """Insert ``rows`` into deliveries in one statement; their ids by (message id, target). The ids
-    come back with the message id as the driver has it (32 hex digits on SQLite)."""
-    ids = {(m, t): i for i, m, t in _INSERT_DELIVERIES.insert_returning(conn, rows)}
-    driver_id = partial(_INSERT_DELIVERIES.driver_value, conn, "message_id")
-    return {
-        (row["message_id"], row["target"]): ids[driver_id(row["message_id"]), row["target"]] for row in rows
-    }
+def _insert(conn: Connection, statement: DriverStatement, rows: Sequence[tuple[Any, ...]]) -> None:
+    statement.insert(conn, statement.driver_rows(conn, rows))
 
 
-def _route_row(message_id: uuid.UUID, route: RouteDecision, now: datetime) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "decided_at": now,
-        "status": route.status.value,
-        "rule": route.rule,
-        "targets": list(route.targets),
-        "reason": route.reason,
-    }
-
-
-def _delivery_row(message_id: uuid.UUID, prepared: PreparedDelivery, now: datetime) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "target": prepared.target,
-        "operation": prepared.operation,
-        "state": DeliveryState.QUEUED.value,
-        "attempts": 0,
-        "round_attempts": 0,
-        "next_attempt_at": now,
-        "content_type": prepared.content_type,
-        "created_at": now,
-        "updated_at": now,
-    }
+def _delivery_ids(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+    """Insert ``rows`` (tuples in _INSERT_DELIVERIES' column order) into deliveries in one statement;
+    each row's id, in order. The ids come back in no particular order, each with its row's message id
+    as the driver has it (32 hex digits on SQLite) and target: the row's own driver values."""
+    values = _INSERT_DELIVERIES.driver_rows(conn, rows)
+    returned = _INSERT_DELIVERIES.insert(conn, values, returning=True).rows
+    ids = {(m, t): i for i, m, t in returned}
+    return [ids[row[0], row[1]] for row in values]
 
 
 _RELEASE_EXPIRED = (
@@ -1104,12 +1083,12 @@ def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) ->
     small = []
     for delivery_id, payload in payloads:
         if not streams(conn, payload):
-            small.append({"delivery_id": delivery_id, "payload": payload})
+            small.append((delivery_id, payload))
             continue
         conn.execute(insert(delivery_payloads).values(delivery_id=delivery_id, payload=zeroblob(payload)))
         write_blob(conn, "delivery_payloads", "payload", delivery_id, payload)
     if small:
-        _INSERT_DELIVERY_PAYLOADS.execute(conn, small)
+        _insert(conn, _INSERT_DELIVERY_PAYLOADS, small)
 
 
 def _rowid(result: Any) -> int:
@@ -1209,25 +1188,30 @@ def _insert_message(conn: Connection, envelope: Envelope, fingerprint: str, now:
 
 
 def _message_row(envelope: Envelope, fingerprint: str) -> dict[str, Any]:
-    return {
-        "id": envelope.message_id,
-        "kind": envelope.kind.value,
-        "sender": envelope.sender,
-        "sender_message_id": envelope.sender_message_id,
-        "recipient": envelope.recipient,
-        "procedure_code": envelope.procedure_code,
-        "dossier_code": envelope.dossier_code,
-        "document_id": envelope.document_id,
-        "document_type": envelope.document_type,
-        "correlation_id": envelope.correlation_id,
-        "causation_id": envelope.causation_id,
-        "content_type": envelope.content_type,
-        "payload_sha256": envelope.payload_sha256,
-        "headers": dict(envelope.headers),
-        "created_at": envelope.created_at,
-        "received_at": envelope.received_at,
-        "fingerprint": fingerprint,
-    }
+    return dict(zip(_INSERT_MESSAGES.columns, _message_values(envelope, fingerprint), strict=True))
+
+
+def _message_values(envelope: Envelope, fingerprint: str) -> tuple[Any, ...]:
+    """The message's row, in the order of ``messages``' columns (_INSERT_MESSAGES)."""
+    return (
+        envelope.message_id,
+        envelope.kind.value,
+        envelope.sender,
+        envelope.sender_message_id,
+        envelope.recipient,
+        envelope.procedure_code,
+        envelope.dossier_code,
+        envelope.document_id,
+        envelope.document_type,
+        envelope.correlation_id,
+        envelope.causation_id,
+        envelope.content_type,
+        envelope.payload_sha256,
+        dict(envelope.headers),
+        envelope.created_at,
+        envelope.received_at,
+        fingerprint,
+    )
 
 
 def _envelope_header(row: Any) -> EnvelopeHeader:
