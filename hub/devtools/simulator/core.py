@@ -31,6 +31,7 @@ from lienthong.xml import parse_trusted_file
 __all__ = [
     "CASE_NS",
     "COUNTERS",
+    "SERVER_LOOP",
     "TRANSPORT_KEY",
     "Service",
     "SimulatorCore",
@@ -42,6 +43,10 @@ __all__ = [
 
 COUNTERS: Final = ("total", "duplicates", "faults_served", "rejected", "invalid", "conflicts")
 TRANSPORT_KEY: Final = "lienthong.transport"
+#: The event loop a simulator is served on (uvicorn's ``loop``), whatever the hub's: asyncio's, whose
+#: transports are ``asyncio.Transport`` and give their socket, which the 'reset' fault cuts with an
+#: RST (:func:`stall_or_cut`); uvloop's are neither.
+SERVER_LOOP: Final = "asyncio"
 # XSLTs may read nothing and write nothing (no document(), no exsl:document); lxml-stubs lacks DENY_ALL.
 _DENY_ALL: Final[etree.XSLTAccessControl] = etree.XSLTAccessControl.DENY_ALL  # type: ignore[attr-defined]
 
