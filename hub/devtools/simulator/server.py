@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any, Final
 
 import uvicorn
 from starlette.applications import Starlette
@@ -14,34 +16,31 @@ from lienthong.devtools.simulator.core import SERVER_LOOP, SimulatorCore
 from lienthong.devtools.simulator.faults import FaultPlan
 from lienthong.devtools.simulator.spec import SimulatorSpec
 
-__all__ = ["SimulatorServer", "background_simulator", "run_simulator"]
+__all__ = ["SERVER_OPTIONS", "SimulatorServer", "background_simulator", "run_simulator"]
+
+#: uvicorn's options for a simulator: h11 and asyncio's loop, because the "reset" fault cuts the
+#: connection through h11's cycle's transport, an ``asyncio.Transport`` (``core.stall_or_cut``); the
+#: lifespan runs the callback task.
+SERVER_OPTIONS: Final[Mapping[str, Any]] = {
+    "http": "h11",
+    "loop": SERVER_LOOP,
+    "ws": "none",
+    "lifespan": "on",
+}
 
 
 def run_simulator(
     spec: SimulatorSpec, host: str = "127.0.0.1", port: int = 8701, faults: FaultPlan | None = None
 ) -> None:
     """Serve the simulator in the foreground until interrupted (CLI, manual testing)."""
-    # h11 and asyncio's loop, because the "reset" fault cuts the connection through its transport; the
-    # lifespan runs the callback task.
-    config = uvicorn.Config(
-        create_simulator_app(spec, faults),
-        host=host,
-        port=port,
-        http="h11",
-        loop=SERVER_LOOP,
-        ws="none",
-        lifespan="on",
-    )
+    config = uvicorn.Config(create_simulator_app(spec, faults), host=host, port=port, **SERVER_OPTIONS)
     uvicorn.Server(config).run()
 
 
 def background_simulator(app: ASGIApp, host: str = "127.0.0.1") -> BackgroundServer:
-    """A simulator's app on a free port of ``host`` in a thread (not started): h11 and asyncio's loop,
-    whose transport the "reset" fault cuts, whatever loop the hub's server uses; the lifespan on (the
-    callback task)."""
-    return BackgroundServer(
-        app, host, http="h11", loop=SERVER_LOOP, ws="none", lifespan="on", timeout_graceful_shutdown=2
-    )
+    """A simulator's app on a free port of ``host`` in a thread (not started), with ``SERVER_OPTIONS``
+    whatever loop the hub's server uses."""
+    return BackgroundServer(app, host, timeout_graceful_shutdown=2, **SERVER_OPTIONS)
 
 
 class SimulatorServer:

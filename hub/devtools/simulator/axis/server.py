@@ -11,9 +11,8 @@ from lienthong.devtools.background import BackgroundServer
 from lienthong.devtools.simulator.axis.app import create_edxml_app
 from lienthong.devtools.simulator.axis.core import EdxmlCore
 from lienthong.devtools.simulator.axis.spec import EdxmlSimSpec
-from lienthong.devtools.simulator.core import SERVER_LOOP
 from lienthong.devtools.simulator.faults import FaultPlan
-from lienthong.devtools.simulator.server import background_simulator
+from lienthong.devtools.simulator.server import SERVER_OPTIONS, background_simulator
 
 __all__ = ["EdxmlSimulatorServer", "run_edxml_simulator"]
 
@@ -21,9 +20,7 @@ __all__ = ["EdxmlSimulatorServer", "run_edxml_simulator"]
 def run_edxml_simulator(spec: EdxmlSimSpec, host: str = "127.0.0.1", port: int = 8710) -> None:
     """Serve the simulator in the foreground until interrupted (h11 and asyncio's loop: the "reset"
     fault needs them)."""
-    config = uvicorn.Config(
-        create_edxml_app(spec), host=host, port=port, http="h11", loop=SERVER_LOOP, ws="none", lifespan="on"
-    )
+    config = uvicorn.Config(create_edxml_app(spec), host=host, port=port, **SERVER_OPTIONS)
     uvicorn.Server(config).run()
 
 
