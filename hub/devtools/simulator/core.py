@@ -172,7 +172,8 @@ async def stall_or_cut(request: Request, mode: FaultMode, faults: FaultPlan) -> 
 
     'reset' aborts the connection with an RST (linger 0); 'timeout' holds the request until the caller
     gives up or ``hang_seconds`` pass. uvicorn's h11 cycle holds the transport; under another server it
-    is missing and 'reset' degrades to the protocol's 503."""
+    is missing, and on uvloop's loop it is no ``asyncio.Transport`` (``SERVER_LOOP``): 'reset' then
+    degrades to the protocol's 503."""
     if mode == "reset" and isinstance(transport := request.scope.get(TRANSPORT_KEY), asyncio.Transport):
         if (sock := transport.get_extra_info("socket")) is not None:  # linger 0: close() sends RST
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
