@@ -406,6 +406,7 @@ def serve(
             host=host or api.host,
             port=api.port if port is None else port,
             log_level="info" if verbose else "warning",
+            loop=api.event_loop,
             timeout_graceful_shutdown=int(cfg.hub.workers.shutdown_grace.total_seconds()) + 5,
             **tls,
         )
@@ -433,6 +434,7 @@ def _serve_processes(config: Path, processes: int, host: str | None, port: int |
         port=api.port if port is None else port,
         verbose=verbose,
         grace=int(cfg.hub.workers.shutdown_grace.total_seconds()) + 5,
+        loop=api.event_loop,
         tls=tls,
     )
 

@@ -28,9 +28,18 @@ VERBOSE_ENV = "LIENTHONG_SERVE_VERBOSE"
 
 
 def serve_processes(
-    config_dir: Path, processes: int, *, host: str, port: int, verbose: bool, grace: int, tls: dict[str, Any]
+    config_dir: Path,
+    processes: int,
+    *,
+    host: str,
+    port: int,
+    verbose: bool,
+    grace: int,
+    loop: str,
+    tls: dict[str, Any],
 ) -> None:
-    """Run ``processes`` hub processes on ``host:port`` until SIGTERM or Ctrl-C."""
+    """Run ``processes`` hub processes on ``host:port`` until SIGTERM or Ctrl-C, each on the event
+    loop ``loop`` (``api.event_loop``)."""
     import uvicorn
 
     os.environ[CONFIG_ENV] = str(config_dir.resolve())
@@ -42,6 +51,7 @@ def serve_processes(
         host=host,
         port=port,
         log_level="info" if verbose else "warning",
+        loop=loop,
         timeout_graceful_shutdown=grace,
         **tls,
     )

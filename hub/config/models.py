@@ -7,6 +7,7 @@ environment variable or the path of a file, and the value is read when it is nee
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -122,6 +123,13 @@ class ApiSettings(Strict):
         "processed (docs/benchmarks.md). Default: 4 x max_body_size.",
     )
 
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="The event loop that serves HTTP (uvicorn's): uvloop (libuv, in C: less CPU per "
+        "request) or asyncio's own; auto is uvloop where it is installed (a dependency of the hub, "
+        "except on Windows), else asyncio. Answers are the same bytes either way (docs/benchmarks.md).",
+    )
+
     @property
     def effective_memory_budget(self) -> int:
         """The configured budget, or four bodies of the largest common size plus one large document
@@ -135,6 +143,15 @@ class ApiSettings(Strict):
         """The largest official document accepted as raw XML: ``max_document_size``, but never more
         than the memory budget (a body the budget cannot hold could never be served)."""
         return min(int(self.max_document_size), self.effective_memory_budget)
+
+    @field_validator("event_loop")
+    @classmethod
+    def _loop_installed(cls, value: str) -> str:
+        """uvloop asked for by name must be there: said here, with the file and line, rather than as
+        uvicorn's import error once the hub is built."""
+        if value == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError("uvloop is not installed here (auto uses asyncio's loop without it)")
+        return value
 
     @model_validator(mode="after")
     def _budget_holds_one_body(self) -> ApiSettings:

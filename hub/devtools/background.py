@@ -4,6 +4,9 @@ Port 0 lets the OS pick a free port, so parallel runs never collide; ``url`` tel
 ``ssl`` takes uvicorn's ``ssl_*`` options (see ``callers.server_tls_options``) to serve HTTPS.
 ``sock`` serves on a socket bound beforehand (:func:`bound_socket`): its URL is known before the app
 exists, which a hub and the simulators that call it back need, each configured with the other's URL.
+Other ``options`` are uvicorn's: ``loop`` is the event loop, chosen per server (uvicorn 0.36 and
+later), uvicorn's "auto" (uvloop where installed) unless it is given: a hub's server passes
+``api.event_loop``, a simulator's asyncio's (``simulator.SERVER_LOOP``), in the same process.
 """
 
 from __future__ import annotations

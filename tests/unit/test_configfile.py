@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import textwrap
 from datetime import timedelta
@@ -258,3 +259,26 @@ def test_json_schemas_describe_every_file_kind(tmp_path: Path) -> None:
     # Defaults read as people write them, so the schema accepts its own defaults.
     assert adapter["$defs"]["RetryPolicyConfig"]["properties"]["max_backoff"]["default"] == "10m"
     assert hub["properties"]["workers"]["default"]["poll_interval"] == "500ms"
+
+
+def test_the_event_loop_is_uvloop_where_installed_unless_configured(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_configuration(project / "config", environ={}).hub.api.event_loop == "auto"
+    write(project, "hub.yaml", HUB.replace("  max_body_size: 20MiB\n", "  event_loop: asyncio\n"))
+    assert load_configuration(project / "config", environ={}).hub.api.event_loop == "asyncio"
+
+    write(project, "hub.yaml", HUB.replace("  max_body_size: 20MiB\n", "  event_loop: trio\n"))
+    assert problems(project) == [
+        "config/hub.yaml:7:3 [api.event_loop]: Input should be 'auto', 'uvloop' or 'asyncio'"
+    ]
+    # uvloop named where it is not installed: said at once, with its place, not when the server starts.
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real_find_spec(name, *a)
+    )
+    write(project, "hub.yaml", HUB.replace("  max_body_size: 20MiB\n", "  event_loop: uvloop\n"))
+    assert problems(project) == [
+        "config/hub.yaml:7:3 [api.event_loop]: uvloop is not installed here "
+        "(auto uses asyncio's loop without it)"
+    ]

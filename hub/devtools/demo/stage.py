@@ -43,7 +43,7 @@ from lienthong.devtools.demo.edxml_stage import (
     edxml_signing,
     start_edxml_simulator,
 )
-from lienthong.devtools.simulator import create_simulator_app, simulator_spec
+from lienthong.devtools.simulator import SERVER_LOOP, create_simulator_app, simulator_spec
 from lienthong.intake.callers import API_KEY_HEADER, api_key_digest
 from lienthong.intake.rest import create_app
 from lienthong.trust.keys import DevCa, create_dev_ca
@@ -270,7 +270,7 @@ def _start_simulator(
     if (env := adapter.simulator.api_key_env) is not None:
         environ[env] = keys.setdefault(adapter.agency, secrets.token_urlsafe(32))
     spec = simulator_spec(config, name, store=":memory:", hub_url=hub_url, environ=environ)
-    server = BackgroundServer(create_simulator_app(spec)).start()
+    server = BackgroundServer(create_simulator_app(spec), loop=SERVER_LOOP).start()
     control = httpx.Client(base_url=server.url, timeout=10)
     return Simulated(name, server.url, server.url + spec.path, control, server.stop)
 
@@ -319,7 +319,7 @@ class DemoStage:
             if ca is not None:
                 demo = demo_signing(demo, ca)
             hub = build_hub(demo)
-            server = BackgroundServer(create_app(hub), sock=sock).start()
+            server = BackgroundServer(create_app(hub), sock=sock, loop=demo.hub.api.event_loop).start()
         except BaseException:
             for simulated in simulators.values():
                 simulated.control.close()

@@ -15,6 +15,7 @@ package serves it:
 from __future__ import annotations
 
 from lienthong.devtools.simulator.app import create_simulator_app
+from lienthong.devtools.simulator.core import SERVER_LOOP
 from lienthong.devtools.simulator.faults import FaultMode, FaultPlan
 from lienthong.devtools.simulator.records import Record, RecordFilter, RecordStore
 from lienthong.devtools.simulator.server import SimulatorServer, run_simulator
@@ -22,6 +23,7 @@ from lienthong.devtools.simulator.soapservice import SIM_NS
 from lienthong.devtools.simulator.spec import ServiceSpec, SimulatorSpec, simulator_spec
 
 __all__ = [
+    "SERVER_LOOP",
     "SIM_NS",
     "FaultMode",
     "FaultPlan",

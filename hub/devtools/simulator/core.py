@@ -31,6 +31,7 @@ from lienthong.xml import parse_trusted_file
 __all__ = [
     "CASE_NS",
     "COUNTERS",
+    "SERVER_LOOP",
     "TRANSPORT_KEY",
     "Service",
     "SimulatorCore",
@@ -42,6 +43,10 @@ __all__ = [
 
 COUNTERS: Final = ("total", "duplicates", "faults_served", "rejected", "invalid", "conflicts")
 TRANSPORT_KEY: Final = "lienthong.transport"
+#: The event loop a simulator is served on (uvicorn's ``loop``), whatever the hub's: asyncio's, whose
+#: transports are ``asyncio.Transport`` and give their socket, which the 'reset' fault cuts with an
+#: RST (:func:`stall_or_cut`); uvloop's are neither.
+SERVER_LOOP: Final = "asyncio"
 # XSLTs may read nothing and write nothing (no document(), no exsl:document); lxml-stubs lacks DENY_ALL.
 _DENY_ALL: Final[etree.XSLTAccessControl] = etree.XSLTAccessControl.DENY_ALL  # type: ignore[attr-defined]
 
@@ -167,7 +172,8 @@ async def stall_or_cut(request: Request, mode: FaultMode, faults: FaultPlan) -> 
 
     'reset' aborts the connection with an RST (linger 0); 'timeout' holds the request until the caller
     gives up or ``hang_seconds`` pass. uvicorn's h11 cycle holds the transport; under another server it
-    is missing and 'reset' degrades to the protocol's 503."""
+    is missing, and on uvloop's loop it is no ``asyncio.Transport`` (``SERVER_LOOP``): 'reset' then
+    degrades to the protocol's 503."""
     if mode == "reset" and isinstance(transport := request.scope.get(TRANSPORT_KEY), asyncio.Transport):
         if (sock := transport.get_extra_info("socket")) is not None:  # linger 0: close() sends RST
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

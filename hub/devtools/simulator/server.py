@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any, Final
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from lienthong.devtools.background import BackgroundServer
 from lienthong.devtools.simulator.app import create_simulator_app
-from lienthong.devtools.simulator.core import SimulatorCore
+from lienthong.devtools.simulator.core import SERVER_LOOP, SimulatorCore
 from lienthong.devtools.simulator.faults import FaultPlan
 from lienthong.devtools.simulator.spec import SimulatorSpec
 
-__all__ = ["SimulatorServer", "run_simulator"]
+__all__ = ["SERVER_OPTIONS", "SimulatorServer", "background_simulator", "run_simulator"]
+
+#: uvicorn's options for a simulator: h11 and asyncio's loop, because the "reset" fault cuts the
+#: connection through h11's cycle's transport, an ``asyncio.Transport`` (``core.stall_or_cut``); the
+#: lifespan runs the callback task.
+SERVER_OPTIONS: Final[Mapping[str, Any]] = {
+    "http": "h11",
+    "loop": SERVER_LOOP,
+    "ws": "none",
+    "lifespan": "on",
+}
 
 
 def run_simulator(
     spec: SimulatorSpec, host: str = "127.0.0.1", port: int = 8701, faults: FaultPlan | None = None
 ) -> None:
     """Serve the simulator in the foreground until interrupted (CLI, manual testing)."""
-    # h11, because the "reset" fault reaches the connection through h11's transport; the lifespan runs
-    # the callback task.
-    config = uvicorn.Config(
-        create_simulator_app(spec, faults), host=host, port=port, http="h11", ws="none", lifespan="on"
-    )
+    config = uvicorn.Config(create_simulator_app(spec, faults), host=host, port=port, **SERVER_OPTIONS)
     uvicorn.Server(config).run()
+
+
+def background_simulator(app: ASGIApp, host: str = "127.0.0.1") -> BackgroundServer:
+    """A simulator's app on a free port of ``host`` in a thread (not started), with ``SERVER_OPTIONS``
+    whatever loop the hub's server uses."""
+    return BackgroundServer(app, host, timeout_graceful_shutdown=2, **SERVER_OPTIONS)
 
 
 class SimulatorServer:
@@ -58,9 +73,7 @@ class SimulatorServer:
         return self.core.stats()
 
     def start(self, timeout: float = 10.0) -> None:
-        self._server = BackgroundServer(
-            self.app, self.host, http="h11", ws="none", lifespan="on", timeout_graceful_shutdown=2
-        ).start(timeout)
+        self._server = background_simulator(self.app, self.host).start(timeout)
         self.port = self._server.port
 
     def stop(self) -> None:

@@ -12,15 +12,15 @@ from lienthong.devtools.simulator.axis.app import create_edxml_app
 from lienthong.devtools.simulator.axis.core import EdxmlCore
 from lienthong.devtools.simulator.axis.spec import EdxmlSimSpec
 from lienthong.devtools.simulator.faults import FaultPlan
+from lienthong.devtools.simulator.server import SERVER_OPTIONS, background_simulator
 
 __all__ = ["EdxmlSimulatorServer", "run_edxml_simulator"]
 
 
 def run_edxml_simulator(spec: EdxmlSimSpec, host: str = "127.0.0.1", port: int = 8710) -> None:
-    """Serve the simulator in the foreground until interrupted (h11: the "reset" fault needs it)."""
-    config = uvicorn.Config(
-        create_edxml_app(spec), host=host, port=port, http="h11", ws="none", lifespan="on"
-    )
+    """Serve the simulator in the foreground until interrupted (h11 and asyncio's loop: the "reset"
+    fault needs them)."""
+    config = uvicorn.Config(create_edxml_app(spec), host=host, port=port, **SERVER_OPTIONS)
     uvicorn.Server(config).run()
 
 
@@ -51,9 +51,7 @@ class EdxmlSimulatorServer:
         return core
 
     def start(self, timeout: float = 10.0) -> None:
-        self._server = BackgroundServer(
-            self.app, self.host, http="h11", ws="none", lifespan="on", timeout_graceful_shutdown=2
-        ).start(timeout)
+        self._server = background_simulator(self.app, self.host).start(timeout)
         self.port = self._server.port
 
     def stop(self) -> None:
