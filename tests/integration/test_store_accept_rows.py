@@ -18,25 +18,21 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine
-from test_store_contract import SQL_BACKENDS, XML
+from test_store_contract import SQL_BACKENDS, XML, _sql_store
 
 from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
 from lienthong.store import PreparedDelivery, RouteDecision, RouteStatus, sql
-from lienthong.store.migrate import upgrade
-from lienthong.store.sql import SqlStore, create_store_engine
+from lienthong.store.sql import SqlStore
 
 NOW = utcnow()
 
 
 @pytest.fixture(params=SQL_BACKENDS)
 def store(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    engine = create_store_engine(url)
-    upgrade(engine)
-    store = SqlStore(engine)
-    yield store
-    store.close()
-    engine.dispose()
+    opened = _sql_store(request, request.param)  # the contract suite's store, on each backend
+    yield opened
+    opened.close()
+    opened.engine.dispose()
 
 
 def _envelope(n: int, **fields: Any) -> Envelope:
