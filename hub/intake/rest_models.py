@@ -7,18 +7,18 @@ fuzzer read — is one small module, and the routes stay thin.
 from __future__ import annotations
 
 import binascii
-import json
 import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lienthong.envelope import MessageKind, derive_correlation_id, nfc
 from lienthong.errors import InvalidMessageError, RequestInvalidError
+from lienthong.jsonxml import dumps
 from lienthong.store import DeliveryState, MessageRecord, RouteDecision, TrailDelivery, TrailEntry
 
 #: The request field that, until API 1.1, named the sender's id: accepted in place of
@@ -150,11 +150,6 @@ class Accepted(BaseModel):
     route: RouteView
 
 
-#: JSON as pydantic writes a model's: compact, non-ASCII as UTF-8, the same escapes (a test checks
-#: every code point).
-_COMPACT: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """What the answer to an accepted submission says: :class:`Accepted` as the FastAPI route returns
@@ -190,7 +185,9 @@ class Receipt:
                 "reason": route.reason,
             },
         }
-        return _COMPACT.encode(answer).encode("utf-8")
+        # jsonxml's compact JSON is pydantic's for these values: UTF-8, the same escapes (a test
+        # checks every code point).
+        return dumps(answer)
 
 
 class AttemptView(BaseModel):
