@@ -162,12 +162,16 @@ class _Compiled:
         if self.fixed:
             params = {**self.fixed, **params}
         values = self.take(params)
-        if not self.convert:
-            return values
-        out = list(values)
-        for i, process in self.convert:
-            out[i] = process(out[i])
-        return tuple(out)
+        return tuple(_converted(values, self.convert)) if self.convert else values
+
+
+def _converted(values: Sequence[Any], convert: Sequence[tuple[int, Callable[[Any], Any]]]) -> list[Any]:
+    """``values`` with each (position, processor) of ``convert`` applied: a statement's parameters
+    on their way to the driver, or a row's columns on their way back."""
+    out = list(values)
+    for i, process in convert:
+        out[i] = process(out[i])
+    return out
 
 
 def _taker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -377,13 +381,7 @@ class DriverQuery:
             )
             results = query.results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         columns = query.columns
-        out = []
-        for row in sent.rows:
-            values = list(row)
-            for i, process in results:
-                values[i] = process(values[i])
-            out.append(dict(zip(columns, values, strict=True)))
-        return out
+        return [dict(zip(columns, _converted(row, results), strict=True)) for row in sent.rows]
 
 
 def _compile_query(statement: TextClause, dialect: Dialect, params: Mapping[str, Any]) -> _Query:
