@@ -172,6 +172,9 @@ class RunResult:
     paced_p50_ms: float = math.nan  # from when each request was due, not when a client got to it
     paced_p99_ms: float = math.nan
     paced_max_ms: float = math.nan
+    #: --rate: the hub's CPU while the paced batch was taken in and delivered (observer's left out),
+    #: per message: the same work below saturation, where fewer threads wait on each other
+    paced_hub_cpu_seconds: float = math.nan
     split_ms: dict[str, float] = field(default_factory=dict)  # --split: CPU ms per message by method
     hub: str = "this"
     problems: list[str] = field(default_factory=list)
@@ -192,6 +195,14 @@ class RunResult:
     @property
     def ratio_to_floor(self) -> float:
         return self.hub_cpu_ms_per_message / self.floor_ms_per_message
+
+    @property
+    def paced_hub_cpu_ms_per_message(self) -> float:
+        return 1000 * self.paced_hub_cpu_seconds / self.paced_accepted if self.paced_accepted else math.nan
+
+    @property
+    def paced_ratio_to_floor(self) -> float:
+        return self.paced_hub_cpu_ms_per_message / self.floor_ms_per_message
 
     @property
     def round_trips_per_message(self) -> float:
@@ -913,10 +924,14 @@ def _drive(
         _delivery_stats(result, observer.rows(f"bench-{run_id}"))
     if paced and result.accepted:
         result.paced_rate = result.intake_per_second / 2
+        cpu0, observer_cpu0 = hub_cpu.read(), time.thread_time()
         here.send(result.paced_rate)
         _paced_stats(result, _receive(here, loader))
         if workers and not observer.wait(f"paced-{run_id}", count, timeout=max(120.0, count / 5)):
             result.problems.append("paced: not every message was delivered before the timeout")
+        result.paced_hub_cpu_seconds = hub_cpu.read() - cpu0
+        if hub_cpu.processes is None:
+            result.paced_hub_cpu_seconds -= time.thread_time() - observer_cpu0
 
 
 @dataclass(frozen=True)
@@ -1169,6 +1184,7 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
         "round trips/msg",
         "paced/s",
         "paced 202 p50/p99 ms",
+        "paced hub CPU ms/msg (ratio)",
         "cores ours/all",
         "checks",
     ):
@@ -1195,6 +1211,7 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
             _ms(r.round_trips_per_message),
             _rate(r.paced_per_second),
             f"{_ms(r.paced_p50_ms)}/{_ms(r.paced_p99_ms)}",
+            f"{_ms(r.paced_hub_cpu_ms_per_message)} ({_ms(r.paced_ratio_to_floor)})",
             f"{r.cores_busy:.2f}/{r.machine_cores_busy:.2f}",
             "[green]ok[/]" if not r.problems else "[red]" + "; ".join(r.problems) + "[/]",
         )
@@ -1270,6 +1287,8 @@ def _json_ready(result: RunResult) -> dict[str, object]:
     data["machine_cores_busy"] = result.machine_cores_busy
     data["hub_cpu_ms_per_message"] = result.hub_cpu_ms_per_message
     data["ratio_to_floor"] = result.ratio_to_floor
+    data["paced_hub_cpu_ms_per_message"] = result.paced_hub_cpu_ms_per_message
+    data["paced_ratio_to_floor"] = result.paced_ratio_to_floor
     data["round_trips_per_message"] = result.round_trips_per_message
     data["mode"] = result.mode
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
