@@ -5,7 +5,9 @@ call adapters. A thread hands its call's outcome to the dispatcher and is free a
 the dispatcher records every outcome handed in since the last one and claims as many deliveries as
 it has free threads, in ONE transaction (``Store.settle``), then hands the claims out: under steady
 load a delivery costs one transaction instead of two (a claim, an outcome), and a round's outcomes
-and claims share it (docs/benchmarks.md). It waits only when it has nothing to record and no free
+and claims share it (docs/benchmarks.md). Once a claim finds less due than it asked for, rounds
+only record, until new work is committed here or the poll comes: below saturation a claim in every
+round would mostly find nothing. It waits only when it has nothing to record and no free
 thread or nothing due, until an outcome is handed in, a thread is freed, new work is committed
 (``wake``) or the poll interval passes: an outcome is recorded as soon as the dispatcher is free,
 never a poll interval later.
@@ -161,6 +163,9 @@ class DeliveryWorkers:
         self._woken = False  # new work was committed, or a thread was freed without an outcome
         self._next_poll = 0.0  # when, by time.monotonic(), to look for due work unprompted
         self._claims_failing = False  # the last claim failed: claim again after a poll interval
+        #: The last claim found less due than it asked for: until woken or the next poll, a round
+        #: that records outcomes does not look again (see _round).
+        self._drained = False
         #: True while the dispatcher takes outcomes in; otherwise (no dispatcher, or it has stopped)
         #: a thread records its outcome itself.
         self._accepting = False
@@ -327,8 +332,13 @@ class DeliveryWorkers:
             outcomes = self._outcomes[:MAX_OUTCOMES]
             del self._outcomes[:MAX_OUTCOMES]
             # A freed thread takes its next delivery in the transaction that records its outcome,
-            # unless claiming has just failed; without outcomes only when woken or at the poll.
-            claiming = free > 0 and (self._woken or now >= self._next_poll or not self._claims_failing)
+            # unless claiming has just failed or has just found less due than it asked for; without
+            # outcomes only when woken or at the poll. What becomes due in between is new work
+            # committed here (it wakes the dispatcher), a retry's time or another process's commit
+            # or expired lease, which the poll finds as it finds them while the threads are idle:
+            # below saturation, most outcome rounds would otherwise run a claim that finds nothing.
+            idle_claim = not (self._claims_failing or self._drained)
+            claiming = free > 0 and (self._woken or now >= self._next_poll or idle_claim)
             if claiming:
                 self._woken = False
                 self._next_poll = now + poll
@@ -394,6 +404,7 @@ class DeliveryWorkers:
                 self._changed.notify_all()  # stop() waits for the outcomes to be recorded
         if limit > 0:
             self._claims_failing = settled is None
+            self._drained = settled is not None and len(claims) < limit
         for claim in claims:
             self._submit(claim)
 

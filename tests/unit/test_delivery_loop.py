@@ -19,6 +19,7 @@ import pytest
 from test_deliver import ScriptedAdapter, accept, workers
 
 from lienthong.delivery.workers import DeliveryWorkers
+from lienthong.envelope import MessageKind, new_envelope
 from lienthong.errors import StoreUnavailableError
 from lienthong.store import (
     AttemptOutcome,
@@ -28,6 +29,9 @@ from lienthong.store import (
     DeliveryState,
     MessageFilter,
     Outcome,
+    PreparedDelivery,
+    RouteDecision,
+    RouteStatus,
     Settled,
 )
 from lienthong.store.memory import MemoryStore
@@ -40,6 +44,8 @@ class SpyStore(MemoryStore):
         super().__init__(**({} if clock is None else {"clock": clock}))
         #: (outcomes handed in, claims made) of each settle that returned.
         self.rounds: list[tuple[int, int]] = []
+        #: (outcomes handed in, claims asked for) of each settle.
+        self.asked: list[tuple[int, int]] = []
         self.claim_due_calls: list[Collection[str] | None] = []  # each call's only_targets
         self.record_outcome_calls = 0
         self.extended: list[list[int]] = []
@@ -58,6 +64,7 @@ class SpyStore(MemoryStore):
         exclude_targets: Collection[str] = (),
         only_targets: Collection[str] | None = None,
     ) -> Settled:
+        self.asked.append((len(outcomes), limit))
         if outcomes and self.hold.is_set():
             self.hold.clear()
             self.holding.set()
@@ -143,6 +150,46 @@ def test_each_round_records_the_outcome_and_claims_the_next_in_one_store_call() 
     assert store.claim_due_calls == [] and store.record_outcome_calls == 0
     for d in deliveries(store):
         assert [a.outcome for a in d.history] == [AttemptOutcome.DELIVERED]
+
+
+def test_after_a_claim_that_found_less_than_it_asked_for_outcome_rounds_claim_only_once_woken() -> None:
+    """Below saturation the last claim drained what was due: the rounds that record the outcomes
+    ask for nothing more until new work is committed here (``wake``) or the poll comes."""
+    store = SpyStore()
+    accept(store, "land", n=2)
+    w = workers(
+        store,
+        ScriptedAdapter("land", [b"<ok/>"] * 3),
+        count=4,
+        lease="120s",
+        poll_interval="60s",
+        settle_wait="0s",
+    )
+    w.start()
+    try:
+        wait_for(delivered(store, 2), "both deliveries delivered")
+        wait_for(lambda: sum(o for o, _ in store.rounds) == 2, "both outcomes settled")
+        later = new_envelope(
+            kind=MessageKind.DOSSIER,
+            sender="000.00.00.H49",
+            sender_message_id="later",
+            payload=b"<HoSo/>",
+            content_type="application/xml",
+        )
+        # Committed without a wake: found at the next poll, a minute away, or once woken.
+        store.accept(
+            later,
+            RouteDecision(RouteStatus.ROUTED, "r", ("land",), "test"),
+            [PreparedDelivery("land", later.payload, "application/xml")],
+        )
+        assert store.asked[0] == (0, 4) and store.rounds[0] == (0, 2)
+        assert all(limit == 0 for outcomes, limit in store.asked if outcomes)
+        assert sum(d.state is DeliveryState.QUEUED for d in deliveries(store)) == 1
+        w.wake()
+        wait_for(delivered(store, 3), "the new delivery claimed once woken, and delivered")
+    finally:
+        w.stop()
+    assert [a.outcome for d in deliveries(store) for a in d.history] == [AttemptOutcome.DELIVERED] * 3
 
 
 def test_outcomes_handed_in_during_a_round_are_recorded_together_and_a_lost_one_alone(
