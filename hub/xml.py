@@ -157,13 +157,31 @@ def _clean(root: etree._Element, limits: XmlLimits, size: int) -> bool:
     if next(root.iter(etree.PI, etree.Entity, _XINCLUDE), None) is not None:
         return False
     depth = limits.max_depth
-    if _count("count(/descendant::*)", root) >= depth and _xpath(_deeper_than(depth))(root):
+    if (
+        size >= _DEEP_BYTES * depth + _NODE_BYTES
+        and _count("count(/descendant::*)", root) >= depth
+        and _xpath(_deeper_than(depth))(root)
+    ):
         return False  # (fewer elements than max_depth: no node is deeper than that)
     many = limits.max_attributes
-    if _count("count(/descendant::*/@*)", root) > many and _xpath(f"boolean(//@*[{many + 1}])")(root):
+    if (
+        size >= _ATTRIBUTE_BYTES * (many + 1)
+        and _count("count(/descendant::*/@*)", root) > many
+        and _xpath(f"boolean(//@*[{many + 1}])")(root)
+    ):
         return False  # (no more attributes in all than one element may have: none has too many)
     longest = limits.max_attribute_bytes
     return size <= longest or not _xpath(f"boolean(//@*[string-length() > {longest}])")(root)
+
+
+#: The fewest bytes (or characters) of markup each thing the counts in :func:`_clean` look for takes in
+#: the document it was parsed from; a document shorter than that many of them cannot hold what they
+#: look for, and is not counted (an answer of a kilobyte or so, on every delivery). An element that
+#: holds another takes a start and an end tag, ``<a>`` and ``</a>``; the node below the deepest of
+#: them at least ``<a/>`` (a comment ``<!---->``, a PI ``<?a?>``); an attribute a blank, a name, "="
+#: and two quotes. No DTD is read, so no default attribute is added and no entity expands into
+#: markup; an encoding other than UTF-8 only takes more bytes.
+_DEEP_BYTES, _NODE_BYTES, _ATTRIBUTE_BYTES = 7, 4, 5
 
 
 def _count(text: str, root: etree._Element) -> float:

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 
-from lienthong.delivery.transports.http import _Response
+from lienthong.delivery.transports.http import _buffered_head, _Response
 
 OK = b"HTTP/1.1 200 OK\r\n"
 BODY = b"<ok/>"
@@ -70,29 +70,81 @@ HEADS: dict[str, bytes] = {
     "101 headers": OK + b"".join(b"X%d: y\r\n" % i for i in range(100)) + b"Content-Length: 5\r\n\r\n",
     "a line too long": OK + b"X: " + b"y" * 70_000 + b"\r\nContent-Length: 5\r\n\r\n",
     "a status line too long": b"HTTP/1.1 200 " + b"y" * 70_000 + b"\r\n\r\n",
+    "a head longer than a buffer": OK
+    + b"".join(b"X%d: %s\r\n" % (i, b"y" * 500) for i in range(40))
+    + b"\r\n",
+    "99 fields": OK + b"".join(b"X%d: y\r\n" % i for i in range(98)) + b"Content-Length: 5\r\n\r\n",
+    "two blanks before the reason": b"HTTP/1.1 200  OK\r\nContent-Length: 5\r\n\r\n",
+    "two blanks before the status": b"HTTP/1.1  200 OK\r\nContent-Length: 5\r\n\r\n",
+    "a tab before the reason": b"HTTP/1.1 200\tOK\r\nContent-Length: 5\r\n\r\n",
+    "a tab in the reason": b"HTTP/1.1 200 \tAll\tfine \r\nContent-Length: 5\r\n\r\n",
+    "a blank reason": b"HTTP/1.1 200 \r\nContent-Length: 5\r\n\r\n",
+    "Latin-1 in the reason": b"HTTP/1.1 200 Tr\xe8s bien\r\nContent-Length: 5\r\n\r\n",
+    "a form feed in the reason": b"HTTP/1.1 200 O\x0cK\r\nContent-Length: 5\r\n\r\n",
+    "a status with a leading zero": b"HTTP/1.1 0200 OK\r\nContent-Length: 5\r\n\r\n",
+    "a two-digit status": b"HTTP/1.1 20 OK\r\nContent-Length: 5\r\n\r\n",
+    "a signed status": b"HTTP/1.1 +20 OK\r\nContent-Length: 5\r\n\r\n",
+    "a status with an underscore": b"HTTP/1.1 2_0 OK\r\nContent-Length: 5\r\n\r\n",
+    "a status of 099": b"HTTP/1.1 099 Low\r\nContent-Length: 5\r\n\r\n",
+    "a status of 999": b"HTTP/1.1 999 High\r\nContent-Length: 5\r\n\r\n",
+    "HTTP/1.2": b"HTTP/1.2 200 OK\r\nContent-Length: 5\r\n\r\n",
+    "http/1.1 in lower case": b"http/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+    "a blank before the version": b" HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+    "a status line ending in CR CR LF": b"HTTP/1.1 200 OK\r\r\nContent-Length: 5\r\n\r\n",
+    "a head ending in CR CR LF": OK + b"Content-Length: 5\r\n\r\r\n",
+    "a head ending in a blank line of spaces": OK + b"Content-Length: 5\r\n \r\n\r\n",
+    "a 500 with Connection: close": b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n",
+    "chunked, then a length": OK + b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+    "Set-Cookie twice": OK + b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\n",
 }
 
 
-class _Socket:
-    """What HTTPResponse asks of its socket: a binary file over the answer's bytes."""
+class _Drip(io.RawIOBase):
+    """A socket's stream that hands over at most ``size`` bytes a read, as a slow server's arrive."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = io.BytesIO(data), size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        piece = self.data.read(min(self.size, len(buffer)))
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+class _Socket:
+    """What HTTPResponse asks of its socket: a binary file over the answer's bytes, buffered as a
+    socket's file is (``drip``: arriving that many bytes at a time; ``buffer``: its buffer's size)."""
+
+    def __init__(self, data: bytes, drip: int | None = None, buffer: int = io.DEFAULT_BUFFER_SIZE) -> None:
+        self.data, self.drip, self.buffer = data, drip, buffer
 
     def makefile(self, mode: str) -> io.BufferedReader:
         assert mode == "rb"
-        return io.BufferedReader(io.BytesIO(self.data))
+        raw = io.BytesIO(self.data) if self.drip is None else _Drip(self.data, self.drip)
+        return io.BufferedReader(raw, self.buffer)
 
 
 R = TypeVar("R", bound=http.client.HTTPResponse)
 
 
-def _response(cls: type[R], raw: bytes, method: str = "POST") -> R:
-    return cls(_Socket(raw), method=method)  # type: ignore[arg-type]
+def _response(
+    cls: type[R],
+    raw: bytes,
+    method: str = "POST",
+    *,
+    drip: int | None = None,
+    buffer: int = io.DEFAULT_BUFFER_SIZE,
+) -> R:
+    return cls(_Socket(raw, drip, buffer), method=method)  # type: ignore[arg-type]
 
 
-def _read(cls: type[http.client.HTTPResponse], raw: bytes) -> object:
-    response = _response(cls, raw + BODY)
+def _read(
+    cls: type[http.client.HTTPResponse], raw: bytes, *, drip: int | None = None, buffer: int = 8192
+) -> object:
+    response = _response(cls, raw + BODY, drip=drip, buffer=buffer)
     try:
         response.begin()
     except Exception as exc:  # the error itself is what is compared
@@ -106,6 +158,41 @@ def _read(cls: type[http.client.HTTPResponse], raw: bytes) -> object:
 @pytest.mark.parametrize("raw", HEADS.values(), ids=HEADS.keys())
 def test_a_head_reads_as_the_standard_library_reads_it(raw: bytes) -> None:
     assert _read(_Response, raw) == _read(http.client.HTTPResponse, raw)
+
+
+@pytest.mark.parametrize(("drip", "buffer"), [(1, 8192), (40, 8192), (None, 64), (None, 1 << 17)])
+@pytest.mark.parametrize("raw", HEADS.values(), ids=HEADS.keys())
+def test_a_head_arriving_in_pieces_reads_as_the_standard_library_reads_it(
+    raw: bytes, drip: int | None, buffer: int
+) -> None:
+    """A head only partly buffered is read line by line; one buffered whole, at once."""
+    ours = _read(_Response, raw, drip=drip, buffer=buffer)
+    assert ours == _read(http.client.HTTPResponse, raw, drip=drip, buffer=buffer)
+
+
+@pytest.mark.parametrize(
+    ("name", "at_once"),
+    [
+        ("plain", True),
+        ("LF line ends", True),
+        ("Content-Length twice", True),
+        ("a tab in the reason", True),
+        ("99 fields", True),
+        ("a head longer than a buffer", False),
+        ("100 headers", False),
+        ("a folded field", False),
+        ("100 Continue first", False),
+        ("no reason", False),
+        ("HTTP/1.2", False),
+        ("a head cut short", False),
+    ],
+)
+def test_only_a_head_in_the_common_shape_is_read_at_once(name: str, at_once: bool) -> None:
+    """The comparisons above test both readers: these heads take the one expected."""
+    fp = io.BufferedReader(io.BytesIO(HEADS[name] + BODY))
+    assert (_buffered_head(fp) is not None) == at_once
+    if not at_once:
+        assert fp.tell() == 0  # nothing taken: the line reader starts at the status line
 
 
 @pytest.mark.parametrize("raw", HEADS.values(), ids=HEADS.keys())

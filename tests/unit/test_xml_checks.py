@@ -38,6 +38,18 @@ CASES: list[tuple[str, bytes, XmlLimits]] = [
     ("a long value by references", b"<r v='" + b"&#233;" * 11 + b"'/>", XmlLimits(max_attribute_bytes=10)),
     ("values just short", b"<r v='" + b"&#233;" * 10 + b"'/>", XmlLimits(max_attribute_bytes=10)),
     ("deep with huge texts", _nested(300), XmlLimits(huge_text=True)),
+    # The shortest documents holding what _clean counts: the counts are skipped only below these.
+    ("the shortest element too deep", _nested(5, "<a/>"), XmlLimits(max_depth=5)),
+    ("the shortest comment too deep", _nested(5, "<!---->"), XmlLimits(max_depth=5)),
+    (
+        "the shortest too deep, in UTF-16",
+        _nested(5, "<a/>").decode().encode("utf-16"),
+        XmlLimits(max_depth=5),
+    ),
+    ("the shortest too many attributes", b'<r a="" b="" c="" d=""/>', XmlLimits(max_attributes=3)),
+    ("too many attributes, no blanks to spare", b"<r\na=''\tb=''\rc='' d=''/>", XmlLimits(max_attributes=3)),
+    ("just short of too deep", _nested(4, "<a/>"), XmlLimits(max_depth=5)),
+    ("just short of too many attributes", b'<r a="" b="" c=""/>', XmlLimits(max_attributes=3)),
 ]
 
 
@@ -56,8 +68,22 @@ def test_libxml2s_answer_changes_nothing_the_walk_decides(
     checked = _outcome(lambda: parse_xml(data, limits=limits))
     monkeypatch.setattr(xml, "_clean", lambda *_args: False)  # the walk alone, as before
     assert checked == _outcome(lambda: parse_xml(data, limits=limits))
-    if name in ("plain", "many shallow elements", "exactly the depth", "many attributes in all"):
+    if name in (
+        "plain",
+        "many shallow elements",
+        "exactly the depth",
+        "many attributes in all",
+    ) or name.startswith("just short"):
         assert checked == "accepted"
+    if name.startswith("the shortest") or name.startswith("too many attributes"):
+        assert checked.startswith("refused")
+
+
+def test_the_shortest_documents_are_counted() -> None:
+    """The bounds in _clean are tight: one byte less than each shortest case above and it skips."""
+    deep, wide = _nested(5, "<a/>"), b'<r a="" b="" c="" d=""/>'
+    assert len(deep) == xml._DEEP_BYTES * 5 + xml._NODE_BYTES
+    assert len(wide) == xml._ATTRIBUTE_BYTES * 4 + len(b"<r/>")
 
 
 @pytest.mark.parametrize(("name", "data", "limits"), CASES, ids=[c[0] for c in CASES])

@@ -73,6 +73,16 @@ _MAX_HEADERS = 100
 #: ``str.splitlines`` breaks a line on) sends the whole head to the standard library's parser.
 _FIELD = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n\x0b\x0c\x1c-\x1e\x85]*)\r?\n")
 
+#: A whole head in the shape nearly every server sends, read at once from what is already buffered
+#: (:func:`_buffered_head`): an HTTP/1.0 or 1.1 status line with a three-digit final status (not 1xx)
+#: and a reason of visible ASCII, blanks and tabs, then only ``_FIELD`` lines, then the blank line.
+#: Whatever else (another version, no reason, a 100 Continue, any line ``_FIELD`` does not take) is
+#: read line by line as before.
+_HEAD = re.compile(
+    r"HTTP/1\.([01]) ([2-9][0-9][0-9]) ([\t\x20-\x7e]*)\r?\n"
+    r"((?:[\x21-\x39\x3b-\x7e]+:[ \t]*[^\r\n\x0b\x0c\x1c-\x1e\x85]*\r?\n)*)\r?\n"
+)
+
 
 def _user_agent() -> str:
     try:
@@ -186,6 +196,32 @@ def _parse_head(lines: list[bytes]) -> tuple[list[tuple[str, str]], http.client.
     return fields, message
 
 
+def _buffered_head(fp: io.BufferedIOBase) -> tuple[str, int, str, list[tuple[str, str]]] | None:
+    """The status line and fields of a head that has arrived whole, in the common shape (``_HEAD``),
+    taken from the stream's buffer at once; None (nothing taken) for any other head, or one that has
+    not arrived whole: it is then read line by line.
+
+    WHY: reading a head a line at a time (``readline``, a decode and a match per line, the status
+    line split and checked on its own) was a third of what the transport spends on an answer. The
+    head is read here with one match over one decode, and taken from the buffer with one read.
+    Within ``_HEAD`` every line reads as http.client reads it: the status line splits into the
+    same version, status and reason and each field is what ``_FIELD`` matches. A head longer than
+    http.client's bound on one line, or of ``_MAX_HEADERS`` lines or more, is left to the line
+    reader, which reads or refuses it with its own errors."""
+    peek = getattr(fp, "peek", None)
+    if peek is None:
+        return None
+    buffered: bytes = peek(_CHUNK)  # what is buffered, or one read's worth when nothing is
+    found = _HEAD.match(buffered.decode("iso-8859-1"))
+    if found is None:
+        return None
+    fields = _FIELD.findall(found[4])
+    if len(fields) >= _MAX_HEADERS or found.end() > _MAX_LINE:  # (no line of it is longer)
+        return None
+    fp.read(found.end())  # bytes from the buffer, no read from the socket
+    return f"HTTP/1.{found[1]}", int(found[2]), found[3], fields
+
+
 class _Response(http.client.HTTPResponse):
     """http.client's answer, its head read without the email package.
 
@@ -203,11 +239,18 @@ class _Response(http.client.HTTPResponse):
     def begin(self) -> None:
         if cast("http.client.HTTPMessage | None", self.headers) is not None:  # None until read
             return
-        while True:
-            version, status, reason = self._read_status()  # type: ignore[attr-defined]
-            if status != http.client.CONTINUE:
-                break
-            _head_lines(self.fp)  # a 100 Continue's own headers
+        buffered = _buffered_head(self.fp)
+        if buffered is not None:
+            version, status, reason, self.fields = buffered
+            message = http.client.HTTPMessage()
+            for name, value in self.fields:
+                message[name] = value  # stored as given (the compat32 policy), as in _parse_head
+        else:
+            while True:
+                version, status, reason = self._read_status()  # type: ignore[attr-defined]
+                if status != http.client.CONTINUE:
+                    break
+                _head_lines(self.fp)  # a 100 Continue's own headers
         self.code = self.status = status
         self.reason = reason.strip()
         if version in ("HTTP/1.0", "HTTP/0.9"):
@@ -216,8 +259,9 @@ class _Response(http.client.HTTPResponse):
             self.version = 11
         else:
             raise http.client.UnknownProtocol(version)
-        self.fields, self.headers = _parse_head(_head_lines(self.fp))
-        self.msg = self.headers
+        if buffered is None:
+            self.fields, message = _parse_head(_head_lines(self.fp))
+        self.headers = self.msg = message
         first: dict[str, str] = {}
         for name, value in self.fields:
             first.setdefault(name.lower(), value)  # what HTTPMessage.get returns: the first one
