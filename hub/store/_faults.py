@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy import exc as sa
 
@@ -64,18 +62,9 @@ class Availability:
         self._failed_operations: set[str] = set()
         self._failures = 0
 
-    @contextmanager
-    def guard(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except sa.SQLAlchemyError as error:
-            if not is_unavailable(error):
-                raise
-            cause = _cause(error)
-            self._failed(operation, cause)
-            raise StoreUnavailableError(operation, cause, retry_after=self.retry_after) from error
-        else:
-            self._succeeded(operation)
+    def guard(self, operation: str) -> _Guard:
+        """A context in which an unavailable database is a StoreUnavailableError for ``operation``."""
+        return _Guard(self, operation)
 
     def _failed(self, operation: str, cause: str) -> None:
         with self._lock:
@@ -92,6 +81,8 @@ class Availability:
         )
 
     def _succeeded(self, operation: str) -> None:
+        if not self._failed_operations:  # no outage: the common case, without the lock
+            return
         with self._lock:
             if operation not in self._failed_operations:
                 return
@@ -104,3 +95,27 @@ class Availability:
                 time.monotonic() - down_since,
                 failures,
             )
+
+
+class _Guard:
+    """:meth:`Availability.guard` as a class, not a generator's context manager: it wraps every
+    transaction, and a generator's costs several Python calls more at each end."""
+
+    __slots__ = ("_availability", "_operation")
+
+    def __init__(self, availability: Availability, operation: str) -> None:
+        self._availability = availability
+        self._operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
+        availability = self._availability
+        if error is None:
+            availability._succeeded(self._operation)
+        elif isinstance(error, sa.SQLAlchemyError) and is_unavailable(error):
+            cause = _cause(error)
+            availability._failed(self._operation, cause)
+            retry_after = availability.retry_after
+            raise StoreUnavailableError(self._operation, cause, retry_after=retry_after) from error

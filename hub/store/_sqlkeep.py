@@ -4,10 +4,11 @@ Checking a connection out of SQLAlchemy's pool and back in for every transaction
 CPU of a claim, an outcome or an accept's group commit (py-spy, bench/e2e.py): ``Engine.connect``, a
 new ``Connection``, the pool's checkout and checkin, its reset-on-return rollback, the fairy's
 finalizer. None of it is SQL. :class:`KeptConnections` keeps the ``Connection`` a transaction used
-and hands it to the next one; each transaction still begins and ends as before (``Connection.begin``:
-the ``begin`` event that says ``BEGIN IMMEDIATE`` on SQLite, a real COMMIT, the ``commit`` event that
-StatementCounter counts), and between two transactions a kept connection holds no transaction and so
-no lock, neither SQLite's nor a PostgreSQL row lock: several hub processes share a database as before.
+and hands it to the next one; each transaction still begins and ends as before (as ``Connection.begin``
+would, with less of SQLAlchemy's Python: _sqltxn.py; the ``begin`` event that says ``BEGIN IMMEDIATE``
+on SQLite, a real COMMIT, the ``commit`` event that StatementCounter counts), and between two
+transactions a kept connection holds no transaction and so no lock, neither SQLite's nor a PostgreSQL
+row lock: several hub processes share a database as before.
 
 What the pool did at each checkout is still done at each transaction:
 
@@ -25,18 +26,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Final
+from typing import Final, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
+
+from lienthong.store._sqltxn import begin, commit, rollback
 
 __all__ = ["KEEP_FOR", "KeptConnections"]
 
 #: Seconds a connection is kept out of the pool before it goes back at its next use (and is checked
 #: out again, through the pool's recycling and checks): one checkout a minute instead of one a transaction.
 KEEP_FOR: Final = 60.0
+
+T = TypeVar("T")
 
 
 class KeptConnections:
@@ -60,12 +65,35 @@ class KeptConnections:
         """One transaction on a kept connection (or a fresh one): committed if the block returns."""
         conn, since, epoch = self._take()
         try:
-            with conn.begin():
+            trans = begin(conn)
+            try:
                 yield conn
+            except BaseException as error:
+                rollback(trans, error)
+                raise
+            commit(conn, trans)
         except BaseException:
             self._discard(conn)
             raise
         self._give(conn, since, epoch)
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in :meth:`transaction`, without a generator's context manager around it: this is
+        every claim, settle round and accept's group commit."""
+        conn, since, epoch = self._take()
+        try:
+            trans = begin(conn)
+            try:
+                result = work(conn)
+            except BaseException as error:
+                rollback(trans, error)
+                raise
+            commit(conn, trans)
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._give(conn, since, epoch)
+        return result
 
     def drop_all(self, *, hard: bool = False) -> None:
         """Give every kept connection back to the pool; those in use go back when their transaction ends.

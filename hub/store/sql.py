@@ -200,13 +200,11 @@ class SqlStore:
         the second finds its rows there (a repeat's answer, a lost claim, a claim left to expire)."""
         with self._availability.guard(operation), self._writer:
             try:
-                with self._kept.transaction() as conn:
-                    return work(conn)
+                return self._kept.run(work)
             except DBAPIError as error:
                 if not (error.connection_invalidated or _rolled_back_by_server(error)):
                     raise
-            with self._kept.transaction() as conn:
-                return work(conn)
+            return self._kept.run(work)
 
     def _read(self, operation: str, work: Callable[[Connection], T]) -> T:
         """``work``, which only reads, in one transaction that neither takes this process's writer
