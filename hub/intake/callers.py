@@ -25,6 +25,7 @@ import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cached_property
 from typing import Any, Final, Literal
 
 from starlette.requests import HTTPConnection
@@ -102,6 +103,15 @@ class _Entry:
     name: str
     services: tuple[str, ...]
 
+    @cached_property
+    def by_key(self) -> Identity:
+        """The caller as recognised by its API key: one immutable object, made once."""
+        return Identity(self.agency, self.name, "api-key")
+
+    @cached_property
+    def by_certificate(self) -> Identity:
+        return Identity(self.agency, self.name, "certificate")
+
 
 class CallerRegistry:
     """The callers from ``hub.yaml``, built once. Keys from ``api_key_env`` are read (and hashed) here.
@@ -178,9 +188,26 @@ class CallerRegistry:
         if by_key is not None and by_cert is not None and by_key is not by_cert:
             raise refuse("the API key and the client certificate belong to different callers")
         if by_cert is not None:
-            return Identity(by_cert.agency, by_cert.name, "certificate")
+            return by_cert.by_certificate
         assert by_key is not None
-        return Identity(by_key.agency, by_key.name, "api-key")
+        return by_key.by_key
+
+    def recognise(self, api_key: str | None, certificate_der: bytes | None) -> Identity | None:
+        """What :meth:`identify` answers when it accepts these credentials, else None, with no audit
+        line: for a caller that, on None, calls :meth:`identify` to refuse (and log) with its words,
+        and so needs the refusal's remote address only then. The same comparisons, each digest
+        compared in constant time."""
+        by_key = by_cert = None
+        if api_key is not None:
+            by_key = _lookup(self._key_digests, hashlib.sha256(api_key.encode("utf-8")).digest())
+            if by_key is None:
+                return None
+        if certificate_der is not None:
+            by_cert = _lookup(self._cert_digests, hashlib.sha256(certificate_der).digest())
+            if by_cert is None or (by_key is not None and by_key is not by_cert):
+                return None
+            return by_cert.by_certificate
+        return None if by_key is None else by_key.by_key
 
     def allows(self, identity: Identity, service: str) -> bool:
         entry = self._entries.get((identity.agency, identity.name))

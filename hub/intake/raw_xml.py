@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -39,9 +39,11 @@ from lienthong.intake.rest_models import MessageMetadata
 __all__ = [
     "FIELD_HEADERS",
     "HEADER_ENTRY_PREFIX",
+    "RawHead",
     "RawMetadata",
     "RawSubmission",
     "document_body_limit",
+    "head_of",
     "payload_limit",
     "raw_xml_media_type",
     "read_raw_submission",
@@ -59,6 +61,60 @@ _BY_HEADER: Final = {header.lower(): name for name, header in FIELD_HEADERS.item
 _EXTENDED: Final = "utf-8''"
 #: The route that takes raw XML (the only one whose body may be a large document).
 SUBMIT_PATH: Final = "/api/v1/messages"
+#: Where :func:`head_of` keeps a request's :class:`RawHead` in its ASGI scope.
+_HEAD_KEY: Final = "lienthong.raw_xml_head"
+
+
+@dataclass(slots=True)
+class RawHead:
+    """The headers a raw XML submit is decided on, read in one pass (:func:`head_of`).
+
+    Each layer a submission goes through used to walk the header list for itself (the lean path's
+    choice, the body limit twice, the caller's key, the media type, the metadata): five passes a
+    request, on the event loop. Each value here is the occurrence its reader took before, so that a
+    header sent twice is read as it was: the first ``Content-Type`` and ``X-API-Key`` (as
+    ``request.headers.get``), the last ``Content-Type`` and ``X-Hub-Kind`` (as ``dict(headers)``, which
+    the body limit read), and every ``X-Hub-*`` header in order (the metadata refuses repeats)."""
+
+    content_type: str | None = None
+    last_content_type: bytes = b""
+    last_kind: bytes = b""
+    api_key: str | None = None
+    hub: list[tuple[bytes, bytes]] = field(default_factory=list)
+    _media: str | None = None
+    _media_known: bool = False
+
+    @property
+    def media(self) -> str | None:
+        """:func:`raw_xml_media_type` of the first ``Content-Type``."""
+        if not self._media_known:
+            self._media, self._media_known = raw_xml_media_type(self.content_type), True
+        return self._media
+
+
+def head_of(scope: Scope) -> RawHead:
+    """This request's :class:`RawHead`, read from its headers the first time it is asked for."""
+    head: RawHead | None = scope.get(_HEAD_KEY)
+    if head is None:
+        head = scope[_HEAD_KEY] = _read_head(scope.get("headers", ()))
+    return head
+
+
+def _read_head(headers: Iterable[tuple[bytes, bytes]]) -> RawHead:
+    head = RawHead()
+    for name, value in headers:
+        if name == b"content-type":
+            if head.content_type is None:
+                head.content_type = value.decode("latin-1")
+            head.last_content_type = value
+        elif name == b"x-api-key":
+            if head.api_key is None:
+                head.api_key = value.decode("latin-1")
+        elif name[:1] in b"xX" and name.lower().startswith(b"x-hub-"):
+            head.hub.append((name, value))
+            if name == b"x-hub-kind":
+                head.last_kind = value
+    return head
 
 
 def raw_xml_media_type(content_type: str | None) -> str | None:
@@ -89,11 +145,10 @@ def document_body_limit(settings: ApiSettings) -> Callable[[Scope], int | None]:
     def larger(scope: Scope) -> int | None:
         if scope.get("method") != "POST" or scope.get("path") != SUBMIT_PATH:
             return None
-        headers = dict(scope.get("headers", []))
-        content_type = headers.get(b"content-type", b"").decode("latin-1")
-        if raw_xml_media_type(content_type) is None:
+        head = head_of(scope)
+        if raw_xml_media_type(head.last_content_type.decode("latin-1")) is None:
             return None
-        return limit if headers.get(b"x-hub-kind", b"").strip() == b"document" else None
+        return limit if head.last_kind.strip() == b"document" else None
 
     return larger
 
@@ -155,10 +210,22 @@ async def read_body(request: Request) -> bytes:
     twice the body at that moment, 140 MB for a large document. A ``BytesIO`` keeps its bytes in one
     bytes object, grown in place (the allocator, ``hub/_allocator.py``, maps large blocks on their
     own, so growing moves pages, not bytes), and ``getvalue`` hands that object over without a copy
-    when nothing else refers to the buffer, as here."""
-    out = io.BytesIO()
+    when nothing else refers to the buffer, as here. A body that came in one chunk (a dossier of a
+    few KB nearly always does) is that chunk itself: not even the one copy into the buffer."""
+    first = b""
+    out: io.BytesIO | None = None
     async for chunk in request.stream():
-        out.write(chunk)
+        if out is not None:
+            out.write(chunk)
+        elif not first:
+            first = chunk
+        elif chunk:
+            out = io.BytesIO()
+            out.write(first)
+            out.write(chunk)
+            first = b""
+    if out is None:
+        return first if type(first) is bytes else bytes(first)
     data = out.getvalue()
     del out
     return data
@@ -172,9 +239,7 @@ def _metadata(scope: Scope, caller_agency: str) -> RawMetadata:
     entries: dict[str, str] = {}
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for raw_name, raw_value in scope.get("headers", []):
-        if not raw_name.lower().startswith(b"x-hub-"):
-            continue
+    for raw_name, raw_value in head_of(scope).hub:
         name = raw_name.decode("latin-1").lower()
         if name in seen:
             errors.append({"type": "value_error", "loc": _where(name), "msg": "the header is given twice"})

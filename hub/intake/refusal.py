@@ -60,9 +60,13 @@ def refusal_detail(exc: HubError) -> str:
 
 
 def note_caller(conn: HTTPConnection, identity: Identity, service: str) -> None:
-    """Remember who is calling, so that a later refusal of the same request names them."""
-    conn.state.identity = identity
-    conn.state.service = service
+    """Remember who is calling, so that a later refusal of the same request names them.
+
+    Written to the scope's state dictionary itself, which ``conn.state`` (and every later
+    ``request.state`` of this request) reads and writes: the same place, without a ``State`` object."""
+    state = conn.scope.setdefault("state", {})
+    state[IDENTITY_STATE] = identity
+    state[SERVICE_STATE] = service
 
 
 def audit_http_refusal(conn: HTTPConnection, reason: str, detail: str, *, service: str | None = None) -> None:

@@ -271,3 +271,22 @@ def test_tls_options_refuse_what_cannot_work(tmp_path: Path) -> None:
             ),
             {},
         )
+
+
+@pytest.mark.parametrize("key", [None, KEY, OLD_KEY, LAND_KEY, "wrong", "", sha256(KEY)])
+@pytest.mark.parametrize("cert", [None, CERT_DER, b"0\x82 another certificate"])
+def test_recognise_answers_as_identify_without_an_audit_line(
+    registry: CallerRegistry, key: str | None, cert: bytes | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The lean submit asks recognise first and identify only when it says None: the two must agree
+    # on every pair of credentials, and recognise must leave no refusal behind.
+    with caplog.at_level(logging.INFO, logger="lienthong.audit"):
+        recognised = registry.recognise(key, cert)
+    assert not caplog.records
+    try:
+        identified: Identity | None = registry.identify(key, cert)
+    except UnauthenticatedError:
+        identified = None
+    assert recognised == identified
+    if identified is not None:  # the same immutable object each time: nothing to build per request
+        assert registry.identify(key, cert) is identified
