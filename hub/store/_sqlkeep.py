@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Final, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -60,40 +60,14 @@ class KeptConnections:
         #: Bumped when every kept connection must go (a disconnect, close): one taken before is not kept.
         self._epoch = 0
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self) -> _Transaction:
         """One transaction on a kept connection (or a fresh one): committed if the block returns."""
-        conn, since, epoch = self._take()
-        try:
-            trans = begin(conn)
-            try:
-                yield conn
-            except BaseException as error:
-                rollback(trans, error)
-                raise
-            commit(conn, trans)
-        except BaseException:
-            self._discard(conn)
-            raise
-        self._give(conn, since, epoch)
+        return _Transaction(self)
 
     def run(self, work: Callable[[Connection], T]) -> T:
-        """``work`` in :meth:`transaction`, without a generator's context manager around it: this is
-        every claim, settle round and accept's group commit."""
-        conn, since, epoch = self._take()
-        try:
-            trans = begin(conn)
-            try:
-                result = work(conn)
-            except BaseException as error:
-                rollback(trans, error)
-                raise
-            commit(conn, trans)
-        except BaseException:
-            self._discard(conn)
-            raise
-        self._give(conn, since, epoch)
-        return result
+        """``work`` in :meth:`transaction`: every claim, settle round and accept's group commit."""
+        with _Transaction(self) as conn:
+            return work(conn)
 
     def drop_all(self, *, hard: bool = False) -> None:
         """Give every kept connection back to the pool; those in use go back when their transaction ends.
@@ -165,3 +139,39 @@ def _close(conn: Connection) -> None:
     to handle (it invalidates the connection): it must not hide the error that brought us here."""
     with suppress(Exception):
         conn.close()
+
+
+class _Transaction:
+    """:meth:`KeptConnections.transaction`: a class rather than a generator's context manager, which
+    costs several Python calls more at each end of every transaction. A block that raises rolls the
+    transaction back and its connection is not kept; so is one whose BEGIN or COMMIT failed."""
+
+    __slots__ = ("_conn", "_epoch", "_kept", "_since", "_trans")
+
+    def __init__(self, kept: KeptConnections) -> None:
+        self._kept = kept
+
+    def __enter__(self) -> Connection:
+        conn, self._since, self._epoch = self._kept._take()
+        try:
+            self._trans = begin(conn)
+        except BaseException:
+            self._kept._discard(conn)
+            raise
+        self._conn = conn
+        return conn
+
+    def __exit__(self, _kind: object, error: BaseException | None, _traceback: object) -> None:
+        conn = self._conn
+        try:
+            if error is None:
+                commit(conn, self._trans)
+            else:
+                rollback(self._trans, error)
+        except BaseException:
+            self._kept._discard(conn)
+            raise
+        if error is None:
+            self._kept._give(conn, self._since, self._epoch)
+        else:
+            self._kept._discard(conn)  # the error goes on, from the with statement
