@@ -99,6 +99,8 @@ class JsonSchemaValidator:
                     f"{what} is XML ({value.tag}), but {self.path.name} is a JSON Schema"
                 )
             value = tree_to_value(value)
+        if self._validator.is_valid(value):  # most values: no iterator, no error objects
+            return
         violations: list[SchemaViolation] = []
         for error in self._validator.iter_errors(value):
             violations.append(
