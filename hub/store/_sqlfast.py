@@ -42,7 +42,7 @@ from sqlalchemy.sql.dml import ValuesBase
 
 from lienthong.store.schema import UtcDateTime
 
-__all__ = ["DriverQuery", "DriverStatement", "Sent", "send", "send_begin"]
+__all__ = ["DriverQuery", "DriverStatement", "Sent", "listeners_of", "send", "send_begin"]
 
 _NAMED = re.compile(r"%\((\w+)\)s")  # a pyformat placeholder (psycopg); '%%' is a literal '%'
 
@@ -114,17 +114,31 @@ def _on_cursor(
     cursor = info.get(_CURSOR)
     if cursor is None:
         cursor = info[_CURSOR] = fairy.cursor()
-    events = conn._has_events or conn.engine._has_events
+    after: Any = ()
     try:
-        if events:
+        if conn._has_events:  # a listener of this connection (or of every one): SQLAlchemy's way
             for listener in conn.dispatch.before_cursor_execute:
                 statement, parameters = listener(conn, cursor, statement, parameters, None, many)
+            after = conn.dispatch.after_cursor_execute
+        elif conn.engine._has_events:
+            # Only the engine's listeners (of it or of every engine): SQLAlchemy would loop over
+            # each list, through a few Python calls, even when empty, as the list of one of these
+            # two events always is on SQLite (the store's own listener is of ``begin``). Its lists
+            # read directly instead: the same listeners, in SQLAlchemy's order (listeners_of).
+            events = conn.engine.dispatch
+            before = events.before_cursor_execute
+            if before.parent_listeners or before.listeners:
+                for listener in listeners_of(before):
+                    statement, parameters = listener(conn, cursor, statement, parameters, None, many)
+            after_event = events.after_cursor_execute
+            if after_event.parent_listeners or after_event.listeners:
+                after = listeners_of(after_event)
         if many:
             cursor.executemany(statement, parameters)
         else:
             cursor.execute(statement, parameters)
-        if events:
-            conn.dispatch.after_cursor_execute(conn, cursor, statement, parameters, None, many)
+        for listener in after:
+            listener(conn, cursor, statement, parameters, None, many)
         if not rows:
             return Sent(cursor.rowcount, None, ())
         description = cursor.description if describe else None
@@ -137,6 +151,14 @@ def _on_cursor(
         info.pop(_CURSOR, None)
         driver_error = isinstance(error, conn.dialect.loaded_dbapi.Error)
         conn._handle_dbapi_exception(error, statement if driver_error else None, parameters, cursor, None)
+
+
+def listeners_of(event: Any) -> tuple[Callable[..., Any], ...]:
+    """The listeners of an engine's event (``engine.dispatch.<event>``), in the order SQLAlchemy calls
+    them (those of every engine, then this one's), from the two lists it keeps them in: nothing but
+    attribute reads, where iterating or calling the collection is a Python call or two (pinned by
+    tests/integration/test_store_driver_cursor.py)."""
+    return (*event.parent_listeners, *event.listeners)
 
 
 @dataclass(frozen=True)

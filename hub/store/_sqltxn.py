@@ -27,6 +27,8 @@ from sqlalchemy import Connection, RootTransaction
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.default import DefaultDialect
 
+from lienthong.store._sqlfast import listeners_of
+
 __all__ = ["begin", "commit", "rollback"]
 
 #: The name of ``Connection.__in_begin`` from outside the class: True while the ``begin`` event runs,
@@ -66,7 +68,11 @@ def begin(conn: Connection) -> RootTransaction:
     if conn._has_events or conn.engine._has_events:
         setattr(conn, _IN_BEGIN, True)
         try:
-            conn.dispatch.begin(conn)
+            if conn._has_events:
+                conn.dispatch.begin(conn)
+            else:  # only the engine's listeners (SQLite's BEGIN IMMEDIATE), read as _sqlfast does
+                for listener in listeners_of(conn.engine.dispatch.begin):
+                    listener(conn)
         finally:
             setattr(conn, _IN_BEGIN, False)
     conn._transaction = trans
@@ -96,8 +102,13 @@ def commit(conn: Connection, trans: RootTransaction) -> None:
     # the connection's (after a failed COMMIT, SQLAlchemy's rollback of the context finds it inactive
     # and sends nothing: the pool's reset rolls back).
     try:
-        if conn._has_events or conn.engine._has_events:
+        if conn._has_events:
             conn.dispatch.commit(conn)
+        elif conn.engine._has_events:  # only the engine's listeners, seldom of commit (as _sqlfast)
+            listeners = conn.engine.dispatch.commit
+            if listeners.parent_listeners or listeners.listeners:
+                for listener in listeners_of(listeners):
+                    listener(conn)
         try:
             conn._dbapi_connection.dbapi_connection.commit()  # type: ignore[union-attr]
         except BaseException as error:

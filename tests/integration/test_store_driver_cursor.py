@@ -127,6 +127,32 @@ def test_an_executemany_is_one_statement_seen_once_as_many(store: SqlStore) -> N
     assert many == [True] and changed == 3
 
 
+def test_listeners_added_while_a_connection_is_kept_see_its_statements_and_commits(store: SqlStore) -> None:
+    """The engine's listener lists are read at each statement and commit (_sqlfast.listeners_of), not
+    when a connection is made: a connection the store kept from before a listener came still fires it."""
+    store.accept(make_envelope(), routed("land"), prepared("land"))  # a connection is kept now
+    seen: list[str] = []
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split(None, 1)[0])
+
+    def committed(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    event.listen(store.engine, "after_cursor_execute", after)
+    event.listen(store.engine, "commit", committed)
+    try:
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    finally:
+        event.remove(store.engine, "after_cursor_execute", after)
+        event.remove(store.engine, "commit", committed)
+    begin = ["BEGIN"] if store.engine.dialect.name == "sqlite" else []
+    assert seen == [*begin, *(["INSERT"] * 6), "COMMIT"]
+    seen.clear()
+    store.accept(make_envelope(), routed("land"), prepared("land"))
+    assert seen == []  # removed: no longer called
+
+
 def test_a_repeated_key_is_sqlalchemys_integrity_error_and_the_next_transaction_works(
     store: SqlStore,
 ) -> None:
@@ -286,6 +312,39 @@ def test_the_private_parts_send_relies_on_are_still_there(store: SqlStore) -> No
     compiled = sql._RECORD_DELIVERY.statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     assert set(compiled._bind_processors) <= set(compiled.bind_names.values())
+
+
+@pytest.mark.parametrize("name", ["before_cursor_execute", "after_cursor_execute", "commit"])
+def test_an_engines_listeners_read_directly_are_those_sqlalchemy_calls_in_its_order(name: str) -> None:
+    """_sqlfast.listeners_of reads the two lists SQLAlchemy keeps an engine's listeners in (of every
+    engine, then of this one): the same listeners its connections' dispatch calls, in the same order,
+    with none, with the engine's own, and with those of every engine too."""
+    engine = create_store_engine("sqlite://")
+
+    def mine(*_args: Any) -> None: ...
+
+    def everyones(*_args: Any) -> None: ...
+
+    def joined() -> list[Any]:
+        with engine.connect() as conn:
+            return list(getattr(conn.dispatch, name))
+
+    def direct() -> list[Any]:
+        return list(fast.listeners_of(getattr(engine.dispatch, name)))
+
+    try:
+        assert direct() == joined()
+        event.listen(engine, name, mine)
+        assert direct() == joined() and len(direct()) >= 1
+        event.listen(Engine, name, everyones)
+        try:
+            assert direct() == joined() and len(direct()) >= 2
+        finally:
+            event.remove(Engine, name, everyones)
+        event.remove(engine, name, mine)
+        assert direct() == joined()
+    finally:
+        engine.dispose()
 
 
 def _innermost(conn: Connection) -> object:
