@@ -173,7 +173,7 @@ class RunResult:
     paced_p99_ms: float = math.nan
     paced_max_ms: float = math.nan
     #: --rate: the hub's CPU while the paced batch was taken in and delivered (observer's left out),
-    #: per message: the same work below saturation, where fewer threads wait on each other
+    #: per message: the same work below saturation, where fewer dossiers share a transaction
     paced_hub_cpu_seconds: float = math.nan
     paced_round_trips: int = 0  # --rate: statements, commits and pings of the paced batch
     split_ms: dict[str, float] = field(default_factory=dict)  # --split: CPU ms per message by method
