@@ -12,6 +12,12 @@ thread or nothing due, until an outcome is handed in, a thread is freed, new wor
 (``wake``) or the poll interval passes: an outcome is recorded as soon as the dispatcher is free,
 never a poll interval later.
 
+Below saturation most deliveries are not claimed by the dispatcher at all: the intake's accept stores
+them already claimed for threads that are free (``offer``, ``accepted``; ``ClaimOffer``), and they go
+to those threads from memory, without a claim round reading back what was just written. That happens
+only while the last claim found nothing more due, so a new delivery never overtakes an older one
+waiting for a thread, and only for targets whose circuit is closed.
+
 It claims only as many deliveries as it has free threads, so a claimed delivery starts at once and
 its lease measures a real call, never time spent queueing; hub processes sharing a PostgreSQL
 database never hoard work another could start. Every attempt ends in exactly one recorded outcome
@@ -59,7 +65,7 @@ from lienthong.errors import (
     StoreUnavailableError,
     TransientDeliveryError,
 )
-from lienthong.store import Claim, Dead, Outcome, Settled, Store
+from lienthong.store import Claim, ClaimOffer, Dead, Outcome, Settled, Store
 
 log = logging.getLogger("lienthong.deliver")
 
@@ -171,6 +177,8 @@ class DeliveryWorkers:
         self._accepting = False
         self._held: dict[int, Claim] = {}  # every claim this process holds: the heartbeat renews them
         self._busy: dict[int, Claim] = {}  # handed to a thread whose call has not ended
+        self._reserved = 0  # free threads offered to accepts under way (offer)
+        self._claiming = 0  # free threads the dispatcher is claiming for, outside the lock
         self._outcomes: list[tuple[Claim, Outcome]] = []  # calls ended, outcomes not yet recorded
         self._trials: set[int] = set()  # deliveries claimed as a half-open circuit's one trial
         self._calls: dict[int, Claim] = {}  # attempts under way
@@ -216,8 +224,9 @@ class DeliveryWorkers:
         if self._dispatcher is not None:
             deadline = time.monotonic() + self.settings.shutdown_grace.total_seconds()
             with self._changed:
-                # The dispatcher claims no more; it records the outcomes of the calls that end.
-                while self._busy or self._outcomes:
+                # The dispatcher claims no more; it records the outcomes of the calls that end (and
+                # the accepts under way hand over or give back the threads offered to them).
+                while self._busy or self._outcomes or self._reserved:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
@@ -255,6 +264,55 @@ class DeliveryWorkers:
         if self._dispatcher is None or self._heartbeat is None:
             return None
         return not self._stopping.is_set() and self._dispatcher.is_alive() and self._heartbeat.is_alive()
+
+    # ------------------------------------------------------------------ claims made at accept
+
+    def offer(self, targets: Sequence[str]) -> ClaimOffer | None:
+        """Free threads for an accept about to store deliveries to ``targets`` (see ClaimOffer),
+        reserved until :meth:`accepted`. None unless the last claim found nothing more due (a new
+        delivery must not overtake an older one waiting for a thread; when that claim failed, the
+        store is in doubt), while stopping, or when no target's circuit is closed."""
+        if not self._drained or self._claims_failing or self._stopping.is_set():
+            return None  # read without the lock: a stale answer only means one more claim round
+        allowed = [t for t in targets if (target := self.targets.get(t)) and target.breaker.allows_claims()]
+        if not allowed:
+            return None
+        with self._lock:
+            if not self._accepting:
+                return None
+            slots = min(len(allowed), self.settings.count - len(self._busy) - self._reserved - self._claiming)
+            if slots <= 0:
+                return None
+            self._reserved += slots
+        return ClaimOffer(self.identity, self.settings.lease, slots, frozenset(allowed))
+
+    def accepted(self, offer: ClaimOffer | None, claims: Sequence[Claim], left: int) -> None:
+        """An accept has committed (or failed: no claims, ``left`` 0): its ``claims`` go to the
+        threads reserved for them, the slots it did not use are given back, and the dispatcher is
+        woken for the ``left`` deliveries it stored queued."""
+        if offer is None and not left:
+            return
+        with self._changed:
+            if offer is not None:
+                self._reserved -= offer.slots
+            started = self._accepting  # else stop() is past waiting: the threads take no more work
+            if started:
+                for claim in claims:
+                    self._held[claim.delivery_id] = claim
+                    self._busy[claim.delivery_id] = claim
+            if left:
+                self._woken = True
+            if left or (offer is not None and offer.slots > len(claims)):
+                self._changed.notify_all()  # work left for the dispatcher, or threads given back
+        if not started:
+            if claims:
+                with suppress(StoreUnavailableError):  # logged by the store; their leases expire
+                    self.store.release(claims, RELEASED_ON_SHUTDOWN)
+            return
+        for claim in claims:
+            self._jobs.put(claim)
+
+    # ------------------------------------------------------------------ claims made by the dispatcher
 
     def claim(self, limit: int) -> list[Claim]:
         """Claim up to ``limit`` deliveries: freely for closed circuits, and one trial for each
@@ -319,7 +377,7 @@ class DeliveryWorkers:
         with self._changed:
             while True:
                 stopping = self._stopping.is_set()
-                free = 0 if stopping else self.settings.count - len(self._busy)
+                free = 0 if stopping else self.settings.count - len(self._busy) - self._reserved
                 now = time.monotonic()
                 if self._outcomes or (free > 0 and (self._woken or now >= self._next_poll)):
                     break
@@ -327,7 +385,9 @@ class DeliveryWorkers:
                     return False
                 self._changed.wait(self._next_poll - now if free > 0 else poll)
             if self._outcomes and self._gather(now):
-                free = 0 if self._stopping.is_set() else self.settings.count - len(self._busy)
+                free = (
+                    0 if self._stopping.is_set() else self.settings.count - len(self._busy) - self._reserved
+                )
                 now = time.monotonic()
             outcomes = self._outcomes[:MAX_OUTCOMES]
             del self._outcomes[:MAX_OUTCOMES]
@@ -339,13 +399,19 @@ class DeliveryWorkers:
             # below saturation, most outcome rounds would otherwise run a claim that finds nothing.
             idle_claim = not (self._claims_failing or self._drained)
             claiming = free > 0 and (self._woken or now >= self._next_poll or idle_claim)
+            limit = min(free, self.settings.batch_size) if claiming else 0
             if claiming:
                 self._woken = False
                 self._next_poll = now + poll
+                self._claiming = limit  # not offered to an accept meanwhile
         try:
-            self._settle(outcomes, min(free, self.settings.batch_size) if claiming else 0)
+            self._settle(outcomes, limit)
         except Exception:
             log.exception("the delivery dispatcher's round failed; going on")
+        finally:
+            if limit:
+                with self._lock:
+                    self._claiming = 0
         return True
 
     def _gather(self, since: float) -> bool:

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from lxml import etree
 
@@ -36,11 +37,34 @@ from lienthong.intake.text import TextIntake, TextOutcome
 from lienthong.jsonxml import is_json_content_type
 from lienthong.pipeline.prepare import Stages, one_message, payload_tree
 from lienthong.pipeline.route import Router
-from lienthong.store import AcceptResult, MessageFilter, PreparedDelivery, RouteDecision, RouteStatus, Store
+from lienthong.store import (
+    AcceptResult,
+    Claim,
+    ClaimOffer,
+    MessageFilter,
+    PreparedDelivery,
+    RouteDecision,
+    RouteStatus,
+    Store,
+)
 from lienthong.trust.verify import XmlVerifier
 from lienthong.xml import DEFAULT_LIMITS, XmlLimits, parse_xml
 
 log = logging.getLogger("lienthong.intake")
+
+
+class Dispatch(Protocol):
+    """The delivery side of this process, as the intake sees it (``DeliveryWorkers``)."""
+
+    def offer(self, targets: Sequence[str]) -> ClaimOffer | None:
+        """Free delivery threads for an accept storing deliveries to ``targets``, reserved until
+        :meth:`accepted`; None when there are none (or claiming at accept would not be fair)."""
+        ...
+
+    def accepted(self, offer: ClaimOffer | None, claims: Sequence[Claim], left: int) -> None:
+        """After the accept's commit (or its failure: no claims, ``left`` 0): start ``claims``, give
+        back the slots they did not use, and look for the ``left`` deliveries stored queued."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,7 @@ class Intake:
         verifier: XmlVerifier | None = None,
         text: TextIntake | None = None,
         document_limits: XmlLimits = DEFAULT_LIMITS,
+        dispatch: Dispatch | None = None,
     ) -> None:
         self.store = store
         #: How large an official document's XML may be (``api.max_document_size``; see limits_for).
@@ -73,7 +98,10 @@ class Intake:
         self.text = text if text is not None else TextIntake()
         self.router = router
         self.preparations = preparations
+        #: Told of every message stored (counted; without a ``dispatch``, also what wakes delivery).
         self.on_accepted = on_accepted
+        #: Offered the deliveries of each accept, to start them at once (:class:`ClaimOffer`).
+        self.dispatch = dispatch
         self.verifier = verifier
 
     def _prepare(
@@ -197,9 +225,22 @@ class Intake:
         return _with_text(envelope, self.text.xml(envelope.payload, acted, envelope.sender, signed=signed))
 
     def commit(self, routed: Routed) -> AcceptResult:
-        """The second half of :meth:`submit`: store the message and its deliveries in one transaction."""
-        envelope, decision = routed.envelope, routed.decision
-        result = self.store.accept(envelope, decision, routed.prepared)
+        """The second half of :meth:`submit`: store the message and its deliveries in one transaction.
+        Deliveries a free delivery thread can start are stored claimed and handed to it from memory."""
+        envelope, decision, prepared = routed.envelope, routed.decision, routed.prepared
+        dispatch = self.dispatch
+        if dispatch is None:
+            result = self.store.accept(envelope, decision, prepared)
+        else:
+            offer = dispatch.offer([p.target for p in prepared]) if prepared else None
+            try:
+                result = self.store.accept(envelope, decision, prepared, offer)
+            except BaseException:
+                dispatch.accepted(offer, (), 0)
+                raise
+            dispatch.accepted(
+                offer, result.claims, len(prepared) - len(result.claims) if result.created else 0
+            )
         if result.created:
             log.info(
                 "accepted %s from %s (%s) → %s",
@@ -254,8 +295,11 @@ class Intake:
             parsed = [tree] if tree is not None else []
             self.store.reroute(envelope.message_id, decision, self._prepare(envelope, parsed, decision))
             rerouted.append(envelope.message_id)
-        if rerouted and self.on_accepted is not None:
-            self.on_accepted()
+        if rerouted:
+            if self.dispatch is not None:
+                self.dispatch.accepted(None, (), len(rerouted))
+            if self.on_accepted is not None:
+                self.on_accepted()
         return rerouted
 
 

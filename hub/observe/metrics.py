@@ -116,16 +116,6 @@ class HubMetrics:
 
     # ------------------------------------------------------------------ the hot path
 
-    def counting_accepted(self, then: Callable[[], None]) -> Callable[[], None]:
-        """The intake's ``on_accepted``: count the message, then ``then()`` (wake the workers)."""
-        inc = self.accepted.inc
-
-        def accepted() -> None:
-            inc()
-            then()
-
-        return accepted
-
     def answered(self, route: str, method: str, status: int, seconds: float) -> None:
         """One HTTP request answered. The children of a label set are kept: a label lookup costs more
         than the increment itself."""

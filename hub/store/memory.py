@@ -29,6 +29,7 @@ from lienthong.store import (
     AttemptRecord,
     AwaitingDossier,
     Claim,
+    ClaimOffer,
     Delivered,
     DeliveryRecord,
     DeliveryState,
@@ -131,7 +132,11 @@ class MemoryStore:
     # ------------------------------------------------------------------ intake
 
     def accept(
-        self, envelope: Envelope, route: RouteDecision, deliveries: Sequence[PreparedDelivery]
+        self,
+        envelope: Envelope,
+        route: RouteDecision,
+        deliveries: Sequence[PreparedDelivery],
+        offer: ClaimOffer | None = None,
     ) -> AcceptResult:
         # The fingerprint is taken from the envelope as given, like SqlStore does, before the
         # timestamps are normalised to UTC for storage.
@@ -148,14 +153,41 @@ class MemoryStore:
             message = _Message(envelope=stored, fingerprint=fingerprint, routes=[])
             self._messages[envelope.message_id] = message
             self._keys[(envelope.sender, envelope.sender_message_id)] = envelope.message_id
-            self._add_route(message, route, deliveries, now)
+            ids = self._add_route(message, route, deliveries, now)
+            claims = () if offer is None else self._claim_at_accept(offer, ids, deliveries, stored, now)
         return AcceptResult(
             message_id=envelope.message_id,
             created=True,
             route=route,
             correlation_id=stored.correlation_id,
             received_at=stored.received_at,
+            claims=claims,
         )
+
+    def _claim_at_accept(
+        self,
+        offer: ClaimOffer,
+        ids: Sequence[int],
+        prepared: Sequence[PreparedDelivery],
+        stored: Envelope,
+        now: datetime,
+    ) -> tuple[Claim, ...]:
+        """The deliveries ``offer`` takes, claimed as SqlStore stores them (under the lock)."""
+        header = stored.header()
+        claims = []
+        for delivery_id, p, take in zip(ids, prepared, offer.picks(prepared), strict=True):
+            if not take:
+                continue
+            claim = offer.claim(delivery_id, p, header, now)
+            d = self._deliveries[delivery_id]
+            d.attempts = d.round_attempts = 1
+            d.round_started_at = now
+            d.state = DeliveryState.IN_FLIGHT
+            d.claimed_by = claim.worker
+            d.lease_until = claim.lease_until
+            d.history.append(_started(1, claim.worker, now))
+            claims.append(claim)
+        return tuple(claims)
 
     def _existing(self, envelope: Envelope, fingerprint: str) -> AcceptResult | None:
         message_id = self._keys.get((envelope.sender, envelope.sender_message_id))
@@ -182,8 +214,10 @@ class MemoryStore:
         route: RouteDecision,
         prepared: Sequence[PreparedDelivery],
         now: datetime,
-    ) -> None:
+    ) -> list[int]:
+        """The route and its deliveries, queued; their ids, in order."""
         message.routes.append(route)
+        ids = []
         for p in prepared:
             delivery = _Delivery(
                 id=next(self._ids),
@@ -198,6 +232,8 @@ class MemoryStore:
             )
             self._deliveries[delivery.id] = delivery
             message.delivery_ids.append(delivery.id)
+            ids.append(delivery.id)
+        return ids
 
     def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
         fingerprint = envelope.fingerprint()
@@ -326,19 +362,7 @@ class MemoryStore:
             d.claimed_by = worker
             d.lease_until = lease_until
             d.updated_at = now
-            d.history.append(
-                AttemptRecord(
-                    number=d.attempts,
-                    worker=worker,
-                    started_at=now,
-                    finished_at=None,
-                    outcome=None,
-                    error=None,
-                    response_status=None,
-                    request=None,
-                    response=None,
-                )
-            )
+            d.history.append(_started(d.attempts, worker, now))
             claims.append(
                 Claim(
                     delivery_id=d.id,
@@ -649,6 +673,21 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store")
     return value.astimezone(UTC)
+
+
+def _started(number: int, worker: str, now: datetime) -> AttemptRecord:
+    """An attempt begun by a claim, not yet ended."""
+    return AttemptRecord(
+        number=number,
+        worker=worker,
+        started_at=now,
+        finished_at=None,
+        outcome=None,
+        error=None,
+        response_status=None,
+        request=None,
+        response=None,
+    )
 
 
 def _stored_envelope(envelope: Envelope) -> Envelope:

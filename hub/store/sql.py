@@ -45,6 +45,7 @@ from lienthong.store import (
     AttemptRecord,
     AwaitingDossier,
     Claim,
+    ClaimOffer,
     Delivered,
     DeliveryRecord,
     DeliveryState,
@@ -60,6 +61,7 @@ from lienthong.store import (
     Settled,
     StateCounts,
     TrailEntry,
+    stored_header,
 )
 from lienthong.store._blobs import read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
@@ -228,10 +230,14 @@ class SqlStore:
     # ------------------------------------------------------------------ intake
 
     def accept(
-        self, envelope: Envelope, route: RouteDecision, deliveries_: Sequence[PreparedDelivery]
+        self,
+        envelope: Envelope,
+        route: RouteDecision,
+        deliveries_: Sequence[PreparedDelivery],
+        offer: ClaimOffer | None = None,
     ) -> AcceptResult:
         """Concurrent accepts share one transaction (_sqlbatch.py); each returns after its commit."""
-        pending = _Accept(envelope, route, tuple(deliveries_), envelope.fingerprint())
+        pending = _Accept(envelope, route, tuple(deliveries_), envelope.fingerprint(), offer)
         return self._accepts.submit(pending)
 
     def _write_accepts(self, batch: Sequence[_Accept]) -> list[AcceptResult | BaseException]:
@@ -241,11 +247,11 @@ class SqlStore:
         keys = {(a.envelope.sender, a.envelope.sender_message_id) for a in batch}
         if len(keys) == len(batch):
             try:
-                self._run("accept", lambda conn: _insert_accepts(conn, batch, utcnow()))
+                claims = self._run("accept", lambda conn: _insert_accepts(conn, batch, utcnow()))
             except DBAPIError:
                 pass  # not an outage (those are StoreUnavailableError): find out which one, alone
             else:
-                return [a.created() for a in batch]
+                return [a.created(c) for a, c in zip(batch, claims, strict=True)]
         answers: list[AcceptResult | BaseException] = []
         for pending in batch:
             try:
@@ -256,7 +262,7 @@ class SqlStore:
 
     def _accept_one(self, pending: _Accept) -> AcceptResult:
         try:
-            self._run("accept", lambda conn: _insert_accepts(conn, [pending], utcnow()))
+            claims = self._run("accept", lambda conn: _insert_accepts(conn, [pending], utcnow()))
         except IntegrityError:
             # Accepted before (a repeat), or two submissions of one sender id raced: the first one's answer.
             with self._tx("accept") as conn:
@@ -264,7 +270,7 @@ class SqlStore:
             if existing is None:
                 raise
             return existing
-        return pending.created()
+        return pending.created(claims[0])
 
     def _existing(self, conn: Connection, envelope: Envelope, fingerprint: str) -> AcceptResult | None:
         row = conn.execute(
@@ -781,14 +787,16 @@ class _Accept:
     route: RouteDecision
     prepared: tuple[PreparedDelivery, ...]
     fingerprint: str
+    offer: ClaimOffer | None = None
 
-    def created(self) -> AcceptResult:
+    def created(self, claims: tuple[Claim, ...]) -> AcceptResult:
         return AcceptResult(
             message_id=self.envelope.message_id,
             created=True,
             route=self.route,
             correlation_id=self.envelope.correlation_id,
             received_at=self.envelope.received_at,
+            claims=claims,
         )
 
 
@@ -806,7 +814,9 @@ _INSERT_ROUTE_DECISIONS = DriverStatement(
     insert(route_decisions).inline(), ["message_id", "decided_at", "status", "rule", "targets", "reason"]
 )
 #: A delivery is known by its message and target, which are unique together: the ids come back in no
-#: particular order, with the message id as the driver has it (_delivery_ids).
+#: particular order, with the message id as the driver has it (_delivery_ids). A delivery claimed at
+#: accept (ClaimOffer) is written as the claim would leave it: in flight, attempts counted, round
+#: started, leased; the others queued with those columns NULL and zero.
 _INSERT_DELIVERIES = DriverStatement(
     insert(deliveries).inline().returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.target),
     [
@@ -816,7 +826,10 @@ _INSERT_DELIVERIES = DriverStatement(
         "state",
         "attempts",
         "round_attempts",
+        "round_started_at",
         "next_attempt_at",
+        "claimed_by",
+        "lease_until",
         "content_type",
         "created_at",
         "updated_at",
@@ -825,15 +838,20 @@ _INSERT_DELIVERIES = DriverStatement(
 _INSERT_DELIVERY_PAYLOADS = DriverStatement(insert(delivery_payloads).inline(), ["delivery_id", "payload"])
 
 
-def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> None:
+def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> list[tuple[Claim, ...]]:
     """Accepted messages, their routes and their deliveries: one statement per table for the batch,
     except large payloads, whose bytes are streamed in one by one (_blobs.py). Rows are built as
-    tuples in each statement's column order (DriverStatement.driver_rows), no mapping per row."""
-    message_rows, payload_rows, link_rows, key_rows, route_rows, delivery_rows = [], [], [], [], [], []
+    tuples in each statement's column order (DriverStatement.driver_rows), no mapping per row.
+    Deliveries an accept's offer takes are stored claimed, with their attempts (one more statement);
+    their claims come back, per accept."""
+    message_rows, payload_rows, link_rows, key_rows, route_rows = [], [], [], [], []
+    delivery_rows: list[tuple[Any, ...]] = []
     streamed: list[tuple[uuid.UUID, bytes]] = []
     payloads: list[bytes] = []  # each delivery's, in delivery_rows' order
-    queued = DeliveryState.QUEUED.value
-    for a in batch:
+    #: Per claimed delivery: its index in delivery_rows, the accept it belongs to, what it sends.
+    claimed: list[tuple[int, int, PreparedDelivery, ClaimOffer, EnvelopeHeader]] = []
+    queued, in_flight = DeliveryState.QUEUED.value, DeliveryState.IN_FLIGHT.value
+    for number, a in enumerate(batch):
         envelope = a.envelope
         message_id = envelope.message_id
         message_rows.append(_message_values(envelope, a.fingerprint))
@@ -849,9 +867,20 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
         route_rows.append(
             (message_id, now, route.status.value, route.rule, list(route.targets), route.reason)
         )
-        for p in a.prepared:
+        offer = a.offer
+        picks = offer.picks(a.prepared) if offer is not None else None
+        header = stored_header(envelope) if picks is not None and any(picks) else None
+        for index, p in enumerate(a.prepared):
+            # attempts, round_attempts, round_started_at, next_attempt_at, claimed_by, lease_until
+            columns: tuple[Any, ...]
+            if picks is not None and picks[index]:
+                assert offer is not None and header is not None
+                claimed.append((len(delivery_rows), number, p, offer, header))
+                state, columns = in_flight, (1, 1, now, now, offer.worker, now + offer.lease)
+            else:
+                state, columns = queued, (0, 0, None, now, None, None)
             delivery_rows.append(
-                (message_id, p.target, p.operation, queued, 0, 0, now, p.content_type, now, now)
+                (message_id, p.target, p.operation, state, *columns, p.content_type, now, now)
             )
             payloads.append(p.payload)
     _insert(conn, _INSERT_MESSAGES, message_rows)
@@ -865,9 +894,24 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
         _insert(conn, _INSERT_DOCUMENT_LINKS, link_rows)
     _insert(conn, _INSERT_IDEMPOTENCY_KEYS, key_rows)
     _insert(conn, _INSERT_ROUTE_DECISIONS, route_rows)
+    claims: list[list[Claim]] = [[] for _ in batch]
     if delivery_rows:
         ids = _delivery_ids(conn, delivery_rows)
         _insert_payloads(conn, list(zip(ids, payloads, strict=True)))
+        if claimed:
+            made = [
+                (number, offer.claim(ids[row], p, header, now)) for row, number, p, offer, header in claimed
+            ]
+            _INSERT_ATTEMPTS.execute(
+                conn,
+                [
+                    {"delivery_id": c.delivery_id, "number": 1, "worker": c.worker, "started_at": now}
+                    for _, c in made
+                ],
+            )
+            for number, claim in made:
+                claims[number].append(claim)
+    return [tuple(c) for c in claims]
 
 
 def _insert(conn: Connection, statement: DriverStatement, rows: Sequence[tuple[Any, ...]]) -> None:

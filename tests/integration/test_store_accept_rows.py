@@ -112,7 +112,7 @@ _TABLES = {
 }
 
 
-def _stored(engine: Engine, write: Callable[[Connection], None]) -> dict[str, list[tuple[Any, ...]]]:
+def _stored(engine: Engine, write: Callable[[Connection], object]) -> dict[str, list[tuple[Any, ...]]]:
     """What ``write`` stores, table by table, raw as the driver reads it; then rolled back."""
     with engine.connect() as conn:
         conn.begin()
