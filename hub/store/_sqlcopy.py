@@ -1,10 +1,12 @@
 """Rows into a PostgreSQL table by ``COPY … FROM STDIN (FORMAT BINARY)``, inside the caller's transaction.
 
-psycopg runs an ``executemany`` of an INSERT as one statement per row in a pipeline: about 60 µs of
-the hub's Python a row (docs/benchmarks.md, "The auditor's log"). A multi-row ``VALUES`` was slower
-still past psycopg's prepared-statement limit, ``unnest`` of arrays no quicker. ``COPY`` in binary
-format sends each row as psycopg's C dumpers write it for the column types given, with no SQL per row:
-the server stores what it would store from the INSERT's parameters (tests compare every column).
+psycopg runs an ``executemany`` of an INSERT as one statement per row in a pipeline, ~8 µs of the
+hub's CPU a row more than a COPY (the sealer's entries, 150 a tick; docs/benchmarks.md, "The
+auditor's log"). A multi-row ``VALUES`` was slower still past psycopg's prepared-statement limit,
+``unnest`` of arrays no quicker. ``COPY`` in binary format sends each row as psycopg's C dumpers write
+it for the column types given, with no SQL per row: the server stores what it would store from the
+INSERT's parameters (tests/integration/test_audit_copy.py compares every column). Its setup costs
+more than one row's INSERT: for one row, send the INSERT.
 
 :func:`send_copy` keeps what :func:`lienthong.store._sqlfast.send` keeps of SQLAlchemy: it runs only
 inside the Connection's active transaction (so the rows commit, or roll back, with the rest of it), on
