@@ -162,3 +162,33 @@ def test_a_claim_named_twice_is_counted_once(store: SqlStore) -> None:
     for batch in (True, False):
         with pytest.raises(sql._OneByOne):
             _record(store, outcomes, utcnow(), batch=batch)
+
+
+def test_the_batch_locks_held_deliveries_in_id_order_each_looked_up_by_its_key(store: SqlStore) -> None:
+    """The plans, over tables with statistics and some history: the deliveries locked (LockRows) as
+    sorted by id, whatever the join below (on a table of a few pages the planner reads it whole and
+    hashes), each found here through the primary key, not by walking the in-flight part of (state,
+    next_attempt_at); the attempts found through (delivery_id, number), not by reading the table."""
+    for _ in range(4):  # some history, recorded
+        earlier, later = _claim_twins(store, 250)
+        _record(store, [(c, Delivered()) for c in earlier + later], utcnow(), batch=False)
+    claims, _ = _claim_twins(store, 3)
+    for _ in range(500):  # and a backlog
+        store.accept(make_envelope(), routed("land"), prepared("land"))
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    now = utcnow()
+    rows = [sql._outcome_row(c, Delivered(), now) for c in claims]
+    plans = []
+    for statement in (sql._RECORD_DELIVERIES, sql._RECORD_ATTEMPTS):
+        values = [row[name] for row in rows for name in statement.names] + [now]
+        text = statement.sql.format(values=", ".join([statement._row] * len(rows)))
+        with store.engine.begin() as conn:
+            plans.append([str(r[0]).strip() for r in conn.exec_driver_sql(f"EXPLAIN {text}", tuple(values))])
+    delivery, attempt = plans
+    locks = next(i for i, line in enumerate(delivery) if "LockRows" in line)
+    assert "Sort" in delivery[locks + 1] and "Sort Key" in delivery[locks + 2], delivery
+    assert "ix_deliveries_state_next_attempt_at" not in "\n".join(delivery), delivery
+    assert sum("pk_deliveries" in line for line in delivery) == 2, delivery  # the lock's, the UPDATE's
+    assert "Seq Scan on attempts" not in "\n".join(attempt), attempt
+    assert any("uq_attempts_delivery_id_number" in line for line in attempt), attempt
