@@ -178,6 +178,7 @@ class RunResult:
     paced_hub_cpu_seconds: float = math.nan
     paced_round_trips: int = 0  # --rate: statements, commits and pings of the paced batch
     split_ms: dict[str, float] = field(default_factory=dict)  # --split: CPU ms per message by method
+    paced_split_ms: dict[str, float] = field(default_factory=dict)  # --split --rate: the paced batch's
     hub: str = "this"
     problems: list[str] = field(default_factory=list)
 
@@ -390,7 +391,9 @@ SPLIT_POINTS: dict[str, str] = {
     "lienthong.pipeline.prepare:AdapterStages.prepare": "  of which prepare (each target)",
     "lienthong.store.sql:SqlStore.claim_due": "store claim_due",
     "lienthong.delivery.soap_adapter:SoapAdapter.deliver": "SoapAdapter.deliver",
-    "lienthong.delivery.transports.http:HttpTransport.send": "  of which HttpTransport.send",
+    "lienthong.delivery.rest_adapter:RestAdapter.deliver": "RestAdapter.deliver (the portal)",
+    # Both adapters' HTTP calls (a checkout before the portal's row counted them under SOAP alone).
+    "lienthong.delivery.transports.http:HttpTransport.send": "  of which HttpTransport.send (both)",
     "lienthong.store.sql:SqlStore.record_outcome": "store record_outcome",
     # The delivery loop's one transaction a round: the outcomes handed in, then the claims.
     "lienthong.store.sql:SqlStore.settle": "store settle (outcomes + claims)",
@@ -401,6 +404,7 @@ SPLIT_TOP = (
     "intake: Intake.submit",
     "store claim_due",
     "SoapAdapter.deliver",
+    "RestAdapter.deliver (the portal)",
     "store record_outcome",
     "store settle (outcomes + claims)",
     "the auditor's sealer (its ticks)",
@@ -917,13 +921,7 @@ def _drive(
     result.simulator_cpu_seconds = sum(_process_cpu(pid) for pid in sim_pids) - sim_cpu0
     result.machine_cpu_seconds = _machine_cpu() - all_cpu0
     if splitter is not None:
-        spent = {k: 1000 * (v - split0.get(k, 0.0)) / count for k, v in splitter.snapshot().items()}
-        spent["the rest: uvicorn, FastAPI, caller check, dispatcher, idle polls"] = (
-            1000 * result.hub_cpu_seconds / count - sum(spent.get(k, 0.0) for k in SPLIT_TOP)
-        )
-        spent[SPLIT_DELIVERY_STORE] = sum(spent.get(k, 0.0) for k in SPLIT_DELIVERY_PARTS)
-        spent[SPLIT_LOOP_LABEL] = 1000 * (_thread_cpu(SPLIT_LOOP_THREAD) - loop0) / count
-        result.split_ms = {k: round(v, 3) for k, v in spent.items()}
+        result.split_ms = _split_ms(splitter, split0, loop0, result.hub_cpu_seconds, count)
     if trips is not None:
         result.statements, result.commits, result.pings = (
             b - a for a, b in zip(trips0, trips.snapshot(), strict=True)
@@ -933,6 +931,20 @@ def _drive(
         _delivery_stats(result, observer.rows(f"bench-{run_id}"))
     if paced and result.accepted:
         _paced_batch(result, here, loader, observer, hub, run_id, paced_at)
+
+
+def _split_ms(
+    splitter: CpuSplit, split0: dict[str, float], loop0: float, hub_cpu_seconds: float, count: int
+) -> dict[str, float]:
+    """``--split``: CPU ms per message in each split point since ``split0``, the event loop thread's
+    since ``loop0``, and the rest of ``hub_cpu_seconds``."""
+    spent = {k: 1000 * (v - split0.get(k, 0.0)) / count for k, v in splitter.snapshot().items()}
+    spent["the rest: uvicorn, FastAPI, caller check, dispatcher, idle polls"] = (
+        1000 * hub_cpu_seconds / count - sum(spent.get(k, 0.0) for k in SPLIT_TOP)
+    )
+    spent[SPLIT_DELIVERY_STORE] = sum(spent.get(k, 0.0) for k in SPLIT_DELIVERY_PARTS)
+    spent[SPLIT_LOOP_LABEL] = 1000 * (_thread_cpu(SPLIT_LOOP_THREAD) - loop0) / count
+    return {k: round(v, 3) for k, v in spent.items()}
 
 
 def _paced_batch(
@@ -947,8 +959,10 @@ def _paced_batch(
     """The same number of dossiers again at half the accepted/s measured (or at ``rate`` a second,
     ``--paced-rate``): 202 latencies, and the hub's CPU and round trips while they are taken in and
     delivered."""
-    hub_cpu, trips, count = hub.cpu, hub.trips, result.messages
+    hub_cpu, trips, count, splitter = hub.cpu, hub.trips, result.messages, hub.splitter
     result.paced_rate = rate if rate > 0 else result.intake_per_second / 2
+    split0 = splitter.snapshot() if splitter is not None else {}
+    loop0 = _thread_cpu(SPLIT_LOOP_THREAD)
     cpu0, observer_cpu0 = hub_cpu.read(), time.thread_time()
     trips0 = trips.snapshot() if trips is not None else (0, 0, 0)
     here.send(result.paced_rate)
@@ -960,6 +974,10 @@ def _paced_batch(
         result.paced_hub_cpu_seconds -= time.thread_time() - observer_cpu0
     if trips is not None:
         result.paced_round_trips = sum(trips.snapshot()) - sum(trips0)
+    if splitter is not None and result.paced_accepted:
+        result.paced_split_ms = _split_ms(
+            splitter, split0, loop0, result.paced_hub_cpu_seconds, result.paced_accepted
+        )
 
 
 @dataclass(frozen=True)
@@ -1250,25 +1268,35 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
     return table
 
 
-def split_table(results: Sequence[RunResult]) -> Table:
-    table = Table(title="Where the hub's CPU goes: ms per message (thread CPU inside each method)")
+def split_table(results: Sequence[RunResult], *, paced: bool = False) -> Table:
+    """The split of the measured batch, or (``paced``) of the paced one (``--rate``)."""
+    title = "Where the hub's CPU goes: ms per message (thread CPU inside each method)"
+    table = Table(title=title + (", the paced batch" if paced else ""))
     table.add_column("method")
-    present = {k for r in results for k in r.split_ms}
+    splits = [r.paced_split_ms if paced else r.split_ms for r in results]
+    present = {k for split in splits for k in split}
     labels = [k for k in [*SPLIT_POINTS.values(), *sorted(present)] if k in present]
     labels = list(dict.fromkeys(labels))
     for r in results:
         table.add_column(f"{r.hub} {r.backend} {r.mode} {r.workers}w", justify="right")
     for label in [*labels, "total (process CPU)", "floor"]:
         row = [label]
-        for r in results:
+        for r, split in zip(results, splits, strict=True):
             if label == "total (process CPU)":
-                row.append(_ms2(r.hub_cpu_ms_per_message))
+                row.append(_ms2(r.paced_hub_cpu_ms_per_message if paced else r.hub_cpu_ms_per_message))
             elif label == "floor":
                 row.append(_ms2(r.floor_ms_per_message))
             else:
-                row.append(_ms2(r.split_ms.get(label, math.nan)))
+                row.append(_ms2(split.get(label, math.nan)))
         table.add_row(*row)
     return table
+
+
+def print_splits(console: Console, results: Sequence[RunResult]) -> None:
+    """The measured batch's split, and the paced batch's when there was one (``--rate``)."""
+    console.print(split_table(results))
+    if any(r.paced_split_ms for r in results):
+        console.print(split_table(results, paced=True))
 
 
 def machine_table(info: dict[str, object]) -> Table:
@@ -1505,7 +1533,7 @@ def alternate(argv: Sequence[str], args: argparse.Namespace) -> int:
                     results += [_result_from_json(r, label) for r in runs]
     console.print(results_table(results, "before (--against) and after, alternated, each run"))
     if args.split:
-        console.print(split_table(results))
+        print_splits(console, results)
     if args.rounds > 1:
         keys = list(dict.fromkeys(_key(r) for r in results))
         medians = [median_result([r for r in results if _key(r) == k]) for k in keys]
@@ -1650,7 +1678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(keydir, ignore_errors=True)
     console.print(results_table(results, f"{args.messages} land dossiers, each run"))
     if args.split:
-        console.print(split_table(results))
+        print_splits(console, results)
     if args.rounds > 1:
         medians = [median_result([r for r in results if _key(r) == _key(r0)]) for r0 in results]
         unique = list({_key(m): m for m in medians}.values())
