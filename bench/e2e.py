@@ -90,7 +90,7 @@ from typing import Any
 
 import httpx
 import lxml.etree
-from _floor import INPUT, TARGETS, Floor, FloorWork, measure_floor
+from _floor import INPUT, TARGETS, Floor, FloorWork, measure_floor, measure_paced_floor
 from _hubproc import HubProcesses, config_root, write_config
 from rich.console import Console
 from rich.table import Table
@@ -177,6 +177,8 @@ class RunResult:
     #: per message: the same work below saturation, where fewer dossiers share a transaction
     paced_hub_cpu_seconds: float = math.nan
     paced_round_trips: int = 0  # --rate: statements, commits and pings of the paced batch
+    #: --rate: the floor's work at the paced batch's pace, measured once the hub has stopped
+    paced_floor_ms_per_message: float = math.nan
     split_ms: dict[str, float] = field(default_factory=dict)  # --split: CPU ms per message by method
     paced_split_ms: dict[str, float] = field(default_factory=dict)  # --split --rate: the paced batch's
     hub: str = "this"
@@ -206,6 +208,11 @@ class RunResult:
     @property
     def paced_ratio_to_floor(self) -> float:
         return self.paced_hub_cpu_ms_per_message / self.floor_ms_per_message
+
+    @property
+    def paced_ratio_to_paced_floor(self) -> float:
+        """The paced batch's CPU against the floor's work done at the same pace (measure_paced_floor)."""
+        return self.paced_hub_cpu_ms_per_message / self.paced_floor_ms_per_message
 
     @property
     def paced_round_trips_per_message(self) -> float:
@@ -1140,6 +1147,10 @@ def run_once(
             loader.join(10)
             observer.close()
     _simulator_checks(result, simulators, delivered_targets, paced=paced)
+    if paced and not math.isnan(result.paced_rate):  # the hub has stopped: the machine is quiet again
+        result.paced_floor_ms_per_message = measure_paced_floor(
+            floor_work, sample_documents(count), result.paced_rate
+        )
     return result
 
 
@@ -1233,7 +1244,7 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
         "round trips/msg",
         "paced/s",
         "paced 202 p50/p99 ms",
-        "paced hub CPU ms/msg (ratio) round trips/msg",
+        "paced hub CPU ms/msg (ratio; to the paced floor) round trips/msg",
         "cores ours/all",
         "checks",
     ):
@@ -1260,8 +1271,8 @@ def results_table(results: Sequence[RunResult], what: str) -> Table:
             _ms(r.round_trips_per_message),
             _rate(r.paced_per_second),
             f"{_ms(r.paced_p50_ms)}/{_ms(r.paced_p99_ms)}",
-            f"{_ms(r.paced_hub_cpu_ms_per_message)} ({_ms(r.paced_ratio_to_floor)}) "
-            f"{_ms(r.paced_round_trips_per_message)}",
+            f"{_ms(r.paced_hub_cpu_ms_per_message)} ({_ms(r.paced_ratio_to_floor)}; "
+            f"{_ms(r.paced_ratio_to_paced_floor)}) {_ms(r.paced_round_trips_per_message)}",
             f"{r.cores_busy:.2f}/{r.machine_cores_busy:.2f}",
             "[green]ok[/]" if not r.problems else "[red]" + "; ".join(r.problems) + "[/]",
         )
@@ -1349,6 +1360,7 @@ def _json_ready(result: RunResult) -> dict[str, object]:
     data["ratio_to_floor"] = result.ratio_to_floor
     data["paced_hub_cpu_ms_per_message"] = result.paced_hub_cpu_ms_per_message
     data["paced_ratio_to_floor"] = result.paced_ratio_to_floor
+    data["paced_ratio_to_paced_floor"] = result.paced_ratio_to_paced_floor
     data["paced_round_trips_per_message"] = result.paced_round_trips_per_message
     data["round_trips_per_message"] = result.round_trips_per_message
     data["mode"] = result.mode
