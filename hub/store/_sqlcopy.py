@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from lienthong.store._sqlfast import _CURSOR, _direct, listeners_of
+from lienthong.store._sqlfast import _CURSOR, _direct, before_cursor, kept_cursor
 
 __all__ = ["copy_possible", "send_copy"]
 
@@ -47,27 +47,10 @@ def send_copy(
     None when :func:`copy_possible` says no (nothing was sent)."""
     if not copy_possible(conn):
         return None
-    fairy = conn.connection
-    info = fairy.info
-    cursor = info.get(_CURSOR)
-    if cursor is None:
-        cursor = info[_CURSOR] = fairy.cursor()
+    info, cursor = kept_cursor(conn)
     parameters: Any = ()  # what the listeners see: the rows travel as COPY data, not parameters
-    after: Any = ()
     try:
-        if conn._has_events:
-            for listener in conn.dispatch.before_cursor_execute:
-                statement, parameters = listener(conn, cursor, statement, parameters, None, False)
-            after = conn.dispatch.after_cursor_execute
-        elif conn.engine._has_events:
-            events = conn.engine.dispatch
-            before = events.before_cursor_execute
-            if before.parent_listeners or before.listeners:
-                for listener in listeners_of(before):
-                    statement, parameters = listener(conn, cursor, statement, parameters, None, False)
-            after_event = events.after_cursor_execute
-            if after_event.parent_listeners or after_event.listeners:
-                after = listeners_of(after_event)
+        statement, parameters, after = before_cursor(conn, cursor, statement, parameters, False)
         with cursor.copy(statement) as copy:
             copy.set_types(types)
             write = copy.write_row

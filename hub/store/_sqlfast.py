@@ -117,30 +117,10 @@ def _on_cursor(
 ) -> Sent:
     """What ``Connection._exec_single_context`` does around the cursor, without the execution
     context and the result: the events, the call, and errors through the Connection's handler."""
-    fairy = conn.connection
-    info = fairy.info
-    cursor = info.get(_CURSOR)
-    if cursor is None:
-        cursor = info[_CURSOR] = fairy.cursor()
+    info, cursor = kept_cursor(conn)
     after: Any = ()
     try:
-        if conn._has_events:  # a listener of this connection (or of every one): SQLAlchemy's way
-            for listener in conn.dispatch.before_cursor_execute:
-                statement, parameters = listener(conn, cursor, statement, parameters, None, many)
-            after = conn.dispatch.after_cursor_execute
-        elif conn.engine._has_events:
-            # Only the engine's listeners (of it or of every engine): SQLAlchemy would loop over
-            # each list, through a few Python calls, even when empty, as the list of one of these
-            # two events always is on SQLite (the store's own listener is of ``begin``). Its lists
-            # read directly instead: the same listeners, in SQLAlchemy's order (listeners_of).
-            events = conn.engine.dispatch
-            before = events.before_cursor_execute
-            if before.parent_listeners or before.listeners:
-                for listener in listeners_of(before):
-                    statement, parameters = listener(conn, cursor, statement, parameters, None, many)
-            after_event = events.after_cursor_execute
-            if after_event.parent_listeners or after_event.listeners:
-                after = listeners_of(after_event)
+        statement, parameters, after = before_cursor(conn, cursor, statement, parameters, many)
         if many:
             cursor.executemany(statement, parameters)
         else:
@@ -159,6 +139,40 @@ def _on_cursor(
         info.pop(_CURSOR, None)
         driver_error = isinstance(error, conn.dialect.loaded_dbapi.Error)
         conn._handle_dbapi_exception(error, statement if driver_error else None, parameters, cursor, None)
+
+
+def kept_cursor(conn: Connection) -> tuple[dict[Any, Any], Any]:
+    """The connection's info and the driver cursor kept in it between statements (made on first use)."""
+    fairy = conn.connection
+    info = fairy.info
+    cursor = info.get(_CURSOR)
+    if cursor is None:
+        cursor = info[_CURSOR] = fairy.cursor()
+    return info, cursor
+
+
+def before_cursor(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, many: bool
+) -> tuple[str, Any, Any]:
+    """The ``before_cursor_execute`` listeners run, as SQLAlchemy runs them: the statement and
+    parameters they leave, and the ``after_cursor_execute`` listeners to run once it is sent."""
+    if conn._has_events:  # a listener of this connection (or of every one): SQLAlchemy's way
+        for listener in conn.dispatch.before_cursor_execute:
+            statement, parameters = listener(conn, cursor, statement, parameters, None, many)
+        return statement, parameters, conn.dispatch.after_cursor_execute
+    if not conn.engine._has_events:
+        return statement, parameters, ()
+    # Only the engine's listeners (of it or of every engine): SQLAlchemy would loop over each list,
+    # through a few Python calls, even when empty, as the list of one of these two events always is
+    # on SQLite (the store's own listener is of ``begin``). Its lists read directly instead: the
+    # same listeners, in SQLAlchemy's order (listeners_of).
+    events = conn.engine.dispatch
+    before = events.before_cursor_execute
+    if before.parent_listeners or before.listeners:
+        for listener in listeners_of(before):
+            statement, parameters = listener(conn, cursor, statement, parameters, None, many)
+    after = events.after_cursor_execute
+    return statement, parameters, listeners_of(after) if after.parent_listeners or after.listeners else ()
 
 
 def listeners_of(event: Any) -> tuple[Callable[..., Any], ...]:
