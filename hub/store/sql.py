@@ -902,13 +902,8 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
             made = [
                 (number, offer.claim(ids[row], p, header, now)) for row, number, p, offer, header in claimed
             ]
-            _INSERT_ATTEMPTS.execute(
-                conn,
-                [
-                    {"delivery_id": c.delivery_id, "number": 1, "worker": c.worker, "started_at": now}
-                    for _, c in made
-                ],
-            )
+            # As the accept's other rows: one multi-row VALUES on PostgreSQL (no executemany).
+            _insert(conn, _INSERT_ATTEMPTS, [(c.delivery_id, 1, c.worker, now) for _, c in made])
             for number, claim in made:
                 claims[number].append(claim)
     return [tuple(c) for c in claims]
