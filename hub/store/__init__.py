@@ -110,7 +110,7 @@ class ClaimOffer:
 
     def claim(self, delivery_id: int, p: PreparedDelivery, header: EnvelopeHeader, now: datetime) -> Claim:
         """The claim of a delivery stored claimed at ``now``: its first attempt, as ``claim_due``
-        would have made it (``header`` as the store gives it back: see :func:`stored_header`)."""
+        would have made it (``header`` as the store gives it back: see :func:`stored_envelope`)."""
         return Claim(
             delivery_id=delivery_id,
             target=p.target,
@@ -126,15 +126,23 @@ class ClaimOffer:
         )
 
 
-def stored_header(envelope: Envelope) -> EnvelopeHeader:
-    """``envelope``'s header as a store reads it back: UTC timestamps, a headers dict of its own.
-    A claim made at accept carries this, so that it equals the one a claim round would have read."""
-    created = envelope.created_at
+def as_utc(value: datetime) -> datetime:
+    """What the UtcDateTime column does: refuse naive values, keep the instant, speak UTC."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return value.astimezone(UTC)
+
+
+def stored_envelope(envelope: Envelope) -> Envelope:
+    """The envelope as a database would give it back: UTC timestamps and a headers dict of its own.
+    MemoryStore keeps this; a claim made at accept carries its header, so that it equals the one a
+    claim round would have read back."""
     return replace(
-        envelope.header(),
+        envelope,
+        payload=bytes(envelope.payload),
         headers=dict(envelope.headers),
-        created_at=None if created is None else created.astimezone(UTC),
-        received_at=envelope.received_at.astimezone(UTC),
+        created_at=None if envelope.created_at is None else as_utc(envelope.created_at),
+        received_at=as_utc(envelope.received_at),
     )
 
 
@@ -485,7 +493,8 @@ __all__ = [
     "Store",
     "TrailDelivery",
     "TrailEntry",
-    "stored_header",
+    "as_utc",
+    "stored_envelope",
 ]
 
 

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lienthong.edxml.headers import document_links
@@ -47,6 +47,8 @@ from lienthong.store import (
     Store,
     TrailDelivery,
     TrailEntry,
+    as_utc,
+    stored_envelope,
 )
 
 _CLAIMABLE = (DeliveryState.QUEUED, DeliveryState.FAILED)
@@ -92,6 +94,31 @@ class _Delivery:
             and self.attempts == claim.attempt
         )
 
+    def begin_attempt(self, worker: str, lease_until: datetime, now: datetime) -> datetime:
+        """Claimed by ``worker`` until ``lease_until``: the next attempt begins (claim_due, or an
+        accept's offer: SqlStore writes the same columns). Returns when the round began."""
+        self.attempts += 1
+        self.round_attempts += 1
+        self.round_started_at = round_started_at = self.round_started_at or now
+        self.state = DeliveryState.IN_FLIGHT
+        self.claimed_by = worker
+        self.lease_until = lease_until
+        self.updated_at = now
+        self.history.append(
+            AttemptRecord(
+                number=self.attempts,
+                worker=worker,
+                started_at=now,
+                finished_at=None,
+                outcome=None,
+                error=None,
+                response_status=None,
+                request=None,
+                response=None,
+            )
+        )
+        return round_started_at
+
     def finish_attempt(
         self,
         number: int,
@@ -127,7 +154,7 @@ class MemoryStore:
         self._polls: dict[str, tuple[str | None, datetime | None, datetime]] = {}  # owner, lease, due
 
     def _now(self) -> datetime:
-        return _utc(self._clock())
+        return as_utc(self._clock())
 
     # ------------------------------------------------------------------ intake
 
@@ -141,7 +168,7 @@ class MemoryStore:
         # The fingerprint is taken from the envelope as given, like SqlStore does, before the
         # timestamps are normalised to UTC for storage.
         fingerprint = envelope.fingerprint()
-        stored = _stored_envelope(envelope)
+        stored = stored_envelope(envelope)
         with self._lock:
             existing = self._existing(envelope, fingerprint)
             if existing is not None:
@@ -179,13 +206,7 @@ class MemoryStore:
             if not take:
                 continue
             claim = offer.claim(delivery_id, p, header, now)
-            d = self._deliveries[delivery_id]
-            d.attempts = d.round_attempts = 1
-            d.round_started_at = now
-            d.state = DeliveryState.IN_FLIGHT
-            d.claimed_by = claim.worker
-            d.lease_until = claim.lease_until
-            d.history.append(_started(1, claim.worker, now))
+            self._deliveries[delivery_id].begin_attempt(claim.worker, claim.lease_until, now)
             claims.append(claim)
         return tuple(claims)
 
@@ -237,14 +258,14 @@ class MemoryStore:
 
     def record_exchange(self, envelope: Envelope, route: RouteDecision, exchange: Exchange) -> None:
         fingerprint = envelope.fingerprint()
-        stored = _stored_envelope(envelope)
+        stored = stored_envelope(envelope)
         outcome = exchange.outcome
         with self._lock:
             key = (envelope.sender, envelope.sender_message_id)
             if envelope.message_id in self._messages or key in self._keys:
                 raise ValueError(f"message id {envelope.message_id} is already stored")
             now = self._now()
-            started = _utc(exchange.started_at)
+            started = as_utc(exchange.started_at)
             delivery = _Delivery(
                 id=next(self._ids),
                 message_id=envelope.message_id,
@@ -355,21 +376,14 @@ class MemoryStore:
                     AttemptOutcome.RELEASED,
                     f"lease expired: worker {d.claimed_by} did not finish",
                 )
-            d.attempts += 1
-            d.round_attempts += 1
-            d.round_started_at = d.round_started_at or now
-            d.state = DeliveryState.IN_FLIGHT
-            d.claimed_by = worker
-            d.lease_until = lease_until
-            d.updated_at = now
-            d.history.append(_started(d.attempts, worker, now))
+            round_started_at = d.begin_attempt(worker, lease_until, now)
             claims.append(
                 Claim(
                     delivery_id=d.id,
                     target=d.target,
                     attempt=d.attempts,
                     round_attempt=d.round_attempts,
-                    first_attempt_at=d.round_started_at,
+                    first_attempt_at=round_started_at,
                     payload=d.payload,
                     content_type=d.content_type,
                     envelope=self._messages[d.message_id].envelope.header(),
@@ -391,7 +405,7 @@ class MemoryStore:
             next_attempt_at = None
         elif isinstance(outcome, RetryAt):
             state, attempt_outcome, error = DeliveryState.FAILED, AttemptOutcome.RETRY, outcome.error
-            next_attempt_at = _utc(outcome.at)
+            next_attempt_at = as_utc(outcome.at)
         else:
             state, attempt_outcome, error = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error
             next_attempt_at = None
@@ -460,7 +474,7 @@ class MemoryStore:
     def awaiting_answers(
         self, target: str, operation: str, agency: str, kind: MessageKind, since: datetime, limit: int
     ) -> list[AwaitingDossier]:
-        since = _utc(since)
+        since = as_utc(since)
         with self._lock:
             answered = {
                 m.envelope.dossier_code
@@ -666,39 +680,6 @@ def _is_due(d: _Delivery, now: datetime) -> bool:
     if d.state is DeliveryState.IN_FLIGHT:
         return d.lease_until is not None and d.lease_until < now
     return False
-
-
-def _utc(value: datetime) -> datetime:
-    """What the UtcDateTime column does: refuse naive values, keep the instant, speak UTC."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the store")
-    return value.astimezone(UTC)
-
-
-def _started(number: int, worker: str, now: datetime) -> AttemptRecord:
-    """An attempt begun by a claim, not yet ended."""
-    return AttemptRecord(
-        number=number,
-        worker=worker,
-        started_at=now,
-        finished_at=None,
-        outcome=None,
-        error=None,
-        response_status=None,
-        request=None,
-        response=None,
-    )
-
-
-def _stored_envelope(envelope: Envelope) -> Envelope:
-    """The envelope as a database would give it back: UTC timestamps and a headers dict of its own."""
-    return replace(
-        envelope,
-        payload=bytes(envelope.payload),
-        headers=dict(envelope.headers),
-        created_at=None if envelope.created_at is None else _utc(envelope.created_at),
-        received_at=_utc(envelope.received_at),
-    )
 
 
 def _check_targets(existing: Iterable[str], prepared: Sequence[PreparedDelivery]) -> None:

@@ -61,7 +61,7 @@ from lienthong.store import (
     Settled,
     StateCounts,
     TrailEntry,
-    stored_header,
+    stored_envelope,
 )
 from lienthong.store._blobs import read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
@@ -869,7 +869,7 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
         )
         offer = a.offer
         picks = offer.picks(a.prepared) if offer is not None else None
-        header = stored_header(envelope) if picks is not None and any(picks) else None
+        header = stored_envelope(envelope).header() if picks is not None and any(picks) else None
         for index, p in enumerate(a.prepared):
             # attempts, round_attempts, round_started_at, next_attempt_at, claimed_by, lease_until
             columns: tuple[Any, ...]
