@@ -312,26 +312,14 @@ def entry_of(source: str, row: Any) -> build.Entry:
 
 
 def entry_row(entry: build.Entry, index: int) -> dict[str, Any]:
-    """The ``audit_entries`` row of ``entry`` sealed as leaf ``index``: its bytes, their leaf hash and
-    the columns it is searched by (the mapping ``DriverStatement`` inserts, one dict an entry)."""
-    data = entry.sealed(index)
-    return {
-        "leaf_index": index,
-        "kind": entry.kind,
-        "at": entry.at,
-        "source": entry.source,
-        "source_key": entry.source_key,
-        "message_id": entry.message_id,
-        "dossier_code": entry.dossier_code,
-        "document_id": entry.document_id,
-        "agency": entry.agency,
-        "entry": data,
-        "leaf_hash": leaf_hash(data),
-    }
+    """The ``audit_entries`` row of ``entry`` sealed as leaf ``index`` as the mapping
+    ``DriverStatement`` inserts (:func:`entry_values` by column name)."""
+    return dict(zip(_ENTRY_COLUMNS, entry_values(entry, index), strict=True))
 
 
 def entry_values(entry: build.Entry, index: int) -> tuple[Any, ...]:
-    """:func:`entry_row`'s values as a tuple in ``audit_entries``' column order (a row of the COPY)."""
+    """The ``audit_entries`` row of ``entry`` sealed as leaf ``index``, in the table's column order (a
+    row of the COPY): its bytes, their leaf hash and the columns it is searched by."""
     data = entry.sealed(index)
     return (
         index,
