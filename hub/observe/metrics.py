@@ -16,6 +16,7 @@ keeps the counters in files there and ``/metrics`` in any process shows the sum 
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
 import time
@@ -179,10 +180,29 @@ class HubMetrics:
         counters = self.registry
         if os.environ.get(MULTIPROC_ENV):
             counters = CollectorRegistry()
-            MultiProcessCollector(counters)  # type: ignore[no-untyped-call]
+            _SizedFilesCollector(counters)  # type: ignore[no-untyped-call]
         state = CollectorRegistry()
         state.register(StateCollector(hub))
         return generate_latest(counters) + generate_latest(state)
+
+
+class _SizedFilesCollector(MultiProcessCollector):
+    """Every process's counters, from the files of the multiprocess directory that have their size.
+
+    A process writing its first sample creates its file and then sizes it; a scrape between the two
+    found it empty, and prometheus_client's reader failed on it (``struct.error``): ``/metrics``
+    answered 500 while a worker process started delivering (seen in tests/e2e/test_metrics_processes.py).
+    An empty file holds no sample yet, so it is left out; once it has a size it keeps it."""
+
+    def collect(self) -> Iterable[Metric]:
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(path) > 0:
+                    files.append(path)
+            except FileNotFoundError:
+                continue  # a 'live' gauge's file removed meanwhile (the library skips those too)
+        return self.merge(files, accumulate=True)  # type: ignore[no-any-return,no-untyped-call]
 
 
 class StateCollector:

@@ -3,11 +3,16 @@ the numbers follow the deliveries the workers really made through the land adapt
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.parser import text_string_to_metric_families
 from test_soap_delivery import _hub, _run_due, plain, registry
 
 from lienthong.delivery.breaker import BreakerState
 from lienthong.observe import snapshot
+from lienthong.observe.metrics import MULTIPROC_ENV
 from lienthong.observe.ready import readiness
 from lienthong.store import DeliveryState
 
@@ -66,3 +71,35 @@ def test_a_hub_without_a_database_or_workers_of_its_own_is_ready() -> None:
         "database": (True, "in-memory store"),
         "workers": (True, "none run by this process"),
     }
+
+
+def test_every_process_counters_are_rendered_while_another_process_creates_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Multiprocess mode: a process writing its first sample creates its file, then sizes it. A
+    scrape in between still answers, with every counter written so far (it answered 500 before)."""
+    worker = MmapedDict(str(tmp_path / "counter_4242.db"))  # type: ignore[no-untyped-call]
+    key = mmap_key(
+        "lienthong_delivery_attempts_total",
+        "lienthong_delivery_attempts_total",
+        ["adapter", "outcome"],
+        ["land", "delivered"],
+        "Delivery attempts",
+    )
+    worker.write_value(key, 7.0, 0.0)  # type: ignore[no-untyped-call]
+    worker.close()  # type: ignore[no-untyped-call]
+    (tmp_path / "counter_4343.db").touch()  # created by a process that has not sized it yet
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    hub = _hub([])
+    try:
+        text = hub.metrics.render(hub).decode()
+    finally:
+        hub.close()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert (
+        samples[("lienthong_delivery_attempts_total", (("adapter", "land"), ("outcome", "delivered")))] == 7
+    )
