@@ -428,6 +428,54 @@ SPLIT_LOOP_THREAD = "hub-background-server"
 SPLIT_LOOP_LABEL = "the HTTP event loop thread (all of it)"
 
 
+#: ``--split``: the hub's threads by the start of their names, as each group is shown: every thread's
+#: CPU (and the kernel's part of it, and its voluntary context switches: each a wait for a lock, a
+#: socket or a disk, then a wake-up) whatever it ran, so hand-offs between threads show where they
+#: cost. Threads not named here are "other" (the main thread, which only observes, is left out).
+THREAD_GROUPS: tuple[tuple[str, str], ...] = (
+    (SPLIT_LOOP_THREAD, "HTTP event loop"),
+    ("hub-submit", "submit"),
+    ("hub-dispatcher", "dispatcher"),
+    ("hub-delivery", "delivery"),
+    ("audit-sealer", "sealer"),
+    ("hub-heartbeat", "heartbeat"),
+)
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_times() -> dict[str, tuple[float, float, int]]:
+    """Per thread group (THREAD_GROUPS), the CPU seconds so far in user and kernel mode and the
+    voluntary context switches, read from ``/proc`` (empty where there is none)."""
+    times: dict[str, tuple[float, float, int]] = {}
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is main or thread.native_id is None:
+            continue
+        group = next((label for prefix, label in THREAD_GROUPS if thread.name.startswith(prefix)), "other")
+        try:
+            task = Path(f"/proc/self/task/{thread.native_id}")
+            stat = (task / "stat").read_text()
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        switches = int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+        user, kernel, count = times.get(group, (0.0, 0.0, 0))
+        times[group] = (user + int(fields[11]) / _TICK, kernel + int(fields[12]) / _TICK, count + switches)
+    return times
+
+
+def _thread_split(before: dict[str, tuple[float, float, int]], count: int) -> dict[str, float]:
+    """The split's rows of the thread groups since ``before``, per message."""
+    rows: dict[str, float] = {}
+    for label, (user, kernel, switches) in thread_times().items():
+        user0, kernel0, switches0 = before.get(label, (0.0, 0.0, 0))
+        rows[f"thread {label}: all"] = 1000 * (user - user0 + kernel - kernel0) / count
+        rows[f"thread {label}: kernel"] = 1000 * (kernel - kernel0) / count
+        rows[f"thread {label}: voluntary switches (count)"] = (switches - switches0) / count
+    return rows
+
+
 def _thread_cpu(name: str) -> float:
     """CPU seconds so far of this process's thread called ``name`` (0 when there is none)."""
     for thread in threading.enumerate():
@@ -915,6 +963,7 @@ def _drive(
     trips0 = trips.snapshot() if trips is not None else (0, 0, 0)
     split0 = splitter.snapshot() if splitter is not None else {}
     loop0 = _thread_cpu(SPLIT_LOOP_THREAD)
+    threads0 = thread_times() if splitter is not None else {}
     t0 = time.monotonic()
     here.send("go")
     load: dict[str, Any] = _receive(here, loader)
@@ -928,7 +977,7 @@ def _drive(
     result.simulator_cpu_seconds = sum(_process_cpu(pid) for pid in sim_pids) - sim_cpu0
     result.machine_cpu_seconds = _machine_cpu() - all_cpu0
     if splitter is not None:
-        result.split_ms = _split_ms(splitter, split0, loop0, result.hub_cpu_seconds, count)
+        result.split_ms = _split_ms(splitter, split0, loop0, threads0, result.hub_cpu_seconds, count)
     if trips is not None:
         result.statements, result.commits, result.pings = (
             b - a for a, b in zip(trips0, trips.snapshot(), strict=True)
@@ -941,7 +990,12 @@ def _drive(
 
 
 def _split_ms(
-    splitter: CpuSplit, split0: dict[str, float], loop0: float, hub_cpu_seconds: float, count: int
+    splitter: CpuSplit,
+    split0: dict[str, float],
+    loop0: float,
+    threads0: dict[str, tuple[float, float, int]],
+    hub_cpu_seconds: float,
+    count: int,
 ) -> dict[str, float]:
     """``--split``: CPU ms per message in each split point since ``split0``, the event loop thread's
     since ``loop0``, and the rest of ``hub_cpu_seconds``."""
@@ -951,6 +1005,7 @@ def _split_ms(
     )
     spent[SPLIT_DELIVERY_STORE] = sum(spent.get(k, 0.0) for k in SPLIT_DELIVERY_PARTS)
     spent[SPLIT_LOOP_LABEL] = 1000 * (_thread_cpu(SPLIT_LOOP_THREAD) - loop0) / count
+    spent.update(_thread_split(threads0, count))
     return {k: round(v, 3) for k, v in spent.items()}
 
 
@@ -970,6 +1025,7 @@ def _paced_batch(
     result.paced_rate = rate if rate > 0 else result.intake_per_second / 2
     split0 = splitter.snapshot() if splitter is not None else {}
     loop0 = _thread_cpu(SPLIT_LOOP_THREAD)
+    threads0 = thread_times() if splitter is not None else {}
     cpu0, observer_cpu0 = hub_cpu.read(), time.thread_time()
     trips0 = trips.snapshot() if trips is not None else (0, 0, 0)
     here.send(result.paced_rate)
@@ -983,7 +1039,7 @@ def _paced_batch(
         result.paced_round_trips = sum(trips.snapshot()) - sum(trips0)
     if splitter is not None and result.paced_accepted:
         result.paced_split_ms = _split_ms(
-            splitter, split0, loop0, result.paced_hub_cpu_seconds, result.paced_accepted
+            splitter, split0, loop0, threads0, result.paced_hub_cpu_seconds, result.paced_accepted
         )
 
 
