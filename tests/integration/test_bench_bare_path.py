@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from lienthong.devtools.background import BackgroundServer
@@ -39,12 +40,29 @@ def _bare_path() -> Any:
 def test_every_dossier_is_stored_delivered_recorded_and_audited(
     tmp_path: Path, threaded: bool, floor: bool
 ) -> None:
+    bodies = _run(tmp_path / "bare.db", threaded=threaded, floor=floor)
+    db = sqlite3.connect(tmp_path / "bare.db")
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    _check_rows(bodies, db.execute)
+    db.close()
+
+
+def test_on_postgresql_too(pg_url: str) -> None:
+    uri = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)  # libpq's, schema in its options
+    bodies = _run(uri, threaded=True, floor=True)
+    with psycopg.connect(uri) as db:
+        _check_rows(bodies, db.execute)
+
+
+def _run(database: Path | str, *, threaded: bool, floor: bool) -> list[Any]:
+    """Nine dossiers posted to the bare service over loopback, its calls made to the sinks; what was
+    posted. The sinks were sent one SOAP request and one portal JSON per dossier."""
     bare = _bare_path()
     bare.SINK_CALLS.clear()
     work = bare.FloorWork(ROOT, key_file=None, certificate_file=None) if floor else None
-    bodies = bare.requests("t", 9)
+    bodies: list[Any] = bare.requests("t", 9)
     with BackgroundServer(bare._sink_app, loop="asyncio") as sink:
-        service = bare.BareService(tmp_path / "bare.db", sink.port, work, threaded=threaded)
+        service = bare.BareService(database, sink.port, work, threaded=threaded)
         server = BackgroundServer(service, loop="asyncio").start()
         try:
             statuses = bare.post_all(server.port, bodies, 3)
@@ -58,27 +76,21 @@ def test_every_dossier_is_stored_delivered_recorded_and_audited(
     if floor:  # the land registry got the translation, the portal the mapped JSON
         assert b"TiepNhanHoSo" in soap_request
         assert json.loads(bare.SINK_CALLS["/portal"][1])["data"][0]["MaHoSo"].startswith("000.00.00.H49-")
+    return bodies
 
-    db = sqlite3.connect(tmp_path / "bare.db")
-    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+def _check_rows(bodies: list[Any], execute: Any) -> None:
+    """Every dossier stored, both deliveries delivered with an attempt each, the audit chain whole."""
     sent = sorted(headers["X-Hub-Sender-Message-Id"] for _, headers in bodies)
-    assert [r[0] for r in db.execute("SELECT sender_message_id FROM messages ORDER BY 1")] == sent
-    assert db.execute(
-        "SELECT target, state, count(*) FROM deliveries GROUP BY 1, 2 ORDER BY 1"
-    ).fetchall() == [
-        ("dvcqg", "delivered", 9),
-        ("land", "delivered", 9),
-    ]
-    assert db.execute(
-        "SELECT count(*), min(response_status) FROM attempts WHERE outcome = 'delivered'"
-    ).fetchone() == (
-        18,
-        200,
-    )
+    assert [r[0] for r in execute("SELECT sender_message_id FROM messages ORDER BY 1")] == sent
+    states = execute("SELECT target, state, count(*) FROM deliveries GROUP BY 1, 2 ORDER BY 1").fetchall()
+    assert states == [("dvcqg", "delivered", 9), ("land", "delivered", 9)]
+    attempts = execute("SELECT count(*), min(response_status) FROM attempts WHERE outcome = 'delivered'")
+    assert tuple(attempts.fetchone()) == (18, 200)
     chain = b"\0" * 32
-    rows = db.execute("SELECT source, body, hash FROM audit ORDER BY leaf").fetchall()
+    rows = execute("SELECT source, body, hash FROM audit ORDER BY leaf").fetchall()
     for _source, body, stored in rows:
         chain = hashlib.sha256(chain + body.encode()).digest()
-        assert stored == chain
+        assert bytes(stored) == chain
     assert sorted({source for source, _, _ in rows}) == ["attempts", "messages"]
     assert len(rows) == 9 + 18
