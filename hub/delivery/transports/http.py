@@ -419,13 +419,18 @@ class _Pool:
     """Idle keep-alive connections per (scheme, host, port), and a bound on connections in use.
 
     A connection is taken out of the pool for one request and put back only when its answer was
-    read whole and the server did not ask to close it; anything else closes it."""
+    read whole and the server did not ask to close it; anything else closes it. The bound is a count
+    kept under the pool's lock, which taking and giving back hold anyway: a semaphore beside it was
+    two more lock round trips a call, in Python."""
 
     def __init__(self, max_connections: int, wait: float, connect_timeout: float) -> None:
         self._wait = wait
         self._connect_timeout = connect_timeout
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self._max = max_connections
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # a connection was given back
+        self._in_use = 0  # connections taken and not given back yet
+        self._waiting = 0  # threads waiting for one to be given back
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._closed = False
         self._tls: ssl.SSLContext | None = None
@@ -440,17 +445,23 @@ class _Pool:
         return self._tls
 
     def take(self, url: _Url) -> http.client.HTTPConnection:
-        if not self._slots.acquire(timeout=self._wait):
-            raise _TimedOutError("PoolTimeout")
-        try:
-            key = (url.scheme, url.host, url.port)
-            with self._lock:
-                idle = self._idle.get(key)
+        """A kept connection to ``url``'s host that is still usable, or a new one (not connected);
+        waits up to ``wait`` while ``max_connections`` are in use."""
+        with self._lock:
+            if self._in_use >= self._max and not self._wait_for_slot():
+                raise _TimedOutError("PoolTimeout")
+            self._in_use += 1
+            try:
+                idle = self._idle.get((url.scheme, url.host, url.port))
                 while idle:
                     kept = idle.pop()
                     if not _dropped(kept):
                         return kept
                     kept.close()
+            except BaseException:
+                self._free_slot()
+                raise
+        try:
             if url.scheme == "https":
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
                     url.host, url.port, timeout=self._connect_timeout, context=self._tls_context()
@@ -460,19 +471,43 @@ class _Pool:
             conn.response_class = _Response
             return conn
         except BaseException:
-            self._slots.release()
+            with self._lock:
+                self._free_slot()
             raise
 
-    def give_back(self, url: _Url, conn: http.client.HTTPConnection, *, reusable: bool) -> None:
+    def _wait_for_slot(self) -> bool:
+        """With the lock held: wait up to ``wait`` for a connection to be given back; False if none
+        was by then."""
+        deadline = time.monotonic() + self._wait
+        self._waiting += 1
         try:
-            if reusable and conn.sock is not None:
-                with self._lock:
-                    if not self._closed:
-                        self._idle.setdefault((url.scheme, url.host, url.port), []).append(conn)
-                        return
+            while self._in_use >= self._max:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._freed.wait(remaining)
+            return True
+        finally:
+            self._waiting -= 1
+
+    def _free_slot(self) -> None:
+        """With the lock held: one connection fewer in use; a thread waiting for one may go on."""
+        self._in_use -= 1
+        if self._waiting:
+            self._freed.notify()
+
+    def give_back(self, url: _Url, conn: http.client.HTTPConnection, *, reusable: bool) -> None:
+        if reusable and conn.sock is not None:
+            with self._lock:
+                if not self._closed:
+                    self._idle.setdefault((url.scheme, url.host, url.port), []).append(conn)
+                    self._free_slot()
+                    return
+        try:
             conn.close()
         finally:
-            self._slots.release()
+            with self._lock:
+                self._free_slot()  # once it is closed: never more than max_connections open
 
     def close(self) -> None:
         with self._lock:
