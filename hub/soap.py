@@ -188,10 +188,19 @@ _TEXT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
 _TEXT_SPECIAL = re.compile(r"[&<>\r]")
 #: Characters XML 1.0 does not allow (lxml refuses them in text with a ValueError, as this does).
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: Text written as it is: characters XML 1.0 allows, but those lxml escapes (``_TEXT_SPECIAL``).
+_PLAIN_TEXT = re.compile(
+    "[\t\n\u0020-\u0025\u0027-\u003b\u003d\u003f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*"
+)
 
 
 def _text_bytes(value: str) -> bytes:
-    """``value`` as lxml writes an element's text in a UTF-8 document."""
+    """``value`` as lxml writes an element's text in a UTF-8 document.
+
+    A value with nothing to refuse or escape (the ids, agencies and service names of every call) is
+    told by one match instead of two searches."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return value.encode("utf-8")
     if _NOT_XML.search(value):
         raise ValueError(
             "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters"

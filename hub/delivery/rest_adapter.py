@@ -184,6 +184,9 @@ class RestAdapter:
                 ) from exc
         self._session: str | None = None
         self._session_lock = threading.Lock()
+        #: The last session and its member as spliced into a body (``"session":"…"``): the same on
+        #: every call until it is renewed, so it is encoded once.
+        self._member: tuple[str, bytes] | None = None
 
     # ------------------------------------------------------------ sending
 
@@ -233,11 +236,20 @@ class RestAdapter:
             body[field] = session
             replaced: bytes = dumps(body)
             return replaced
-        member: bytes = dumps({field: session})[1:-1]
+        member = self._member_of(field, session)
         start = payload.index(b"{") + 1
         rest = payload[start:]
         separator = b"," if rest.lstrip()[:1] != b"}" else b""
         return payload[:start] + member + separator + rest
+
+    def _member_of(self, field: str, session: str) -> bytes:
+        """``"field":"session"`` as JSON writes it, encoded once per session."""
+        cached = self._member  # one read: another thread may replace it meanwhile
+        if cached is not None and cached[0] == session:
+            return cached[1]
+        member: bytes = dumps({field: session})[1:-1]
+        self._member = (session, member)
+        return member
 
     # ------------------------------------------------------------ reading the answer
 

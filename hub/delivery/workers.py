@@ -509,8 +509,9 @@ class DeliveryWorkers:
     def _finished(self, claim: Claim) -> None:
         """A thread is done with ``claim``. Still busy, it never ran (cancelled at shutdown) or its
         attempt ended without an outcome: free its trial, if it was one; its lease expires unless
-        stop() has released it."""
-        with self._changed:
+        stop() has released it. (The lock, not the condition's ``with``: the same lock, one Python call
+        fewer each way, on every attempt.)"""
+        with self._lock:
             if self._busy.pop(claim.delivery_id, None) is None:
                 return
             self._held.pop(claim.delivery_id, None)
@@ -521,7 +522,7 @@ class DeliveryWorkers:
     def _hand_in(self, claim: Claim, outcome: Outcome) -> None:
         """The call is over: the dispatcher records its outcome and this thread is free at once;
         without a dispatcher (none started, or stopped), the thread records it itself."""
-        with self._changed:
+        with self._lock:  # the condition's lock (see _finished)
             self._busy.pop(claim.delivery_id, None)
             if self._accepting:
                 self._outcomes.append((claim, outcome))
@@ -537,10 +538,6 @@ class DeliveryWorkers:
             if freed and self._busy.pop(claim.delivery_id, None) is not None:
                 self._woken = True  # a thread freed without an outcome: claim for it
                 self._changed.notify_all()
-
-    def _is_trial(self, claim: Claim) -> bool:
-        with self._lock:
-            return claim.delivery_id in self._trials
 
     def _end_trial(self, claim: Claim, *, resolved: bool) -> None:
         """Forget a trial claim; unless its call told the breaker how it went, free the trial."""
@@ -594,9 +591,9 @@ class DeliveryWorkers:
         if target is None:
             self._hand_in(claim, Dead(error=f"adapter '{claim.target}' is not configured in this hub"))
             return
-        trial = self._is_trial(claim)
         resolved = False  # has the breaker been told how the call went?
         with self._lock:
+            trial = claim.delivery_id in self._trials
             self._calls[claim.delivery_id] = claim
         try:
             if not trial and not target.breaker.before_call():

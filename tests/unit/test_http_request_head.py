@@ -1,7 +1,8 @@
 """The HTTP transport writes a request's head at once (``_send_request``) instead of through
 ``putrequest`` and ``putheader``; every request must leave as ``http.client``'s ``request()`` sends
-it: the same writes (head, then body), the same bytes, the same error for what it refuses, and the
-connection in the same state for ``getresponse()``. Both write to a socket stand-in here, in memory;
+it: the same bytes in the same order, the same error for what it refuses, and the connection in the
+same state for ``getresponse()``. The writes are the same too (head, then body), but that a body of
+up to ``_ONE_WRITE`` bytes goes in the head's write. Both write to a socket stand-in here, in memory;
 tests/integration/test_http_transport.py compares what a server received."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lienthong.delivery.transports.http import _send_request
+from lienthong.delivery.transports.http import _ONE_WRITE, _send_request
 
 
 class _Wire:
@@ -74,14 +75,18 @@ HOSTS = (
 )
 
 
-def _outcome(conn: http.client.HTTPConnection, write: Callable[[], object]) -> tuple[object, ...]:
+def _outcome(
+    conn: http.client.HTTPConnection, write: Callable[[], object]
+) -> tuple[tuple[object, ...], list[bytes]]:
+    """What happened (the bytes sent, in order), and the writes that sent them."""
     wire = _Wire()
     conn.sock = wire
     try:
         write()
     except Exception as exc:
-        return ("raised", type(exc).__name__, str(exc), wire.writes)
-    return ("sent", wire.writes, conn._HTTPConnection__state, conn._method)  # type: ignore[attr-defined]
+        return ("raised", type(exc).__name__, str(exc), b"".join(wire.writes)), wire.writes
+    state = conn._HTTPConnection__state  # type: ignore[attr-defined]
+    return ("sent", b"".join(wire.writes), state, conn._method), wire.writes  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("headers", HEADERS.values(), ids=HEADERS.keys())
@@ -89,9 +94,45 @@ def test_every_request_leaves_as_http_client_sends_it(headers: dict[str, str]) -
     for (host, port), method, target, body in itertools.product(HOSTS, METHODS, TARGETS, BODIES):
         ours = http.client.HTTPConnection(host, port)
         theirs = http.client.HTTPConnection(host, port)
-        mine = _outcome(ours, lambda: _send_request(ours, method, target, body, dict(headers)))  # noqa: B023
-        stdlib = _outcome(theirs, lambda: theirs.request(method, target, body=body, headers=dict(headers)))  # noqa: B023
-        assert mine == stdlib, (host, port, method, target, body and len(body))
+        mine, my_writes = _outcome(ours, lambda: _send_request(ours, method, target, body, dict(headers)))  # noqa: B023
+        stdlib, their_writes = _outcome(
+            theirs,
+            lambda: theirs.request(method, target, body=body, headers=dict(headers)),  # noqa: B023
+        )
+        where = (host, port, method, target, body and len(body))
+        assert mine == stdlib, where
+        if my_writes != their_writes:  # only a small body, sent in the head's write
+            assert body is not None and 0 < len(body) <= _ONE_WRITE, where
+            assert their_writes[1:] == [body] and my_writes == [their_writes[0] + body], where
+
+
+def test_a_small_body_leaves_with_the_head_and_a_large_one_on_its_own() -> None:
+    for size, writes in ((1, 1), (_ONE_WRITE, 1), (_ONE_WRITE + 1, 2)):
+        conn = http.client.HTTPConnection("127.0.0.1", 8701)
+        wire = _Wire()
+        conn.sock = wire
+        _send_request(conn, "POST", "/", b"x" * size, dict(PLAIN))
+        assert len(wire.writes) == writes, size
+        assert wire.writes[-1].endswith(b"\r\n\r\n" + b"x" * size if writes == 1 else b"x" * size)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"A": "1", "B": "2\n", "C": "3"},
+        {"A": "1\n", "B": "2"},
+        {"A": "\n"},
+        {"A": "1", "B": "\n2"},
+        {"A": "1\r\nInjected: x"},
+    ],
+)
+def test_a_line_break_in_any_value_is_left_to_http_client(values: dict[str, str]) -> None:
+    """The values are checked joined by line feeds (``_plain_values``): one inside a value must not
+    pass for a separator."""
+    conn = http.client.HTTPConnection("127.0.0.1", 8701)
+    conn.sock = _Wire()
+    with pytest.raises(ValueError, match="Invalid header value"):
+        _send_request(conn, "POST", "/", b"x", values)
 
 
 def test_a_kept_connection_sends_again_once_its_answer_was_read() -> None:
@@ -101,7 +142,7 @@ def test_a_kept_connection_sends_again_once_its_answer_was_read() -> None:
         def makefile(self, mode: str) -> io.BytesIO:
             return io.BytesIO(answer)
 
-    def twice(conn: http.client.HTTPConnection, send: Callable[[], object]) -> list[bytes]:
+    def twice(conn: http.client.HTTPConnection, send: Callable[[], object]) -> bytes:
         wire = Replying()
         conn.sock = wire
         for _ in range(2):
@@ -109,7 +150,7 @@ def test_a_kept_connection_sends_again_once_its_answer_was_read() -> None:
             response = conn.getresponse()
             assert response.read() == b"ok"
             response.close()
-        return wire.writes
+        return b"".join(wire.writes)
 
     ours, theirs = http.client.HTTPConnection("127.0.0.1", 1), http.client.HTTPConnection("127.0.0.1", 1)
     assert twice(ours, lambda: _send_request(ours, "POST", "/", b"a", PLAIN)) == twice(
@@ -137,6 +178,5 @@ def test_a_plain_request_is_written_without_putrequest_and_putheader() -> None:
     assert wire.writes == [
         b"POST /soap/land HTTP/1.1\r\nHost: registry.example.gov.vn:8443\r\nAccept-Encoding: identity\r\n"
         b'Content-Length: 4\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: "urn:x/Op"\r\n'
-        b"User-Agent: lienthong-hub/1\r\n\r\n",
-        b"<x/>",
+        b"User-Agent: lienthong-hub/1\r\n\r\n<x/>",
     ]

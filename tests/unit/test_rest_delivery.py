@@ -18,6 +18,7 @@ from lienthong.config.models import AdapterConfig
 from lienthong.delivery.rest_adapter import REST_PLUGIN, RestAdapter, RestOptions, field_value
 from lienthong.envelope import MessageKind, new_envelope
 from lienthong.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from lienthong.jsonxml import dumps
 from lienthong.store import Claim
 
 ENDPOINT = "http://justice.invalid/api/NhanDKHT"  # never resolved: the transport is in memory
@@ -332,6 +333,17 @@ def test_the_session_is_kept_between_calls() -> None:
 
     assert portal.logins == 1
     assert portal.calls[1] == {"session": "S1"}
+
+
+@pytest.mark.usefixtures("credentials")
+def test_the_session_member_spliced_in_is_what_json_writes_for_each_session() -> None:
+    """The member ``"session":"…"`` is encoded once per session (``_member_of``): each session,
+    whatever JSON escapes in it, and a renewed one, is spliced in as ``dumps`` writes it."""
+    rest, _ = adapter(Portal(), session=SESSION, success=SUCCESS)
+    for session in ("S1", "S1", 'q"uote\\back', "phiên\u0001\n", "S1", "S2"):
+        spliced = rest._with_session(PAYLOAD, session)
+        assert spliced == b"{" + dumps({"session": session})[1:-1] + b"," + PAYLOAD[1:]
+        assert json.loads(spliced)["session"] == session
 
 
 @pytest.mark.usefixtures("credentials")

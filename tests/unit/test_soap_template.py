@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from land_support import LAND_WSDL, TIEPNHAN
+from lxml import etree
 
 from lienthong import MemoryTransport, TransportRequest, TransportResponse
 from lienthong.delivery.transports.wsdl import WsdlOperation
@@ -16,6 +17,7 @@ from lienthong.soap import (
     EnvelopeTemplate,
     HubHeader,
     SoapVersion,
+    _text_bytes,
     envelope_skeleton,
     envelope_with_payload,
 )
@@ -74,6 +76,23 @@ def test_a_value_that_is_not_xml_text_is_refused(value: str) -> None:
 
     with pytest.raises(ValueError, match="XML compatible"):
         template.render(header, PAYLOAD)
+
+
+def test_every_character_is_written_as_lxml_writes_it_in_text() -> None:
+    """``_text_bytes`` writes a value with nothing to escape or refuse at once (``_PLAIN_TEXT``):
+    each code point (of the planes beyond the first, which XML takes whole, one in 257), alone and
+    amid plain text, gives the bytes lxml writes, or lxml's refusal."""
+    element = etree.Element("x")
+    for point in [*range(0x10000), *range(0x10000, 0x110000, 257), 0x10FFFF]:
+        for value in (chr(point), f"ab{chr(point)}-1"):
+            try:
+                element.text = value
+            except ValueError:
+                with pytest.raises(ValueError, match="XML compatible"):
+                    _text_bytes(value)
+                continue
+            written = etree.tostring(element, encoding="UTF-8").split(b"?>", 1)[-1].strip()
+            assert _text_bytes(value) == written.removeprefix(b"<x>").removesuffix(b"</x>"), point
 
 
 def test_a_payload_that_cannot_travel_byte_for_byte_is_refused() -> None:

@@ -30,8 +30,9 @@ does not fully recognise to http.client's own parser, so every answer is read ex
 (tests/unit/test_http_head.py compares the two on careless and hostile heads). And it writes a
 request's head a header at a time, each checked against its patterns (``putrequest``,
 ``putheader``): :func:`_send_request` writes the same bytes at once when every part is plainly
-legal, in the same two writes (head, then body), and leaves anything else to ``request()``
-(tests/integration/test_http_transport.py compares the bytes on the wire).
+legal, a body of a few kilobytes in the head's write (one system call and one segment instead of
+two; a larger body in a write of its own, as http.client sends it), and leaves anything else to
+``request()`` (tests/integration/test_http_transport.py compares the bytes on the wire).
 """
 
 from __future__ import annotations
@@ -235,16 +236,36 @@ class _Response(http.client.HTTPResponse):
 
     #: The header fields in the order received: what ``getheaders()`` gives, without a copy.
     fields: list[tuple[str, str]]
+    #: The fields by lower-case name, a repeated one's values joined by ", ": the transport's answer.
+    joined: dict[str, str]
+    _message: http.client.HTTPMessage | None = None
+    #: The head was read at once: its HTTPMessage is made from ``fields`` only if asked for.
+    _message_due = False
+
+    def _get_message(self) -> http.client.HTTPMessage:
+        """``msg`` and ``headers``: the HTTPMessage http.client would have made (None until read).
+
+        WHY: the transport reads ``fields`` and ``joined``; nothing on a delivery's path asks for
+        the message (``getheader()``, ``info()``…), whose making was a field at a time through the
+        email package. Whoever asks gets the same message, made then."""
+        if self._message_due:
+            message = http.client.HTTPMessage()
+            for name, value in self.fields:
+                message[name] = value  # stored as given (the compat32 policy), as in _parse_head
+            self._message, self._message_due = message, False
+        return cast(http.client.HTTPMessage, self._message)
+
+    def _set_message(self, message: http.client.HTTPMessage) -> None:
+        self._message, self._message_due = message, False
+
+    msg = headers = property(_get_message, _set_message)
 
     def begin(self) -> None:
-        if cast("http.client.HTTPMessage | None", self.headers) is not None:  # None until read
+        if self._message is not None or self._message_due:  # read already
             return
         buffered = _buffered_head(self.fp)
         if buffered is not None:
             version, status, reason, self.fields = buffered
-            message = http.client.HTTPMessage()
-            for name, value in self.fields:
-                message[name] = value  # stored as given (the compat32 policy), as in _parse_head
         else:
             while True:
                 version, status, reason = self._read_status()  # type: ignore[attr-defined]
@@ -260,11 +281,18 @@ class _Response(http.client.HTTPResponse):
         else:
             raise http.client.UnknownProtocol(version)
         if buffered is None:
-            self.fields, message = _parse_head(_head_lines(self.fp))
-        self.headers = self.msg = message
-        first: dict[str, str] = {}
+            self.fields, self.msg = _parse_head(_head_lines(self.fp))
+        else:
+            self._message_due = True
+        first: dict[str, str] = {}  # what HTTPMessage.get returns: the first of repeated fields
+        joined: dict[str, str] = {}
         for name, value in self.fields:
-            first.setdefault(name.lower(), value)  # what HTTPMessage.get returns: the first one
+            key = name.lower()
+            if key in joined:
+                joined[key] = f"{joined[key]}, {value}"
+            else:
+                joined[key] = first[key] = value
+        self.joined = joined
         encoding = first.get("transfer-encoding")
         self.chunked = encoding is not None and encoding.lower() == "chunked"
         if self.chunked:
@@ -302,11 +330,33 @@ class _Response(http.client.HTTPResponse):
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(r"[\x21-\x7e]+")
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
+#: Every value of a request at once, joined by line feeds (:func:`_plain_values`).
+_VALUES = re.compile(r"[\t\n\x20-\x7e\xa0-\xff]*")
 #: Headers http.client writes itself unless given (Host, Accept-Encoding) or decides on (the length).
 _OWN_HEADERS = frozenset({"host", "accept-encoding", "content-length", "transfer-encoding"})
 #: http.client's connection state, kept in name-mangled attributes of HTTPConnection.
 _STATE, _RESPONSE = "_HTTPConnection__state", "_HTTPConnection__response"
+#: A body up to this size leaves in the head's write (a copy this small costs less than a second
+#: write); a larger one in a write of its own, as http.client sends it, so it is never copied.
+_ONE_WRITE = 64 * 1024
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_name(name: str) -> bool:
+    """A header name ``putheader`` writes as given: a token, and not one of http.client's own.
+
+    Names are few and the same on every call (the adapters' and the hub's): each is checked once."""
+    return _NAME.fullmatch(name) is not None and name.lower() not in _OWN_HEADERS
+
+
+def _plain_values(headers: dict[str, str]) -> bool:
+    """Every value is one ``putheader`` writes as given (Latin-1 text, no control character but tab).
+
+    WHY: one match over the values joined, instead of one per value. A line feed is the one
+    character both allowed in the join and refused in a value: with exactly one fewer line feeds
+    than values, each is a separator, and every value matches on its own."""
+    values = "\n".join(headers.values())
+    return _VALUES.fullmatch(values) is not None and values.count("\n") == max(len(headers) - 1, 0)
 
 
 def _send_request(
@@ -315,14 +365,16 @@ def _send_request(
     """``conn.request(method, target, body=body, headers=headers)``, its head written at once.
 
     WHY: http.client builds a request's head line by line (``putrequest``, then ``putheader`` per
-    header, each matched against its patterns and encoded on its own): a tenth of a delivery call.
-    When every part is one it writes as given (``_METHOD``…) and the connection is idle with no
-    proxy tunnel, the same head is written here — the request line, ``Host`` (with the port unless
-    it is the scheme's), ``Accept-Encoding: identity``, ``Content-Length``, then the headers in
-    order — and the connection is left in the state ``request()`` leaves it in, so ``getresponse()``
-    reads the answer as before. The head and the body go in two writes, as http.client sends them.
-    Anything else (a header http.client would write itself, a value it would check or refuse) is
-    ``request()``'s own, with its errors."""
+    header, each matched against its patterns and encoded on its own) and sends the head and the
+    body in two writes: a tenth of a delivery call, and a second system call and TCP segment. When
+    every part is one it writes as given (``_METHOD``…) and the connection is idle with no proxy
+    tunnel, the same head is written here — the request line, ``Host`` (with the port unless it is
+    the scheme's), ``Accept-Encoding: identity``, ``Content-Length``, then the headers in order —
+    followed by a body of up to ``_ONE_WRITE`` bytes in the same write (a larger one in a second
+    write, as http.client sends it: the same bytes in the same order either way), and the
+    connection is left in the state ``request()`` leaves it in, so ``getresponse()`` reads the
+    answer as before. Anything else (a header http.client would write itself, a value it would
+    check or refuse) is ``request()``'s own, with its errors."""
     response = getattr(conn, _RESPONSE)
     if response is not None and response.isclosed():
         setattr(conn, _RESPONSE, None)
@@ -334,25 +386,31 @@ def _send_request(
         or not _TARGET.fullmatch(target)
         or target.startswith("http")  # an absolute URL: http.client takes the Host from it
         or not _NAME.fullmatch(host)  # an ASCII name or IPv4 address: no ':' to bracket, no IDNA
-        or any(
-            not _NAME.fullmatch(name) or name.lower() in _OWN_HEADERS or not _VALUE.fullmatch(value)
-            for name, value in headers.items()
-        )
+        or not all(map(_plain_name, headers))
+        or not _plain_values(headers)
     ):
         conn.request(method, target, body=body, headers=headers)
         return
     if conn.port != conn.default_port:
         host = f"{host}:{conn.port}"
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Accept-Encoding: identity"]
     if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
+        length = f"Content-Length: {len(body)}"
     elif method.upper() in http.client._METHODS_EXPECTING_BODY:  # type: ignore[attr-defined]
-        lines.append("Content-Length: 0")
-    lines.extend(f"{name}: {value}" for name, value in headers.items())
+        length = "Content-Length: 0"
+    else:
+        length = None
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Accept-Encoding: identity"]
+    if length is not None:
+        lines.append(length)
+    lines += map(": ".join, headers.items())  # f"{name}: {value}", without a Python call per header
     lines += ("", "")
+    head = "\r\n".join(lines).encode("latin-1")
     conn._method = method  # type: ignore[attr-defined]  # what getresponse() hands its answer
     setattr(conn, _STATE, http.client._CS_REQ_SENT)  # type: ignore[attr-defined]
-    conn.send("\r\n".join(lines).encode("latin-1"))
+    if body and len(body) <= _ONE_WRITE:
+        conn.send(head + body)
+        return
+    conn.send(head)
     if body:
         conn.send(body)
 
@@ -361,13 +419,18 @@ class _Pool:
     """Idle keep-alive connections per (scheme, host, port), and a bound on connections in use.
 
     A connection is taken out of the pool for one request and put back only when its answer was
-    read whole and the server did not ask to close it; anything else closes it."""
+    read whole and the server did not ask to close it; anything else closes it. The bound is a count
+    kept under the pool's lock, which taking and giving back hold anyway: a semaphore beside it was
+    two more lock round trips a call, in Python."""
 
     def __init__(self, max_connections: int, wait: float, connect_timeout: float) -> None:
         self._wait = wait
         self._connect_timeout = connect_timeout
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self._max = max_connections
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # a connection was given back
+        self._in_use = 0  # connections taken and not given back yet
+        self._waiting = 0  # threads waiting for one to be given back
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._closed = False
         self._tls: ssl.SSLContext | None = None
@@ -382,17 +445,23 @@ class _Pool:
         return self._tls
 
     def take(self, url: _Url) -> http.client.HTTPConnection:
-        if not self._slots.acquire(timeout=self._wait):
-            raise _TimedOutError("PoolTimeout")
-        try:
-            key = (url.scheme, url.host, url.port)
-            with self._lock:
-                idle = self._idle.get(key)
+        """A kept connection to ``url``'s host that is still usable, or a new one (not connected);
+        waits up to ``wait`` while ``max_connections`` are in use."""
+        with self._lock:
+            if self._in_use >= self._max and not self._wait_for_slot():
+                raise _TimedOutError("PoolTimeout")
+            self._in_use += 1
+            try:
+                idle = self._idle.get((url.scheme, url.host, url.port))
                 while idle:
                     kept = idle.pop()
                     if not _dropped(kept):
                         return kept
                     kept.close()
+            except BaseException:
+                self._free_slot()
+                raise
+        try:
             if url.scheme == "https":
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
                     url.host, url.port, timeout=self._connect_timeout, context=self._tls_context()
@@ -402,19 +471,43 @@ class _Pool:
             conn.response_class = _Response
             return conn
         except BaseException:
-            self._slots.release()
+            with self._lock:
+                self._free_slot()
             raise
 
-    def give_back(self, url: _Url, conn: http.client.HTTPConnection, *, reusable: bool) -> None:
+    def _wait_for_slot(self) -> bool:
+        """With the lock held: wait up to ``wait`` for a connection to be given back; False if none
+        was by then."""
+        deadline = time.monotonic() + self._wait
+        self._waiting += 1
         try:
-            if reusable and conn.sock is not None:
-                with self._lock:
-                    if not self._closed:
-                        self._idle.setdefault((url.scheme, url.host, url.port), []).append(conn)
-                        return
+            while self._in_use >= self._max:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._freed.wait(remaining)
+            return True
+        finally:
+            self._waiting -= 1
+
+    def _free_slot(self) -> None:
+        """With the lock held: one connection fewer in use; a thread waiting for one may go on."""
+        self._in_use -= 1
+        if self._waiting:
+            self._freed.notify()
+
+    def give_back(self, url: _Url, conn: http.client.HTTPConnection, *, reusable: bool) -> None:
+        if reusable and conn.sock is not None:
+            with self._lock:
+                if not self._closed:
+                    self._idle.setdefault((url.scheme, url.host, url.port), []).append(conn)
+                    self._free_slot()
+                    return
+        try:
             conn.close()
         finally:
-            self._slots.release()
+            with self._lock:
+                self._free_slot()  # once it is closed: never more than max_connections open
 
     def close(self) -> None:
         with self._lock:
@@ -423,13 +516,6 @@ class _Pool:
             self._idle.clear()
         for conn in idle:
             conn.close()
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
 
 
 class HttpTransport:
@@ -447,20 +533,21 @@ class HttpTransport:
         self.connect_timeout = connect_timeout
         self.max_response_bytes = max_response_bytes
         self._read_timeout = timeout.total_seconds()
+        self._whole_call = (connect_timeout + timeout).total_seconds()
         self._pool = _Pool(max_connections, self._read_timeout, connect_timeout.total_seconds())
 
     def send(self, request: TransportRequest) -> TransportResponse:
-        url, body = request.url, request.body
-        deadline = time.monotonic() + (self.connect_timeout + self.timeout).total_seconds()
+        deadline = time.monotonic() + self._whole_call
         try:
-            answer = self._send(request, deadline)
+            return self._send(request, deadline)
         except _TimedOutError as exc:
-            raise TransientDeliveryError(f"timed out calling {url}: {exc.kind}", request=body) from exc
+            raise TransientDeliveryError(
+                f"timed out calling {request.url}: {exc.kind}", request=request.body
+            ) from exc
         except _NoAnswerError as exc:
-            raise TransientDeliveryError(f"cannot reach {url}: {exc}", request=body) from exc
-        return TransportResponse(status=answer.status, headers=answer.headers, body=answer.body)
+            raise TransientDeliveryError(f"cannot reach {request.url}: {exc}", request=request.body) from exc
 
-    def _send(self, request: TransportRequest, deadline: float) -> _Answer:
+    def _send(self, request: TransportRequest, deadline: float) -> TransportResponse:
         """Three tries in all when the connection cannot be made, backing off between them.
 
         The first try is a plain call: tenacity's bookkeeping (a fresh retry state per call) cost
@@ -477,10 +564,10 @@ class HttpTransport:
         wait=wait_exponential_jitter(multiplier=0.2, max=1.0, jitter=0.1),  # the second wait as before
         reraise=True,
     )
-    def _send_again(self, request: TransportRequest, deadline: float) -> _Answer:
+    def _send_again(self, request: TransportRequest, deadline: float) -> TransportResponse:
         return self._send_once(request, deadline)
 
-    def _send_once(self, request: TransportRequest, deadline: float) -> _Answer:
+    def _send_once(self, request: TransportRequest, deadline: float) -> TransportResponse:
         url = _split(request.url)
         conn = self._pool.take(url)
         reusable = False
@@ -529,17 +616,19 @@ class HttpTransport:
 
     def _read(
         self, response: http.client.HTTPResponse, request: TransportRequest, deadline: float
-    ) -> _Answer:
+    ) -> TransportResponse:
         url, limit, status = request.url, self.max_response_bytes, response.status
 
         def refuse(message: str) -> TransientDeliveryError:
             return TransientDeliveryError(message, response_status=status, request=request.body)
 
-        headers: dict[str, str] = {}
-        fields = response.fields if isinstance(response, _Response) else response.getheaders()
-        for name, value in fields:
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        if isinstance(response, _Response):
+            headers = response.joined
+        else:
+            headers = {}
+            for name, value in response.getheaders():
+                key = name.lower()
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise refuse(f"the answer from {url} is {declared} bytes, over the limit of {limit}")
@@ -565,7 +654,9 @@ class HttpTransport:
             if time.monotonic() > deadline:
                 raise refuse(f"timed out reading the answer from {url} (whole-call deadline)")
             chunks.append(chunk)
-        return _Answer(status, headers, b"".join(chunks))
+            if response.length == 0 or response.isclosed():  # read whole: a next read1 would only say so
+                break
+        return TransportResponse(status=status, headers=headers, body=b"".join(chunks))
 
     def close(self) -> None:
         self._pool.close()
