@@ -29,6 +29,8 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
+    null,
     or_,
     select,
     update,
@@ -66,7 +68,24 @@ from lienthong.store import (
 from lienthong.store._blobs import read_blob, streams, write_blob, zeroblob
 from lienthong.store._faults import Availability
 from lienthong.store._sqlbatch import GroupCommit
-from lienthong.store._sqlclaim import MESSAGE_LABELS, by_due, claim_query, expired_error
+from lienthong.store._sqlclaim import (
+    ATTEMPTS,
+    CLAIMED_BY,
+    CONTENT_TYPE,
+    HEADER_AT,
+    HEADER_COLUMNS,
+    ID,
+    OPERATION,
+    PAYLOAD,
+    ROUND_ATTEMPTS,
+    ROUND_STARTED_AT,
+    STATE,
+    TARGET,
+    by_due,
+    claim_query,
+    expired_error,
+    sqlite_claim_writes,
+)
 from lienthong.store._sqlcount import StatementCount, StatementCounter
 from lienthong.store._sqlfast import DriverQuery, DriverStatement, DriverUpdateFromValues, send_begin
 from lienthong.store._sqlkeep import KeptConnections
@@ -471,61 +490,60 @@ class SqlStore:
             )
 
         def claim(conn: Connection) -> list[Claim]:
-            rows = sorted(query.rows(conn, params), key=by_due)
+            rows = sorted(query.values(conn, params), key=by_due)
             if not rows:
                 return []
             counted = 0 if self._is_postgres else 1  # PostgreSQL's rows are the claimed ones already
-            claims = [
-                Claim(
-                    delivery_id=row["id"],
-                    target=row["target"],
-                    attempt=row["attempts"] + counted,
-                    round_attempt=row["round_attempts"] + counted,
-                    first_attempt_at=row["round_started_at"] or now,
-                    payload=row["payload"]
-                    if row["payload"] is not None
-                    else read_blob(conn, "delivery_payloads", "payload", row["id"]),
-                    content_type=row["content_type"],
-                    envelope=_claimed_header(row),
-                    worker=worker,
-                    lease_until=lease_until,
-                    operation=row["operation"],
+            # A message's deliveries often fall due together (those of one accept): one header each.
+            headers: dict[uuid.UUID, EnvelopeHeader] = {}
+            claims = []
+            for row in rows:
+                header = headers.get(row[HEADER_AT])
+                if header is None:
+                    header = headers[row[HEADER_AT]] = _claimed_header(row[HEADER_AT:])
+                payload = row[PAYLOAD]
+                claims.append(
+                    Claim(
+                        delivery_id=row[ID],
+                        target=row[TARGET],
+                        attempt=row[ATTEMPTS] + counted,
+                        round_attempt=row[ROUND_ATTEMPTS] + counted,
+                        first_attempt_at=row[ROUND_STARTED_AT] or now,
+                        payload=payload
+                        if payload is not None
+                        else read_blob(conn, "delivery_payloads", "payload", row[ID]),
+                        content_type=row[CONTENT_TYPE],
+                        envelope=header,
+                        worker=worker,
+                        lease_until=lease_until,
+                        operation=row[OPERATION],
+                    )
                 )
-                for row in rows
-            ]
             if self._is_postgres:
                 return claims  # claimed, attempts started and expired ones closed by the one statement
-            expired = [r for r in rows if r["state"] == DeliveryState.IN_FLIGHT.value]
+            expired = [r for r in rows if r[STATE] == DeliveryState.IN_FLIGHT.value]
             if expired:
                 # The previous holders' leases ran out: they crashed or hung. Say so in the history.
                 conn.execute(
                     _RELEASE_EXPIRED,
                     [
                         {
-                            "b_id": r["id"],
-                            "b_number": r["attempts"],
+                            "b_id": r[ID],
+                            "b_number": r[ATTEMPTS],
                             "b_finished": now,
-                            "b_error": expired_error(r["claimed_by"]),
+                            "b_error": expired_error(r[CLAIMED_BY]),
                         }
                         for r in expired
                     ],
                 )
-            # In id order, as every statement locking several deliveries does (see _write_outcomes).
-            ordered = sorted(claims, key=_claim_id)
-            _CLAIM.execute(
-                conn,
-                [
-                    {"b_id": c.delivery_id, "b_now": now, "b_worker": worker, "b_lease_until": lease_until}
-                    for c in ordered
-                ],
-            )
-            _INSERT_ATTEMPTS.execute(
-                conn,
-                [
-                    {"delivery_id": c.delivery_id, "number": c.attempt, "worker": worker, "started_at": now}
-                    for c in ordered
-                ],
-            )
+            writes = {
+                "b_ids": [r[ID] for r in rows],
+                "b_now": now,
+                "b_worker": worker,
+                "b_lease_until": lease_until,
+            }
+            _CLAIM.execute(conn, writes)
+            _START_ATTEMPTS.execute(conn, writes)
             return claims
 
         return claim
@@ -932,21 +950,8 @@ _RELEASE_EXPIRED = (
         error=bindparam("b_error"),
     )
 )
-#: A batch's deliveries claimed in one statement (an ``executemany``): the same values for each,
-#: computed in SQL (SQLite; PostgreSQL claims in one statement of its own, _sqlclaim.py).
-_CLAIM = DriverStatement(
-    update(deliveries)
-    .where(deliveries.c.id == bindparam("b_id"))
-    .values(
-        state=DeliveryState.IN_FLIGHT.value,
-        attempts=deliveries.c.attempts + 1,
-        round_attempts=deliveries.c.round_attempts + 1,
-        round_started_at=func.coalesce(deliveries.c.round_started_at, bindparam("b_now", type_=UtcDateTime)),
-        claimed_by=bindparam("b_worker"),
-        lease_until=bindparam("b_lease_until", type_=UtcDateTime),
-        updated_at=bindparam("b_now", type_=UtcDateTime),
-    )
-)
+#: SQLite's claim of a batch after its SELECT: one UPDATE, one INSERT of the attempts (_sqlclaim.py).
+_CLAIM, _START_ATTEMPTS = (DriverQuery(statement) for statement in sqlite_claim_writes())
 _INSERT_ATTEMPTS = DriverStatement(
     insert(attempts).inline(), ["delivery_id", "number", "worker", "started_at"]
 )
@@ -1065,7 +1070,7 @@ _RECORD_DELIVERY = DriverStatement(
     update(deliveries)
     .where(
         deliveries.c.id == bindparam("b_id"),
-        deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+        deliveries.c.state == literal_column(f"'{DeliveryState.IN_FLIGHT.value}'"),
         deliveries.c.claimed_by == bindparam("b_worker"),
         deliveries.c.attempts == bindparam("b_attempt"),
     )
@@ -1076,8 +1081,8 @@ _RECORD_DELIVERY = DriverStatement(
         delivered_at=bindparam("b_delivered", type_=UtcDateTime),
         response=bindparam("b_response", type_=LargeBinary),
         response_status=bindparam("b_status"),
-        claimed_by=None,
-        lease_until=None,
+        claimed_by=null(),
+        lease_until=null(),
         updated_at=bindparam("b_now", type_=UtcDateTime),
     )
 )
@@ -1177,8 +1182,43 @@ def _outcome_row(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any
     }
 
 
-def _claimed_header(row: Any) -> EnvelopeHeader:
-    return _envelope_header({name[2:]: row[name] for name in MESSAGE_LABELS})
+def _claimed_header(values: Sequence[Any]) -> EnvelopeHeader:
+    """A message's columns (_sqlclaim.HEADER_COLUMNS: EnvelopeHeader's fields, in order), as a claimed
+    row ends with them, as an EnvelopeHeader: unpacked, where a mapping would be built per row."""
+    (
+        message_id,
+        kind,
+        sender,
+        recipient,
+        sender_message_id,
+        correlation_id,
+        content_type,
+        procedure_code,
+        dossier_code,
+        document_id,
+        document_type,
+        causation_id,
+        headers,
+        created_at,
+        received_at,
+    ) = values
+    return EnvelopeHeader(
+        message_id=message_id,
+        kind=MessageKind(kind),
+        sender=sender,
+        recipient=recipient,
+        sender_message_id=sender_message_id,
+        correlation_id=correlation_id,
+        content_type=content_type,
+        procedure_code=procedure_code,
+        dossier_code=dossier_code,
+        document_id=document_id,
+        document_type=document_type,
+        causation_id=causation_id,
+        headers=dict(headers),
+        created_at=created_at,
+        received_at=received_at,
+    )
 
 
 def _insert_payloads(conn: Connection, payloads: Sequence[tuple[int, bytes]]) -> None:
@@ -1319,23 +1359,8 @@ def _message_values(envelope: Envelope, fingerprint: str) -> tuple[Any, ...]:
 
 
 def _envelope_header(row: Any) -> EnvelopeHeader:
-    return EnvelopeHeader(
-        message_id=row["id"],
-        kind=MessageKind(row["kind"]),
-        sender=row["sender"],
-        recipient=row["recipient"],
-        sender_message_id=row["sender_message_id"],
-        correlation_id=row["correlation_id"],
-        content_type=row["content_type"],
-        procedure_code=row["procedure_code"],
-        dossier_code=row["dossier_code"],
-        document_id=row["document_id"],
-        document_type=row["document_type"],
-        causation_id=row["causation_id"],
-        headers=dict(row["headers"]),
-        created_at=row["created_at"],
-        received_at=row["received_at"],
-    )
+    """A message's row (by column name) as an EnvelopeHeader."""
+    return _claimed_header([row[name] for name in HEADER_COLUMNS])
 
 
 def _envelope(row: Any) -> Envelope:

@@ -6,18 +6,20 @@ same outcome at the same ``now``: one of each pair recorded through the batch st
 through the per-row ones. Every column but the row's own identity must then be equal: the outcome's
 columns written alike (a datetime in another zone converted alike, bytes and NULLs alike, a column
 NULL in every row of the batch still of its type), the others left alike. A claim lost, or named twice,
-makes the batch fall back to one by one (``_OneByOne``), as the per-row statements do.
+makes the batch fall back to one by one (``_OneByOne``), as the per-row statements do. On both
+backends, the batch as a round records it stores what each outcome recorded on its own stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
-from test_store_contract import ICT, make_envelope, prepared, routed
+from sqlalchemy import Connection, event, select
+from test_store_contract import ICT, SQL_BACKENDS, _sql_store, make_envelope, prepared, routed
 
 from lienthong.envelope import utcnow
 from lienthong.store import Claim, Dead, Delivered, Outcome, RetryAt, sql
@@ -25,13 +27,11 @@ from lienthong.store.migrate import upgrade
 from lienthong.store.schema import attempts, deliveries
 from lienthong.store.sql import SqlStore, create_store_engine
 
-pytestmark = pytest.mark.postgres
-
 LEASE = timedelta(minutes=5)
 
 
 @pytest.fixture
-def store(pg_url: str) -> Iterator[SqlStore]:
+def store(pg_url: str) -> Iterator[SqlStore]:  # PostgreSQL: the tests using it are marked so
     engine = create_store_engine(pg_url)
     upgrade(engine)
     backend = SqlStore(engine)
@@ -112,6 +112,7 @@ def _rows(store: SqlStore, claims: list[Claim]) -> list[tuple[dict[str, Any], di
     return out
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("which", range(4))
 def test_a_batch_stores_what_the_per_row_statements_store(store: SqlStore, which: int) -> None:
     kinds = _batches()[which]
@@ -140,6 +141,7 @@ def test_a_batch_stores_what_the_per_row_statements_store(store: SqlStore, which
     assert all(a["finished_at"] == now and a["outcome"] is not None for _, a in mine)
 
 
+@pytest.mark.postgres
 def test_a_lost_claim_fails_the_batch_which_changes_nothing(store: SqlStore) -> None:
     claims, _ = _claim_twins(store, 3)
     store.release([claims[1]], "handed back")
@@ -150,6 +152,7 @@ def test_a_lost_claim_fails_the_batch_which_changes_nothing(store: SqlStore) -> 
     assert _rows(store, claims) == before  # rolled back
 
 
+@pytest.mark.postgres
 def test_a_claim_named_twice_is_counted_once(store: SqlStore) -> None:
     """UPDATE … FROM changes a delivery once however many rows of the list match it: the count of
     changed rows falls short, as the per-row statements' count does (the second finds it recorded)."""
@@ -164,6 +167,7 @@ def test_a_claim_named_twice_is_counted_once(store: SqlStore) -> None:
             _record(store, outcomes, utcnow(), batch=batch)
 
 
+@pytest.mark.postgres
 def test_the_batch_locks_held_deliveries_in_id_order_each_looked_up_by_its_key(store: SqlStore) -> None:
     """The plans, over tables with statistics and some history: the deliveries locked (LockRows) as
     sorted by id, whatever the join below (on a table of a few pages the planner reads it whole and
@@ -192,3 +196,31 @@ def test_the_batch_locks_held_deliveries_in_id_order_each_looked_up_by_its_key(s
     assert sum("pk_deliveries" in line for line in delivery) == 2, delivery  # the lock's, the UPDATE's
     assert "Seq Scan on attempts" not in "\n".join(attempt), attempt
     assert any("uq_attempts_delivery_id_number" in line for line in attempt), attempt
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def any_store(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    backend = _sql_store(request, request.param)
+    yield backend
+    backend.close()
+
+
+def _record_held(conn: Connection, *, claim: Claim, outcome: Outcome, now: datetime) -> None:
+    sql._record_held(conn, claim, outcome, now)
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_a_batch_stores_what_each_outcome_on_its_own_stores(any_store: SqlStore, which: int) -> None:
+    """The batch as a round records it (an ``executemany`` of each UPDATE on SQLite, its shared
+    values converted once; ``UPDATE … FROM`` on PostgreSQL) against each outcome recorded on its
+    own by Core's statements (the path a large part or a lost claim takes): the same rows."""
+    kinds = _batches()[which]
+    ours, theirs = _claim_twins(any_store, len(kinds))
+    now = utcnow()
+    any_store._run(
+        "record_outcome",
+        lambda conn: sql._record_batch(conn, list(zip(reversed(ours), reversed(kinds), strict=True)), now),
+    )
+    for claim, kind in zip(theirs, kinds, strict=True):
+        any_store._run("record_outcome", partial(_record_held, claim=claim, outcome=kind, now=now))
+    assert _rows(any_store, ours) == _rows(any_store, theirs)
