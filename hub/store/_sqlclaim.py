@@ -131,7 +131,7 @@ def sqlite_claim_writes() -> tuple[TextClause, TextClause]:
     from the rows as claimed (its number is the delivery's attempts, counted), in id order (the
     attempts' ids follow their deliveries'). One statement each for the batch, its shared values
     (``b_now``, ``b_worker``, ``b_lease_until``) converted once, where an ``executemany`` of each
-    converted them for every row: ~15 µs of CPU less for three claims (docs/benchmarks.md)."""
+    converted them for every row: ~15 µs of CPU less for three claims (bench/settle_round.py)."""
     binds: list[BindParameter[Any]] = [
         bindparam("b_now", type_=UtcDateTime),
         bindparam("b_worker", type_=String),

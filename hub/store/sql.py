@@ -1038,7 +1038,7 @@ def _record_batch(conn: Connection, batch: Sequence[tuple[Claim, Outcome]], now:
     """Two statements for the batch (on PostgreSQL, for several outcomes, each UPDATE … FROM a VALUES
     list; else an ``executemany`` of each UPDATE), or _OneByOne (the caller rolls back) if a claim
     was lost or a part is large enough to be streamed."""
-    if any(_large_parts(conn, outcome) for _, outcome in batch):
+    if _large_parts(conn, batch):
         raise _OneByOne
     # In id order, as every statement locking several deliveries does: two of them can then
     # never wait for each other in a cycle (a deadlock) on PostgreSQL.
@@ -1060,8 +1060,13 @@ class _OneByOne(Exception):
     """A batch of outcomes that must be recorded one at a time instead (rolled back, never raised on)."""
 
 
-def _large_parts(conn: Connection, outcome: Outcome) -> bool:
-    return any(data is not None and streams(conn, data) for data in (outcome.request, outcome.response))
+def _large_parts(conn: Connection, batch: Sequence[tuple[Claim, Outcome]]) -> bool:
+    """Is a request or an answer of the batch large enough to be streamed in (_blobs.py)?"""
+    for _, outcome in batch:
+        for data in (outcome.request, outcome.response):
+            if data is not None and streams(conn, data):
+                return True
+    return False
 
 
 #: An outcome recorded on the delivery while its worker still holds the claim, a row per outcome: the
@@ -1158,25 +1163,32 @@ _RECORD_ATTEMPTS = DriverUpdateFromValues(
 )
 
 
+#: What each kind of outcome stores: the delivery's state and the attempt's outcome, as their values
+#: (read once here, not through the enums' ``value`` property for every row).
+_DELIVERED = (DeliveryState.DELIVERED.value, AttemptOutcome.DELIVERED.value)
+_RETRY = (DeliveryState.FAILED.value, AttemptOutcome.RETRY.value)
+_DEAD = (DeliveryState.DEAD.value, AttemptOutcome.DEAD.value)
+
+
 def _outcome_row(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any]:
     if isinstance(outcome, Delivered):
-        state, attempt, error, next_at = DeliveryState.DELIVERED, AttemptOutcome.DELIVERED, None, None
+        (state, attempt), error, next_at, delivered = _DELIVERED, None, None, now
     elif isinstance(outcome, RetryAt):
-        state, attempt, error, next_at = DeliveryState.FAILED, AttemptOutcome.RETRY, outcome.error, outcome.at
+        (state, attempt), error, next_at, delivered = _RETRY, outcome.error, outcome.at, None
     else:
-        state, attempt, error, next_at = DeliveryState.DEAD, AttemptOutcome.DEAD, outcome.error, None
+        (state, attempt), error, next_at, delivered = _DEAD, outcome.error, None, None
     return {
         "b_id": claim.delivery_id,
         "b_worker": claim.worker,
         "b_attempt": claim.attempt,
-        "b_state": state.value,
+        "b_state": state,
         "b_next": next_at,
         "b_error": error,
-        "b_delivered": now if state is DeliveryState.DELIVERED else None,
+        "b_delivered": delivered,
         "b_response": outcome.response,
         "b_status": outcome.response_status,
         "b_now": now,
-        "b_outcome": attempt.value,
+        "b_outcome": attempt,
         "b_attempt_error": error,
         "b_request": outcome.request,
     }
