@@ -522,19 +522,23 @@ class DriverUpdateFromValues:
     ``shared``. ``columns`` names each VALUES column's parameter and its SQL type: every placeholder is
     cast, so that a column NULL in every row still has its type (PostgreSQL would take it for text).
     ``shared`` names the statement's own parameters, taken from the first row (equal in every row).
-    Each value goes through the bind processor ``like`` (the per-row statement, named as here) applies
-    to its parameter, so the driver gets the values that statement would give it.
+    Each value goes through the bind processor ``like`` (the per-row statement, or statements, named
+    as here) applies to its parameter, so the driver gets the values those would give it.
 
     A statement holds at most the rows whose parameters psycopg still caches the parsed form of
     (:data:`DRIVER_CACHED_PARAMS`); more rows are sent as several statements, in the order given."""
 
     def __init__(
-        self, sql: str, columns: Sequence[tuple[str, str]], shared: Sequence[str], like: DriverStatement
+        self,
+        sql: str,
+        columns: Sequence[tuple[str, str]],
+        shared: Sequence[str],
+        like: DriverStatement | Sequence[DriverStatement],
     ) -> None:
         self.sql = sql
         self.names = tuple(name for name, _ in columns)
         self.shared = tuple(shared)
-        self.like = like
+        self.like = (like,) if isinstance(like, DriverStatement) else tuple(like)
         self.most = max(1, (DRIVER_CACHED_PARAMS - len(self.shared)) // len(self.names))
         self._row = "(" + ", ".join(f"%s::{type_}" for _, type_ in columns) + ")"
         self._sql: dict[int, str] = {}
@@ -549,10 +553,13 @@ class DriverUpdateFromValues:
     ) -> tuple[tuple[tuple[int, Callable[[Any], Any]], ...], tuple[Processor, ...]]:
         found = self._convert.get(dialect.name)
         if found is None:
-            compiled = self.like._for(dialect)
-            missing = set(self.names + self.shared) - set(compiled.names)
-            assert not missing, f"parameters the per-row statement does not have: {missing}"
-            by_name = dict(zip(compiled.names, compiled.processors, strict=True))
+            by_name: dict[str, Processor] = {}
+            for statement in self.like:
+                compiled = statement._for(dialect)
+                for name, process in zip(compiled.names, compiled.processors, strict=True):
+                    by_name.setdefault(name, process)  # a parameter both have is of one type in both
+            missing = set(self.names + self.shared) - set(by_name)
+            assert not missing, f"parameters the per-row statements do not have: {missing}"
             convert = tuple((i, p) for i, n in enumerate(self.names) if (p := by_name[n]) is not None)
             found = self._convert[dialect.name] = (convert, tuple(by_name[n] for n in self.shared))
         return found
