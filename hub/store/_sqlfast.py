@@ -218,6 +218,33 @@ def _converted(values: Sequence[Any], convert: Sequence[tuple[int, Callable[[Any
     return out
 
 
+def _converted_rows(
+    rows: Sequence[Sequence[Any]], convert: Sequence[tuple[int, Callable[[Any], Any]]]
+) -> list[tuple[Any, ...]]:
+    """Several rows' values (:func:`_converted`), each distinct object converted once per processor.
+
+    The rows of one statement share values (an accept's one ``now`` is three columns of each
+    delivery, a second a datetime on SQLite; an outcome batch's, two of each row): a processor
+    given an object it was given before in this call answers what it answered then. Processors
+    are pure functions of their value, and each object is held meanwhile, so an ``id`` cannot meet
+    a new object at a freed one's address."""
+    if not convert:
+        return [tuple(row) for row in rows]
+    out = []
+    seen: dict[tuple[Callable[[Any], Any], int], tuple[Any, Any]] = {}  # → (the object, its answer)
+    for row in rows:
+        values = list(row)
+        for i, process in convert:
+            value = values[i]
+            key = (process, id(value))
+            known = seen.get(key)
+            if known is None:
+                known = seen[key] = (value, process(value))
+            values[i] = known[1]
+        out.append(tuple(values))
+    return out
+
+
 def _taker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """The values of ``names`` from a mapping, as a tuple, in one C call (``itemgetter``)."""
     if len(names) == 1:
@@ -281,6 +308,39 @@ def _quicker(process: Processor, type_: Any, dialect: Dialect) -> Processor:
     return quick if all(_same(quick(v), process(v)) for v in _PROBES) else process
 
 
+#: The values a quicker result processor must convert as SQLAlchemy's does: what each driver gives
+#: for a UtcDateTime column (SQLite: its text; psycopg: aware datetimes), and odd ones besides.
+_RESULT_PROBES: Final = (
+    None,
+    "2026-12-01 07:42:21.123456",
+    "2026-01-02 03:04:05.000000",
+    "2026-01-02 03:04:05",
+    "0009-03-04 05:06:07.000008",
+    *_PROBES[1:],
+    datetime(2026, 12, 1, 7, 42, 21, 123456),
+)
+
+
+def _quicker_result(process: Processor, type_: Any, dialect: Dialect) -> Processor:
+    """UtcDateTime's result processor in one call (``UtcDateTime.driver_result_processor``) where it
+    gives what SQLAlchemy's gives (the dialect's DateTime processor, then process_result_value,
+    through TypeDecorator's wrapper: three calls a value) for every probe the latter takes."""
+    if process is None or not isinstance(type_, UtcDateTime):
+        return process
+    quick = type_.driver_result_processor(dialect)
+    for value in _RESULT_PROBES:
+        try:
+            expected = process(value)
+        except (AttributeError, TypeError, ValueError):
+            continue  # not a value this driver gives
+        try:
+            if not _same(quick(value), expected):
+                return process
+        except (AttributeError, TypeError, ValueError):
+            return process
+    return quick
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal, of one type, and (datetimes) in one time zone."""
     return type(a) is type(b) and a == b and getattr(a, "tzinfo", None) == getattr(b, "tzinfo", None)
@@ -314,38 +374,18 @@ class DriverStatement:
         compiled = self._for(conn.dialect)
         if len(rows) == 1:
             return send(conn, compiled.sql, compiled.values(rows[0])).rowcount
-        values = compiled.values
-        return send(conn, compiled.sql, [values(row) for row in rows], many=True).rowcount
+        fixed, take = compiled.fixed, compiled.take
+        taken = [take({**fixed, **row}) for row in rows] if fixed else [take(row) for row in rows]
+        return send(conn, compiled.sql, _converted_rows(taken, compiled.convert), many=True).rowcount
 
     def driver_rows(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """``rows`` given as tuples of Python values in ``columns`` order (no mapping built per row),
-        each value through its placeholder's processor: the driver's values, as :meth:`execute`'s.
-
-        The rows of one call share values (an accept's one ``now`` is three columns of each delivery,
-        a second a datetime on SQLite; its deliveries, one message id): a processor given the very
-        object it was last given in this call answers what it answered then. Processors are pure
-        functions of their value, and the object is held meanwhile, so ``is`` cannot meet a new
-        object at a freed one's address."""
+        each value through its placeholder's processor (:func:`_converted_rows`): the driver's
+        values, as :meth:`execute`'s."""
         compiled = self._for(conn.dialect)
         if compiled.names != self.columns or compiled.fixed:
             raise ValueError(f"rows as tuples need an INSERT of exactly {self.columns}: {compiled.names}")
-        convert = compiled.convert
-        if not convert:
-            return list(rows)
-        out = []
-        last: dict[Callable[[Any], Any], tuple[Any, Any]] = {}  # processor → its last value and answer
-        for row in rows:
-            values = list(row)
-            for i, process in convert:
-                value = values[i]
-                seen = last.get(process)
-                if seen is not None and seen[0] is value:
-                    values[i] = seen[1]
-                else:
-                    values[i] = converted = process(value)
-                    last[process] = (value, converted)
-            out.append(tuple(values))
-        return out
+        return _converted_rows(rows, compiled.convert)
 
     def insert(self, conn: Connection, rows: Sequence[tuple[Any, ...]], *, returning: bool = False) -> Sent:
         """One INSERT of ``rows`` (driver values from :meth:`driver_rows`). On PostgreSQL, or when its
@@ -389,7 +429,8 @@ class _Query:
 
 
 class DriverQuery:
-    """A SELECT (``text(...).columns(...)``, typed) run as driver SQL, its rows converted as Core would.
+    """A SELECT (``text(...).columns(...)``, typed) run as driver SQL, its rows converted as Core would;
+    or a text statement that returns no rows (:meth:`execute`), its parameters bound as Core would.
 
     What Core does per execution: expand each list parameter (``IN :names``) into placeholders, apply
     the bind processors, and on the rows the result processors of each typed column (a UUID from 32 hex
@@ -411,6 +452,18 @@ class DriverQuery:
         return query
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows, each a dict by column name."""
+        columns = self._for(conn.dialect, params).columns
+        return [dict(zip(columns, row, strict=True)) for row in self.values(conn, params)]
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """A statement that returns no rows (an UPDATE, an INSERT … SELECT): the rows it changed."""
+        query = self._for(conn.dialect, params)
+        return send(conn, query.sql, query.values(params)).rowcount
+
+    def values(self, conn: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """The rows as :meth:`rows` gives them, each its values in the statement's column order
+        instead of a dict: what a caller that unpacks every row needs, without a dict built per row."""
         query = self._for(conn.dialect, params)
         results = query.results
         sent = send(conn, query.sql, query.values(params), rows=True, describe=results is None)
@@ -420,12 +473,13 @@ class DriverQuery:
             names = tuple(d[0] for d in description)
             assert names == query.columns, (names, query.columns)
             processors = (
-                t._cached_result_processor(conn.dialect, d[1])
+                _quicker_result(t._cached_result_processor(conn.dialect, d[1]), t, conn.dialect)
                 for t, d in zip(query.types, description, strict=True)
             )
             results = query.results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
-        columns = query.columns
-        return [dict(zip(columns, _converted(row, results), strict=True)) for row in sent.rows]
+        if not results:
+            return list(sent.rows)
+        return [_converted(row, results) for row in sent.rows]
 
 
 def _compile_query(statement: TextClause, dialect: Dialect, params: Mapping[str, Any]) -> _Query:
@@ -468,19 +522,23 @@ class DriverUpdateFromValues:
     ``shared``. ``columns`` names each VALUES column's parameter and its SQL type: every placeholder is
     cast, so that a column NULL in every row still has its type (PostgreSQL would take it for text).
     ``shared`` names the statement's own parameters, taken from the first row (equal in every row).
-    Each value goes through the bind processor ``like`` (the per-row statement, named as here) applies
-    to its parameter, so the driver gets the values that statement would give it.
+    Each value goes through the bind processor ``like`` (the per-row statement, or statements, named
+    as here) applies to its parameter, so the driver gets the values those would give it.
 
     A statement holds at most the rows whose parameters psycopg still caches the parsed form of
     (:data:`DRIVER_CACHED_PARAMS`); more rows are sent as several statements, in the order given."""
 
     def __init__(
-        self, sql: str, columns: Sequence[tuple[str, str]], shared: Sequence[str], like: DriverStatement
+        self,
+        sql: str,
+        columns: Sequence[tuple[str, str]],
+        shared: Sequence[str],
+        like: DriverStatement | Sequence[DriverStatement],
     ) -> None:
         self.sql = sql
         self.names = tuple(name for name, _ in columns)
         self.shared = tuple(shared)
-        self.like = like
+        self.like = (like,) if isinstance(like, DriverStatement) else tuple(like)
         self.most = max(1, (DRIVER_CACHED_PARAMS - len(self.shared)) // len(self.names))
         self._row = "(" + ", ".join(f"%s::{type_}" for _, type_ in columns) + ")"
         self._sql: dict[int, str] = {}
@@ -495,10 +553,13 @@ class DriverUpdateFromValues:
     ) -> tuple[tuple[tuple[int, Callable[[Any], Any]], ...], tuple[Processor, ...]]:
         found = self._convert.get(dialect.name)
         if found is None:
-            compiled = self.like._for(dialect)
-            missing = set(self.names + self.shared) - set(compiled.names)
-            assert not missing, f"parameters the per-row statement does not have: {missing}"
-            by_name = dict(zip(compiled.names, compiled.processors, strict=True))
+            by_name: dict[str, Processor] = {}
+            for statement in self.like:
+                compiled = statement._for(dialect)
+                for name, process in zip(compiled.names, compiled.processors, strict=True):
+                    by_name.setdefault(name, process)  # a parameter both have is of one type in both
+            missing = set(self.names + self.shared) - set(by_name)
+            assert not missing, f"parameters the per-row statements do not have: {missing}"
             convert = tuple((i, p) for i, n in enumerate(self.names) if (p := by_name[n]) is not None)
             found = self._convert[dialect.name] = (convert, tuple(by_name[n] for n in self.shared))
         return found

@@ -3,7 +3,9 @@
 Each DriverStatement of the SQL store is run both ways on each backend with the same Python values,
 and the SQL and parameters that reach the driver's cursor are caught (and the statement stopped there):
 the parameters must be equal, value for value: a UUID in the same form, a datetime converted to UTC
-the same way, JSON serialized the same. Other code and tests read these rows with Core.
+the same way, JSON serialized the same. Other code and tests read these rows with Core. So for
+several rows (an ``executemany``, each shared object converted once), and for SQLite's claim writes,
+text statements sent as DriverQuery.execute.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from test_store_contract import SQL_BACKENDS
 
 from lienthong.envelope import utcnow
 from lienthong.store import sql
-from lienthong.store._sqlfast import DriverStatement
+from lienthong.store._sqlfast import DriverQuery, DriverStatement
 from lienthong.store.migrate import upgrade
 from lienthong.store.sql import create_store_engine
 
@@ -81,7 +83,6 @@ ROWS: dict[str, dict[str, Any]] = {
     },
     "_INSERT_DELIVERY_PAYLOADS": {"delivery_id": 7, "payload": b"<GoiTin/>"},
     "_INSERT_ATTEMPTS": {"delivery_id": 7, "number": 2, "worker": "w", "started_at": LOCAL},
-    "_CLAIM": {"b_id": 7, "b_now": NOW, "b_worker": "w", "b_lease_until": LOCAL},
     "_RECORD_DELIVERY": {
         "b_id": 7,
         "b_worker": "w",
@@ -161,3 +162,35 @@ def test_a_driver_statement_sends_what_core_sends(engine: Engine, name: str) -> 
 def _plain(values: Any) -> tuple[Any, ...]:
     """psycopg wraps bytes in a Binary, which does not compare by content: its ``obj`` does."""
     return tuple((type(v).__name__, getattr(v, "obj", v)) for v in values)
+
+
+@pytest.mark.parametrize("name", ["_RECORD_DELIVERY", "_RECORD_ATTEMPT"])
+def test_several_rows_send_what_core_sends(engine: Engine, name: str) -> None:
+    """An outcome batch's ``executemany``: rows sharing their ``now`` (the very object, converted
+    once) and rows with values of their own, each as Core's ``executemany`` gives it."""
+    statement: DriverStatement = getattr(sql, name)
+    first = ROWS[name]
+    rows = [first, {**first, "b_id": 8, "b_response": None, "b_now": LOCAL}, {**first, "b_id": 9}]
+    with engine.connect() as conn:
+        conn.begin()
+        _, core = _sent(conn, lambda: conn.execute(statement.statement, rows))
+        _, fast = _sent(conn, lambda: statement.execute(conn, rows))
+        conn.rollback()
+    names = statement._for(engine.dialect).names
+    core = [tuple(r[n] for n in names) if isinstance(r, dict) else r for r in core]
+    assert [_plain(r) for r in fast] == [_plain(r) for r in core]
+
+
+@pytest.mark.parametrize("shape", [0, 1])
+def test_sqlites_claim_writes_send_what_core_sends(engine: Engine, shape: int) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL claims in one statement (_sqlclaim.py)")
+    query: DriverQuery = (sql._CLAIM, sql._START_ATTEMPTS)[shape]
+    params = {"b_ids": [9, 7, 8], "b_now": LOCAL, "b_worker": "w", "b_lease_until": NOW}
+    with engine.connect() as conn:
+        conn.begin()
+        core_sql, core = _sent(conn, lambda: conn.execute(query.statement, params))
+        fast_sql, fast = _sent(conn, lambda: query.execute(conn, params))
+        conn.rollback()
+    assert fast_sql == core_sql
+    assert _plain(fast) == _plain(core)

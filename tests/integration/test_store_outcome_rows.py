@@ -1,23 +1,25 @@
-"""A batch of outcomes on PostgreSQL (issue 11): one ``UPDATE … FROM (VALUES …)`` per table stores
-exactly the rows the per-row statements (an ``executemany``) store, column for column.
+"""A batch of outcomes on PostgreSQL (issue 11): one statement, ``UPDATE … FROM (VALUES …)`` of both
+tables, stores exactly the rows the per-row statements (an ``executemany``) store, column for column.
 
 Twin deliveries are claimed in one claim (same worker, lease and start), and each pair is given the
 same outcome at the same ``now``: one of each pair recorded through the batch statements, the other
 through the per-row ones. Every column but the row's own identity must then be equal: the outcome's
 columns written alike (a datetime in another zone converted alike, bytes and NULLs alike, a column
 NULL in every row of the batch still of its type), the others left alike. A claim lost, or named twice,
-makes the batch fall back to one by one (``_OneByOne``), as the per-row statements do.
+makes the batch fall back to one by one (``_OneByOne``), as the per-row statements do. On both
+backends, the batch as a round records it stores what each outcome recorded on its own stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
-from test_store_contract import ICT, make_envelope, prepared, routed
+from sqlalchemy import Connection, event, select
+from test_store_contract import ICT, SQL_BACKENDS, _sql_store, make_envelope, prepared, routed
 
 from lienthong.envelope import utcnow
 from lienthong.store import Claim, Dead, Delivered, Outcome, RetryAt, sql
@@ -25,13 +27,11 @@ from lienthong.store.migrate import upgrade
 from lienthong.store.schema import attempts, deliveries
 from lienthong.store.sql import SqlStore, create_store_engine
 
-pytestmark = pytest.mark.postgres
-
 LEASE = timedelta(minutes=5)
 
 
 @pytest.fixture
-def store(pg_url: str) -> Iterator[SqlStore]:
+def store(pg_url: str) -> Iterator[SqlStore]:  # PostgreSQL: the tests using it are marked so
     engine = create_store_engine(pg_url)
     upgrade(engine)
     backend = SqlStore(engine)
@@ -54,7 +54,9 @@ def _batches() -> list[list[Outcome]]:
         [Delivered(), Delivered()],
         # delivered_at NULL in every row; bytes in none but the statuses in all.
         [RetryAt(at=at, error="HTTP 502", response_status=502), Dead(error="HTTP 410", response_status=410)],
-        # More rows than one statement holds (DRIVER_CACHED_PARAMS): several statements a table.
+        # One outcome: the same one statement.
+        [RetryAt(at=at, error="HTTP 504", response=b"<Loi/>", response_status=504, request=b"<x/>")],
+        # More rows than one statement holds (DRIVER_CACHED_PARAMS): several statements.
         [
             Delivered(response=b"<ok/>", response_status=200)
             if i % 3
@@ -82,7 +84,7 @@ def _record(store: SqlStore, outcomes: list[tuple[Claim, Outcome]], now: Any, *,
 
     event.listen(store.engine, "before_cursor_execute", catch)
     saved = sql._FROM_VALUES_AT
-    sql._FROM_VALUES_AT = 2 if batch else 10**9
+    sql._FROM_VALUES_AT = 1 if batch else 10**9
     try:
         store._run("record_outcome", lambda conn: sql._record_batch(conn, outcomes, now))
     finally:
@@ -112,7 +114,8 @@ def _rows(store: SqlStore, claims: list[Claim]) -> list[tuple[dict[str, Any], di
     return out
 
 
-@pytest.mark.parametrize("which", range(4))
+@pytest.mark.postgres
+@pytest.mark.parametrize("which", range(5))
 def test_a_batch_stores_what_the_per_row_statements_store(store: SqlStore, which: int) -> None:
     kinds = _batches()[which]
     ours, theirs = _claim_twins(store, len(kinds))
@@ -120,12 +123,8 @@ def test_a_batch_stores_what_the_per_row_statements_store(store: SqlStore, which
     # Handed in out of id order, as a round's outcomes may be.
     batch = _record(store, list(zip(reversed(ours), reversed(kinds), strict=True)), now, batch=True)
     per_row = _record(store, list(zip(reversed(theirs), reversed(kinds), strict=True)), now, batch=False)
-    # The two UPDATE … FROM, each as many times as its rows need; the per-row statements once each.
-    n = len(kinds)
-    expected = ["deliveries"] * -(-n // sql._RECORD_DELIVERIES.most) + ["attempts"] * -(
-        -n // sql._RECORD_ATTEMPTS.most
-    )
-    assert [s.rsplit(" UPDATE ", 1)[1].split()[0] for s in batch] == expected, batch
+    # One statement for both tables, as many times as its rows need; the per-row statements once each.
+    assert len(batch) == -(-len(kinds) // sql._RECORD_OUTCOMES.most), batch
     assert all(s.startswith("WITH v ") for s in batch), batch
     assert [s.split(None, 1)[0] for s in per_row] == ["UPDATE", "UPDATE"], per_row
     mine, reference = _rows(store, ours), _rows(store, theirs)
@@ -140,6 +139,7 @@ def test_a_batch_stores_what_the_per_row_statements_store(store: SqlStore, which
     assert all(a["finished_at"] == now and a["outcome"] is not None for _, a in mine)
 
 
+@pytest.mark.postgres
 def test_a_lost_claim_fails_the_batch_which_changes_nothing(store: SqlStore) -> None:
     claims, _ = _claim_twins(store, 3)
     store.release([claims[1]], "handed back")
@@ -150,6 +150,7 @@ def test_a_lost_claim_fails_the_batch_which_changes_nothing(store: SqlStore) -> 
     assert _rows(store, claims) == before  # rolled back
 
 
+@pytest.mark.postgres
 def test_a_claim_named_twice_is_counted_once(store: SqlStore) -> None:
     """UPDATE … FROM changes a delivery once however many rows of the list match it: the count of
     changed rows falls short, as the per-row statements' count does (the second finds it recorded)."""
@@ -164,6 +165,7 @@ def test_a_claim_named_twice_is_counted_once(store: SqlStore) -> None:
             _record(store, outcomes, utcnow(), batch=batch)
 
 
+@pytest.mark.postgres
 def test_the_batch_locks_held_deliveries_in_id_order_each_looked_up_by_its_key(store: SqlStore) -> None:
     """The plans, over tables with statistics and some history: the deliveries locked (LockRows) as
     sorted by id, whatever the join below (on a table of a few pages the planner reads it whole and
@@ -179,16 +181,43 @@ def test_the_batch_locks_held_deliveries_in_id_order_each_looked_up_by_its_key(s
         conn.exec_driver_sql("ANALYZE")
     now = utcnow()
     rows = [sql._outcome_row(c, Delivered(), now) for c in claims]
-    plans = []
-    for statement in (sql._RECORD_DELIVERIES, sql._RECORD_ATTEMPTS):
-        values = [row[name] for row in rows for name in statement.names] + [now]
-        text = statement.sql.format(values=", ".join([statement._row] * len(rows)))
-        with store.engine.begin() as conn:
-            plans.append([str(r[0]).strip() for r in conn.exec_driver_sql(f"EXPLAIN {text}", tuple(values))])
-    delivery, attempt = plans
-    locks = next(i for i, line in enumerate(delivery) if "LockRows" in line)
-    assert "Sort" in delivery[locks + 1] and "Sort Key" in delivery[locks + 2], delivery
-    assert "ix_deliveries_state_next_attempt_at" not in "\n".join(delivery), delivery
-    assert sum("pk_deliveries" in line for line in delivery) == 2, delivery  # the lock's, the UPDATE's
-    assert "Seq Scan on attempts" not in "\n".join(attempt), attempt
-    assert any("uq_attempts_delivery_id_number" in line for line in attempt), attempt
+    statement = sql._RECORD_OUTCOMES
+    values = [row[name] for row in rows for name in statement.names] + [now, now]
+    text = statement.sql.format(values=", ".join([statement._row] * len(rows)))
+    with store.engine.begin() as conn:
+        plan = [str(r[0]).strip() for r in conn.exec_driver_sql(f"EXPLAIN {text}", tuple(values))]
+    locks = next(i for i, line in enumerate(plan) if "LockRows" in line)
+    assert "Sort" in plan[locks + 1] and "Sort Key" in plan[locks + 2], plan
+    joined = "\n".join(plan)
+    assert "ix_deliveries_state_next_attempt_at" not in joined, plan
+    assert sum("pk_deliveries" in line for line in plan) == 2, plan  # the lock's, the UPDATE's
+    assert "Seq Scan on attempts" not in joined, plan
+    assert any("uq_attempts_delivery_id_number" in line for line in plan), plan
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def any_store(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    backend = _sql_store(request, request.param)
+    yield backend
+    backend.close()
+
+
+def _record_held(conn: Connection, *, claim: Claim, outcome: Outcome, now: datetime) -> None:
+    sql._record_held(conn, claim, outcome, now)
+
+
+@pytest.mark.parametrize("which", range(5))
+def test_a_batch_stores_what_each_outcome_on_its_own_stores(any_store: SqlStore, which: int) -> None:
+    """The batch as a round records it (an ``executemany`` of each UPDATE on SQLite, its shared
+    values converted once; ``UPDATE … FROM`` on PostgreSQL) against each outcome recorded on its
+    own by Core's statements (the path a large part or a lost claim takes): the same rows."""
+    kinds = _batches()[which]
+    ours, theirs = _claim_twins(any_store, len(kinds))
+    now = utcnow()
+    any_store._run(
+        "record_outcome",
+        lambda conn: sql._record_batch(conn, list(zip(reversed(ours), reversed(kinds), strict=True)), now),
+    )
+    for claim, kind in zip(theirs, kinds, strict=True):
+        any_store._run("record_outcome", partial(_record_held, claim=claim, outcome=kind, now=now))
+    assert _rows(any_store, ours) == _rows(any_store, theirs)

@@ -4,7 +4,8 @@ in and out of UTC, with and without microseconds, at the ends of the calendar, a
 datetime subclass that formats itself differently; and the same error for what the store refuses
 (a naive datetime, a date, a string). The hot statements (_sqlfast.py) use it only where it agrees
 with SQLAlchemy's; this test also checks that they do use it, so that an upgrade of SQLAlchemy that
-changes its storage format shows here rather than as slower statements.
+changes its storage format shows here rather than as slower statements. Likewise its one-call result
+processor (``driver_result_processor``, the claim's rows) reads back what SQLAlchemy's reads back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Dialect
 
 from lienthong.store import sql
-from lienthong.store._sqlfast import _quicker
+from lienthong.store._sqlfast import _quicker, _quicker_result
 from lienthong.store.schema import UtcDateTime
 
 #: The dialects the store runs on, without a connection (an engine connects only when used).
@@ -126,3 +127,48 @@ def test_a_processor_that_disagrees_is_not_used() -> None:
 
     core = _core(dialect)
     assert _quicker(core, Other(), dialect) is core
+
+
+def _core_result(dialect: Dialect) -> Any:
+    process = UtcDateTime()._cached_result_processor(dialect, None)
+    assert process is not None
+    return process
+
+
+def _read_back(name: str) -> list[Any]:
+    """What each driver hands back for a UtcDateTime column: SQLite the text the store writes (and
+    text it did not write: no microseconds, a 'T', an offset), psycopg aware datetimes (and naive)."""
+    written = [v for v in _values() if type(v) is datetime or v is None]
+    if name == "sqlite":
+        text = UtcDateTime().driver_processor(DIALECTS[name])
+        odd = ["2026-12-01 07:42:21", "2026-12-01T07:42:21.5", "2026-12-01 07:42:21+07:00", "2026-12-01"]
+        return [text(v) for v in written] + odd
+    return [*written, datetime(2026, 12, 1, 7, 42, 21, 123456), datetime(1, 1, 1)]
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_the_one_call_result_processor_gives_what_sqlalchemys_gives(name: str) -> None:
+    dialect = DIALECTS[name]
+    quick, core = UtcDateTime().driver_result_processor(dialect), _core_result(dialect)
+    for value in _read_back(name):
+        assert _outcome(quick, value) == _outcome(core, value), value
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_the_claims_rows_use_it(name: str) -> None:
+    dialect = DIALECTS[name]
+    quick = UtcDateTime().driver_result_processor(dialect)
+    assert _quicker_result(_core_result(dialect), UtcDateTime(), dialect) is quick
+
+
+def test_a_result_processor_that_disagrees_is_not_used() -> None:
+    dialect = DIALECTS["sqlite"]
+
+    class Other(UtcDateTime):
+        cache_ok = True
+
+        def driver_result_processor(self, dialect: Dialect) -> Any:
+            return lambda value: None if value is None else datetime.fromisoformat(value)  # naive
+
+    core = _core_result(dialect)
+    assert _quicker_result(core, Other(), dialect) is core
