@@ -22,6 +22,7 @@ from test_store_contract import SQL_BACKENDS, XML, _sql_store
 
 from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
 from lienthong.store import PreparedDelivery, RouteDecision, RouteStatus, sql
+from lienthong.store._sqlfast import numbered
 from lienthong.store.sql import SqlStore
 
 NOW = utcnow()
@@ -152,3 +153,44 @@ def test_one_message_alone_is_cores_too(store: SqlStore) -> None:
     core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
     assert len(hub["delivery_payloads"]) == 2
     assert hub == core
+
+
+def test_a_batch_without_deliveries_is_cores_too(store: SqlStore) -> None:
+    """Only unroutable messages: on PostgreSQL the last table's INSERT is the statement itself."""
+    engine, batch = store.engine, [_batch()[2]]
+    hub = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
+    core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
+    assert len(hub["messages"]) == 1 and not hub["deliveries"]
+    assert hub == core
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_the_statement_sent_through_sqlalchemy_stores_the_same(
+    store: SqlStore, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the accept's one PostgreSQL statement cannot go to a RawCursor (``echo``, an older
+    psycopg), its ``%s`` form goes through SQLAlchemy: the same rows."""
+    engine, batch = store.engine, _batch()[:size]
+    numbered = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
+    monkeypatch.setattr(sql, "send_numbered", lambda *_args, **_kwargs: None)
+    percent = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
+    core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
+    assert numbered == percent == core
+
+
+def test_the_numbered_statement_has_a_number_for_each_parameter(store: SqlStore) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's one statement")
+    shape = (
+        (sql._INSERT_MESSAGES, 2),
+        (sql._INSERT_SMALL_MESSAGE_PAYLOADS, 2),
+        (sql._INSERT_DOCUMENT_LINKS, 1),
+        (sql._INSERT_IDEMPOTENCY_KEYS, 2),
+        (sql._INSERT_ROUTE_DECISIONS, 2),
+        (sql._INSERT_DELIVERIES, 3),
+    )
+    percent, dollars = sql._accept_sql(store.engine.dialect, shape)
+    count = percent.count("%s")
+    assert count == 2 * (17 + 2 + 5 + 6) + 3 + 3 * (13 + 3)  # each row's columns, each payload's three
+    assert "%s" not in dollars and f"${count}" in dollars and f"${count + 1}" not in dollars
+    assert dollars == numbered(percent)
