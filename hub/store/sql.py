@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache, partial
 from select import POLLIN, poll
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -901,15 +901,16 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
         (_INSERT_IDEMPOTENCY_KEYS, key_rows),
         (_INSERT_ROUTE_DECISIONS, route_rows),
     )
-    if conn.dialect.name == "postgresql":  # nothing streams there (_blobs.py)
-        ids = _insert_at_once(conn, tables, delivery_rows, payloads)
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:  # nothing streams there (_blobs.py)
+        ids = _insert_at_once(conn, tables, delivery_rows, payloads, [row for row, *_ in claimed])
     else:
         ids = _insert_by_table(conn, tables, streamed, delivery_rows, payloads)
     claims: list[list[Claim]] = [[] for _ in batch]
     if claimed:
         made = [(number, offer.claim(ids[row], p, header, now)) for row, number, p, offer, header in claimed]
-        # As the accept's other rows: one multi-row VALUES on PostgreSQL (no executemany).
-        _insert(conn, _INSERT_ATTEMPTS, [(c.delivery_id, 1, c.worker, now) for _, c in made])
+        if not postgres:  # PostgreSQL's attempts went in with the rest
+            _insert(conn, _INSERT_ATTEMPTS, [(c.delivery_id, 1, c.worker, now) for _, c in made])
         for number, claim in made:
             claims[number].append(claim)
     return [tuple(c) for c in claims]
@@ -944,11 +945,13 @@ def _insert_at_once(
     tables: Sequence[tuple[DriverStatement, Sequence[tuple[Any, ...]]]],
     delivery_rows: Sequence[tuple[Any, ...]],
     payloads: Sequence[bytes],
+    claimed: Sequence[int] = (),
 ) -> list[int]:
     """PostgreSQL: the accept's rows in one statement, each table's INSERT (the one :func:`_insert`
-    sends) a data-modifying ``WITH`` query of it; the deliveries' payloads go in under the ids their
+    sends) a data-modifying ``WITH`` query of it; the deliveries' payloads, and the first attempts of
+    those stored claimed (``claimed``: their indexes in ``delivery_rows``), go in under the ids their
     deliveries get there, found by message and target (unique together). psycopg's ``execute`` costs
-    ~30-40 µs of CPU whatever it carries: five or six statements an accept became one. The foreign
+    ~30-40 µs of CPU whatever it carries: five to seven statements an accept became one. The foreign
     keys are checked at the statement's end, when every row is in. Each delivery's id, in order."""
     params: list[Any] = []
     shape = []
@@ -961,6 +964,10 @@ def _insert_at_once(
     shape.append((_INSERT_DELIVERIES, len(delivery_values)))
     for row, payload in zip(delivery_values, payloads, strict=True):
         params += (row[0], row[1], payload)  # its message id and target as the driver has them
+    for index in claimed:  # its attempt: the number, worker and start its claimed row holds
+        row = delivery_values[index]
+        params += (row[0], row[1], *(row[i] for i in _ATTEMPT_OF_DELIVERY))
+    shape.append((_INSERT_ATTEMPTS, len(claimed)))
     sql, numbered_sql = _accept_sql(conn.dialect, tuple(shape))
     returning = bool(delivery_rows)
     sent = send_numbered(conn, numbered_sql, params, rows=returning)
@@ -978,21 +985,41 @@ def _accept_sql(dialect: Dialect, shape: tuple[tuple[DriverStatement, int], ...]
     return sql, numbered(sql)
 
 
+#: Where a delivery stored claimed holds what its first attempt's row is: the attempt's number
+#: (``attempts``), ``worker`` (``claimed_by``) and ``started_at`` (``round_started_at``): the values
+#: ClaimOffer.claim gives the Claim, and so the attempt row the other backends write from it.
+_ATTEMPT_OF_DELIVERY: Final = tuple(
+    _INSERT_DELIVERIES.columns.index(c) for c in ("attempts", "claimed_by", "round_started_at")
+)
+
+
 def _accept_statement(dialect: Dialect, shape: Sequence[tuple[DriverStatement, int]]) -> str:
-    """Each table's INSERT of as many rows as ``shape`` gives it (none: left out), the deliveries'
-    last; its parameters in that order, then each delivery's payload row (message id, target, payload)."""
-    *tables, (deliveries_, count) = shape
+    """Each table's INSERT of as many rows as ``shape`` gives it (none: left out), then the deliveries'
+    and the attempts' numbers; its parameters in that order, then each delivery's payload row (message
+    id, target, payload), then each claimed delivery's attempt row (message id, target, number,
+    worker, start)."""
+    *tables, (deliveries_, count), (_, attempts_) = shape
     queries = [statement.multi_row(dialect, n) for statement, n in tables if n]
     if not count:  # the last INSERT is the statement, the others its WITH queries
         *before, last = queries
         return f"WITH {', '.join(f'i{n} AS ({q})' for n, q in enumerate(before))} {last}" if before else last
     rows = ", ".join(["(%s::UUID, %s::VARCHAR, %s::BYTEA)"] * count)
+    attempts_of = ""
+    if attempts_:
+        attempt = "(%s::UUID, %s::VARCHAR, %s::INTEGER, %s::VARCHAR, %s::TIMESTAMP WITH TIME ZONE)"
+        claimed = ", ".join([attempt] * attempts_)
+        attempts_of = (
+            ", a AS (INSERT INTO attempts (delivery_id, number, worker, started_at)"
+            " SELECT d.id, v.number, v.worker, v.started_at FROM d"
+            f" JOIN (VALUES {claimed}) AS v (message_id, target, number, worker, started_at)"
+            " ON d.message_id = v.message_id AND d.target = v.target)"
+        )
     return (
         f"WITH {''.join(f'i{n} AS ({q}), ' for n, q in enumerate(queries))}"
         f"d AS ({deliveries_.multi_row(dialect, count)}),"
         " p AS (INSERT INTO delivery_payloads (delivery_id, payload) SELECT d.id, v.payload FROM d"
         f" JOIN (VALUES {rows}) AS v (message_id, target, payload)"
-        " ON d.message_id = v.message_id AND d.target = v.target)"
+        f" ON d.message_id = v.message_id AND d.target = v.target){attempts_of}"
         " SELECT d.id, d.message_id, d.target FROM d"
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from test_store_contract import SQL_BACKENDS, XML, _sql_store
 
 from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
-from lienthong.store import PreparedDelivery, RouteDecision, RouteStatus, sql
+from lienthong.store import Claim, ClaimOffer, PreparedDelivery, RouteDecision, RouteStatus, sql
 from lienthong.store._sqlfast import numbered
 from lienthong.store.sql import SqlStore
 
@@ -188,9 +189,51 @@ def test_the_numbered_statement_has_a_number_for_each_parameter(store: SqlStore)
         (sql._INSERT_IDEMPOTENCY_KEYS, 2),
         (sql._INSERT_ROUTE_DECISIONS, 2),
         (sql._INSERT_DELIVERIES, 3),
+        (sql._INSERT_ATTEMPTS, 2),
     )
     percent, dollars = sql._accept_sql(store.engine.dialect, shape)
     count = percent.count("%s")
-    assert count == 2 * (17 + 2 + 5 + 6) + 3 + 3 * (13 + 3)  # each row's columns, each payload's three
+    # each row's columns, each delivery's payload row (3), each claimed delivery's attempt row (5)
+    assert count == 2 * (17 + 2 + 5 + 6) + 3 + 3 * (13 + 3) + 2 * 5
     assert "%s" not in dollars and f"${count}" in dollars and f"${count + 1}" not in dollars
     assert dollars == numbered(percent)
+
+
+def test_deliveries_claimed_at_accept_are_stored_the_same_either_way(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose offers claim some deliveries (their first attempts written in the accept's one
+    statement on PostgreSQL): numbered on a RawCursor, or ``%s`` through SQLAlchemy, every row the
+    same, attempts too; on SQLite the attempts' own INSERT (rows pinned against a claim round's by
+    tests/integration/test_store_claim_at_accept.py)."""
+    lease = timedelta(minutes=5)
+    first, second = (
+        ClaimOffer("w1", lease, 1, frozenset({"land"})),
+        ClaimOffer("w2", lease, 2, frozenset({"qlvb"})),
+    )
+    batch = [replace(a, offer=o) for a, o in zip(_batch(), (first, second, None), strict=True)]
+    attempts = "SELECT d.message_id, d.target, a.number, a.worker, a.started_at, a.finished_at, a.outcome"
+    attempts += " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id ORDER BY d.message_id, d.target"
+    claims: list[list[tuple[Claim, ...]]] = []
+
+    def write(conn: Connection) -> list[tuple[Any, ...]]:
+        claims.append(sql._insert_accepts(conn, batch, NOW))
+        return [tuple(row) for row in conn.exec_driver_sql(attempts)]
+
+    def stored() -> tuple[dict[str, list[tuple[Any, ...]]], list[tuple[Any, ...]]]:
+        written: list[list[tuple[Any, ...]]] = []
+        rows = _stored(store.engine, lambda conn: written.append(write(conn)))
+        return rows, written[0]
+
+    numbered_rows, numbered_attempts = stored()
+    monkeypatch.setattr(sql, "send_numbered", lambda *_args, **_kwargs: None)
+    percent_rows, percent_attempts = stored()
+    assert numbered_rows == percent_rows
+    assert numbered_attempts == percent_attempts
+    assert sorted((t, n, w) for _m, t, n, w, *_ in numbered_attempts) == [
+        ("land", 1, "w1"),
+        ("qlvb", 1, "w2"),
+    ]
+    assert [[c.target for c in per] for per in claims[0]] == [["land"], ["qlvb"], []]
+    states = {(row[1], row[3], row[8]) for row in numbered_rows["deliveries"]}
+    assert states == {("land", "in-flight", "w1"), ("dvcqg", "queued", None), ("qlvb", "in-flight", "w2")}
