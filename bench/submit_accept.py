@@ -12,7 +12,9 @@ prepared once for that dossier (the same PreparedDelivery), so what is timed is 
   authenticate, text, facts, route, the stubbed prepare, the store's accept and its commit);
 * ``accept``: ``SqlStore.accept`` of messages routed beforehand, one thread;
 * ``accept4``: the same from 4 threads at once (the group commit shares transactions), the process's
-  CPU over the batch per dossier.
+  CPU over the batch per dossier;
+* ``claimed``: ``accept``, each offered threads for all its deliveries (claim at accept, below
+  saturation: the deliveries stored claimed, their first attempts written).
 
 Time is CPU (``time.thread_time``; ``time.process_time`` for ``accept4``) in microseconds per dossier,
 median of ``--passes`` passes after a warm-up. Each checkout runs in its own interpreter (``--against
@@ -34,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,61 @@ def _rows(engine: Any) -> list[Any]:
         return [(name, [tuple(r) for r in conn.execute(text(q))]) for name, q in queries.items()]
 
 
+class _Passes:
+    """The timed passes over the dossiers, each under its own sender ids (``prefix``)."""
+
+    def __init__(self, hub: Any, bodies: Sequence[tuple[bytes, dict[str, str]]], envelope: Any) -> None:
+        self.intake, self.store = hub.intake, hub.store
+        self.bodies = bodies
+        self.envelope = envelope
+
+    def submit(self, prefix: str) -> float:
+        t0 = time.thread_time()
+        for body in self.bodies:
+            self.intake.submit(self.envelope(prefix, body))
+        return (time.thread_time() - t0) / len(self.bodies)
+
+    def _routed(self, prefix: str) -> list[Any]:
+        return [self.intake.route(self.envelope(prefix, body)) for body in self.bodies]
+
+    def accept(self, prefix: str) -> float:
+        batch = self._routed(prefix)
+        t0 = time.thread_time()
+        for r in batch:
+            self.store.accept(r.envelope, r.decision, r.prepared)
+        return (time.thread_time() - t0) / len(batch)
+
+    def claimed(self, prefix: str) -> float:
+        """As :meth:`accept`, each accept offered threads for all its deliveries (claim at accept)."""
+        from lienthong.store import ClaimOffer
+
+        batch = self._routed(prefix)
+        t0 = time.thread_time()
+        for r in batch:
+            targets = frozenset(p.target for p in r.prepared)
+            offer = ClaimOffer("bench", timedelta(minutes=5), len(targets), targets)
+            self.store.accept(r.envelope, r.decision, r.prepared, offer)
+        return (time.thread_time() - t0) / len(batch)
+
+    def accept4(self, prefix: str) -> float:
+        batch = self._routed(prefix)
+        start = threading.Barrier(5)
+
+        def work(part: Sequence[Any]) -> None:
+            start.wait()
+            for r in part:
+                self.store.accept(r.envelope, r.decision, r.prepared)
+
+        threads = [threading.Thread(target=work, args=(batch[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        t0 = time.process_time()
+        start.wait()
+        for t in threads:
+            t.join()
+        return (time.process_time() - t0) / len(batch)
+
+
 def child(backend: str, docs: int, result: Path) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     os.environ.setdefault("DVCQG_ENDPOINT", "http://127.0.0.1:9/api")
@@ -90,7 +148,7 @@ def child(backend: str, docs: int, result: Path) -> None:
         land = "http://127.0.0.1:9/land"  # never called: the delivery threads are not started
         configuration = bench_configuration(config, database_url=url, endpoint=land, workers=4)
         hub = build_hub(configuration)
-        intake, store = hub.intake, hub.store
+        intake = hub.intake
         bodies = request_bodies("bench", docs)
 
         def envelope(prefix: str, body: tuple[bytes, dict[str, str]]) -> Any:
@@ -116,55 +174,18 @@ def child(backend: str, docs: int, result: Path) -> None:
 
         for body in bodies:  # the rows both checkouts must store alike
             intake.submit(envelope("rows", body))
-        result.write_bytes(pickle.dumps(_rows(store.engine)))
+        result.write_bytes(pickle.dumps(_rows(hub.store.engine)))
 
-        def submit_pass(prefix: str) -> float:
-            t0 = time.thread_time()
-            for body in bodies:
-                intake.submit(envelope(prefix, body))
-            return (time.thread_time() - t0) / len(bodies)
-
-        def routed_batch(prefix: str) -> list[Any]:
-            return [intake.route(envelope(prefix, body)) for body in bodies]
-
-        def accept_pass(prefix: str) -> float:
-            batch = routed_batch(prefix)
-            t0 = time.thread_time()
-            for r in batch:
-                store.accept(r.envelope, r.decision, r.prepared)
-            return (time.thread_time() - t0) / len(batch)
-
-        def accept4_pass(prefix: str) -> float:
-            batch = routed_batch(prefix)
-            parts = [batch[i::4] for i in range(4)]
-            start = threading.Barrier(5)
-
-            def work(part: Sequence[Any]) -> None:
-                start.wait()
-                for r in part:
-                    store.accept(r.envelope, r.decision, r.prepared)
-
-            threads = [threading.Thread(target=work, args=(p,)) for p in parts]
-            for t in threads:
-                t.start()
-            t0 = time.process_time()
-            start.wait()
-            for t in threads:
-                t.join()
-            return (time.process_time() - t0) / len(batch)
-
-        submit_pass("warm1")
-        accept_pass("warm2")
-        accept4_pass("warm3")
+        passes = _Passes(hub, bodies, envelope)
+        timed = {"submit": passes.submit, "accept": passes.accept, "accept4": passes.accept4}
+        timed["claimed"] = passes.claimed
+        for name, run in timed.items():
+            run(f"warm-{name}")
         print("ready", flush=True)
         for number, _line in enumerate(sys.stdin, start=1):
-            out = {
-                "submit": 1e6 * submit_pass(f"s{number}"),
-                "accept": 1e6 * accept_pass(f"a{number}"),
-                "accept4": 1e6 * accept4_pass(f"c{number}"),
-            }
+            out = {name: 1e6 * run(f"{name}-{number}") for name, run in timed.items()}
             print(json.dumps(out), flush=True)
-        store.close()
+        hub.store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
