@@ -977,7 +977,7 @@ def _insert_at_once(
     return [ids[row[0], row[1]] for row in delivery_values]
 
 
-@lru_cache(maxsize=128)  # shapes vary with the batch; the common ones stay
+@lru_cache(maxsize=32)  # shapes vary with the batch (a few are common); one of 64 dossiers: ~140 KB
 def _accept_sql(dialect: Dialect, shape: tuple[tuple[DriverStatement, int], ...]) -> tuple[str, str]:
     """The statement of :func:`_insert_at_once` for ``shape``, with ``%s`` placeholders and numbered
     (:func:`~lienthong.store._sqlfast.send_numbered`)."""
