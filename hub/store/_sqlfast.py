@@ -48,8 +48,10 @@ __all__ = [
     "DriverUpdateFromValues",
     "Sent",
     "listeners_of",
+    "numbered",
     "send",
     "send_begin",
+    "send_numbered",
 ]
 
 _NAMED = re.compile(r"%\((\w+)\)s")  # a pyformat placeholder (psycopg); '%%' is a literal '%'
@@ -57,6 +59,8 @@ _NAMED = re.compile(r"%\((\w+)\)s")  # a pyformat placeholder (psycopg); '%%' is
 #: Where a connection's cursor is kept between statements: the pool's ``info`` of its DBAPI connection,
 #: which lives as long as that connection and is cleared when the pool replaces it.
 _CURSOR: Final = "lienthong.cursor"
+#: Where a psycopg connection's RawCursor is kept, the same way (see send_numbered).
+_RAW_CURSOR: Final = "lienthong.raw_cursor"
 
 Processor = Callable[[Any], Any] | None
 
@@ -97,6 +101,35 @@ def send(
     return Sent(result.rowcount, description, [tuple(row) for row in result.fetchall()])
 
 
+def send_numbered(
+    conn: Connection, statement: str, parameters: Sequence[Any], *, rows: bool = False
+) -> Sent | None:
+    """``statement``, written with PostgreSQL's own placeholders (``$1``, ``$2``…: :func:`numbered`),
+    with ``parameters`` on a psycopg ``RawCursor`` kept in the connection, as :func:`send` sends on
+    its cursor; None, and nothing sent, where :func:`send` would go through SQLAlchemy (or the driver
+    has no RawCursor): the caller then sends the ``%s`` form.
+
+    psycopg turns ``%s`` into ``$n`` by parsing the statement, and keeps the parse only for a
+    statement of at most 50 parameters: the accept's one statement (sql._insert_at_once) has more,
+    and was parsed anew at every execution, ~60 µs of CPU. A RawCursor parses nothing."""
+    if conn.dialect.driver != "psycopg" or not (_direct(conn) and conn.in_transaction()):
+        return None
+    nested = conn._nested_transaction
+    if nested is not None and not nested.is_active:
+        return None
+    info, cursor = kept_cursor(conn, raw=True)
+    if cursor is None:
+        return None
+    return _on_cursor(conn, statement, parameters, False, rows, False, kept=(info, cursor, _RAW_CURSOR))
+
+
+def numbered(statement: str) -> str:
+    """``statement`` with its ``%s`` placeholders written ``$1``, ``$2``… in order (see send_numbered)."""
+    assert "%%" not in statement and "%(" not in statement, "only %s placeholders, no literal %"
+    head, *rest = statement.split("%s")
+    return head + "".join(f"${n}{part}" for n, part in enumerate(rest, start=1))
+
+
 def send_begin(conn: Connection, statement: str) -> None:
     """The statement that begins ``conn``'s transaction (SQLite's ``BEGIN IMMEDIATE``), sent from a
     ``begin`` event listener: there is no transaction yet, and this must not begin one."""
@@ -113,11 +146,18 @@ def _direct(conn: Connection) -> bool:
 
 
 def _on_cursor(
-    conn: Connection, statement: str, parameters: Any, many: bool, rows: bool, describe: bool
+    conn: Connection,
+    statement: str,
+    parameters: Any,
+    many: bool,
+    rows: bool,
+    describe: bool,
+    kept: tuple[dict[Any, Any], Any, str] | None = None,
 ) -> Sent:
     """What ``Connection._exec_single_context`` does around the cursor, without the execution
-    context and the result: the events, the call, and errors through the Connection's handler."""
-    info, cursor = kept_cursor(conn)
+    context and the result: the events, the call, and errors through the Connection's handler.
+    ``kept``: another kept cursor than the connection's (the info, the cursor, its key there)."""
+    info, cursor, key = kept if kept is not None else (*kept_cursor(conn), _CURSOR)
     after: Any = ()
     try:
         statement, parameters, after = before_cursor(conn, cursor, statement, parameters, many)
@@ -136,18 +176,23 @@ def _on_cursor(
         # one next time. A driver error is wrapped (IntegrityError, OperationalError… with
         # connection_invalidated, the pool invalidated after a disconnect); anything else is raised
         # as it is, as Core raises it (no statement given: nothing to wrap it with).
-        info.pop(_CURSOR, None)
+        info.pop(key, None)
         driver_error = isinstance(error, conn.dialect.loaded_dbapi.Error)
         conn._handle_dbapi_exception(error, statement if driver_error else None, parameters, cursor, None)
 
 
-def kept_cursor(conn: Connection) -> tuple[dict[Any, Any], Any]:
-    """The connection's info and the driver cursor kept in it between statements (made on first use)."""
+def kept_cursor(conn: Connection, *, raw: bool = False) -> tuple[dict[Any, Any], Any]:
+    """The connection's info and the driver cursor kept in it between statements (made on first use);
+    ``raw``: psycopg's RawCursor of the connection instead (None if this psycopg has none)."""
     fairy = conn.connection
     info = fairy.info
-    cursor = info.get(_CURSOR)
+    key = _RAW_CURSOR if raw else _CURSOR
+    cursor = info.get(key)
     if cursor is None:
-        cursor = info[_CURSOR] = fairy.cursor()
+        if not raw:
+            cursor = info[key] = fairy.cursor()
+        elif (factory := getattr(conn.dialect.loaded_dbapi, "RawCursor", None)) is not None:  # psycopg >= 3.2
+            cursor = info[key] = factory(fairy.driver_connection)
     return info, cursor
 
 
@@ -398,15 +443,26 @@ class DriverStatement:
             return send(conn, compiled.sql, rows[0])
         if not returning and conn.dialect.name == "sqlite":
             return send(conn, compiled.sql, rows, many=True)
-        key = (conn.dialect.name, len(rows))
+        if returning:
+            assert " RETURNING " in compiled.tail, "an INSERT … RETURNING"
+        return send(conn, self.multi_row(conn.dialect, len(rows)), flat_values(rows), rows=returning)
+
+    def multi_row(self, dialect: Dialect, count: int) -> str:
+        """The INSERT of ``count`` rows in one ``VALUES``, its placeholders in the driver's style (for
+        the driver values of :meth:`driver_rows`, flattened row after row), its tail kept."""
+        key = (dialect.name, count)
         sql = self._multi.get(key)
         if sql is None:
+            compiled = self._for(dialect)
             assert compiled.row, "an INSERT … VALUES …"
-            assert not returning or " RETURNING " in compiled.tail, "an INSERT … RETURNING"
-            sql = self._multi[key] = (
-                f"{compiled.head} VALUES {', '.join([compiled.row] * len(rows))}{compiled.tail}"
-            )
-        return send(conn, sql, tuple(v for row in rows for v in row), rows=returning)
+            rows = ", ".join([compiled.row] * count)
+            sql = self._multi[key] = f"{compiled.head} VALUES {rows}{compiled.tail}"
+        return sql
+
+
+def flat_values(rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+    """Rows' values one after another, as one statement's parameters."""
+    return tuple(v for row in rows for v in row)
 
 
 @dataclass

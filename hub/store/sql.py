@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from select import POLLIN, poll
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.pool import QueuePool
 
@@ -87,7 +88,16 @@ from lienthong.store._sqlclaim import (
     sqlite_claim_writes,
 )
 from lienthong.store._sqlcount import StatementCount, StatementCounter
-from lienthong.store._sqlfast import DriverQuery, DriverStatement, DriverUpdateFromValues, send_begin
+from lienthong.store._sqlfast import (
+    DriverQuery,
+    DriverStatement,
+    DriverUpdateFromValues,
+    flat_values,
+    numbered,
+    send,
+    send_begin,
+    send_numbered,
+)
 from lienthong.store._sqlkeep import KeptConnections
 from lienthong.store._sqlstate import read_counts
 from lienthong.store.schema import (
@@ -260,9 +270,9 @@ class SqlStore:
         return self._accepts.submit(pending)
 
     def _write_accepts(self, batch: Sequence[_Accept]) -> list[AcceptResult | BaseException]:
-        """The batch in one transaction, one statement per table, no read first: the unique
-        idempotency key decides. If any insert fails (a repeat, a race, a bad row), each message is
-        written again on its own, so that one message's fault is its answer only."""
+        """The batch in one transaction, one statement per table (on PostgreSQL one in all), no read
+        first: the unique idempotency key decides. If any insert fails (a repeat, a race, a bad row),
+        each message is written again on its own, so that one message's fault is its answer only."""
         keys = {(a.envelope.sender, a.envelope.sender_message_id) for a in batch}
         if len(keys) == len(batch):
             try:
@@ -857,8 +867,9 @@ _INSERT_DELIVERY_PAYLOADS = DriverStatement(insert(delivery_payloads).inline(), 
 
 
 def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -> list[tuple[Claim, ...]]:
-    """Accepted messages, their routes and their deliveries: one statement per table for the batch,
-    except large payloads, whose bytes are streamed in one by one (_blobs.py). Rows are built as
+    """Accepted messages, their routes and their deliveries: one statement per table for the batch
+    (on PostgreSQL, one statement for them all: _insert_at_once), except large payloads, whose bytes
+    are streamed in one by one on SQLite (_blobs.py). Rows are built as
     tuples in each statement's column order (DriverStatement.driver_rows), no mapping per row.
     Deliveries an accept's offer takes are stored claimed, with their attempts (one more statement);
     their claims come back, per accept."""
@@ -901,30 +912,134 @@ def _insert_accepts(conn: Connection, batch: Sequence[_Accept], now: datetime) -
                 (message_id, p.target, p.operation, state, *columns, p.content_type, now, now)
             )
             payloads.append(p.payload)
-    _insert(conn, _INSERT_MESSAGES, message_rows)
-    if payload_rows:
-        _insert(conn, _INSERT_SMALL_MESSAGE_PAYLOADS, payload_rows)
-    for message_id, payload in streamed:
-        row = {"message_id": message_id, "payload": zeroblob(payload)}
-        result = conn.execute(_INSERT_MESSAGE_PAYLOADS.values(**row))
-        write_blob(conn, "message_payloads", "payload", _rowid(result), payload)
-    if link_rows:
-        _insert(conn, _INSERT_DOCUMENT_LINKS, link_rows)
-    _insert(conn, _INSERT_IDEMPOTENCY_KEYS, key_rows)
-    _insert(conn, _INSERT_ROUTE_DECISIONS, route_rows)
+    tables = (
+        (_INSERT_MESSAGES, message_rows),
+        (_INSERT_SMALL_MESSAGE_PAYLOADS, payload_rows),
+        (_INSERT_DOCUMENT_LINKS, link_rows),
+        (_INSERT_IDEMPOTENCY_KEYS, key_rows),
+        (_INSERT_ROUTE_DECISIONS, route_rows),
+    )
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:  # nothing streams there (_blobs.py)
+        ids = _insert_at_once(conn, tables, delivery_rows, payloads, [row for row, *_ in claimed])
+    else:
+        ids = _insert_by_table(conn, tables, streamed, delivery_rows, payloads)
     claims: list[list[Claim]] = [[] for _ in batch]
-    if delivery_rows:
-        ids = _delivery_ids(conn, delivery_rows)
-        _insert_payloads(conn, list(zip(ids, payloads, strict=True)))
-        if claimed:
-            made = [
-                (number, offer.claim(ids[row], p, header, now)) for row, number, p, offer, header in claimed
-            ]
-            # As the accept's other rows: one multi-row VALUES on PostgreSQL (no executemany).
+    if claimed:
+        made = [(number, offer.claim(ids[row], p, header, now)) for row, number, p, offer, header in claimed]
+        if not postgres:  # PostgreSQL's attempts went in with the rest
             _insert(conn, _INSERT_ATTEMPTS, [(c.delivery_id, 1, c.worker, now) for _, c in made])
-            for number, claim in made:
-                claims[number].append(claim)
+        for number, claim in made:
+            claims[number].append(claim)
     return [tuple(c) for c in claims]
+
+
+def _insert_by_table(
+    conn: Connection,
+    tables: Sequence[tuple[DriverStatement, Sequence[tuple[Any, ...]]]],
+    streamed: Sequence[tuple[uuid.UUID, bytes]],
+    delivery_rows: Sequence[tuple[Any, ...]],
+    payloads: Sequence[bytes],
+) -> list[int]:
+    """The accept's rows a statement per table (SQLite's statements cost little: no round trip), the
+    large message payloads after the others, streamed in; each delivery's id, in order."""
+    for statement, rows in tables:
+        if rows:
+            _insert(conn, statement, rows)
+        if statement is _INSERT_SMALL_MESSAGE_PAYLOADS:
+            for message_id, payload in streamed:
+                row = {"message_id": message_id, "payload": zeroblob(payload)}
+                result = conn.execute(_INSERT_MESSAGE_PAYLOADS.values(**row))
+                write_blob(conn, "message_payloads", "payload", _rowid(result), payload)
+    if not delivery_rows:
+        return []
+    ids = _delivery_ids(conn, delivery_rows)
+    _insert_payloads(conn, list(zip(ids, payloads, strict=True)))
+    return ids
+
+
+def _insert_at_once(
+    conn: Connection,
+    tables: Sequence[tuple[DriverStatement, Sequence[tuple[Any, ...]]]],
+    delivery_rows: Sequence[tuple[Any, ...]],
+    payloads: Sequence[bytes],
+    claimed: Sequence[int] = (),
+) -> list[int]:
+    """PostgreSQL: the accept's rows in one statement, each table's INSERT (the one :func:`_insert`
+    sends) a data-modifying ``WITH`` query of it; the deliveries' payloads, and the first attempts of
+    those stored claimed (``claimed``: their indexes in ``delivery_rows``), go in under the ids their
+    deliveries get there, found by message and target (unique together). psycopg's ``execute`` costs
+    ~30-40 µs of CPU whatever it carries: five to seven statements an accept became one. The foreign
+    keys are checked at the statement's end, when every row is in. Each delivery's id, in order."""
+    params: list[Any] = []
+    shape = []
+    for statement, rows in tables:
+        values = statement.driver_rows(conn, rows)
+        params += flat_values(values)
+        shape.append((statement, len(values)))
+    delivery_values = _INSERT_DELIVERIES.driver_rows(conn, delivery_rows)
+    params += flat_values(delivery_values)
+    shape.append((_INSERT_DELIVERIES, len(delivery_values)))
+    for row, payload in zip(delivery_values, payloads, strict=True):
+        params += (row[0], row[1], payload)  # its message id and target as the driver has them
+    for index in claimed:  # its attempt: the number, worker and start its claimed row holds
+        row = delivery_values[index]
+        params += (row[0], row[1], *(row[i] for i in _ATTEMPT_OF_DELIVERY))
+    shape.append((_INSERT_ATTEMPTS, len(claimed)))
+    sql, numbered_sql = _accept_sql(conn.dialect, tuple(shape))
+    returning = bool(delivery_rows)
+    sent = send_numbered(conn, numbered_sql, params, rows=returning)
+    if sent is None:
+        sent = send(conn, sql, tuple(params), rows=returning)
+    ids = {(m, t): i for i, m, t in sent.rows}
+    return [ids[row[0], row[1]] for row in delivery_values]
+
+
+@lru_cache(maxsize=32)  # shapes vary with the batch (a few are common); one of 64 dossiers: ~140 KB
+def _accept_sql(dialect: Dialect, shape: tuple[tuple[DriverStatement, int], ...]) -> tuple[str, str]:
+    """The statement of :func:`_insert_at_once` for ``shape``, with ``%s`` placeholders and numbered
+    (:func:`~lienthong.store._sqlfast.send_numbered`)."""
+    sql = _accept_statement(dialect, shape)
+    return sql, numbered(sql)
+
+
+#: Where a delivery stored claimed holds what its first attempt's row is: the attempt's number
+#: (``attempts``), ``worker`` (``claimed_by``) and ``started_at`` (``round_started_at``): the values
+#: ClaimOffer.claim gives the Claim, and so the attempt row the other backends write from it.
+_ATTEMPT_OF_DELIVERY: Final = tuple(
+    _INSERT_DELIVERIES.columns.index(c) for c in ("attempts", "claimed_by", "round_started_at")
+)
+
+
+def _accept_statement(dialect: Dialect, shape: Sequence[tuple[DriverStatement, int]]) -> str:
+    """Each table's INSERT of as many rows as ``shape`` gives it (none: left out), then the deliveries'
+    and the attempts' numbers; its parameters in that order, then each delivery's payload row (message
+    id, target, payload), then each claimed delivery's attempt row (message id, target, number,
+    worker, start)."""
+    *tables, (deliveries_, count), (_, attempts_) = shape
+    queries = [statement.multi_row(dialect, n) for statement, n in tables if n]
+    if not count:  # the last INSERT is the statement, the others its WITH queries
+        *before, last = queries
+        return f"WITH {', '.join(f'i{n} AS ({q})' for n, q in enumerate(before))} {last}" if before else last
+    rows = ", ".join(["(%s::UUID, %s::VARCHAR, %s::BYTEA)"] * count)
+    attempts_of = ""
+    if attempts_:
+        attempt = "(%s::UUID, %s::VARCHAR, %s::INTEGER, %s::VARCHAR, %s::TIMESTAMP WITH TIME ZONE)"
+        claimed = ", ".join([attempt] * attempts_)
+        attempts_of = (
+            ", a AS (INSERT INTO attempts (delivery_id, number, worker, started_at)"
+            " SELECT d.id, v.number, v.worker, v.started_at FROM d"
+            f" JOIN (VALUES {claimed}) AS v (message_id, target, number, worker, started_at)"
+            " ON d.message_id = v.message_id AND d.target = v.target)"
+        )
+    return (
+        f"WITH {''.join(f'i{n} AS ({q}), ' for n, q in enumerate(queries))}"
+        f"d AS ({deliveries_.multi_row(dialect, count)}),"
+        " p AS (INSERT INTO delivery_payloads (delivery_id, payload) SELECT d.id, v.payload FROM d"
+        f" JOIN (VALUES {rows}) AS v (message_id, target, payload)"
+        f" ON d.message_id = v.message_id AND d.target = v.target){attempts_of}"
+        " SELECT d.id, d.message_id, d.target FROM d"
+    )
 
 
 def _insert(conn: Connection, statement: DriverStatement, rows: Sequence[tuple[Any, ...]]) -> None:

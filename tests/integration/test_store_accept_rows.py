@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -21,7 +22,8 @@ from sqlalchemy import Connection, Engine
 from test_store_contract import SQL_BACKENDS, XML, _sql_store
 
 from lienthong.envelope import Envelope, MessageKind, new_envelope, utcnow
-from lienthong.store import PreparedDelivery, RouteDecision, RouteStatus, sql
+from lienthong.store import Claim, ClaimOffer, PreparedDelivery, RouteDecision, RouteStatus, sql
+from lienthong.store._sqlfast import numbered
 from lienthong.store.sql import SqlStore
 
 NOW = utcnow()
@@ -152,3 +154,86 @@ def test_one_message_alone_is_cores_too(store: SqlStore) -> None:
     core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
     assert len(hub["delivery_payloads"]) == 2
     assert hub == core
+
+
+def test_a_batch_without_deliveries_is_cores_too(store: SqlStore) -> None:
+    """Only unroutable messages: on PostgreSQL the last table's INSERT is the statement itself."""
+    engine, batch = store.engine, [_batch()[2]]
+    hub = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
+    core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
+    assert len(hub["messages"]) == 1 and not hub["deliveries"]
+    assert hub == core
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_the_statement_sent_through_sqlalchemy_stores_the_same(
+    store: SqlStore, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the accept's one PostgreSQL statement cannot go to a RawCursor (``echo``, an older
+    psycopg), its ``%s`` form goes through SQLAlchemy: the same rows."""
+    engine, batch = store.engine, _batch()[:size]
+    numbered = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
+    monkeypatch.setattr(sql, "send_numbered", lambda *_args, **_kwargs: None)
+    percent = _stored(engine, lambda conn: sql._insert_accepts(conn, batch, NOW))
+    core = _stored(engine, lambda conn: _by_core(store, conn, batch, NOW))
+    assert numbered == percent == core
+
+
+def test_the_numbered_statement_has_a_number_for_each_parameter(store: SqlStore) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's one statement")
+    shape = (
+        (sql._INSERT_MESSAGES, 2),
+        (sql._INSERT_SMALL_MESSAGE_PAYLOADS, 2),
+        (sql._INSERT_DOCUMENT_LINKS, 1),
+        (sql._INSERT_IDEMPOTENCY_KEYS, 2),
+        (sql._INSERT_ROUTE_DECISIONS, 2),
+        (sql._INSERT_DELIVERIES, 3),
+        (sql._INSERT_ATTEMPTS, 2),
+    )
+    percent, dollars = sql._accept_sql(store.engine.dialect, shape)
+    count = percent.count("%s")
+    # each row's columns, each delivery's payload row (3), each claimed delivery's attempt row (5)
+    assert count == 2 * (17 + 2 + 5 + 6) + 3 + 3 * (13 + 3) + 2 * 5
+    assert "%s" not in dollars and f"${count}" in dollars and f"${count + 1}" not in dollars
+    assert dollars == numbered(percent)
+
+
+def test_deliveries_claimed_at_accept_are_stored_the_same_either_way(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose offers claim some deliveries (their first attempts written in the accept's one
+    statement on PostgreSQL): numbered on a RawCursor, or ``%s`` through SQLAlchemy, every row the
+    same, attempts too; on SQLite the attempts' own INSERT (rows pinned against a claim round's by
+    tests/integration/test_store_claim_at_accept.py)."""
+    lease = timedelta(minutes=5)
+    first, second = (
+        ClaimOffer("w1", lease, 1, frozenset({"land"})),
+        ClaimOffer("w2", lease, 2, frozenset({"qlvb"})),
+    )
+    batch = [replace(a, offer=o) for a, o in zip(_batch(), (first, second, None), strict=True)]
+    attempts = "SELECT d.message_id, d.target, a.number, a.worker, a.started_at, a.finished_at, a.outcome"
+    attempts += " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id ORDER BY d.message_id, d.target"
+    claims: list[list[tuple[Claim, ...]]] = []
+
+    def write(conn: Connection) -> list[tuple[Any, ...]]:
+        claims.append(sql._insert_accepts(conn, batch, NOW))
+        return [tuple(row) for row in conn.exec_driver_sql(attempts)]
+
+    def stored() -> tuple[dict[str, list[tuple[Any, ...]]], list[tuple[Any, ...]]]:
+        written: list[list[tuple[Any, ...]]] = []
+        rows = _stored(store.engine, lambda conn: written.append(write(conn)))
+        return rows, written[0]
+
+    numbered_rows, numbered_attempts = stored()
+    monkeypatch.setattr(sql, "send_numbered", lambda *_args, **_kwargs: None)
+    percent_rows, percent_attempts = stored()
+    assert numbered_rows == percent_rows
+    assert numbered_attempts == percent_attempts
+    assert sorted((t, n, w) for _m, t, n, w, *_ in numbered_attempts) == [
+        ("land", 1, "w1"),
+        ("qlvb", 1, "w2"),
+    ]
+    assert [[c.target for c in per] for per in claims[0]] == [["land"], ["qlvb"], []]
+    states = {(row[1], row[3], row[8]) for row in numbered_rows["deliveries"]}
+    assert states == {("land", "in-flight", "w1"), ("dvcqg", "queued", None), ("qlvb", "in-flight", "w2")}
