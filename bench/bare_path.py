@@ -126,17 +126,23 @@ SHORT = ("floor's work", "store", "calls", "HTTP server, rest")  # STAGES, as th
 SINK_CALLS: dict[str, tuple[int, bytes]] = {}
 
 
-async def _sink_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
+async def _body(receive: Any) -> bytes:
+    """A request's whole body, as its ASGI server hands it in."""
     chunks = []
     more = True
     while more:
         message = await receive()
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _sink_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = await _body(receive)
     count, _ = SINK_CALLS.get(scope["path"], (0, b""))
-    SINK_CALLS[scope["path"]] = (count + 1, b"".join(chunks))
+    SINK_CALLS[scope["path"]] = (count + 1, body)
     soap = scope["path"] == "/soap"
     body = SOAP_REPLY if soap else PORTAL_REPLY
     kind = b"text/xml; charset=utf-8" if soap else b"application/json"
@@ -233,13 +239,7 @@ class BareService:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await _body(receive)
         head = {
             k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k.startswith(b"x-hub-")
         }

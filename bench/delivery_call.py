@@ -247,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child(Path(args.child[0]), Path(args.child[1]), args.child[2] or None)
         return 0
     sys.path.insert(0, str(ROOT / "bench"))
+    from _timing import alternate_passes
     from e2e import _hub_env, portal_environment, simulator_process
 
     os.environ["DVCQG_USERNAME"] = "bench-" + secrets.token_hex(4)
@@ -279,18 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for process in children.values():
                 process.kill()
             return 1
-        passes: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
-        for number in range(args.passes):  # each pass in turn, the first to run alternating
-            order = list(children.items())
-            for name, process in order[number % 2 :] + order[: number % 2]:
-                assert process.stdin is not None and process.stdout is not None
-                process.stdin.write("pass\n")
-                process.stdin.flush()
-                passes[name].append(json.loads(process.stdout.readline()))
-        for process in children.values():
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait()
+        passes = alternate_passes(children, args.passes)
         print(f"{args.docs} signed land dossiers to land and the portal, {args.passes} passes each, in turn")
         print("µs of the calling thread's CPU per dossier: median pass [min–max]; the requests are identical")
         for name, runs in passes.items():

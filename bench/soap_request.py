@@ -149,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child(Path(args.child[0]), Path(args.child[1]))
         return 0
     sys.path.insert(0, str(ROOT / "bench"))
+    from _timing import alternate_passes
     from e2e import _hub_env
 
     with tempfile.TemporaryDirectory(prefix="bench-soap-request-") as tmp:
@@ -170,17 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(wire != wires["this"] for wire in wires.values()):
             print("the checkouts' requests differ", file=sys.stderr)
             return 1
-        passes: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
-        for _ in range(args.passes):
-            for name, process in children.items():
-                assert process.stdin is not None and process.stdout is not None
-                process.stdin.write("pass\n")
-                process.stdin.flush()
-                passes[name].append(json.loads(process.stdout.readline()))
-        for process in children.values():
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait()
+        passes = alternate_passes(children, args.passes)
         size = statistics.median(len(p) for p in pickle.loads(payloads_file.read_bytes()))
         print(f"{args.docs} signed land dossiers (median payload {size:.0f} bytes), {args.passes} passes")
         print("each, in turn; µs of CPU per call, median pass (best pass); the requests are identical")

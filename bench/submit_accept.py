@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child(args.child[0], int(args.child[1]), Path(args.child[2]))
         return 0
     sys.path.insert(0, str(ROOT / "bench"))
+    from _timing import alternate_passes
     from e2e import _hub_env
 
     with tempfile.TemporaryDirectory(prefix="bench-submit-accept-") as tmp:
@@ -219,17 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(r != rows["this"] for r in rows.values()):
             print("the checkouts' stored rows differ", file=sys.stderr)
             return 1
-        passes: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
-        for _ in range(args.passes):
-            for name, process in children.items():
-                assert process.stdin is not None and process.stdout is not None
-                process.stdin.write("pass\n")
-                process.stdin.flush()
-                passes[name].append(json.loads(process.stdout.readline()))
-        for process in children.values():
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait()
+        passes = alternate_passes(children, args.passes)
         print(f"{args.docs} land dossiers, {args.backend}, {args.passes} passes each, in turn; rows equal")
         print("µs of CPU per dossier, median pass [min-max]")
         for name, runs in passes.items():
