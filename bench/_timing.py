@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 
 def once_ms(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -42,3 +43,20 @@ def alternate_passes(
         process.stdin.close()
         process.wait()
     return passes
+
+
+def start_child(command: list[str], env: dict[str, str] | None) -> subprocess.Popen[str]:
+    """A checkout's child process (see :func:`alternate_passes`), once it has said ``ready``: its
+    set-up (imports, keys, the work it will time) done before any pass is asked for."""
+    process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready", command
+    return process
+
+
+def pass_spread(runs: Sequence[Mapping[str, float]]) -> str:
+    """Each timing of the passes as ``name median [min–max]``, in the order a pass gives them."""
+    return "  ".join(
+        f"{key} {statistics.median(r[key] for r in runs):.1f}"
+        f" [{min(r[key] for r in runs):.1f}–{max(r[key] for r in runs):.1f}]"
+        for key in runs[0]
+    )

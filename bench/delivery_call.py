@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child(Path(args.child[0]), Path(args.child[1]), args.child[2] or None)
         return 0
     sys.path.insert(0, str(ROOT / "bench"))
-    from _timing import alternate_passes
+    from _timing import alternate_passes, pass_spread, start_child
     from e2e import _hub_env, portal_environment, simulator_process
 
     os.environ["DVCQG_USERNAME"] = "bench-" + secrets.token_hex(4)
@@ -270,10 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = Path(tmp) / f"wire-{number}.pickle"
             profile = args.profile if name == "this" and args.profile else ""
             command = [sys.executable, __file__, "--child", str(payloads_file), str(result), profile]
-            children[name] = process = subprocess.Popen(
-                command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-            )
-            assert process.stdout is not None and process.stdout.readline().strip() == "ready", name
+            children[name] = start_child(command, env)
             wires[name] = _masked(pickle.loads(result.read_bytes()))
         if any(wire != wires["this"] for wire in wires.values()):
             print("the checkouts' requests differ", file=sys.stderr)
@@ -284,12 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.docs} signed land dossiers to land and the portal, {args.passes} passes each, in turn")
         print("µs of the calling thread's CPU per dossier: median pass [min–max]; the requests are identical")
         for name, runs in passes.items():
-            parts = "  ".join(
-                f"{key} {statistics.median(r[key] for r in runs):.1f} "
-                f"[{min(r[key] for r in runs):.0f}–{max(r[key] for r in runs):.0f}]"
-                for key in runs[0]
-            )
-            print(f"  {name}: {parts}")
+            print(f"  {name}: {pass_spread(runs)}")
         if args.against is not None:  # each pass against the other checkout's pass next to it
             this, other = passes["this"], passes[str(args.against)]
             parts = "  ".join(

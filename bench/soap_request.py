@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child(Path(args.child[0]), Path(args.child[1]))
         return 0
     sys.path.insert(0, str(ROOT / "bench"))
-    from _timing import alternate_passes
+    from _timing import alternate_passes, pass_spread, start_child
     from e2e import _hub_env
 
     with tempfile.TemporaryDirectory(prefix="bench-soap-request-") as tmp:
@@ -163,10 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number, (name, env) in enumerate(checkouts.items()):
             result = Path(tmp) / f"wire-{number}.pickle"
             command = [sys.executable, __file__, "--child", str(payloads_file), str(result)]
-            children[name] = process = subprocess.Popen(
-                command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-            )
-            assert process.stdout is not None and process.stdout.readline().strip() == "ready", name
+            children[name] = start_child(command, env)
             wires[name] = pickle.loads(result.read_bytes())
         if any(wire != wires["this"] for wire in wires.values()):
             print("the checkouts' requests differ", file=sys.stderr)
@@ -174,13 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         passes = alternate_passes(children, args.passes)
         size = statistics.median(len(p) for p in pickle.loads(payloads_file.read_bytes()))
         print(f"{args.docs} signed land dossiers (median payload {size:.0f} bytes), {args.passes} passes")
-        print("each, in turn; µs of CPU per call, median pass (best pass); the requests are identical")
+        print("each, in turn; µs of CPU per call, median pass [min–max]; the requests are identical")
         for name, runs in passes.items():
-            parts = "  ".join(
-                f"{key} {statistics.median(r[key] for r in runs):.1f} ({min(r[key] for r in runs):.1f})"
-                for key in runs[0]
-            )
-            print(f"  {name}: {parts}")
+            print(f"  {name}: {pass_spread(runs)}")
     return 0
 
 

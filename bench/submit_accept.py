@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import pickle
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -200,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child(args.child[0], int(args.child[1]), Path(args.child[2]))
         return 0
     sys.path.insert(0, str(ROOT / "bench"))
-    from _timing import alternate_passes
+    from _timing import alternate_passes, pass_spread, start_child
     from e2e import _hub_env
 
     with tempfile.TemporaryDirectory(prefix="bench-submit-accept-") as tmp:
@@ -212,24 +211,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number, (name, env) in enumerate(checkouts.items()):
             result = Path(tmp) / f"rows-{number}.pickle"
             command = [sys.executable, __file__, "--child", args.backend, str(args.docs), str(result)]
-            children[name] = process = subprocess.Popen(
-                command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-            )
-            assert process.stdout is not None and process.stdout.readline().strip() == "ready", name
+            children[name] = start_child(command, env)
             rows[name] = pickle.loads(result.read_bytes())
         if any(r != rows["this"] for r in rows.values()):
             print("the checkouts' stored rows differ", file=sys.stderr)
             return 1
         passes = alternate_passes(children, args.passes)
         print(f"{args.docs} land dossiers, {args.backend}, {args.passes} passes each, in turn; rows equal")
-        print("µs of CPU per dossier, median pass [min-max]")
+        print("µs of CPU per dossier, median pass [min–max]")
         for name, runs in passes.items():
-            parts = "  ".join(
-                f"{key} {statistics.median(r[key] for r in runs):.1f}"
-                f" [{min(r[key] for r in runs):.1f}-{max(r[key] for r in runs):.1f}]"
-                for key in runs[0]
-            )
-            print(f"  {name}: {parts}")
+            print(f"  {name}: {pass_spread(runs)}")
     return 0
 
 
