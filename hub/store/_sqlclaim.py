@@ -213,23 +213,20 @@ def claim_query(excluding: bool, only: bool, *, postgres: bool, explain: str = "
     return statement if explain else statement.columns(*typed)  # type: ignore[return-value]
 
 
-#: A claimed row's values by position (DriverQuery.values): the delivery's columns, its payload, then
-#: the message's, from HEADER_AT on.
-ID, TARGET, OPERATION, STATE, ATTEMPTS, ROUND_ATTEMPTS, ROUND_STARTED_AT, NEXT_ATTEMPT_AT, CLAIMED_BY = (
-    CLAIMED_COLUMNS.index(name)
-    for name in (
-        "id",
-        "target",
-        "operation",
-        "state",
-        "attempts",
-        "round_attempts",
-        "round_started_at",
-        "next_attempt_at",
-        "claimed_by",
-    )
-)
-CONTENT_TYPE = CLAIMED_COLUMNS.index("content_type")
+#: A claimed row's values by position (DriverQuery.values): the delivery's columns in CLAIMED_COLUMNS'
+#: order, its payload, then the message's, from HEADER_AT on.
+(
+    ID,
+    TARGET,
+    OPERATION,
+    STATE,
+    ATTEMPTS,
+    ROUND_ATTEMPTS,
+    ROUND_STARTED_AT,
+    NEXT_ATTEMPT_AT,
+    CLAIMED_BY,
+    CONTENT_TYPE,
+) = range(len(CLAIMED_COLUMNS))
 PAYLOAD = len(CLAIMED_COLUMNS)
 HEADER_AT = PAYLOAD + 1
 
